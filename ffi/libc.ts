@@ -1,0 +1,111 @@
+// The only doorway to libc. Every wrapper reads errno right after the call, in the same
+// synchronous frame (nothing else can run in between), and turns a failure into a KernelError.
+import { dlopen, FFIType, read, CString, type Pointer } from "bun:ffi";
+import { KernelError } from "../src/errors/errors.ts";
+
+const { i32, u32, u64, ptr, cstring, void: v } = FFIType;
+
+const libc = dlopen("libc.so.6", {
+  unshare: { args: [i32], returns: i32 },
+  setns: { args: [i32, i32], returns: i32 },
+  mount: { args: [ptr, ptr, ptr, u64, ptr], returns: i32 },
+  umount2: { args: [ptr, i32], returns: i32 },
+  open: { args: [ptr, i32, u32], returns: i32 },
+  close: { args: [i32], returns: i32 },
+  flock: { args: [i32, i32], returns: i32 },
+  setsockopt: { args: [i32, i32, i32, ptr, u32], returns: i32 },
+  geteuid: { args: [], returns: u32 },
+  strerror: { args: [i32], returns: cstring },
+  __errno_location: { args: [], returns: ptr },
+  kill: { args: [i32, i32], returns: i32 },
+}).symbols;
+
+// Kernel constants (sched.h, sys/mount.h, fcntl.h, sys/file.h, sys/socket.h) under their C names.
+export const CLONE_NEWNS = 0x00020000, CLONE_FS = 0x00000200, CLONE_NEWNET = 0x40000000;
+export const MS_BIND = 4096, MS_REC = 16384, MS_PRIVATE = 262144, MS_SLAVE = 524288,
+  MS_SHARED = 1048576;
+export const MNT_DETACH = 2;
+export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 64, O_EXCL = 128,
+  O_CLOEXEC = 524288;
+export const LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+export const SOL_SOCKET = 1, SO_RCVTIMEO = 20, SO_RCVBUF = 8, SO_SNDBUF = 7;
+
+export function errno(): number {
+  const p = libc.__errno_location();
+  return p === null ? 0 : read.i32(p, 0);
+}
+
+export function strerror(e: number): string {
+  return String(libc.strerror(e));
+}
+
+/** NUL-terminated copy of a JS string; the caller keeps it referenced for the call's duration. */
+export function cstr(s: string): Buffer {
+  return Buffer.from(`${s}\0`, "utf8");
+}
+
+function fail(op: string, object: string): never {
+  const e = errno();
+  throw new KernelError(op, object, e, strerror(e));
+}
+
+function check(rc: number, op: string, object: string): number {
+  if (rc < 0) fail(op, object);
+  return rc;
+}
+
+export function unshare(flags: number, what = "namespace"): void {
+  check(libc.unshare(flags), "unshare", what);
+}
+
+export function setns(fd: number, nstype: number, what = "namespace"): void {
+  check(libc.setns(fd, nstype), "setns", what);
+}
+
+export function mount(source: string | null, target: string, fstype: string | null, flags: number): void {
+  const s = source === null ? null : cstr(source);
+  const t = cstr(target);
+  const f = fstype === null ? null : cstr(fstype);
+  check(libc.mount(s, t, f, flags, null), "mount", target);
+}
+
+export function umount2(target: string, flags: number): void {
+  check(libc.umount2(cstr(target), flags), "umount", target);
+}
+
+export function open(path: string, flags: number, mode = 0o644): number {
+  return check(libc.open(cstr(path), flags | O_CLOEXEC, mode), "open", path);
+}
+
+export function close(fd: number): void {
+  libc.close(fd);
+}
+
+export function flock(fd: number, op: number, what: string): void {
+  check(libc.flock(fd, op), "flock", what);
+}
+
+/** setsockopt with an int value. */
+export function setsockoptInt(fd: number, level: number, name: number, value: number, what: string): void {
+  const b = new Int32Array([value]);
+  check(libc.setsockopt(fd, level, name, b, 4), "setsockopt", what);
+}
+
+/** SO_RCVTIMEO: a netlink read never blocks forever if the kernel stays silent. */
+export function setReceiveTimeout(fd: number, ms: number): void {
+  const tv = new BigInt64Array([BigInt(Math.floor(ms / 1000)), BigInt((ms % 1000) * 1000)]);
+  check(libc.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16), "setsockopt", "SO_RCVTIMEO");
+}
+
+export function geteuid(): number {
+  return libc.geteuid();
+}
+
+/** kill(2) with signal 0 probes whether a process exists; true when it does. */
+export function processExists(pid: number): boolean {
+  if (libc.kill(pid, 0) === 0) return true;
+  return errno() === 1; // EPERM: it exists but is not ours
+}
+
+export type { Pointer };
+export { CString };

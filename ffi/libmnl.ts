@@ -1,0 +1,88 @@
+// libmnl owns the netlink socket (open, bind with an auto-assigned port id, sendto/recvfrom with
+// the kernel as peer). Messages themselves are encoded in TypeScript (src/netlink).
+import { dlopen, FFIType, type Pointer } from "bun:ffi";
+import { KernelError } from "../src/errors/errors.ts";
+import { errno, strerror, setReceiveTimeout } from "./libc.ts";
+
+const { i32, u32, u64, i64, ptr } = FFIType;
+
+let lib: ReturnType<typeof load> | undefined;
+function load() {
+  return dlopen("libmnl.so.0", {
+    mnl_socket_open: { args: [i32], returns: ptr },
+    mnl_socket_bind: { args: [ptr, u32, i32], returns: i32 },
+    mnl_socket_get_fd: { args: [ptr], returns: i32 },
+    mnl_socket_get_portid: { args: [ptr], returns: u32 },
+    mnl_socket_sendto: { args: [ptr, ptr, u64], returns: i64 },
+    mnl_socket_recvfrom: { args: [ptr, ptr, u64], returns: i64 },
+    mnl_socket_setsockopt: { args: [ptr, i32, ptr, u32], returns: i32 },
+    mnl_socket_close: { args: [ptr], returns: i32 },
+  }).symbols;
+}
+function mnl() {
+  if (lib === undefined) {
+    try {
+      lib = load();
+    } catch (e) {
+      throw new KernelError("load", "libmnl.so.0", 2, "install Debian's libmnl0 package");
+    }
+  }
+  return lib;
+}
+
+function fail(op: string, what: string): never {
+  const e = errno();
+  throw new KernelError(op, what, e, strerror(e));
+}
+
+/** A raw netlink socket on one bus, bound in the network namespace of the calling thread. */
+export class MnlSocket {
+  readonly fd: number;
+  readonly portid: number;
+  private handle: Pointer | null;
+
+  constructor(bus: number, readonly what: string, timeoutMs = 5000) {
+    const m = mnl();
+    const h = m.mnl_socket_open(bus) as Pointer | null;
+    if (h === null) fail("socket", what);
+    this.handle = h;
+    if (m.mnl_socket_bind(h, 0, 0) < 0) {
+      const e = errno();
+      m.mnl_socket_close(h);
+      throw new KernelError("bind", what, e, strerror(e));
+    }
+    this.fd = m.mnl_socket_get_fd(h);
+    this.portid = m.mnl_socket_get_portid(h);
+    setReceiveTimeout(this.fd, timeoutMs);
+  }
+
+  /** SOL_NETLINK option with an int value (NETLINK_EXT_ACK, NETLINK_CAP_ACK, ...). */
+  setOption(name: number, value: number): void {
+    const b = new Int32Array([value]);
+    if (mnl().mnl_socket_setsockopt(this.live(), name, b, 4) < 0) fail("setsockopt", this.what);
+  }
+
+  send(buf: Uint8Array, len: number): void {
+    const n = Number(mnl().mnl_socket_sendto(this.live(), buf, len));
+    if (n < 0) fail("sendto", this.what);
+  }
+
+  /** Returns the byte count; throws KernelError (EAGAIN after the receive timeout). */
+  receive(buf: Uint8Array): number {
+    const n = Number(mnl().mnl_socket_recvfrom(this.live(), buf, buf.byteLength));
+    if (n < 0) fail("recvfrom", this.what);
+    return n;
+  }
+
+  close(): void {
+    if (this.handle !== null) {
+      mnl().mnl_socket_close(this.handle);
+      this.handle = null;
+    }
+  }
+
+  private live(): Pointer {
+    if (this.handle === null) throw new KernelError("use", `${this.what} (closed socket)`, 9);
+    return this.handle;
+  }
+}

@@ -1,0 +1,17 @@
+// Messages for people go to stderr, one line each, prefixed "tsnet:"; stdout carries only data.
+// consola/core brings the logger without consola's fancy reporters (the full package costs tens
+// of milliseconds to import; see ARCHITECTURE.md).
+import { createConsola, type ConsolaReporter } from "consola/core";
+
+const oneLine: ConsolaReporter = {
+  log(entry) {
+    const text = entry.args.map((a) => (a instanceof Error ? a.message : String(a))).join(" ");
+    const tag = entry.type === "warn" ? "warning: " : "";
+    process.stderr.write(`tsnet: ${tag}${text}\n`);
+  },
+};
+
+export const log = createConsola({
+  level: process.env.TSNET_DEBUG ? 4 : 3,
+  reporters: [oneLine],
+});

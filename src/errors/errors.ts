@@ -1,0 +1,52 @@
+import { errnoName } from "./errno.ts";
+
+/**
+ * The one error model. Everything tsnet throws on purpose is a TsnetError; the CLI prints its
+ * message as one line on stderr and exits with its exitCode (125 unless said otherwise, Docker's
+ * code for "the runtime itself failed").
+ */
+export class TsnetError extends Error {
+  override name = "TsnetError";
+  constructor(message: string, readonly exitCode = 125) {
+    super(message);
+  }
+}
+
+/** Bad command line or configuration: nothing was changed when this is thrown. */
+export class UsageError extends TsnetError {
+  override name = "UsageError";
+}
+
+/**
+ * A kernel call failed: a libc call (errno), or a netlink request (the NLMSG_ERROR ack, with the
+ * kernel's extended-ack text or the offset of the attribute it rejected).
+ * Prints as: `<op> <object>: <ERRNO> (<strerror>): <ext-ack>`.
+ */
+export class KernelError extends TsnetError {
+  override name = "KernelError";
+  readonly errnoName: string;
+  constructor(
+    readonly op: string,
+    readonly object: string,
+    readonly errno: number,
+    readonly detail?: string,
+    readonly extAck?: string,
+  ) {
+    const en = errnoName(errno);
+    const what = object ? `${op} ${object}` : op;
+    super(`${what}: ${en}${detail ? ` (${detail})` : ""}${extAck ? `: ${extAck}` : ""}`);
+    this.errnoName = en;
+  }
+}
+
+/** Several cleanup steps failed; teardown goes on past each failure and reports them together. */
+export class TeardownError extends TsnetError {
+  override name = "TeardownError";
+  constructor(readonly errors: Error[]) {
+    super(`cleanup left ${errors.length} problem(s): ${errors.map((e) => e.message).join("; ")}`);
+  }
+}
+
+export function isErrno(e: unknown, ...errnos: number[]): boolean {
+  return e instanceof KernelError && errnos.includes(e.errno);
+}

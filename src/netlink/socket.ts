@@ -1,0 +1,140 @@
+import { strerror } from "../../ffi/libc.ts";
+import { MnlSocket } from "../../ffi/libmnl.ts";
+import { KernelError } from "../errors/errors.ts";
+import {
+  NETLINK_CAP_ACK,
+  NETLINK_EXT_ACK,
+  NLM_F_ACK_TLVS,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  NLMSGERR_ATTR_MSG,
+  NLMSGERR_ATTR_OFFS,
+} from "./constants.ts";
+import { Attrs, splitMessages, type NetlinkMessage } from "./reader.ts";
+import { NetlinkWriter } from "./writer.ts";
+
+/** What a request was for, so a failed ack can name the operation and object. */
+export interface Pending {
+  seq: number;
+  op: string;
+  object: string;
+  /** Offset of this message in the writer, to locate the attribute an ack's offset points at. */
+  at: number;
+  /** Names an attribute type for error text (nf_tables gives offsets, never ext-ack text). */
+  attrName?: (type: number) => string;
+}
+
+/**
+ * A netlink socket bound in one network namespace, with sequence-checked requests.
+ * Replies whose sequence number is not awaited (late acks of an earlier failed batch) are dropped.
+ */
+export class NetlinkSocket {
+  private readonly sock: MnlSocket;
+  private readonly rbuf = new Uint8Array(65536);
+  private seq: number;
+  /** Scratch writer for callers that build one request at a time. */
+  readonly writer = new NetlinkWriter();
+
+  constructor(bus: number, readonly what: string) {
+    this.sock = new MnlSocket(bus, what);
+    // Extended ack: the kernel's error text; capped ack: do not echo the whole request back.
+    this.sock.setOption(NETLINK_EXT_ACK, 1);
+    this.sock.setOption(NETLINK_CAP_ACK, 1);
+    this.seq = (Date.now() & 0x7fffffff) >>> 0;
+  }
+
+  nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0 || 1;
+    return this.seq;
+  }
+
+  /**
+   * Sends everything in w and waits for the ack of each pending message (each must carry
+   * NLM_F_ACK). Throws the first error, naming its operation and object.
+   */
+  transact(w: NetlinkWriter, pending: Pending[]): void {
+    this.sock.send(w.buf, w.len);
+    const waiting = new Map(pending.map((p) => [p.seq, p]));
+    while (waiting.size > 0) {
+      for (const m of this.read()) {
+        const p = waiting.get(m.seq);
+        if (!p || m.type !== NLMSG_ERROR) continue;
+        waiting.delete(m.seq);
+        const err = -m.view.getInt32(NLMSG_HDRLEN, true);
+        if (err !== 0) throw this.ackError(m, err, p, w);
+      }
+    }
+  }
+
+  /** One request, one ack. */
+  request(w: NetlinkWriter, p: Pending): void {
+    this.transact(w, [p]);
+  }
+
+  /** Sends a dump request and collects every reply until NLMSG_DONE. */
+  dump(w: NetlinkWriter, p: Pending, onMessage: (m: NetlinkMessage) => void): void {
+    this.sock.send(w.buf, w.len);
+    for (;;) {
+      for (const m of this.read()) {
+        if (m.seq !== p.seq) continue;
+        if (m.type === NLMSG_DONE) return;
+        if (m.type === NLMSG_ERROR) {
+          const err = -m.view.getInt32(NLMSG_HDRLEN, true);
+          if (err !== 0) throw this.ackError(m, err, p, w);
+          return;
+        }
+        onMessage(m);
+      }
+    }
+  }
+
+  /** A request answered by one message (a GET without NLM_F_DUMP); throws on an error ack. */
+  query(w: NetlinkWriter, p: Pending): NetlinkMessage {
+    this.sock.send(w.buf, w.len);
+    for (;;) {
+      for (const m of this.read()) {
+        if (m.seq !== p.seq) continue;
+        if (m.type === NLMSG_ERROR) {
+          const err = -m.view.getInt32(NLMSG_HDRLEN, true);
+          throw this.ackError(m, err === 0 ? 71 : err, p, w);
+        }
+        return m;
+      }
+    }
+  }
+
+  close(): void {
+    this.sock.close();
+  }
+
+  private read(): NetlinkMessage[] {
+    let n: number;
+    try {
+      n = this.sock.receive(this.rbuf);
+    } catch (e) {
+      if (e instanceof KernelError && e.errno === 11) {
+        throw new KernelError("netlink", `${this.what}: no answer from the kernel`, 110);
+      }
+      throw e;
+    }
+    return splitMessages(this.rbuf, n);
+  }
+
+  // NLMSG_ERROR payload: | error i32 | original nlmsghdr (16, capped) | ext-ack TLVs if ACK_TLVS |
+  private ackError(m: NetlinkMessage, err: number, p: Pending, w: NetlinkWriter): KernelError {
+    let text: string | undefined;
+    if (m.flags & NLM_F_ACK_TLVS) {
+      const tlv = new Attrs(m.view, NLMSG_HDRLEN + 4 + NLMSG_HDRLEN);
+      text = tlv.str(NLMSGERR_ATTR_MSG);
+      const offs = tlv.u32(NLMSGERR_ATTR_OFFS);
+      if (offs !== undefined && !text) {
+        const at = p.at + offs;
+        const type = at + 4 <= w.len ? new DataView(w.buf.buffer).getUint16(at + 2, true) & 0x3fff : -1;
+        const name = type >= 0 && p.attrName ? p.attrName(type) : `attribute type ${type}`;
+        text = `kernel rejected ${name} (byte ${offs} of the message)`;
+      }
+    }
+    return new KernelError(p.op, p.object, err, strerror(err), text);
+  }
+}

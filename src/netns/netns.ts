@@ -1,0 +1,130 @@
+// Network namespaces as `ip netns` keeps them: a file under /run/netns bind-mounted over the
+// namespace, so `ip netns list` and `ip netns exec NAME` work on tsnet's namespaces too.
+//
+// unshare()/setns() move only the calling thread. Bun runs JavaScript on the main thread, so a
+// switched window must stay synchronous (no await inside): anything scheduled in between would
+// run in the wrong namespace.
+import { closeSync, mkdirSync, openSync, unlinkSync } from "node:fs";
+import {
+  CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, O_RDONLY, close, mount, open, setns, umount2, unshare,
+} from "../../ffi/libc.ts";
+import { KernelError, isErrno } from "../errors/errors.ts";
+import { EEXIST, EINVAL, ENOENT } from "../errors/errno.ts";
+
+export const NETNS_RUN_DIR = "/run/netns";
+
+let home: number | undefined;
+
+/** fd of the namespace tsnet started in; every switched window returns here. */
+export function homeNetns(): number {
+  home ??= open("/proc/thread-self/ns/net", O_RDONLY);
+  return home;
+}
+
+/** Runs fn with this thread in the namespace behind fd, then comes back, even on throw. */
+export function inNetns<T>(fd: number, fn: () => T, what = "container namespace"): T {
+  const back = homeNetns();
+  setns(fd, CLONE_NEWNET, what);
+  try {
+    return fn();
+  } finally {
+    setns(back, CLONE_NEWNET, "tsnet's own namespace");
+  }
+}
+
+export function netnsPath(name: string): string {
+  return `${NETNS_RUN_DIR}/${name}`;
+}
+
+// Like iproute2: /run/netns is a shared mount point so that namespace mounts made later also
+// appear in mount namespaces cloned earlier (other `ip netns exec` sessions, a supervisor).
+let runDirReady = false;
+function prepareRunDir(): void {
+  if (runDirReady) return;
+  mkdirSync(NETNS_RUN_DIR, { recursive: true, mode: 0o755 });
+  try {
+    mount("none", NETNS_RUN_DIR, null, MS_SHARED | MS_REC);
+  } catch (e) {
+    if (!isErrno(e, EINVAL)) throw e;
+    mount(NETNS_RUN_DIR, NETNS_RUN_DIR, "none", MS_BIND | MS_REC);
+    mount("none", NETNS_RUN_DIR, null, MS_SHARED | MS_REC);
+  }
+  runDirReady = true;
+}
+
+export interface Netns {
+  name: string;
+  path: string;
+  /** Open fd on the namespace (for setns and IFLA_NET_NS_FD); close() releases it. */
+  fd: number;
+}
+
+/**
+ * Creates a namespace persisted at /run/netns/NAME and runs `inside` once within it, to open the
+ * sockets that must live there. On any failure nothing is left: no mount, no file.
+ */
+export function createNetns<T>(name: string, inside: () => T): { ns: Netns; result: T } {
+  prepareRunDir();
+  const path = netnsPath(name);
+  try {
+    closeSync(openSync(path, "wx", 0o444));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") {
+      throw new KernelError("create namespace", path, EEXIST, "a namespace of that name exists");
+    }
+    throw e;
+  }
+  const back = homeNetns();
+  let mounted = false;
+  try {
+    let result: T;
+    unshare(CLONE_NEWNET, "network namespace");
+    try {
+      mount("/proc/thread-self/ns/net", path, "none", MS_BIND);
+      mounted = true;
+      result = inside();
+    } finally {
+      setns(back, CLONE_NEWNET, "tsnet's own namespace");
+    }
+    const fd = open(path, O_RDONLY);
+    return { ns: { name, path, fd }, result };
+  } catch (e) {
+    if (mounted) tryUmount(path);
+    tryUnlink(path);
+    throw e;
+  }
+}
+
+/** Opens a persisted namespace by path (for exec, joining another container). */
+export function openNetns(path: string): number {
+  return open(path, O_RDONLY);
+}
+
+/**
+ * Removes the persisted namespace. The kernel frees it (and the veth end inside it) once no
+ * process, mount or fd holds it any more. Missing pieces are not an error: teardown is idempotent.
+ */
+export function deleteNetns(path: string): void {
+  tryUmount(path);
+  tryUnlink(path);
+}
+
+function tryUmount(path: string): void {
+  try {
+    umount2(path, MNT_DETACH);
+  } catch (e) {
+    if (!isErrno(e, EINVAL, ENOENT)) throw e;
+  }
+}
+
+function tryUnlink(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+}
+
+export function closeNetns(ns: Netns): void {
+  close(ns.fd);
+}

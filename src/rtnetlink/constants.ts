@@ -1,0 +1,29 @@
+// linux/rtnetlink.h, linux/if_link.h, linux/if_addr.h, linux/veth.h, linux/if.h: kernel names.
+export const RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18, RTM_SETLINK = 19;
+export const RTM_NEWADDR = 20, RTM_DELADDR = 21, RTM_GETADDR = 22;
+export const RTM_NEWROUTE = 24, RTM_DELROUTE = 25, RTM_GETROUTE = 26;
+
+export const AF_UNSPEC = 0, AF_INET = 2, AF_BRIDGE = 7, AF_INET6 = 10;
+
+export const IFF_UP = 0x1, IFF_RUNNING = 0x40, IFF_LOWER_UP = 0x10000;
+
+export const IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5, IFLA_MASTER = 10,
+  IFLA_PROTINFO = 12, IFLA_OPERSTATE = 16, IFLA_LINKINFO = 18, IFLA_NET_NS_PID = 19,
+  IFLA_NET_NS_FD = 28, IFLA_LINK_NETNSID = 37;
+export const IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2;
+export const VETH_INFO_PEER = 1;
+export const IFLA_BRPORT_MODE = 4;
+
+// RFC 2863 operational states carried in IFLA_OPERSTATE.
+export const IF_OPER_UNKNOWN = 0, IF_OPER_DOWN = 2, IF_OPER_UP = 6;
+
+export const IFA_ADDRESS = 1, IFA_LOCAL = 2, IFA_LABEL = 3, IFA_BROADCAST = 4;
+
+export const RTA_DST = 1, RTA_OIF = 4, RTA_GATEWAY = 5, RTA_PRIORITY = 6, RTA_PREFSRC = 7,
+  RTA_TABLE = 15;
+export const RT_TABLE_MAIN = 254, RT_TABLE_LOCAL = 255;
+export const RTPROT_KERNEL = 2, RTPROT_BOOT = 3, RTPROT_STATIC = 4;
+export const RT_SCOPE_UNIVERSE = 0, RT_SCOPE_LINK = 253, RT_SCOPE_HOST = 254;
+export const RTN_UNICAST = 1, RTN_LOCAL = 2;
+
+export const IFNAMSIZ = 16;

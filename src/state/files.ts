@@ -1,0 +1,62 @@
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { LOCK_EX, LOCK_UN, flock } from "../../ffi/libc.ts";
+import { LOCKS_DIR } from "./paths.ts";
+
+export function ensureDir(path: string): void {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+}
+
+/** Writes via a temporary file and rename(2), so a reader never sees half a file. */
+export function writeAtomic(path: string, data: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data, { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+/** Creates the file only if it does not exist yet (O_EXCL); false when it exists. */
+export function createExclusive(path: string, data: string): boolean {
+  try {
+    writeFileSync(path, data, { flag: "wx", mode: 0o600 });
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw e;
+  }
+}
+
+export function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+export function removeFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+}
+
+/**
+ * Holds an flock(2) on /run/tsnet/locks/NAME while fn runs. The kernel drops the lock when the
+ * holder dies, so a kill -9 never leaves a stale lock behind.
+ */
+export function withLock<T>(name: string, fn: () => T): T {
+  ensureDir(LOCKS_DIR);
+  const path = `${LOCKS_DIR}/${name}.lock`;
+  const fd = openSync(path, "a", 0o600);
+  try {
+    flock(fd, LOCK_EX, path);
+    try {
+      return fn();
+    } finally {
+      flock(fd, LOCK_UN, path);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
