@@ -41,12 +41,13 @@ export class MnlSocket {
   readonly portid: number;
   private handle: Pointer | null;
 
-  constructor(bus: number, readonly what: string, timeoutMs = 5000) {
+  /** groups: multicast groups to join at bind time (e.g. RTMGRP_LINK for link events). */
+  constructor(bus: number, readonly what: string, timeoutMs = 5000, groups = 0) {
     const m = mnl();
     const h = m.mnl_socket_open(bus) as Pointer | null;
     if (h === null) fail("socket", what);
     this.handle = h;
-    if (m.mnl_socket_bind(h, 0, 0) < 0) {
+    if (m.mnl_socket_bind(h, groups, 0) < 0) {
       const e = errno();
       m.mnl_socket_close(h);
       throw new KernelError("bind", what, e, strerror(e));

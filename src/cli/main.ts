@@ -10,6 +10,11 @@ const COMMANDS: Record<string, { about: string; load: () => Promise<CommandDef<a
   run: { about: "Run a command in its own network namespace", load: () => import("../commands/run.ts").then((m) => m.default) },
 };
 
+// Internal commands that tsnet starts itself; not listed in the usage.
+const HIDDEN: typeof COMMANDS = {
+  _dellink: { about: "", load: () => import("../commands/_dellink.ts").then((m) => m.default) },
+};
+
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(10)}${c.about}`);
   return [
@@ -34,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`tsnet ${VERSION}\n`);
     return 0;
   }
-  const entry = COMMANDS[name];
+  const entry = COMMANDS[name] ?? HIDDEN[name];
   if (!entry) throw new UsageError(`unknown command "${name}": see tsnet --help`);
   const { result } = await runCommand(await entry.load(), { rawArgs: rest });
   return typeof result === "number" ? result : 0;

@@ -36,8 +36,8 @@ export class NetlinkSocket {
   /** Scratch writer for callers that build one request at a time. */
   readonly writer = new NetlinkWriter();
 
-  constructor(bus: number, readonly what: string) {
-    this.sock = new MnlSocket(bus, what);
+  constructor(bus: number, readonly what: string, opts: { groups?: number; timeoutMs?: number } = {}) {
+    this.sock = new MnlSocket(bus, what, opts.timeoutMs ?? 5000, opts.groups ?? 0);
     // Extended ack: the kernel's error text; capped ack: do not echo the whole request back.
     this.sock.setOption(NETLINK_EXT_ACK, 1);
     this.sock.setOption(NETLINK_CAP_ACK, 1);
@@ -102,6 +102,24 @@ export class NetlinkSocket {
         return m;
       }
     }
+  }
+
+  /**
+   * Reads multicast notifications until match() returns true. Returns false when the kernel
+   * stays silent for the socket's receive timeout.
+   */
+  waitFor(match: (m: NetlinkMessage) => boolean, deadline = Infinity): boolean {
+    while (Date.now() < deadline) {
+      let n: number;
+      try {
+        n = this.sock.receive(this.rbuf);
+      } catch (e) {
+        if (e instanceof KernelError && e.errno === 11) return false;
+        throw e;
+      }
+      if (splitMessages(this.rbuf, n).some(match)) return true;
+    }
+    return false;
   }
 
   close(): void {

@@ -9,11 +9,12 @@ import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
 import { closeNetns, createNetns, deleteNetns, netnsPath, type Netns } from "../netns/netns.ts";
 import { addrAdd } from "../rtnetlink/addr.ts";
-import { linkAdd, linkDel, linkGet, linkSet } from "../rtnetlink/link.ts";
+import { linkAdd, linkGet, linkSet } from "../rtnetlink/link.ts";
 import { routeAdd } from "../rtnetlink/route.ts";
 import { saveRecord, type ContainerRecord } from "../state/containers.ts";
 import { releaseLease, takeLowestLease } from "../state/leases.ts";
 import { defaultNetwork, ensureBridge, formatMac, macFor } from "./bridge.ts";
+import { deleteLinkQuickly } from "./dellink.ts";
 
 const LOOPBACK_IFINDEX = 1; // lo is always the first link of a new namespace
 
@@ -119,13 +120,7 @@ export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox): void {
   if (ep) {
     // Deleting one end deletes the pair. Without this the namespace's destruction would remove it
     // too, but asynchronously, after tsnet has already exited.
-    step(() => {
-      try {
-        linkDel(hostRtnl(), ep.hostVeth);
-      } catch (e) {
-        if (!(e instanceof KernelError && e.errno === ENODEV)) throw e;
-      }
-    });
+    step(() => deleteLinkQuickly(hostRtnl(), ep.hostVeth));
   }
   const netns = rec.netns;
   if (netns) step(() => deleteNetns(netns));

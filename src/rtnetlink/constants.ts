@@ -1,4 +1,6 @@
 // linux/rtnetlink.h, linux/if_link.h, linux/if_addr.h, linux/veth.h, linux/if.h: kernel names.
+// Multicast group bits for bind(2) (RTMGRP_*), not RTNLGRP_* numbers.
+export const RTMGRP_LINK = 1;
 export const RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18, RTM_SETLINK = 19;
 export const RTM_NEWADDR = 20, RTM_DELADDR = 21, RTM_GETADDR = 22;
 export const RTM_NEWROUTE = 24, RTM_DELROUTE = 25, RTM_GETROUTE = 26;

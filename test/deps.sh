@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the kernel tests and benchmarks use as independent oracles and
+# workloads, if any is missing. tsnet itself needs only libmnl0 at run time.
+set -euo pipefail
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have ip || need+=(iproute2)
+have nft || need+=(nftables)
+have curl || need+=(curl)
+have ping || need+=(iputils-ping)
+[[ -x /usr/bin/python3 ]] || need+=(python3)
+have setpriv || need+=(util-linux)
+have nginx || need+=(nginx-light)
+have hyperfine || need+=(hyperfine)
+have iperf3 || need+=(iperf3)
+ldconfig -p | grep -q 'libmnl\.so\.0' || need+=(libmnl0)
+if ((${#need[@]})); then
+  echo "test/deps.sh: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
