@@ -1,0 +1,106 @@
+// Pure functions: netlink encoding and decoding, option scanning, IPv4 arithmetic.
+import { describe, expect, test } from "bun:test";
+import { scanOptions } from "../src/cli/argv.ts";
+import { UsageError } from "../src/errors/errors.ts";
+import { contains, formatIPv4, lastAddress, overlaps, parseCidr, parseIPv4 } from "../src/ip/ipv4.ts";
+import { NLA_F_NESTED } from "../src/netlink/constants.ts";
+import { Attrs, splitMessages } from "../src/netlink/reader.ts";
+import { NetlinkWriter } from "../src/netlink/writer.ts";
+
+const hex = (w: NetlinkWriter) => Buffer.from(w.buf.subarray(0, w.len)).toString("hex");
+
+describe("NetlinkWriter", () => {
+  test("header, family struct, padded string and nested attributes", () => {
+    const w = new NetlinkWriter(16); // small on purpose: it must grow
+    const at = w.begin(16, 0x0605, 0x11223344);
+    const h = w.struct(16);
+    w.view.setUint32(h + 8, 1, true);
+    w.attrStr(3, "veth1"); // 5 chars + NUL = 6, padded to 8
+    w.nest(18, () => w.attrStr(1, "veth"));
+    w.end(at);
+    expect(w.len % 4).toBe(0);
+    expect(hex(w)).toBe(
+      [
+        "3c000000", "1000", "0506", "44332211", "00000000", // nlmsghdr, len 60
+        "00000000", "00000000", "01000000", "00000000", // ifinfomsg with flags = 1
+        "0a00", "0300", "7665746831000000", // IFLA_IFNAME "veth1\0" + 2 pad
+        "1000", "1280", "0900", "0100", "7665746800000000", // nested, NLA_F_NESTED set
+      ].join(""),
+    );
+  });
+
+  test("big-endian and host-order integers", () => {
+    const w = new NetlinkWriter();
+    w.attrBe32(1, 0xffffff9c); // -100 as nf_tables wants priorities
+    w.attrU32(2, 0x01020304);
+    w.attrBe16(3, 8080);
+    expect(hex(w)).toBe("08000100ffffff9c" + "0800020004030201" + "060003001f900000");
+  });
+});
+
+describe("reader", () => {
+  test("round-trips messages and attributes written by the writer", () => {
+    const w = new NetlinkWriter();
+    for (const seq of [7, 8]) {
+      const at = w.begin(20, 1, seq);
+      w.struct(8);
+      w.attrStr(3, `name${seq}`);
+      w.nest(5, () => w.attrU32(1, seq * 100));
+      w.end(at);
+    }
+    const msgs = splitMessages(w.buf, w.len);
+    expect(msgs.map((m) => m.seq)).toEqual([7, 8]);
+    const a = new Attrs(msgs[1]!.view, 16 + 8);
+    expect(a.str(3)).toBe("name8");
+    expect(a.nested(5)?.u32(1)).toBe(800);
+    expect(a.has(5 | NLA_F_NESTED)).toBe(false); // flags are masked off the type
+  });
+
+  test("a truncated buffer yields only whole messages", () => {
+    const w = new NetlinkWriter();
+    const at = w.begin(1, 0, 1);
+    w.attrU32(1, 1);
+    w.end(at);
+    expect(splitMessages(w.buf, w.len - 1)).toEqual([]);
+  });
+});
+
+describe("scanOptions", () => {
+  const specs = [
+    { names: ["--network", "--net"], key: "network", takesValue: true },
+    { names: ["--rm"], key: "rm", takesValue: false },
+    { names: ["-i"], key: "i", takesValue: false },
+    { names: ["-t"], key: "t", takesValue: false },
+    { names: ["-p"], key: "p", takesValue: true, repeatable: true },
+  ];
+  test("options stop at -- or at the first non-option", () => {
+    expect(scanOptions("run", ["--rm", "--net=none", "ls", "--rm"], specs)).toEqual({ values: { rm: true, network: "none" }, rest: ["ls", "--rm"] });
+    expect(scanOptions("run", ["-it", "--", "-x"], specs)).toEqual({ values: { i: true, t: true }, rest: ["-x"] });
+    expect(scanOptions("run", ["-p", "1", "-p", "2", "x"], specs).values.p).toEqual(["1", "2"]);
+  });
+  test("unknown options and missing values are usage errors", () => {
+    expect(() => scanOptions("run", ["--nope"], specs)).toThrow(UsageError);
+    expect(() => scanOptions("run", ["--network"], specs)).toThrow(/needs a value/);
+    expect(() => scanOptions("run", ["--rm=1"], specs)).toThrow(/takes no value/);
+  });
+});
+
+describe("IPv4", () => {
+  test("parse and format", () => {
+    expect(parseIPv4("10.77.0.1")).toBe(0x0a4d0001);
+    expect(formatIPv4(0x0a4d0001)).toBe("10.77.0.1");
+    for (const bad of ["10.77.0", "256.1.1.1", "1.2.3.4.5", "a.b.c.d", ""]) expect(parseIPv4(bad)).toBeUndefined();
+  });
+  test("subnets", () => {
+    const s = parseCidr("10.77.3.4/16")!;
+    expect(s).toEqual({ net: 0x0a4d0000, prefix: 16 });
+    expect(formatIPv4(lastAddress(s))).toBe("10.77.255.255");
+    expect(contains(s, parseIPv4("10.77.200.1")!)).toBe(true);
+    expect(contains(s, parseIPv4("10.78.0.1")!)).toBe(false);
+    expect(overlaps(s, parseCidr("10.77.5.0/24")!)).toBe(true);
+    expect(overlaps(s, parseCidr("10.0.0.0/8")!)).toBe(true);
+    expect(overlaps(s, parseCidr("172.17.0.0/16")!)).toBe(false);
+    expect(parseCidr("10.0.0.0/33")).toBeUndefined();
+    expect(parseCidr("10.0.0.0")).toBeUndefined();
+  });
+});
