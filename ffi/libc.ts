@@ -1,6 +1,6 @@
 // The only doorway to libc. Every wrapper reads errno right after the call, in the same
 // synchronous frame (nothing else can run in between), and turns a failure into a KernelError.
-import { dlopen, FFIType, read, CString, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, read, ptr as addressOf, CString, type Pointer } from "bun:ffi";
 import { KernelError } from "../src/errors/errors.ts";
 
 const { i32, u32, u64, ptr, cstring, void: v } = FFIType;
@@ -18,6 +18,9 @@ const libc = dlopen("libc.so.6", {
   strerror: { args: [i32], returns: cstring },
   __errno_location: { args: [], returns: ptr },
   kill: { args: [i32, i32], returns: i32 },
+  socket: { args: [i32, i32, i32], returns: i32 },
+  bind: { args: [i32, ptr, u32], returns: i32 },
+  getsockname: { args: [i32, ptr, ptr], returns: i32 },
 }).symbols;
 
 // Kernel constants (sched.h, sys/mount.h, fcntl.h, sys/file.h, sys/socket.h) under their C names.
@@ -28,7 +31,8 @@ export const MNT_DETACH = 2;
 export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 64, O_EXCL = 128,
   O_CLOEXEC = 524288;
 export const LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
-export const SOL_SOCKET = 1, SO_RCVTIMEO = 20, SO_RCVBUF = 8, SO_SNDBUF = 7;
+export const SOL_SOCKET = 1, SO_RCVTIMEO = 20, SO_RCVBUF = 8, SO_SNDBUF = 7, SO_ATTACH_FILTER = 26;
+export const AF_INET = 2, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 524288;
 
 export function errno(): number {
   const p = libc.__errno_location();
@@ -105,6 +109,52 @@ export function geteuid(): number {
 export function processExists(pid: number): boolean {
   if (libc.kill(pid, 0) === 0) return true;
   return errno() === 1; // EPERM: it exists but is not ours
+}
+
+// struct sockaddr_in: | family u16 (host order) | port u16 (network order) | addr u32 (network) | zero[8] |
+function sockaddrIn(address: number, port: number): Uint8Array {
+  const b = new Uint8Array(16);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, AF_INET, true);
+  v.setUint16(2, port, false);
+  v.setUint32(4, address, false);
+  return b;
+}
+
+/**
+ * An IPv4 socket bound to address:port (port 0: the kernel picks a free one). Returns the fd and
+ * the port actually bound. The socket is never listened on or read: holding it is what reserves
+ * the port, as Docker does for published ports.
+ */
+export function bindInet(type: number, address: number, port: number, what: string): { fd: number; port: number } {
+  const fd = check(libc.socket(AF_INET, type | SOCK_CLOEXEC, 0), "socket", what);
+  try {
+    check(libc.bind(fd, sockaddrIn(address, port), 16), "bind", what);
+    const sa = new Uint8Array(16);
+    const len = new Uint32Array([16]);
+    check(libc.getsockname(fd, sa, len), "getsockname", what);
+    return { fd, port: new DataView(sa.buffer).getUint16(2, false) };
+  } catch (e) {
+    libc.close(fd);
+    throw e;
+  }
+}
+
+// Classic BPF program of one instruction, `ret #0`: every packet is dropped before it queues on
+// the socket. struct sock_filter: | code u16 | jt u8 | jf u8 | k u32 |  (BPF_RET|BPF_K = 6).
+const DROP_ALL = new Uint8Array([6, 0, 0, 0, 0, 0, 0, 0]);
+// struct sock_fprog: | len u16 | pad[6] | filter pointer u64 |; DROP_ALL lives as long as the module.
+const DROP_ALL_PROG = (() => {
+  const b = new Uint8Array(16);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, 1, true);
+  v.setBigUint64(8, BigInt(addressOf(DROP_ALL)), true);
+  return b;
+})();
+
+/** A reserved UDP port must not collect datagrams nobody reads. */
+export function attachDropAllFilter(fd: number, what: string): void {
+  check(libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, DROP_ALL_PROG, 16), "setsockopt SO_ATTACH_FILTER", what);
 }
 
 export type { Pointer };

@@ -45,12 +45,14 @@ export function ipj<T = any>(args: string[], netns?: string): T {
   return JSON.parse(r.stdout || "[]") as T;
 }
 
+/** tsnet's veths on the host (the tests' own helper links are not counted). */
 export function veths(): string[] {
-  return ipj<any[]>(["link", "show", "type", "veth"]).map((l) => l.ifname);
+  return ipj<any[]>(["link", "show", "type", "veth"]).map((l) => l.ifname).filter((n: string) => /^veth[0-9a-f]{7}$/.test(n));
 }
 
+/** tsnet's namespaces under /run/netns (the tests' own helper hosts are not counted). */
 export function netnsNames(): string[] {
-  return existsSync("/run/netns") ? readdirSync("/run/netns") : [];
+  return existsSync("/run/netns") ? readdirSync("/run/netns").filter((n) => n.startsWith("tsnet-")) : [];
 }
 
 export function leases(): string[] {
@@ -96,4 +98,80 @@ export function containerAddress(netns: string): { address: string; prefix: numb
   const [eth0] = ipj<any[]>(["-4", "addr", "show", "eth0"], netns);
   const a = eth0.addr_info[0];
   return { address: a.local, prefix: a.prefixlen };
+}
+
+/** A directory with an nginx config serving index.html with `body`, listening on port 80. */
+export function nginxSite(body: string): { dir: string; command: string[] } {
+  const { mkdtempSync, writeFileSync, mkdirSync, chmodSync } = require("node:fs") as typeof import("node:fs");
+  const dir = mkdtempSync("/tmp/tsnet-nginx-");
+  chmodSync(dir, 0o755);
+  mkdirSync(`${dir}/www`);
+  writeFileSync(`${dir}/www/index.html`, body);
+  writeFileSync(
+    `${dir}/nginx.conf`,
+    [
+      "worker_processes 1;",
+      "user root;",
+      `pid ${dir}/nginx.pid;`,
+      "error_log stderr;",
+      "events { worker_connections 64; }",
+      "http {",
+      "  access_log off;",
+      `  client_body_temp_path ${dir}/tmp;`,
+      `  proxy_temp_path ${dir}/tmp;`,
+      `  fastcgi_temp_path ${dir}/tmp;`,
+      `  uwsgi_temp_path ${dir}/tmp;`,
+      `  scgi_temp_path ${dir}/tmp;`,
+      `  server { listen 80; listen 81; root ${dir}/www; }`,
+      "}",
+    ].join("\n"),
+  );
+  return { dir, command: ["nginx", "-c", `${dir}/nginx.conf`, "-p", dir, "-g", "daemon off;"] };
+}
+
+export function curl(url: string, netns?: string, seconds = 2): Result {
+  const cmd = ["curl", "-sS", "--max-time", String(seconds), url];
+  return sh(netns ? ["ip", "netns", "exec", netns, ...cmd] : cmd);
+}
+
+/** A UDP round trip: sends "ping" and returns what came back, or "" on timeout. */
+export function udpAsk(host: string, port: number, netns?: string): string {
+  const py = `import socket,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(b"ping",("${host}",${port}))
+try: print(s.recvfrom(100)[0].decode())
+except Exception: pass`;
+  const cmd = ["python3", "-c", py];
+  return sh(netns ? ["ip", "netns", "exec", netns, ...cmd] : cmd).stdout.trim();
+}
+
+export const UDP_ECHO = ["python3", "-c", `import socket
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("0.0.0.0",53))
+while True:
+    d,a=s.recvfrom(100); s.sendto(b"echo:"+d,a)`];
+
+/**
+ * A neighbour host: namespace `nb` joined to the throwaway host by a veth, host side 192.0.2.1/24,
+ * neighbour 192.0.2.2/24 with its default route via the host (TEST-NET-1, only inside namespaces
+ * the tests made).
+ */
+export function makeNeighbour(): () => void {
+  const steps = [
+    "ip netns add nb",
+    "ip link add nb0 type veth peer name eth0 netns nb",
+    "ip addr add 192.0.2.1/24 dev nb0",
+    "ip link set nb0 up",
+    "ip -n nb link set lo up",
+    "ip -n nb addr add 192.0.2.2/24 dev eth0",
+    "ip -n nb link set eth0 up",
+    "ip -n nb route add default via 192.0.2.1",
+  ];
+  for (const s of steps) {
+    const r = sh(s.split(" "));
+    if (r.code !== 0) throw new Error(`${s}: ${r.stderr}`);
+  }
+  return () => {
+    sh(["ip", "link", "del", "nb0"]);
+    sh(["ip", "netns", "del", "nb"]);
+  };
 }

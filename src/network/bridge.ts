@@ -47,7 +47,7 @@ export function formatMac(mac: Uint8Array): string {
 export function ensureBridge(nl: NetlinkSocket, net: BridgeNetwork): number {
   const existing = linkGet(nl, net.bridge);
   if (existing && existing.flags & IFF_UP && hasAddress(nl, existing.index, net.gateway)) {
-    enableForwarding();
+    enableForwarding(net);
     return existing.index;
   }
   // Creation and repair are serialised so that concurrent first runs make one bridge.
@@ -66,7 +66,7 @@ export function ensureBridge(nl: NetlinkSocket, net: BridgeNetwork): number {
       if (!hasAddress(nl, link.index, net.gateway)) {
         addrAdd(nl, link.index, net.gateway, net.subnet.prefix, net.bridge);
       }
-      enableForwarding();
+      enableForwarding(net);
       return link.index;
     } catch (e) {
       if (created) linkDel(nl, net.bridge);
@@ -91,9 +91,17 @@ function refuseOverlap(nl: NetlinkSocket, net: BridgeNetwork): void {
   );
 }
 
-const IP_FORWARD = "/proc/sys/net/ipv4/ip_forward";
+/**
+ * Routing between the bridge and the host's other links needs IPv4 forwarding (as Docker sets
+ * it), and a published port reached at 127.0.0.1 is routed out through the bridge with its
+ * loopback source, which the kernel allows only with route_localnet on the bridge (the remote
+ * misuse of that is stopped by the nf_tables guard, see src/nat/).
+ */
+function enableForwarding(net: BridgeNetwork): void {
+  setSysctl("/proc/sys/net/ipv4/ip_forward");
+  setSysctl(`/proc/sys/net/ipv4/conf/${net.bridge}/route_localnet`);
+}
 
-/** Routing between the bridge and the host's other links needs IPv4 forwarding, as Docker sets it. */
-function enableForwarding(): void {
-  if (readFileSync(IP_FORWARD, "utf8").trim() !== "1") writeFileSync(IP_FORWARD, "1\n");
+function setSysctl(path: string): void {
+  if (readFileSync(path, "utf8").trim() !== "1") writeFileSync(path, "1\n");
 }

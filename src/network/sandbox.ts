@@ -9,7 +9,7 @@ import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
 import { closeNetns, createNetns, deleteNetns, netnsPath, type Netns } from "../netns/netns.ts";
 import { addrAdd } from "../rtnetlink/addr.ts";
-import { linkAdd, linkGet, linkSet } from "../rtnetlink/link.ts";
+import { bridgePortHairpin, linkAdd, linkGet, linkSet } from "../rtnetlink/link.ts";
 import { routeAdd } from "../rtnetlink/route.ts";
 import { saveRecord, type ContainerRecord } from "../state/containers.ts";
 import { releaseLease, takeLowestLease } from "../state/leases.ts";
@@ -89,6 +89,12 @@ function setupBridge(rec: ContainerRecord): Sandbox {
       up: true,
       peer: { name: ep.ifname, nsFd: ns.fd, mac },
     });
+    // A container reaching its own published port through a host address is DNAT-ed on the
+    // bridge back out of the port it came in by, which a bridge allows only in hairpin mode.
+    if (rec.ports?.length) {
+      const port = linkGet(host, ep.hostVeth);
+      if (port) bridgePortHairpin(host, port.index, true, ep.hostVeth);
+    }
     const eth0 = linkGet(nl, ep.ifname);
     if (!eth0) throw new KernelError("find link", `${ep.ifname} in ${rec.netns}`, ENODEV);
     // The peer cannot be brought up in the creating message (the kernel has not paired the

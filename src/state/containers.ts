@@ -6,7 +6,11 @@ import { TsnetError, UsageError } from "../errors/errors.ts";
 import { createExclusive, ensureDir, readText, removeFile, writeAtomic } from "./files.ts";
 import { CONTAINERS_DIR, NAMES_DIR } from "./paths.ts";
 
-export type NetworkMode = "none" | "host" | "bridge";
+import { readdirSync } from "node:fs";
+import type { PortMapping } from "../network/ports.ts";
+
+/** "container" joins another container's namespace (`--network container:NAME`). */
+export type NetworkMode = "none" | "host" | "bridge" | "container";
 
 export interface Endpoint {
   network: string;
@@ -33,7 +37,11 @@ export interface ContainerRecord {
   autoRemove: boolean;
   /** Persisted namespace path (SandboxKey), when the container has its own. */
   netns?: string;
+  /** With mode "container": the id and namespace path of the container whose network is shared. */
+  joined?: { id: string; netns: string };
   endpoint?: Endpoint;
+  /** Published ports, host ports resolved. */
+  ports?: PortMapping[];
 }
 
 export function newId(): string {
@@ -89,6 +97,35 @@ export function saveRecord(r: ContainerRecord): void {
 export function loadRecord(id: string): ContainerRecord | undefined {
   const text = readText(`${CONTAINERS_DIR}/${id}.json`);
   return text === undefined ? undefined : (JSON.parse(text) as ContainerRecord);
+}
+
+export function listRecords(): ContainerRecord[] {
+  let files: string[];
+  try {
+    files = readdirSync(CONTAINERS_DIR);
+  } catch {
+    return [];
+  }
+  const out: ContainerRecord[] = [];
+  for (const f of files) {
+    if (!f.endsWith(".json")) continue;
+    const r = loadRecord(f.slice(0, -5));
+    if (r) out.push(r);
+  }
+  return out;
+}
+
+/** A container by name, full id or unique id prefix, as Docker resolves references. */
+export function findContainer(ref: string): ContainerRecord | undefined {
+  const byName = readText(`${NAMES_DIR}/${ref}`);
+  if (byName !== undefined && /^[0-9a-f]{64}$/.test(byName)) {
+    const r = loadRecord(byName);
+    if (r) return r;
+  }
+  if (!/^[0-9a-f]{1,64}$/.test(ref)) return undefined;
+  const hits = listRecords().filter((r) => r.id.startsWith(ref));
+  if (hits.length > 1) throw new UsageError(`"${ref}" matches ${hits.length} containers: give more of the id or the name`);
+  return hits[0];
 }
 
 export function deleteRecord(r: ContainerRecord): void {

@@ -1,0 +1,117 @@
+// One container's life, shared by every command that starts or ends one: create (record, name,
+// port reservations, sandbox, published ports), spawn the command inside, destroy. Each step of
+// create is undone by destroy, which removes whatever the record names and tolerates what is
+// already gone, so the same code serves a failed setup, a normal exit and a crashed run.
+import { requireRoot } from "../cli/root.ts";
+import { TeardownError, TsnetError, UsageError } from "../errors/errors.ts";
+import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
+import { inNetns, openNetns } from "../netns/netns.ts";
+import { setupSandbox, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
+import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
+import type { PortMapping } from "../network/ports.ts";
+import { close, processExists } from "../../ffi/libc.ts";
+import {
+  deleteRecord, findContainer, newId, reserveName, saveRecord, type ContainerRecord, type NetworkMode,
+} from "../state/containers.ts";
+
+export interface CreateOptions {
+  mode: NetworkMode;
+  /** With mode "container": the name or id of the container whose namespace is joined. */
+  join?: string;
+  name?: string;
+  rm: boolean;
+  command: string[];
+  publish: PortMapping[];
+}
+
+export interface Live {
+  rec: ContainerRecord;
+  sandbox?: Sandbox;
+  /** fd of a joined container's namespace. */
+  joinedFd?: number;
+  reservations: Reservation[];
+}
+
+export function createContainer(o: CreateOptions): Live {
+  if (o.mode !== "host") requireRoot(`tsnet run --network ${o.mode}`);
+  const id = newId();
+  const rec: ContainerRecord = {
+    id,
+    name: "",
+    command: o.command,
+    created: new Date().toISOString(),
+    mode: o.mode,
+    status: "created",
+    autoRemove: o.rm,
+  };
+  if (o.join !== undefined) rec.joined = resolveJoin(o.join);
+  rec.name = reserveName(o.name, id);
+  const live: Live = { rec, reservations: [] };
+  try {
+    saveRecord(rec);
+    // Ports first: a port someone holds is refused before anything else is made.
+    live.reservations = reservePorts(o.publish, id);
+    if (live.reservations.length) rec.ports = live.reservations.map((r) => r.mapping);
+    if (o.mode === "bridge" || o.mode === "none") live.sandbox = setupSandbox(rec);
+    if (rec.joined) live.joinedFd = openNetns(rec.joined.netns);
+    if (rec.ports?.length) {
+      saveRecord(rec);
+      publishPorts(rec);
+    }
+    return live;
+  } catch (e) {
+    try {
+      destroyContainer(live);
+    } catch (undo) {
+      if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
+    }
+    deleteRecord(rec);
+    throw e;
+  }
+}
+
+function resolveJoin(ref: string): { id: string; netns: string } {
+  const target = findContainer(ref);
+  if (!target) throw new TsnetError(`no such container: "${ref}" (see tsnet ps)`, 125);
+  const netns = target.netns ?? target.joined?.netns;
+  if (target.status !== "running" || (target.pid !== undefined && !processExists(target.pid))) {
+    throw new TsnetError(`cannot join container "${target.name}": it is not running`, 125);
+  }
+  if (!netns) throw new UsageError(`cannot join container "${target.name}": it uses the host's network (use --network host)`);
+  return { id: target.id, netns };
+}
+
+/** Starts the command with the given stdio, inside the container's namespace if it has one. */
+export function spawnIn(live: Live, command: string[], stdio: Bun.SpawnOptions.OptionsObject["stdio"]): Bun.Subprocess {
+  const fd = live.sandbox?.ns.fd ?? live.joinedFd;
+  const start = () => Bun.spawn(command, { stdio });
+  try {
+    // Bun.spawn forks on the calling thread, so the child is born in that thread's namespace.
+    return fd === undefined ? start() : inNetns(fd, start);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new TsnetError(`cannot run "${command[0]}": executable file not found in $PATH`, 127);
+    if (code === "EACCES" || code === "EISDIR" || code === "ENOEXEC") {
+      throw new TsnetError(`cannot run "${command[0]}": permission denied (not an executable file)`, 126);
+    }
+    throw e;
+  }
+}
+
+/** Releases everything the container holds; goes on past failures and reports them together. */
+export function destroyContainer(live: Live): void {
+  const errors: Error[] = [];
+  const step = (fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      errors.push(e as Error);
+    }
+  };
+  if (live.rec.ports?.length) step(() => unpublishPorts(live.rec));
+  step(() => teardownSandbox(live.rec, live.sandbox));
+  if (live.joinedFd !== undefined) step(() => close(live.joinedFd!));
+  step(() => releasePorts(live.reservations));
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new TeardownError(errors);
+}
