@@ -73,11 +73,12 @@ export function attrPath(view: DataView, offset: number, s: AttrSchema | undefin
     if (offset < a.at || offset >= end) continue;
     let name = s?.names.get(a.type) ?? `attribute type ${a.type}`;
     if (s?.numbered) name += ` #${n}`;
-    if (offset === a.at || !a.nested) return name;
+    if (!a.nested) return name;
     const child = children[a.type];
-    const inner = attrPath(a.value, offset - a.at - NLA_HDRLEN, child);
     const label = child?.select?.(attrList(a.value)).label;
-    return `${name}${label ? ` (${label})` : ""} > ${inner}`;
+    if (label) name += ` (${label})`;
+    if (offset === a.at) return name;
+    return `${name} > ${attrPath(a.value, offset - a.at - NLA_HDRLEN, child)}`;
   }
   return `attribute at byte ${offset}`;
 }
