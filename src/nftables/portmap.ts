@@ -8,7 +8,7 @@
 //   map ports        { type inet_proto . inet_service : ipv4_addr . inet_service }
 //   map hostip_ports { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
 //   chain guard      { type filter hook prerouting priority raw
-//                      iifname != "lo" ip daddr 127.0.0.0/8 drop }
+//                      iifname != "lo" ip daddr 127.0.0.0/8 counter drop }
 //   chain prerouting { type nat hook prerouting priority dstnat
 //                      dnat ip to ip daddr . meta l4proto . th dport map @hostip_ports
 //                      fib daddr type local dnat ip to meta l4proto . th dport map @ports }
@@ -23,10 +23,11 @@
 // - Localhost (127.0.0.1:port) works because the bridge has route_localnet=1 (the caller sets
 //   it) and the 127.0.0.0/8 source is masqueraded as it leaves by the bridge: the container
 //   could not answer 127.0.0.1.
-// - guard: route_localnet would also let a neighbour send packets to 127.0.0.1 that prerouting
-//   then DNATs into a container, reaching ports published on loopback only. At raw priority,
-//   before any DNAT, packets for 127.0.0.0/8 that did not come in on lo are dropped (they are
-//   martians anyway).
+// - guard: a neighbour can send packets for 127.0.0.1 (or any 127.x) to the host; prerouting
+//   DNATs them into a container before routing could call them martians, so ports published on
+//   loopback only, or on all addresses, would be reached that way (measured: it works without
+//   the guard, whether or not route_localnet is set). At raw priority, before any DNAT, packets
+//   for 127.0.0.0/8 that did not come in on lo are dropped.
 // - hairpin: a container reaching a published port of its own bridge is DNATed back onto the
 //   bridge; without masquerade the answer would go straight back and never match.
 import { formatIPv4, parseCidr, type Cidr } from "../ip/ipv4.ts";
@@ -43,6 +44,7 @@ import {
   RTN_LOCAL,
 } from "./constants.ts";
 import { padded, reg32, type Expr } from "./expr/expr.ts";
+import { counter } from "./expr/counter.ts";
 import { drop } from "./expr/immediate.ts";
 import { lookup } from "./expr/lookup.ts";
 import { concat, ctStatusAny, fibDaddrType, fields, iifname, ipPrefix, oifname, type Field } from "./expr/match.ts";
@@ -104,7 +106,8 @@ export function portPublishingTable(o: PortPublishingOptions): TableSpec {
         base: { type: "filter", hook: "prerouting", priority: NF_IP_PRI_RAW },
         rules: [
           {
-            exprs: [...iifname("lo", NFT_CMP_NEQ), ...ipPrefix("daddr", LOOPBACK.net, LOOPBACK.prefix), drop()],
+            // The counter shows attempts in `nft list ruleset`.
+            exprs: [...iifname("lo", NFT_CMP_NEQ), ...ipPrefix("daddr", LOOPBACK.net, LOOPBACK.prefix), counter(), drop()],
             comment: "tsnet: 127.0.0.0/8 only from lo (route_localnet)",
           },
         ],
