@@ -14,7 +14,6 @@ export const NFGENMSG_LEN = 4;
 export const NFPROTO_UNSPEC = 0;
 export const NFPROTO_INET = 1;
 export const NFPROTO_IPV4 = 2;
-export const NFPROTO_IPV6 = 10;
 
 export const NF_INET_PRE_ROUTING = 0;
 export const NF_INET_LOCAL_IN = 1;
@@ -25,27 +24,18 @@ export const NF_INET_POST_ROUTING = 4;
 export const NF_ACCEPT = 1;
 export const NF_DROP = 0;
 
-// Standard priorities (nft's names): raw -300, mangle -150, dstnat -100, filter 0, srcnat 100.
+// Standard priorities (nft calls them raw, dstnat, srcnat).
 export const NF_IP_PRI_RAW = -300;
-export const NF_IP_PRI_MANGLE = -150;
 export const NF_IP_PRI_NAT_DST = -100;
-export const NF_IP_PRI_FILTER = 0;
 export const NF_IP_PRI_NAT_SRC = 100;
 
 // nf_tables.h: registers
 export const NFT_REG_VERDICT = 0;
 export const NFT_REG_1 = 1;
-export const NFT_REG_2 = 2;
-export const NFT_REG_3 = 3;
-export const NFT_REG_4 = 4;
 export const NFT_REG32_00 = 8;
 export const NFT_REG32_15 = 23;
-export const NFT_REG_SIZE = 16;
-export const NFT_REG32_SIZE = 4;
 
 // verdicts
-export const NFT_CONTINUE = -1;
-export const NFT_BREAK = -2;
 export const NFT_JUMP = -3;
 export const NFT_GOTO = -4;
 export const NFT_RETURN = -5;
@@ -55,13 +45,11 @@ export const NFT_MSG_NEWTABLE = 0;
 export const NFT_MSG_GETTABLE = 1;
 export const NFT_MSG_DELTABLE = 2;
 export const NFT_MSG_NEWCHAIN = 3;
-export const NFT_MSG_GETCHAIN = 4;
 export const NFT_MSG_DELCHAIN = 5;
 export const NFT_MSG_NEWRULE = 6;
 export const NFT_MSG_GETRULE = 7;
 export const NFT_MSG_DELRULE = 8;
 export const NFT_MSG_NEWSET = 9;
-export const NFT_MSG_GETSET = 10;
 export const NFT_MSG_DELSET = 11;
 export const NFT_MSG_NEWSETELEM = 12;
 export const NFT_MSG_GETSETELEM = 13;
@@ -76,15 +64,11 @@ export const NFTA_HOOK_PRIORITY = 2;
 
 export const NFTA_TABLE_NAME = 1;
 export const NFTA_TABLE_FLAGS = 2;
-export const NFTA_TABLE_USE = 3;
-export const NFTA_TABLE_HANDLE = 4;
 
 export const NFTA_CHAIN_TABLE = 1;
-export const NFTA_CHAIN_HANDLE = 2;
 export const NFTA_CHAIN_NAME = 3;
 export const NFTA_CHAIN_HOOK = 4;
 export const NFTA_CHAIN_POLICY = 5;
-export const NFTA_CHAIN_USE = 6;
 export const NFTA_CHAIN_TYPE = 7;
 
 export const NFTA_RULE_TABLE = 1;
@@ -94,16 +78,8 @@ export const NFTA_RULE_EXPRESSIONS = 4;
 export const NFTA_RULE_POSITION = 6;
 export const NFTA_RULE_USERDATA = 7;
 
-export const NFT_SET_ANONYMOUS = 0x1;
-export const NFT_SET_CONSTANT = 0x2;
-export const NFT_SET_INTERVAL = 0x4;
 export const NFT_SET_MAP = 0x8;
-export const NFT_SET_TIMEOUT = 0x10;
-export const NFT_SET_CONCAT = 0x80;
 
-export const NFTA_SET_DESC_SIZE = 1;
-export const NFTA_SET_DESC_CONCAT = 2;
-export const NFTA_SET_FIELD_LEN = 1;
 
 export const NFTA_SET_TABLE = 1;
 export const NFTA_SET_NAME = 2;
@@ -112,10 +88,7 @@ export const NFTA_SET_KEY_TYPE = 4;
 export const NFTA_SET_KEY_LEN = 5;
 export const NFTA_SET_DATA_TYPE = 6;
 export const NFTA_SET_DATA_LEN = 7;
-export const NFTA_SET_POLICY = 8;
-export const NFTA_SET_DESC = 9;
 export const NFTA_SET_ID = 10;
-export const NFTA_SET_USERDATA = 13;
 
 export const NFTA_SET_ELEM_KEY = 1;
 export const NFTA_SET_ELEM_DATA = 2;
@@ -138,7 +111,6 @@ export const NFTA_EXPR_DATA = 2;
 export const NFTA_IMMEDIATE_DREG = 1;
 export const NFTA_IMMEDIATE_DATA = 2;
 
-export const NFT_BITWISE_MASK_XOR = 0; // NFT_BITWISE_BOOL before 6.x
 export const NFTA_BITWISE_SREG = 1;
 export const NFTA_BITWISE_DREG = 2;
 export const NFTA_BITWISE_LEN = 3;
@@ -147,10 +119,6 @@ export const NFTA_BITWISE_XOR = 5;
 
 export const NFT_CMP_EQ = 0;
 export const NFT_CMP_NEQ = 1;
-export const NFT_CMP_LT = 2;
-export const NFT_CMP_LTE = 3;
-export const NFT_CMP_GT = 4;
-export const NFT_CMP_GTE = 5;
 export const NFTA_CMP_SREG = 1;
 export const NFTA_CMP_OP = 2;
 export const NFTA_CMP_DATA = 3;
@@ -162,7 +130,6 @@ export const NFTA_LOOKUP_DREG = 3;
 export const NFTA_LOOKUP_SET_ID = 4;
 export const NFTA_LOOKUP_FLAGS = 5;
 
-export const NFT_PAYLOAD_LL_HEADER = 0;
 export const NFT_PAYLOAD_NETWORK_HEADER = 1;
 export const NFT_PAYLOAD_TRANSPORT_HEADER = 2;
 export const NFTA_PAYLOAD_DREG = 1;
@@ -170,8 +137,6 @@ export const NFTA_PAYLOAD_BASE = 2;
 export const NFTA_PAYLOAD_OFFSET = 3;
 export const NFTA_PAYLOAD_LEN = 4;
 
-export const NFT_META_IIF = 4;
-export const NFT_META_OIF = 5;
 export const NFT_META_IIFNAME = 6;
 export const NFT_META_OIFNAME = 7;
 export const NFT_META_NFPROTO = 15;
@@ -179,7 +144,6 @@ export const NFT_META_L4PROTO = 16;
 export const NFTA_META_DREG = 1;
 export const NFTA_META_KEY = 2;
 
-export const NFT_CT_STATE = 0;
 export const NFT_CT_STATUS = 2;
 export const NFTA_CT_DREG = 1;
 export const NFTA_CT_KEY = 2;
@@ -206,26 +170,16 @@ export const NFTA_GEN_ID = 1;
 export const NFTA_FIB_DREG = 1;
 export const NFTA_FIB_RESULT = 2;
 export const NFTA_FIB_FLAGS = 3;
-export const NFT_FIB_RESULT_OIF = 1;
-export const NFT_FIB_RESULT_OIFNAME = 2;
 export const NFT_FIB_RESULT_ADDRTYPE = 3;
-export const NFTA_FIB_F_SADDR = 1 << 0;
 export const NFTA_FIB_F_DADDR = 1 << 1;
-export const NFTA_FIB_F_IIF = 1 << 3;
-export const NFTA_FIB_F_OIF = 1 << 4;
 
 // nf_nat.h
-export const NF_NAT_RANGE_MAP_IPS = 1 << 0;
 export const NF_NAT_RANGE_PROTO_SPECIFIED = 1 << 1;
-export const NF_NAT_RANGE_PROTO_RANDOM = 1 << 2;
-export const NF_NAT_RANGE_PERSISTENT = 1 << 3;
-export const NF_NAT_RANGE_PROTO_RANDOM_FULLY = 1 << 4;
 
 // nf_conntrack_common.h: IPS_DST_NAT_BIT = 5, what `ct status dnat` tests
 export const IPS_DST_NAT = 1 << 5;
 
 // linux/rtnetlink.h: route types as `fib ... type` returns them (host byte order in the register)
-export const RTN_UNICAST = 1;
 export const RTN_LOCAL = 2;
 
 // netinet/in.h
@@ -244,7 +198,6 @@ export const TYPE_IPADDR = 7;
 export const TYPE_INET_PROTOCOL = 12;
 export const TYPE_INET_SERVICE = 13;
 export const TYPE_MARK = 19;
-export const TYPE_IFNAME = 41;
 export const TYPE_BITS = 6;
 
 export const IFNAMSIZ = 16;
