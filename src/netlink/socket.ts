@@ -21,8 +21,16 @@ export interface Pending {
   object: string;
   /** Offset of this message in the writer, to locate the attribute an ack's offset points at. */
   at: number;
-  /** Names an attribute type for error text (nf_tables gives offsets, never ext-ack text). */
-  attrName?: (type: number) => string;
+  /**
+   * Names the attribute an error ack points at (nf_tables gives offsets, never ext-ack text).
+   * offset is relative to the start of this message, so nested attributes can be resolved.
+   */
+  attrName?: (type: number, offset: number) => string;
+  /**
+   * The kernel acks this message only when it fails (an nfnetlink batch begin: a stale
+   * generation or a failed commit is reported against it); do not wait for a success ack.
+   */
+  errorOnly?: boolean;
 }
 
 /**
@@ -56,13 +64,15 @@ export class NetlinkSocket {
   transact(w: NetlinkWriter, pending: Pending[]): void {
     this.sock.send(w.buf, w.len);
     const waiting = new Map(pending.map((p) => [p.seq, p]));
-    while (waiting.size > 0) {
+    let left = pending.filter((p) => !p.errorOnly).length;
+    while (left > 0) {
       for (const m of this.read()) {
         const p = waiting.get(m.seq);
         if (!p || m.type !== NLMSG_ERROR) continue;
         waiting.delete(m.seq);
         const err = -m.view.getInt32(NLMSG_HDRLEN, true);
         if (err !== 0) throw this.ackError(m, err, p, w);
+        if (!p.errorOnly) left--;
       }
     }
   }
@@ -149,7 +159,7 @@ export class NetlinkSocket {
       if (offs !== undefined && !text) {
         const at = p.at + offs;
         const type = at + 4 <= w.len ? new DataView(w.buf.buffer).getUint16(at + 2, true) & 0x3fff : -1;
-        const name = type >= 0 && p.attrName ? p.attrName(type) : `attribute type ${type}`;
+        const name = type >= 0 && p.attrName ? p.attrName(type, offs) : `attribute type ${type}`;
         text = `kernel rejected ${name} (byte ${offs} of the message)`;
       }
     }

@@ -1,0 +1,11 @@
+// The nf_tables layer: batches of typed messages over NETLINK_NETFILTER, no `nft` involved.
+export { Batch, transaction, type BatchMessage } from "./batch.ts";
+export { addChain, deleteChain, type BaseChain, type ChainSpec, type Hook } from "./chain.ts";
+export { commentTag, deleteTaggedElements, ensureTable, type EnsureOptions, type EnsureResult, type ElementAdd, type TableSpec } from "./ensure.ts";
+export { getGeneration, openNftSocket, type Family } from "./nfnl.ts";
+export { addRule, deleteRule, listRules, ruleMatches, type RuleInfo, type RuleSpec } from "./rule.ts";
+export { addElements, addSet, deleteElements, deleteSet, listElements, type SetElement, type SetSpec } from "./set.ts";
+export { addTable, deleteTable, tableExists } from "./table.ts";
+export { concatType, concatValue, inet_proto, inet_service, ipv4_addr, mark, value, type FieldType } from "./types.ts";
+export * as expr from "./expr/index.ts";
+export { dnatMap, HOSTIP_PORTS_MAP, PORT_SETS, PORTS_MAP, portElements, portPublishingTable, type PortPublishingOptions, type PublishedPort } from "./portmap.ts";

@@ -1,0 +1,175 @@
+// The ruleset tsnet uses to publish container ports, Docker's `-p`, as one nf_tables table.
+//
+// table inet tsnet — inet rather than ip: one table (and one transaction) can later carry IPv6
+// maps and rules beside the IPv4 ones; the price is that every IPv4 header match is preceded by
+// `meta nfproto ipv4` and NAT names its family (`dnat ip to`), both of which nft prints back as
+// plain `ip ...` syntax.
+//
+//   map ports        { type inet_proto . inet_service : ipv4_addr . inet_service }
+//   map hostip_ports { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
+//   chain guard      { type filter hook prerouting priority raw
+//                      iifname != "lo" ip daddr 127.0.0.0/8 counter drop }
+//   chain prerouting { type nat hook prerouting priority dstnat
+//                      dnat ip to ip daddr . meta l4proto . th dport map @hostip_ports
+//                      fib daddr type local dnat ip to meta l4proto . th dport map @ports }
+//   chain output     { type nat hook output priority dstnat — the same two rules }
+//   chain postrouting { type nat hook postrouting priority srcnat
+//                      ip saddr <subnet> oifname != <bridge> masquerade
+//                      ct status dnat ip saddr <subnet> oifname <bridge> masquerade
+//                      ip saddr 127.0.0.0/8 oifname <bridge> masquerade }
+//
+// Why each piece:
+// - output: connections the host itself opens never pass prerouting.
+// - Localhost (127.0.0.1:port) works because the bridge has route_localnet=1 (the caller sets
+//   it) and the 127.0.0.0/8 source is masqueraded as it leaves by the bridge: the container
+//   could not answer 127.0.0.1.
+// - guard: a neighbour can send packets for 127.0.0.1 (or any 127.x) to the host; prerouting
+//   DNATs them into a container before routing could call them martians, so ports published on
+//   loopback only, or on all addresses, would be reached that way (measured: it works without
+//   the guard, whether or not route_localnet is set). At raw priority, before any DNAT, packets
+//   for 127.0.0.0/8 that did not come in on lo are dropped.
+// - hairpin: a container reaching a published port of its own bridge is DNATed back onto the
+//   bridge; without masquerade the answer would go straight back and never match.
+import { formatIPv4, parseCidr, type Cidr } from "../ip/ipv4.ts";
+import {
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPS_DST_NAT,
+  NF_IP_PRI_NAT_DST,
+  NF_IP_PRI_NAT_SRC,
+  NF_IP_PRI_RAW,
+  NFPROTO_IPV4,
+  NFT_CMP_NEQ,
+  NFT_NAT_DNAT,
+  RTN_LOCAL,
+} from "./constants.ts";
+import { padded, reg32, type Expr } from "./expr/expr.ts";
+import { counter } from "./expr/counter.ts";
+import { drop } from "./expr/immediate.ts";
+import { lookup } from "./expr/lookup.ts";
+import { concat, ctStatusAny, fibDaddrType, fields, iifname, ipPrefix, oifname, type Field } from "./expr/match.ts";
+import { masquerade, nat } from "./expr/nat.ts";
+import type { TableSpec, ElementAdd } from "./ensure.ts";
+import type { RuleSpec } from "./rule.ts";
+import type { SetElement } from "./set.ts";
+import { concatValue, inet_proto, inet_service, ipv4_addr, value } from "./types.ts";
+
+export const PORTS_MAP = "ports";
+export const HOSTIP_PORTS_MAP = "hostip_ports";
+export const PORT_SETS = [PORTS_MAP, HOSTIP_PORTS_MAP] as const;
+
+export interface PortPublishingOptions {
+  /** Table name (family inet); "tsnet" unless a test wants its own. */
+  table?: string;
+  /** The containers' bridge (or whatever link their traffic leaves the host by). */
+  bridge: string;
+  /** The containers' subnet, e.g. 10.88.0.0/16. */
+  subnet: Cidr;
+}
+
+/**
+ * `dnat ip to <key> map @<set>` for a map whose data is ipv4_addr . inet_service: the key is
+ * loaded from register 0 on, the lookup writes the data over it (address in 32-bit register 0,
+ * port in the next one), and nat takes them from there.
+ */
+export function dnatMap(key: readonly Field[], set: string): Expr[] {
+  const k = concat(key);
+  const addr = reg32(0);
+  const port = reg32(padded(ipv4_addr.len) / 4);
+  return [...k.exprs, lookup({ set, sreg: k.reg, dreg: addr }), nat({ type: NFT_NAT_DNAT, family: NFPROTO_IPV4, addr, proto: port })];
+}
+
+const LOOPBACK: Cidr = parseCidr("127.0.0.0/8")!;
+
+export function portPublishingTable(o: PortPublishingOptions): TableSpec {
+  const sub = o.subnet;
+  const dnatRules: RuleSpec[] = [
+    {
+      exprs: dnatMap([fields.ipDaddr, fields.l4proto, fields.thDport], HOSTIP_PORTS_MAP),
+      comment: "tsnet: ports published on one host address",
+    },
+    {
+      exprs: [...fibDaddrType(RTN_LOCAL), ...dnatMap([fields.l4proto, fields.thDport], PORTS_MAP)],
+      comment: "tsnet: ports published on every host address",
+    },
+  ];
+  return {
+    family: "inet",
+    name: o.table ?? "tsnet",
+    sets: [
+      { name: PORTS_MAP, key: [inet_proto, inet_service], data: [ipv4_addr, inet_service] },
+      { name: HOSTIP_PORTS_MAP, key: [ipv4_addr, inet_proto, inet_service], data: [ipv4_addr, inet_service] },
+    ],
+    chains: [
+      {
+        name: "guard",
+        base: { type: "filter", hook: "prerouting", priority: NF_IP_PRI_RAW },
+        rules: [
+          {
+            // The counter shows attempts in `nft list ruleset`.
+            exprs: [...iifname("lo", NFT_CMP_NEQ), ...ipPrefix("daddr", LOOPBACK.net, LOOPBACK.prefix), counter(), drop()],
+            comment: "tsnet: 127.0.0.0/8 only from lo (route_localnet)",
+          },
+        ],
+      },
+      { name: "prerouting", base: { type: "nat", hook: "prerouting", priority: NF_IP_PRI_NAT_DST }, rules: dnatRules },
+      { name: "output", base: { type: "nat", hook: "output", priority: NF_IP_PRI_NAT_DST }, rules: dnatRules },
+      {
+        name: "postrouting",
+        base: { type: "nat", hook: "postrouting", priority: NF_IP_PRI_NAT_SRC },
+        rules: [
+          {
+            exprs: [...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(o.bridge, NFT_CMP_NEQ), masquerade()],
+            comment: "tsnet: containers reach out as the host",
+          },
+          {
+            exprs: [...ctStatusAny(IPS_DST_NAT), ...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(o.bridge), masquerade()],
+            comment: "tsnet: hairpin, a container reaching a published port",
+          },
+          {
+            exprs: [...ipPrefix("saddr", LOOPBACK.net, LOOPBACK.prefix), ...oifname(o.bridge), masquerade()],
+            comment: "tsnet: localhost reaching a published port",
+          },
+        ],
+      },
+    ],
+  };
+}
+
+export interface PublishedPort {
+  proto: "tcp" | "udp";
+  hostPort: number;
+  /** Publish on this host address only (`-p 127.0.0.1:8080:80`); all addresses when absent. */
+  hostIp?: number;
+  containerIp: number;
+  containerPort: number;
+}
+
+function checkPort(p: number, what: string): number {
+  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`${what} ${p} is not a port`);
+  return p;
+}
+
+/**
+ * Map elements for a container's published ports, each commented "<owner> <name> <proto>
+ * <host> -> <container>" so `nft list ruleset` says whose they are and deleteTagged(owner)
+ * removes exactly them.
+ */
+export function portElements(owner: string, name: string, ports: readonly PublishedPort[]): ElementAdd[] {
+  if (!/^\S+$/.test(owner)) throw new RangeError(`owner tag "${owner}" must be one word`);
+  const all: SetElement[] = [];
+  const hostip: SetElement[] = [];
+  for (const p of ports) {
+    const proto = value.proto(p.proto === "tcp" ? IPPROTO_TCP : IPPROTO_UDP);
+    const hport = value.port(checkPort(p.hostPort, "host port"));
+    const data = concatValue([value.ipv4(p.containerIp), value.port(checkPort(p.containerPort, "container port"))]);
+    const host = p.hostIp === undefined ? `${p.hostPort}` : `${formatIPv4(p.hostIp)}:${p.hostPort}`;
+    const comment = `${owner} ${name} ${p.proto} ${host} -> ${formatIPv4(p.containerIp)}:${p.containerPort}`;
+    if (p.hostIp === undefined) all.push({ key: concatValue([proto, hport]), data, comment });
+    else hostip.push({ key: concatValue([value.ipv4(p.hostIp), proto, hport]), data, comment });
+  }
+  const out: ElementAdd[] = [];
+  if (all.length) out.push({ set: PORTS_MAP, elements: all });
+  if (hostip.length) out.push({ set: HOSTIP_PORTS_MAP, elements: hostip });
+  return out;
+}
