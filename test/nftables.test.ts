@@ -18,11 +18,10 @@ import {
   getGeneration,
   listElements,
   openNftSocket,
-  portElements,
-  portPublishingTable,
   tableExists,
   transaction,
 } from "../src/nftables/index.ts";
+import { PORT_SETS, portElements, portPublishingTable } from "../src/nat/ruleset.ts";
 import { assertThrowawayHost, sh, waitFor } from "./helpers.ts";
 
 const ip = (s: string) => parseIPv4(s)!;

@@ -45,7 +45,7 @@ describe("a published TCP port", () => {
       expect(self.stdout).toBe("hello from nginx\n");
       // The element is in tsnet's map, tagged with the container, while it runs.
       const rec = records().find((r) => r.name === "web");
-      expect(ruleset()).toMatch(new RegExp(`tcp \\. 8080 comment "${rec.id.slice(0, 12)} web" : 10\\.77\\.0\\.\\d+ \\. 80`));
+      expect(ruleset()).toMatch(new RegExp(`tcp \\. 8080 comment "${rec.id.slice(0, 12)} web tcp 8080 -> 10\\.77\\.0\\.\\d+:80" : 10\\.77\\.0\\.\\d+ \\. 80`));
     } finally {
       await web.stop();
     }
@@ -66,8 +66,8 @@ describe("a published TCP port", () => {
       expect(curl(`http://127.0.0.1:${chosen.hostPort}/`).stdout).toBe("hello from nginx\n");
       expect(udpAsk("127.0.0.1", 5353)).toBe("echo:ping");
       expect(udpAsk("192.0.2.1", 5353, "nb")).toBe("echo:ping");
-      expect(ruleset()).toMatch(/udp \. 5353 comment "[0-9a-f]{12} multi"/);
-      expect(ruleset()).toMatch(/tcp \. 5353 comment "[0-9a-f]{12} multi"/);
+      expect(ruleset()).toMatch(/udp \. 5353 comment "[0-9a-f]{12} multi udp 5353 -> /);
+      expect(ruleset()).toMatch(/tcp \. 5353 comment "[0-9a-f]{12} multi tcp 5353 -> /);
     } finally {
       await c.stop();
     }

@@ -6,6 +6,7 @@ import { requireRoot } from "../cli/root.ts";
 import { TeardownError, TsnetError, UsageError } from "../errors/errors.ts";
 import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
 import { inNetns, openNetns } from "../netns/netns.ts";
+import { defaultNetwork } from "../network/bridge.ts";
 import { setupSandbox, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
 import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
 import type { PortMapping } from "../network/ports.ts";
@@ -56,7 +57,7 @@ export function createContainer(o: CreateOptions): Live {
     if (rec.joined) live.joinedFd = openNetns(rec.joined.netns);
     if (rec.ports?.length) {
       saveRecord(rec);
-      publishPorts(rec);
+      publishPorts(rec, defaultNetwork());
     }
     return live;
   } catch (e) {
@@ -82,7 +83,9 @@ function resolveJoin(ref: string): { id: string; netns: string } {
 }
 
 /** Starts the command with the given stdio, inside the container's namespace if it has one. */
-export function spawnIn(live: Live, command: string[], stdio: Bun.SpawnOptions.OptionsObject["stdio"]): Bun.Subprocess {
+export type Stdio = ["inherit" | "ignore" | number, "inherit" | "ignore" | number, "inherit" | "ignore" | number];
+
+export function spawnIn(live: Live, command: string[], stdio: Stdio): Bun.Subprocess {
   const fd = live.sandbox?.ns.fd ?? live.joinedFd;
   const start = () => Bun.spawn(command, { stdio });
   try {

@@ -9,6 +9,7 @@ import { IFF_UP, RT_TABLE_MAIN, RTN_UNICAST } from "../rtnetlink/constants.ts";
 import { linkAdd, linkDel, linkGet, linkList, linkSet } from "../rtnetlink/link.ts";
 import { routeList } from "../rtnetlink/route.ts";
 import { withLock } from "../state/files.ts";
+import { ensureNatTable } from "../nat/portmap.ts";
 
 export interface BridgeNetwork {
   name: string;
@@ -47,7 +48,7 @@ export function formatMac(mac: Uint8Array): string {
 export function ensureBridge(nl: NetlinkSocket, net: BridgeNetwork): number {
   const existing = linkGet(nl, net.bridge);
   if (existing && existing.flags & IFF_UP && hasAddress(nl, existing.index, net.gateway)) {
-    enableForwarding(net);
+    enableRouting(net);
     return existing.index;
   }
   // Creation and repair are serialised so that concurrent first runs make one bridge.
@@ -66,7 +67,7 @@ export function ensureBridge(nl: NetlinkSocket, net: BridgeNetwork): number {
       if (!hasAddress(nl, link.index, net.gateway)) {
         addrAdd(nl, link.index, net.gateway, net.subnet.prefix, net.bridge);
       }
-      enableForwarding(net);
+      enableRouting(net);
       return link.index;
     } catch (e) {
       if (created) linkDel(nl, net.bridge);
@@ -97,7 +98,8 @@ function refuseOverlap(nl: NetlinkSocket, net: BridgeNetwork): void {
  * loopback source, which the kernel allows only with route_localnet on the bridge (the remote
  * misuse of that is stopped by the nf_tables guard, see src/nat/).
  */
-function enableForwarding(net: BridgeNetwork): void {
+function enableRouting(net: BridgeNetwork): void {
+  ensureNatTable(net);
   setSysctl("/proc/sys/net/ipv4/ip_forward");
   setSysctl(`/proc/sys/net/ipv4/conf/${net.bridge}/route_localnet`);
 }

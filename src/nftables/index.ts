@@ -8,4 +8,3 @@ export { addElements, addSet, deleteElements, deleteSet, listElements, type SetE
 export { addTable, deleteTable, tableExists } from "./table.ts";
 export { concatType, concatValue, inet_proto, inet_service, ipv4_addr, mark, value, type FieldType } from "./types.ts";
 export * as expr from "./expr/index.ts";
-export { dnatMap, HOSTIP_PORTS_MAP, PORT_SETS, PORTS_MAP, portElements, portPublishingTable, type PortPublishingOptions, type PublishedPort } from "./portmap.ts";

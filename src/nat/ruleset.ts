@@ -42,17 +42,17 @@ import {
   NFT_CMP_NEQ,
   NFT_NAT_DNAT,
   RTN_LOCAL,
-} from "./constants.ts";
-import { padded, reg32, type Expr } from "./expr/expr.ts";
-import { counter } from "./expr/counter.ts";
-import { drop } from "./expr/immediate.ts";
-import { lookup } from "./expr/lookup.ts";
-import { concat, ctStatusAny, fibDaddrType, fields, iifname, ipPrefix, oifname, type Field } from "./expr/match.ts";
-import { masquerade, nat } from "./expr/nat.ts";
-import type { TableSpec, ElementAdd } from "./ensure.ts";
-import type { RuleSpec } from "./rule.ts";
-import type { SetElement } from "./set.ts";
-import { concatValue, inet_proto, inet_service, ipv4_addr, value } from "./types.ts";
+} from "../nftables/constants.ts";
+import { padded, reg32, type Expr } from "../nftables/expr/expr.ts";
+import { counter } from "../nftables/expr/counter.ts";
+import { drop } from "../nftables/expr/immediate.ts";
+import { lookup } from "../nftables/expr/lookup.ts";
+import { concat, ctStatusAny, fibDaddrType, fields, iifname, ipPrefix, oifname, type Field } from "../nftables/expr/match.ts";
+import { masquerade, nat } from "../nftables/expr/nat.ts";
+import type { TableSpec, ElementAdd } from "../nftables/ensure.ts";
+import type { RuleSpec } from "../nftables/rule.ts";
+import type { SetElement } from "../nftables/set.ts";
+import { concatValue, inet_proto, inet_service, ipv4_addr, value } from "../nftables/types.ts";
 
 export const PORTS_MAP = "ports";
 export const HOSTIP_PORTS_MAP = "hostip_ports";
