@@ -18,6 +18,8 @@ const libc = dlopen("libc.so.6", {
   strerror: { args: [i32], returns: cstring },
   __errno_location: { args: [], returns: ptr },
   kill: { args: [i32, i32], returns: i32 },
+  prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
+  waitpid: { args: [i32, ptr, i32], returns: i32 },
   socket: { args: [i32, i32, i32], returns: i32 },
   bind: { args: [i32, ptr, u32], returns: i32 },
   getsockname: { args: [i32, ptr, ptr], returns: i32 },
@@ -89,6 +91,14 @@ export function flock(fd: number, op: number, what: string): void {
   check(libc.flock(fd, op), "flock", what);
 }
 
+/** flock(LOCK_EX|LOCK_NB): false when another open file description holds the lock. */
+export function tryLock(fd: number, what: string): boolean {
+  if (libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const e = errno();
+  if (e === 11) return false;
+  throw new KernelError("flock", what, e, strerror(e));
+}
+
 /** setsockopt with an int value. */
 export function setsockoptInt(fd: number, level: number, name: number, value: number, what: string): void {
   const b = new Int32Array([value]);
@@ -103,6 +113,28 @@ export function setReceiveTimeout(fd: number, ms: number): void {
 
 export function geteuid(): number {
   return libc.geteuid();
+}
+
+export const PR_SET_CHILD_SUBREAPER = 36;
+export const WNOHANG = 1;
+
+/** kill(2); false when the process is gone (ESRCH). */
+export function kill(pid: number, signal: number): boolean {
+  if (libc.kill(pid, signal) === 0) return true;
+  const e = errno();
+  if (e === 3) return false;
+  throw new KernelError("kill", `process ${pid}`, e, strerror(e));
+}
+
+/** Orphaned descendants are re-parented to this process instead of to init. */
+export function becomeSubreaper(): void {
+  check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl", "PR_SET_CHILD_SUBREAPER");
+}
+
+/** Reaps one exited child without blocking; returns its pid, or 0 when it has not exited. */
+export function reapChild(pid: number): number {
+  const status = new Int32Array(1);
+  return libc.waitpid(pid, status, WNOHANG);
 }
 
 /** kill(2) with signal 0 probes whether a process exists; true when it does. */

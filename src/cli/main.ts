@@ -8,11 +8,18 @@ const VERSION = "0.1.0";
 
 const COMMANDS: Record<string, { about: string; load: () => Promise<CommandDef<any>> }> = {
   run: { about: "Run a command in its own network namespace", load: () => import("../commands/run.ts").then((m) => m.default) },
+  ps: { about: "List containers", load: () => import("../commands/ps.ts").then((m) => m.default) },
+  inspect: { about: "Docker-shaped JSON about containers, read from the kernel", load: () => import("../commands/inspect.ts").then((m) => m.default) },
+  exec: { about: "Run a command in a running container's namespace", load: () => import("../commands/exec.ts").then((m) => m.default) },
+  logs: { about: "Print a detached container's output", load: () => import("../commands/logs.ts").then((m) => m.default) },
+  stop: { about: "Stop running containers (TERM, then KILL)", load: () => import("../commands/stop.ts").then((m) => m.default) },
+  rm: { about: "Remove containers", load: () => import("../commands/rm.ts").then((m) => m.default) },
 };
 
 // Internal commands that tsnet starts itself; not listed in the usage.
 const HIDDEN: typeof COMMANDS = {
   _dellink: { about: "", load: () => import("../commands/_dellink.ts").then((m) => m.default) },
+  _supervise: { about: "", load: () => import("../commands/_supervise.ts").then((m) => m.default) },
 };
 
 function usage(): string {

@@ -2,16 +2,19 @@ import { defineCommand, renderUsage } from "citty";
 import { constants } from "node:os";
 import { scanOptions, type OptionSpec } from "../cli/argv.ts";
 import { log } from "../cli/log.ts";
-import { createContainer, destroyContainer, spawnIn, type CreateOptions, type Live } from "../container/lifecycle.ts";
+import { requireRoot } from "../cli/root.ts";
+import { createContainer, finishContainer, recoverOrphans, spawnIn, started, type CreateOptions, type Live } from "../container/lifecycle.ts";
+import { runDetached } from "../supervisor/client.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { describeMapping, parsePublishAll } from "../network/ports.ts";
-import { deleteRecord, saveRecord, type NetworkMode } from "../state/containers.ts";
+import type { NetworkMode } from "../state/containers.ts";
 
 const OPTIONS: OptionSpec[] = [
   { names: ["--network", "--net"], key: "network", takesValue: true, example: "bridge" },
   { names: ["--name"], key: "name", takesValue: true, example: "web" },
   { names: ["-p", "--publish"], key: "publish", takesValue: true, repeatable: true, example: "8080:80" },
   { names: ["--rm"], key: "rm", takesValue: false },
+  { names: ["-d", "--detach"], key: "detach", takesValue: false },
   // stdin and the terminal always pass straight through; accepted so Docker habits work.
   { names: ["-i", "--interactive"], key: "interactive", takesValue: false },
   { names: ["-t", "--tty"], key: "tty", takesValue: false },
@@ -45,6 +48,7 @@ export function parseRunArgs(argv: string[]): RunOptions {
     join,
     name: values.name as string | undefined,
     rm: values.rm === true,
+    detached: values.detach === true,
     help: values.help === true,
     command: rest,
     publish,
@@ -91,31 +95,19 @@ export async function runForeground(opts: RunOptions): Promise<number> {
   }
 }
 
-async function runAndDestroy(live: Live, command: string[], started: (c: Bun.Subprocess) => void): Promise<number> {
-  const rec = live.rec;
+async function runAndDestroy(live: Live, command: string[], onStart: (c: Bun.Subprocess) => void): Promise<number> {
   let code: number;
   try {
     const child = spawnIn(live, command, ["inherit", "inherit", "inherit"]);
-    started(child);
-    rec.pid = child.pid;
-    rec.status = "running";
-    rec.startedAt = new Date().toISOString();
-    saveRecord(rec);
+    onStart(child);
+    started(live, child);
     await child.exited;
     code = child.exitCode ?? 128 + signalNumber(String(child.signalCode ?? ""));
   } catch (e) {
     code = e instanceof TsnetError ? e.exitCode : 125;
     log.error(e);
   }
-  rec.status = "exited";
-  rec.exitCode = code;
-  rec.finishedAt = new Date().toISOString();
-  try {
-    destroyContainer(live);
-  } finally {
-    if (rec.autoRemove) deleteRecord(rec);
-    else saveRecord(rec);
-  }
+  finishContainer(live, code);
   return code;
 }
 
@@ -129,6 +121,7 @@ const run = defineCommand({
     publish: { type: "string", alias: "p", description: "Publish a container port on the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp], ranges as 8080-8081:80-81 (repeatable)", valueHint: "SPEC" },
     name: { type: "string", description: "Name of the container (unique; generated if not given)", valueHint: "NAME" },
     rm: { type: "boolean", description: "Forget the container's record when it exits" },
+    detach: { type: "boolean", alias: "d", description: "Run in the background under tsnet's supervisor; print the container id" },
     command: { type: "positional", description: "The command and its arguments; options end at -- or at the first word that is not an option", required: false },
   },
   async run({ rawArgs }) {
@@ -137,6 +130,14 @@ const run = defineCommand({
       process.stdout.write(`${await renderUsage(run)}\n`);
       return 0;
     }
+    if (opts.mode !== "host") requireRoot(`tsnet run --network ${opts.mode}`);
+    if (opts.detached) {
+      // Only the id goes to stdout, so `id=$(tsnet run -d ...)` works.
+      const id = await runDetached({ op: "run", opts, env: process.env, cwd: process.cwd() });
+      process.stdout.write(`${id}\n`);
+      return 0;
+    }
+    recoverOrphans();
     return runForeground(opts);
   },
 });

@@ -12,8 +12,11 @@ import { releasePorts, reservePorts, type Reservation } from "../network/reserve
 import type { PortMapping } from "../network/ports.ts";
 import { close, processExists } from "../../ffi/libc.ts";
 import {
-  deleteRecord, findContainer, newId, reserveName, saveRecord, type ContainerRecord, type NetworkMode,
+  deleteRecord, findContainer, loadRecord, newId, reserveName, saveRecord, type ContainerRecord, type NetworkMode,
 } from "../state/containers.ts";
+import { dropLive, holdLive, orphanedContainers } from "../state/live.ts";
+import { log } from "../cli/log.ts";
+import { signalCommand, startTime } from "./proc.ts";
 
 export interface CreateOptions {
   mode: NetworkMode;
@@ -23,10 +26,14 @@ export interface CreateOptions {
   rm: boolean;
   command: string[];
   publish: PortMapping[];
+  /** Run under the supervisor (`run -d`). */
+  detached?: boolean;
 }
 
 export interface Live {
   rec: ContainerRecord;
+  /** The liveness lock (src/state/live.ts), held until the network is released. */
+  liveFd: number;
   sandbox?: Sandbox;
   /** fd of a joined container's namespace. */
   joinedFd?: number;
@@ -44,11 +51,15 @@ export function createContainer(o: CreateOptions): Live {
     mode: o.mode,
     status: "created",
     autoRemove: o.rm,
+    detached: o.detached === true,
   };
   if (o.join !== undefined) rec.joined = resolveJoin(o.join);
-  rec.name = reserveName(o.name, id);
-  const live: Live = { rec, reservations: [] };
+  // Lock, then record, then name: whatever a crash interrupts, a record with a dead lock says
+  // what to undo.
+  const live: Live = { rec, reservations: [], liveFd: holdLive(id) };
   try {
+    saveRecord(rec);
+    rec.name = reserveName(o.name, id);
     saveRecord(rec);
     // Ports first: a port someone holds is refused before anything else is made.
     live.reservations = reservePorts(o.publish, id);
@@ -67,7 +78,61 @@ export function createContainer(o: CreateOptions): Live {
       if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
     }
     deleteRecord(rec);
+    dropLive(id, live.liveFd);
     throw e;
+  }
+}
+
+/** Marks the container started. */
+export function started(live: Live, child: Bun.Subprocess): void {
+  const rec = live.rec;
+  rec.pid = child.pid;
+  rec.pidStart = startTime(child.pid);
+  rec.status = "running";
+  rec.startedAt = new Date().toISOString();
+  saveRecord(rec);
+}
+
+/**
+ * After the command has ended with `code`: releases the network, records the exit (or forgets
+ * the container with --rm), and only then lets go of the liveness lock.
+ */
+export function finishContainer(live: Live, code: number): void {
+  const rec = live.rec;
+  rec.status = "exited";
+  rec.exitCode = code;
+  rec.finishedAt = new Date().toISOString();
+  try {
+    destroyContainer(live);
+  } finally {
+    if (rec.autoRemove) deleteRecord(rec);
+    else saveRecord(rec);
+    dropLive(rec.id, live.liveFd);
+  }
+}
+
+/** Exit status of a container whose manager died: the command is killed, as by SIGKILL. */
+export const CRASHED_EXIT_CODE = 137;
+
+/**
+ * Finds containers whose managing tsnet died (kill -9, a crash) and releases everything they
+ * held: their command, veth, namespace, published ports, address and name (or record). Run by
+ * every command before it reads or allocates anything, so a crash never blocks a name, an
+ * address or a host port for long.
+ */
+export function recoverOrphans(): void {
+  for (const { id, fd } of orphanedContainers()) {
+    const rec = loadRecord(id);
+    if (!rec || rec.status === "exited") {
+      dropLive(id, fd);
+      continue;
+    }
+    if (rec.pid !== undefined) signalCommand(rec.pid, rec.pidStart, rec.detached === true, 9);
+    try {
+      finishContainer({ rec, reservations: [], liveFd: fd }, CRASHED_EXIT_CODE);
+    } catch (e) {
+      log.warn(`cleaning up after crashed container ${rec.name}: ${(e as Error).message}`);
+    }
   }
 }
 
@@ -85,9 +150,20 @@ function resolveJoin(ref: string): { id: string; netns: string } {
 /** Starts the command with the given stdio, inside the container's namespace if it has one. */
 export type Stdio = ["inherit" | "ignore" | number, "inherit" | "ignore" | number, "inherit" | "ignore" | number];
 
-export function spawnIn(live: Live, command: string[], stdio: Stdio): Bun.Subprocess {
-  const fd = live.sandbox?.ns.fd ?? live.joinedFd;
-  const start = () => Bun.spawn(command, { stdio });
+export interface SpawnExtras {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** A session and process group of its own (setsid), for detached containers. */
+  detached?: boolean;
+}
+
+export function spawnIn(live: Live, command: string[], stdio: Stdio, extras: SpawnExtras = {}): Bun.Subprocess {
+  return spawnInNamespace(live.sandbox?.ns.fd ?? live.joinedFd, command, stdio, extras);
+}
+
+/** Starts a command in the namespace behind fd (the host's when undefined). */
+export function spawnInNamespace(fd: number | undefined, command: string[], stdio: Stdio, extras: SpawnExtras = {}): Bun.Subprocess {
+  const start = () => Bun.spawn(command, { stdio, env: extras.env, cwd: extras.cwd, detached: extras.detached });
   try {
     // Bun.spawn forks on the calling thread, so the child is born in that thread's namespace.
     return fd === undefined ? start() : inNetns(fd, start);

@@ -5,10 +5,12 @@
 import { KernelError, TsnetError } from "../errors/errors.ts";
 import { EEXIST } from "../errors/errno.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
-import { deleteTaggedElements, ensureTable, openNftSocket, tableExists } from "../nftables/index.ts";
+import { commentTag, deleteTaggedElements, ensureTable, listElements, openNftSocket, tableExists } from "../nftables/index.ts";
+import { ipv4FromBytes } from "../ip/ipv4.ts";
+import type { PortMapping } from "../network/ports.ts";
 import type { BridgeNetwork } from "../network/bridge.ts";
 import type { ContainerRecord } from "../state/containers.ts";
-import { PORT_SETS, portElements, portPublishingTable } from "./ruleset.ts";
+import { HOSTIP_PORTS_MAP, PORTS_MAP, PORT_SETS, portElements, portPublishingTable } from "./ruleset.ts";
 
 export const NAT_TABLE = "tsnet";
 
@@ -59,4 +61,30 @@ export function publishPorts(rec: ContainerRecord, net: BridgeNetwork): void {
 
 export function unpublishPorts(rec: ContainerRecord): void {
   deleteTaggedElements(nft(), "inet", NAT_TABLE, PORT_SETS, ownerTag(rec));
+}
+
+// Element layouts (each field padded to 4 bytes, ports big-endian in the first two):
+//   ports:        key | proto u8 ... | port be16 .. |            data | ip 4 | port be16 .. |
+//   hostip_ports: key | ip 4 | proto u8 ... | port be16 .. |       data as above
+/** The container's published ports as the kernel holds them (not as the record remembers). */
+export function publishedPorts(rec: ContainerRecord): PortMapping[] {
+  const nl = nft();
+  if (!tableExists(nl, "inet", NAT_TABLE)) return [];
+  const tag = ownerTag(rec);
+  const out: PortMapping[] = [];
+  for (const set of [PORTS_MAP, HOSTIP_PORTS_MAP]) {
+    for (const e of listElements(nl, "inet", NAT_TABLE, set)) {
+      if (commentTag(e.comment) !== tag || !e.data) continue;
+      const k = new DataView(e.key.buffer, e.key.byteOffset, e.key.byteLength);
+      const d = new DataView(e.data.buffer, e.data.byteOffset, e.data.byteLength);
+      const off = set === HOSTIP_PORTS_MAP ? 4 : 0;
+      out.push({
+        proto: k.getUint8(off) === 17 ? "udp" : "tcp",
+        hostIp: set === HOSTIP_PORTS_MAP ? ipv4FromBytes(e.key.subarray(0, 4)) : 0,
+        hostPort: k.getUint16(off + 4, false),
+        containerPort: d.getUint16(4, false),
+      });
+    }
+  }
+  return out;
 }

@@ -31,6 +31,10 @@ export interface ContainerRecord {
   mode: NetworkMode;
   status: "created" | "running" | "exited";
   pid?: number;
+  /** Start time of pid (see src/container/proc.ts), so a recycled pid is never signalled. */
+  pidStart?: number;
+  /** Started with -d: managed by the supervisor, the command leads its own process group. */
+  detached?: boolean;
   exitCode?: number;
   startedAt?: string;
   finishedAt?: string;

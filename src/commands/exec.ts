@@ -1,0 +1,45 @@
+import { defineCommand } from "citty";
+import { constants } from "node:os";
+import { close } from "../../ffi/libc.ts";
+import { scanOptions } from "../cli/argv.ts";
+import { requireRoot } from "../cli/root.ts";
+import { OBJECT_ERROR, isRunning, mustFind, namespaceOf } from "../container/control.ts";
+import { recoverOrphans, spawnInNamespace } from "../container/lifecycle.ts";
+import { TsnetError, UsageError } from "../errors/errors.ts";
+import { openNetns } from "../netns/netns.ts";
+
+const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as const;
+
+export default defineCommand({
+  meta: { name: "exec", description: "Run a command in a running container's network namespace (what nsenter -n does)" },
+  args: {
+    container: { type: "positional", description: "Name or id", required: false },
+    command: { type: "positional", description: "The command and its arguments (after -- or the name)", required: false },
+  },
+  async run({ rawArgs }) {
+    const { rest } = scanOptions("exec", rawArgs, [
+      { names: ["-i", "--interactive"], key: "interactive", takesValue: false },
+      { names: ["-t", "--tty"], key: "tty", takesValue: false },
+    ]);
+    const [ref, ...after] = rest;
+    const command = after[0] === "--" ? after.slice(1) : after;
+    if (!ref || command.length === 0) throw new UsageError("tsnet exec needs a container and a command, e.g. tsnet exec web -- ip addr");
+    requireRoot("tsnet exec");
+    recoverOrphans();
+    const rec = mustFind(ref);
+    if (!isRunning(rec)) throw new TsnetError(`container ${rec.name} is not running: start a new one with tsnet run`, OBJECT_ERROR);
+    const path = namespaceOf(rec);
+    const fd = path === undefined ? undefined : openNetns(path);
+    let child: Bun.Subprocess;
+    try {
+      child = spawnInNamespace(fd, command, ["inherit", "inherit", "inherit"]);
+    } finally {
+      if (fd !== undefined) close(fd);
+    }
+    const forward = (sig: NodeJS.Signals) => child.kill(sig);
+    for (const s of FORWARDED) process.on(s, forward);
+    await child.exited;
+    for (const s of FORWARDED) process.off(s, forward);
+    return child.exitCode ?? 128 + ((constants.signals as Record<string, number>)[String(child.signalCode)] ?? 0);
+  },
+});

@@ -1,0 +1,133 @@
+// The supervisor: one process for all detached containers, started on demand by `tsnet run -d`
+// and gone once none remains. It creates each container (so it holds the container's liveness
+// lock and port reservations), starts the command in its own session with stdout and stderr
+// going to the container's log, records its exit status, releases its network, and reaps the
+// command's orphaned descendants (it is their subreaper). A Bun process costs ~25 MiB whatever
+// it does, so one shared process is what keeps the per-container cost small.
+import { closeSync, openSync } from "node:fs";
+import { LOCK_EX, becomeSubreaper, flock, kill, reapChild } from "../../ffi/libc.ts";
+import { log } from "../cli/log.ts";
+import { createContainer, finishContainer, recoverOrphans, spawnIn, started, type Live } from "../container/lifecycle.ts";
+import { TsnetError } from "../errors/errors.ts";
+import { ensureDir, removeFile } from "../state/files.ts";
+import { RUN_DIR, SUPERVISOR_SOCKET } from "../state/paths.ts";
+import { logPath, type RunReply, type RunRequest } from "./protocol.ts";
+import { readdirSync, readFileSync } from "node:fs";
+import { constants } from "node:os";
+
+/** How long an idle supervisor waits for new work before it exits. */
+const IDLE_MS = 2000;
+
+export async function supervise(): Promise<number> {
+  ensureDir(RUN_DIR);
+  const lockFd = openSync(`${RUN_DIR}/supervisor.lock`, "a", 0o600);
+  // Started only when none answers; one that is still on its way out holds this until it is gone.
+  flock(lockFd, LOCK_EX, "supervisor.lock");
+  becomeSubreaper();
+  removeFile(SUPERVISOR_SOCKET);
+
+  const running = new Map<number, Live>();
+  let clients = 0;
+  let idleTimer: Timer | undefined;
+
+  const maybeExit = () => {
+    clearTimeout(idleTimer);
+    if (running.size || clients) return;
+    idleTimer = setTimeout(() => {
+      if (running.size || clients) return;
+      // Stop listening first: a client that cannot connect starts a new supervisor.
+      server.stop(true);
+      removeFile(SUPERVISOR_SOCKET);
+      process.exit(0);
+    }, IDLE_MS);
+  };
+
+  const startContainer = (req: RunRequest): RunReply => {
+    recoverOrphans();
+    let live: Live;
+    try {
+      live = createContainer({ ...req.opts, detached: true });
+    } catch (e) {
+      return { ok: false, message: (e as Error).message, exitCode: e instanceof TsnetError ? e.exitCode : 125 };
+    }
+    const id = live.rec.id;
+    let child: Bun.Subprocess;
+    try {
+      const out = openSync(logPath(id), "a", 0o600);
+      try {
+        child = spawnIn(live, req.opts.command, ["ignore", out, out], { env: req.env, cwd: req.cwd, detached: true });
+      } finally {
+        closeSync(out);
+      }
+    } catch (e) {
+      const code = e instanceof TsnetError ? e.exitCode : 125;
+      finishContainer(live, code);
+      return { ok: false, message: (e as Error).message, exitCode: code };
+    }
+    started(live, child);
+    running.set(child.pid, live);
+    void child.exited.then(() => {
+      const code = child.exitCode ?? 128 + ((constants.signals as Record<string, number>)[String(child.signalCode)] ?? 0);
+      // As when a container's init ends: whatever the command left running in its group goes too.
+      try {
+        kill(-child.pid, 9);
+      } catch {}
+      running.delete(child.pid);
+      try {
+        finishContainer(live, code);
+      } catch (e) {
+        log.error(`releasing ${live.rec.name}: ${(e as Error).message}`);
+      }
+      maybeExit();
+    });
+    return { ok: true, id };
+  };
+
+  const server = Bun.listen<{ buf: string }>({
+    unix: SUPERVISOR_SOCKET,
+    socket: {
+      open(s) {
+        clients++;
+        clearTimeout(idleTimer);
+        s.data = { buf: "" };
+      },
+      data(s, chunk) {
+        s.data.buf += chunk.toString();
+        const nl = s.data.buf.indexOf("\n");
+        if (nl < 0) return;
+        let reply: RunReply;
+        try {
+          reply = startContainer(JSON.parse(s.data.buf.slice(0, nl)) as RunRequest);
+        } catch (e) {
+          reply = { ok: false, message: `supervisor: ${(e as Error).message}`, exitCode: 125 };
+        }
+        s.write(`${JSON.stringify(reply)}\n`);
+        s.end();
+      },
+      close() {
+        clients--;
+        maybeExit();
+      },
+      error() {},
+    },
+  });
+
+  // Orphans re-parented to us are not Bun's children: reap them ourselves.
+  setInterval(() => {
+    for (const pid of childPids()) if (!running.has(pid)) reapChild(pid);
+  }, 1000).unref();
+
+  maybeExit();
+  return await new Promise<number>(() => {});
+}
+
+function childPids(): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSync("/proc/self/task")) {
+      const text = readFileSync(`/proc/self/task/${tid}/children`, "utf8").trim();
+      if (text) for (const p of text.split(" ")) out.push(Number(p));
+    }
+  } catch {}
+  return out;
+}
