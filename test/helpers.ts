@@ -30,7 +30,8 @@ export function sh(cmd: string[], opts: { stdin?: string; env?: Record<string, s
     stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
     env: { ...process.env, ...opts.env },
   });
-  return { code: p.exitCode ?? 128, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
+  const signal = p.signalCode ? (require("node:os").constants.signals as Record<string, number>)[p.signalCode] ?? 0 : 0;
+  return { code: p.exitCode ?? 128 + signal, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
 }
 
 export function tsnet(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Result {

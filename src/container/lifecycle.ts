@@ -15,8 +15,10 @@ import {
   deleteRecord, findContainer, loadRecord, newId, reserveName, saveRecord, type ContainerRecord, type NetworkMode,
 } from "../state/containers.ts";
 import { dropLive, holdLive, orphanedContainers } from "../state/live.ts";
+import { releaseLeasesOwnedBy } from "../state/leases.ts";
 import { log } from "../cli/log.ts";
 import { signalCommand, startTime } from "./proc.ts";
+import { crashPoint } from "./crashpoint.ts";
 
 export interface CreateOptions {
   mode: NetworkMode;
@@ -69,6 +71,7 @@ export function createContainer(o: CreateOptions): Live {
     if (rec.ports?.length) {
       saveRecord(rec);
       publishPorts(rec, defaultNetwork());
+      crashPoint("after-publish");
     }
     return live;
   } catch (e) {
@@ -91,6 +94,7 @@ export function started(live: Live, child: Bun.Subprocess): void {
   rec.status = "running";
   rec.startedAt = new Date().toISOString();
   saveRecord(rec);
+  crashPoint("after-start");
 }
 
 /**
@@ -129,6 +133,7 @@ export function recoverOrphans(): void {
     }
     if (rec.pid !== undefined) signalCommand(rec.pid, rec.pidStart, rec.detached === true, 9);
     try {
+      releaseLeasesOwnedBy(rec.id);
       finishContainer({ rec, reservations: [], liveFd: fd }, CRASHED_EXIT_CODE);
     } catch (e) {
       log.warn(`cleaning up after crashed container ${rec.name}: ${(e as Error).message}`);
@@ -188,6 +193,7 @@ export function destroyContainer(live: Live): void {
     }
   };
   if (live.rec.ports?.length) step(() => unpublishPorts(live.rec));
+  crashPoint("teardown-after-unpublish");
   step(() => teardownSandbox(live.rec, live.sandbox));
   if (live.joinedFd !== undefined) step(() => close(live.joinedFd!));
   step(() => releasePorts(live.reservations));

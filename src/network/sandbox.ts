@@ -15,6 +15,7 @@ import { saveRecord, type ContainerRecord } from "../state/containers.ts";
 import { releaseLease, takeLowestLease } from "../state/leases.ts";
 import { defaultNetwork, ensureBridge, formatMac, macFor } from "./bridge.ts";
 import { deleteLinkQuickly } from "./dellink.ts";
+import { crashPoint } from "../container/crashpoint.ts";
 
 const LOOPBACK_IFINDEX = 1; // lo is always the first link of a new namespace
 
@@ -66,6 +67,7 @@ function setupBridge(rec: ContainerRecord): Sandbox {
   const bridgeIndex = ensureBridge(host, net);
   // .0 is the network, .1 the gateway, the last the broadcast address.
   const address = takeLowestLease(net.name, net.gateway + 1, lastAddress(net.subnet) - 1, rec.id);
+  crashPoint("after-lease");
   const mac = macFor(address);
   rec.endpoint = {
     network: net.name,
@@ -79,6 +81,7 @@ function setupBridge(rec: ContainerRecord): Sandbox {
   };
   const ep = rec.endpoint;
   const { ns, nl } = namespaceFor(rec);
+  crashPoint("after-netns");
   try {
     // One message makes both ends: the host end attached to the bridge and up, the container end
     // born inside the namespace as eth0 (so no rename or move is needed).
@@ -89,6 +92,7 @@ function setupBridge(rec: ContainerRecord): Sandbox {
       up: true,
       peer: { name: ep.ifname, nsFd: ns.fd, mac },
     });
+    crashPoint("after-veth");
     // A container reaching its own published port through a host address is DNAT-ed on the
     // bridge back out of the port it came in by, which a bridge allows only in hairpin mode.
     if (rec.ports?.length) {
@@ -127,6 +131,7 @@ export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox): void {
     // Deleting one end deletes the pair. Without this the namespace's destruction would remove it
     // too, but asynchronously, after tsnet has already exited.
     step(() => deleteLinkQuickly(hostRtnl(), ep.hostVeth));
+    crashPoint("teardown-after-veth");
   }
   const netns = rec.netns;
   if (netns) step(() => deleteNetns(netns));

@@ -89,6 +89,7 @@ export function reserveName(requested: string | undefined, id: string): string {
 }
 
 export function releaseName(name: string, id: string): void {
+  if (!name) return; // not reserved yet
   const path = `${NAMES_DIR}/${name}`;
   if (readText(path) === id) removeFile(path);
 }

@@ -29,3 +29,28 @@ export function releaseLease(network: string, address: number, owner: string): v
   const path = `${leaseDir(network)}/${formatIPv4(address)}`;
   if (readText(path) === owner) removeFile(path);
 }
+
+/**
+ * Releases every lease the container holds, found by owner: a run killed between taking its
+ * address and recording it leaves a lease that only its id points to.
+ */
+export function releaseLeasesOwnedBy(owner: string): void {
+  let networks: string[];
+  try {
+    networks = readdirSync(NETWORKS_DIR);
+  } catch {
+    return;
+  }
+  for (const net of networks) {
+    let names: string[];
+    try {
+      names = readdirSync(leaseDir(net));
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const path = `${leaseDir(net)}/${n}`;
+      if (readText(path) === owner) removeFile(path);
+    }
+  }
+}
