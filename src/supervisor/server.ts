@@ -30,7 +30,16 @@ export async function supervise(): Promise<number> {
   let clients = 0;
   let idleTimer: Timer | undefined;
 
+  // The supervisor lives long and idles between bursts: give memory back after each burst, so
+  // the resident cost per container stays near what the containers themselves need.
+  let gcTimer: Timer | undefined;
+  const collectSoon = () => {
+    clearTimeout(gcTimer);
+    gcTimer = setTimeout(() => Bun.gc(true), 200);
+  };
+
   const maybeExit = () => {
+    collectSoon();
     clearTimeout(idleTimer);
     if (running.size || clients) return;
     idleTimer = setTimeout(() => {
