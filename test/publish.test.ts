@@ -64,7 +64,8 @@ describe("a published TCP port", () => {
       const chosen = rec.ports.find((p: any) => p.containerPort === 80 && p.hostPort !== 8100);
       expect(chosen.hostPort).toBeGreaterThan(1023);
       expect(curl(`http://127.0.0.1:${chosen.hostPort}/`).stdout).toBe("hello from nginx\n");
-      expect(udpAsk("127.0.0.1", 5353)).toBe("echo:ping");
+      // The UDP server starts beside nginx; wait until it is up before judging.
+      expect(await waitFor("udp echo", () => udpAsk("127.0.0.1", 5353))).toBe("echo:ping");
       expect(udpAsk("192.0.2.1", 5353, "nb")).toBe("echo:ping");
       expect(ruleset()).toMatch(/udp \. 5353 comment "[0-9a-f]{12} multi udp 5353 -> /);
       expect(ruleset()).toMatch(/tcp \. 5353 comment "[0-9a-f]{12} multi tcp 5353 -> /);

@@ -1,14 +1,12 @@
 import { defineCommand } from "citty";
-import { constants } from "node:os";
 import { close } from "../../ffi/libc.ts";
 import { scanOptions } from "../cli/argv.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, isRunning, mustFind, namespaceOf } from "../container/control.ts";
 import { recoverOrphans, spawnInNamespace } from "../container/lifecycle.ts";
+import { exitStatus, forwardSignals } from "../container/proc.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { openNetns } from "../netns/netns.ts";
-
-const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as const;
 
 export default defineCommand({
   meta: { name: "exec", description: "Run a command in a running container's network namespace (what nsenter -n does)" },
@@ -36,10 +34,9 @@ export default defineCommand({
     } finally {
       if (fd !== undefined) close(fd);
     }
-    const forward = (sig: NodeJS.Signals) => child.kill(sig);
-    for (const s of FORWARDED) process.on(s, forward);
+    const signals = forwardSignals(() => child);
     await child.exited;
-    for (const s of FORWARDED) process.off(s, forward);
-    return child.exitCode ?? 128 + ((constants.signals as Record<string, number>)[String(child.signalCode)] ?? 0);
+    signals.stop();
+    return exitStatus(child);
   },
 });

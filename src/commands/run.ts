@@ -1,9 +1,9 @@
 import { defineCommand, renderUsage } from "citty";
-import { constants } from "node:os";
 import { scanOptions, type OptionSpec } from "../cli/argv.ts";
 import { log } from "../cli/log.ts";
 import { requireRoot } from "../cli/root.ts";
-import { createContainer, finishContainer, recoverOrphans, spawnIn, started, type CreateOptions, type Live } from "../container/lifecycle.ts";
+import { createContainer, finishContainer, recoverOrphans, spawnIn, started, type CreateOptions } from "../container/lifecycle.ts";
+import { exitStatus, forwardSignals } from "../container/proc.ts";
 import { runDetached } from "../supervisor/client.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { describeMapping, parsePublishAll } from "../network/ports.ts";
@@ -64,51 +64,33 @@ export function parseRunArgs(argv: string[]): RunOptions {
   return opts;
 }
 
-const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as const;
-
-function signalNumber(name: string): number {
-  return (constants.signals as Record<string, number>)[name] ?? 0;
-}
-
 /** Runs the command in its container in the foreground; resolves to tsnet's exit code. */
 export async function runForeground(opts: RunOptions): Promise<number> {
   // Handlers go in before anything is made: a signal during setup must not kill tsnet with
-  // objects half-made. It is remembered and delivered once the command exists.
+  // objects half-made. It is held and delivered once the command exists.
   let child: Bun.Subprocess | undefined;
-  let pending: NodeJS.Signals | undefined;
-  const forward = (sig: NodeJS.Signals) => {
-    if (child) child.kill(sig);
-    else pending ??= sig;
-  };
-  for (const s of FORWARDED) process.on(s, forward);
+  const signals = forwardSignals(() => child);
   try {
     const live = createContainer(opts);
     for (const m of live.rec.ports ?? []) {
       if (!opts.publish.some((p) => p.hostPort === m.hostPort && p.proto === m.proto)) log.info(`published ${describeMapping(m)}`);
     }
-    return await runAndDestroy(live, opts.command, (c) => {
-      child = c;
-      if (pending) c.kill(pending);
-    });
+    let code: number;
+    try {
+      child = spawnIn(live, opts.command, ["inherit", "inherit", "inherit"]);
+      signals.flush();
+      started(live, child);
+      await child.exited;
+      code = exitStatus(child);
+    } catch (e) {
+      code = e instanceof TsnetError ? e.exitCode : 125;
+      log.error(e);
+    }
+    finishContainer(live, code);
+    return code;
   } finally {
-    for (const s of FORWARDED) process.off(s, forward);
+    signals.stop();
   }
-}
-
-async function runAndDestroy(live: Live, command: string[], onStart: (c: Bun.Subprocess) => void): Promise<number> {
-  let code: number;
-  try {
-    const child = spawnIn(live, command, ["inherit", "inherit", "inherit"]);
-    onStart(child);
-    started(live, child);
-    await child.exited;
-    code = child.exitCode ?? 128 + signalNumber(String(child.signalCode ?? ""));
-  } catch (e) {
-    code = e instanceof TsnetError ? e.exitCode : 125;
-    log.error(e);
-  }
-  finishContainer(live, code);
-  return code;
 }
 
 const run = defineCommand({

@@ -3,7 +3,7 @@
 // create is undone by destroy, which removes whatever the record names and tolerates what is
 // already gone, so the same code serves a failed setup, a normal exit and a crashed run.
 import { requireRoot } from "../cli/root.ts";
-import { TeardownError, TsnetError, UsageError } from "../errors/errors.ts";
+import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
 import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
 import { inNetns, openNetns } from "../netns/netns.ts";
 import { defaultNetwork } from "../network/bridge.ts";
@@ -184,19 +184,11 @@ export function spawnInNamespace(fd: number | undefined, command: string[], stdi
 
 /** Releases everything the container holds; goes on past failures and reports them together. */
 export function destroyContainer(live: Live): void {
-  const errors: Error[] = [];
-  const step = (fn: () => void) => {
-    try {
-      fn();
-    } catch (e) {
-      errors.push(e as Error);
-    }
-  };
-  if (live.rec.ports?.length) step(() => unpublishPorts(live.rec));
+  const c = new Cleanup();
+  if (live.rec.ports?.length) c.step(() => unpublishPorts(live.rec));
   crashPoint("teardown-after-unpublish");
-  step(() => teardownSandbox(live.rec, live.sandbox));
-  if (live.joinedFd !== undefined) step(() => close(live.joinedFd!));
-  step(() => releasePorts(live.reservations));
-  if (errors.length === 1) throw errors[0];
-  if (errors.length > 1) throw new TeardownError(errors);
+  c.step(() => teardownSandbox(live.rec, live.sandbox));
+  if (live.joinedFd !== undefined) c.step(() => close(live.joinedFd!));
+  c.step(() => releasePorts(live.reservations));
+  c.done();
 }

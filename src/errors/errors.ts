@@ -47,6 +47,27 @@ export class TeardownError extends TsnetError {
   }
 }
 
+/**
+ * Collects the failures of cleanup steps so that every step runs even when an earlier one fails
+ * ("clean up as much as possible"), then throws them together.
+ */
+export class Cleanup {
+  private readonly errors: Error[] = [];
+
+  step(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.errors.push(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  done(): void {
+    if (this.errors.length === 1) throw this.errors[0];
+    if (this.errors.length > 1) throw new TeardownError(this.errors);
+  }
+}
+
 export function isErrno(e: unknown, ...errnos: number[]): boolean {
   return e instanceof KernelError && errnos.includes(e.errno);
 }

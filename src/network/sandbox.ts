@@ -2,7 +2,7 @@
 // the bridge. setup makes each object only after the record names it; teardown removes whatever
 // the record names, tolerating pieces that are already gone, so the same code undoes a failed
 // setup, a normal exit and (later) a crashed run.
-import { KernelError, TeardownError } from "../errors/errors.ts";
+import { Cleanup, KernelError } from "../errors/errors.ts";
 import { ENODEV } from "../errors/errno.ts";
 import { lastAddress } from "../ip/ipv4.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
@@ -117,25 +117,17 @@ function setupBridge(rec: ContainerRecord): Sandbox {
 
 /** Removes everything the record names; goes on past failures and reports them all at the end. */
 export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox): void {
-  const errors: Error[] = [];
-  const step = (fn: () => void) => {
-    try {
-      fn();
-    } catch (e) {
-      errors.push(e as Error);
-    }
-  };
-  if (sandbox) step(() => closeNetns(sandbox.ns));
+  const c = new Cleanup();
+  if (sandbox) c.step(() => closeNetns(sandbox.ns));
   const ep = rec.endpoint;
   if (ep) {
     // Deleting one end deletes the pair. Without this the namespace's destruction would remove it
     // too, but asynchronously, after tsnet has already exited.
-    step(() => deleteLinkQuickly(hostRtnl(), ep.hostVeth));
+    c.step(() => deleteLinkQuickly(hostRtnl(), ep.hostVeth));
     crashPoint("teardown-after-veth");
   }
   const netns = rec.netns;
-  if (netns) step(() => deleteNetns(netns));
-  if (ep) step(() => releaseLease(ep.network, ep.address, rec.id));
-  if (errors.length === 1) throw errors[0];
-  if (errors.length > 1) throw new TeardownError(errors);
+  if (netns) c.step(() => deleteNetns(netns));
+  if (ep) c.step(() => releaseLease(ep.network, ep.address, rec.id));
+  c.done();
 }

@@ -10,10 +10,10 @@ import { log } from "../cli/log.ts";
 import { createContainer, finishContainer, recoverOrphans, spawnIn, started, type Live } from "../container/lifecycle.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { ensureDir, removeFile } from "../state/files.ts";
+import { exitStatus } from "../container/proc.ts";
 import { RUN_DIR, SUPERVISOR_SOCKET } from "../state/paths.ts";
 import { logPath, type RunReply, type RunRequest } from "./protocol.ts";
 import { readdirSync, readFileSync } from "node:fs";
-import { constants } from "node:os";
 
 /** How long an idle supervisor waits for new work before it exits. */
 const IDLE_MS = 2000;
@@ -76,7 +76,7 @@ export async function supervise(): Promise<number> {
     started(live, child);
     running.set(child.pid, live);
     void child.exited.then(() => {
-      const code = child.exitCode ?? 128 + ((constants.signals as Record<string, number>)[String(child.signalCode)] ?? 0);
+      const code = exitStatus(child);
       // As when a container's init ends: whatever the command left running in its group goes too.
       try {
         kill(-child.pid, 9);
