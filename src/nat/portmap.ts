@@ -3,9 +3,9 @@
 // transaction. The table itself is (re)made in the same transaction when it is missing or was
 // changed behind tsnet's back.
 import { KernelError, TsnetError } from "../errors/errors.ts";
-import { EEXIST } from "../errors/errno.ts";
+import { EEXIST, ENOENT } from "../errors/errno.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
-import { commentTag, deleteTaggedElements, ensureTable, listElements, openNftSocket, tableExists } from "../nftables/index.ts";
+import { Batch, addElements, commentTag, deleteElements, deleteTaggedElements, ensureTable, listElements, openNftSocket, tableExists, type ElementAdd } from "../nftables/index.ts";
 import { ipv4FromBytes } from "../ip/ipv4.ts";
 import type { PortMapping } from "../network/ports.ts";
 import type { BridgeNetwork } from "../network/bridge.ts";
@@ -38,9 +38,9 @@ export function ensureNatTable(net: BridgeNetwork, repair = false): void {
   ensureTable(nft(), tableFor(net));
 }
 
-export function publishPorts(rec: ContainerRecord, net: BridgeNetwork): void {
+function elementsOf(rec: ContainerRecord): ElementAdd[] {
   const ep = rec.endpoint;
-  if (!ep || !rec.ports?.length) return;
+  if (!ep || !rec.ports?.length) return [];
   const ports = rec.ports.map((m) => ({
     proto: m.proto,
     hostPort: m.hostPort,
@@ -48,9 +48,26 @@ export function publishPorts(rec: ContainerRecord, net: BridgeNetwork): void {
     containerIp: ep.address,
     containerPort: m.containerPort,
   }));
+  return portElements(ownerTag(rec), rec.name, ports);
+}
+
+/**
+ * Adds the container's elements in one transaction. The common case is a single batch of known
+ * elements (the table was checked when the bridge was); only when the kernel says the table or a
+ * map is missing is the whole table re-made, elements included, in one transaction.
+ */
+export function publishPorts(rec: ContainerRecord, net: BridgeNetwork): void {
+  const adds = elementsOf(rec);
+  if (!adds.length) return;
   try {
-    // Also rewrites any chain that drifted from tsnet's rules, in the same transaction.
-    ensureTable(nft(), tableFor(net), { add: portElements(ownerTag(rec), rec.name, ports) });
+    try {
+      const b = new Batch();
+      for (const a of adds) addElements(b, "inet", NAT_TABLE, a.set, a.elements);
+      b.commitUnconditional(nft());
+    } catch (e) {
+      if (!(e instanceof KernelError && e.errno === ENOENT)) throw e;
+      ensureTable(nft(), tableFor(net), { add: adds });
+    }
   } catch (e) {
     if (e instanceof KernelError && e.errno === EEXIST) {
       throw new TsnetError(`a host port of ${rec.name} is still published by an earlier container (${e.message})`);
@@ -59,8 +76,19 @@ export function publishPorts(rec: ContainerRecord, net: BridgeNetwork): void {
   }
 }
 
+/**
+ * Deletes the container's elements: by their known keys in one batch, or, when that fails (a
+ * crashed run's record may name ports it never published), by searching the maps for its tag.
+ */
 export function unpublishPorts(rec: ContainerRecord): void {
-  deleteTaggedElements(nft(), "inet", NAT_TABLE, PORT_SETS, ownerTag(rec));
+  const adds = elementsOf(rec);
+  try {
+    const b = new Batch();
+    for (const a of adds) deleteElements(b, "inet", NAT_TABLE, a.set, a.elements);
+    b.commitUnconditional(nft());
+  } catch {
+    deleteTaggedElements(nft(), "inet", NAT_TABLE, PORT_SETS, ownerTag(rec));
+  }
 }
 
 // Element layouts (each field padded to 4 bytes, ports big-endian in the first two):

@@ -67,7 +67,7 @@ export function ensureBridge(nl: NetlinkSocket, net: BridgeNetwork): number {
       if (!hasAddress(nl, link.index, net.gateway)) {
         addrAdd(nl, link.index, net.gateway, net.subnet.prefix, net.bridge);
       }
-      enableRouting(net);
+      enableRouting(net, true);
       return link.index;
     } catch (e) {
       if (created) linkDel(nl, net.bridge);
@@ -96,10 +96,12 @@ function refuseOverlap(nl: NetlinkSocket, net: BridgeNetwork): void {
  * Routing between the bridge and the host's other links needs IPv4 forwarding (as Docker sets
  * it), and a published port reached at 127.0.0.1 is routed out through the bridge with its
  * loopback source, which the kernel allows only with route_localnet on the bridge (the remote
- * misuse of that is stopped by the nf_tables guard, see src/nat/).
+ * misuse of that is stopped by the nf_tables guard, see src/nat/). On the slow path (bridge made
+ * or mended) tsnet's table is also compared with its spec and rewritten where it drifted; on the
+ * fast path only its existence is checked.
  */
-function enableRouting(net: BridgeNetwork): void {
-  ensureNatTable(net);
+function enableRouting(net: BridgeNetwork, repair = false): void {
+  ensureNatTable(net, repair);
   setSysctl("/proc/sys/net/ipv4/ip_forward");
   setSysctl(`/proc/sys/net/ipv4/conf/${net.bridge}/route_localnet`);
 }
