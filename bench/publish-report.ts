@@ -1,7 +1,7 @@
 // Tables and verdicts for bench/publish.sh. Every figure is a median, and every verdict a ratio
 // against a reference measured in the same script run.
 //
-//   bun bench/publish-report.ts ips -              every container's name and address
+//   bun bench/publish-report.ts ports -            HOST_PORT CONTAINER_IP:PORT of every published port
 //   bun bench/publish-report.ts cost OUT           section 1: -p 8080:80 vs no -p (hyperfine)
 //   bun bench/publish-report.ts constant OUT       section 2: none published vs 1,000 (rounds)
 //   bun bench/publish-report.ts connrate OUT       section 3: first vs last port, tsnet vs linear
@@ -18,7 +18,7 @@ interface Verdict {
 }
 
 const [cmd, arg] = process.argv.slice(2);
-if (!cmd || !arg) throw new Error("usage: bun bench/publish-report.ts ips|cost|constant|connrate|iperf|summary ARG");
+if (!cmd || !arg) throw new Error("usage: bun bench/publish-report.ts ports|cost|constant|connrate|iperf|summary ARG");
 const out: string = arg;
 
 const median = (xs: number[]): number => {
@@ -38,14 +38,15 @@ interface HyperfineResult {
 }
 const hyperfine = (file: string): HyperfineResult[] => json(file).results;
 
-/** "NAME ADDRESS" for every container with an address, from the records tsnet keeps. */
-function ips(): void {
+/** "HOST_PORT CONTAINER_IP:CONTAINER_PORT" for every published port, from tsnet's records. */
+function ports(): void {
   const dir = "/run/tsnet/containers";
   for (const f of readdirSync(dir)) {
     const rec = json(`${dir}/${f}`);
-    if (!rec.endpoint) continue;
+    if (!rec.endpoint || !rec.ports) continue;
     const a = rec.endpoint.address >>> 0;
-    console.log(`${rec.name} ${[a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join(".")}`);
+    const ip = [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join(".");
+    for (const p of rec.ports) console.log(`${p.hostPort} ${ip}:${p.containerPort}`);
   }
 }
 
@@ -145,8 +146,10 @@ function connrate(): void {
     if (!rates[k]) continue;
     console.log(`| ${label} | ${med(k).toFixed(0)} | ${rates[k]!.length} | ${x(med(k) / direct)} |`);
   }
-  console.log("\n| path | last / first port | spread of rounds (min-max, last/first) |");
-  console.log("|---|---:|---|");
+  // Paired: first and last are measured next to each other in every round, so the median of
+  // the per-round ratios cancels what drifts between rounds.
+  console.log("\n| path | last / first port: median of per-round ratios | ratio of medians | per-round ratios, 10th-90th percentile |");
+  console.log("|---|---:|---:|---|");
   const pairs: [string, string][] = [
     ["tsnet via 127.0.0.1", "tsnet-%-lo"],
     ["tsnet via host address", "tsnet-%-host"],
@@ -156,9 +159,10 @@ function connrate(): void {
   for (const [label, pat] of pairs) {
     const first = rates[pat.replace("%", "first")] ?? [];
     const last = rates[pat.replace("%", "last")] ?? [];
-    const perRound = first.map((f, i) => last[i]! / f);
-    const r = median(last) / median(first);
-    console.log(`| ${label} | ${x(r)} | ${Math.min(...perRound).toFixed(2)}-${Math.max(...perRound).toFixed(2)} |`);
+    const perRound = first.map((f, i) => last[i]! / f).sort((a, b) => a - b);
+    const pct = (q: number) => perRound[Math.min(perRound.length - 1, Math.floor(q * perRound.length))]!.toFixed(2);
+    const r = median(perRound);
+    console.log(`| ${label} | ${x(r)} | ${x(median(last) / median(first))} | ${pct(0.1)}-${pct(0.9)} |`);
     if (label.startsWith("tsnet")) {
       verdict({ target: `connection rate to the 1,000th published port equals the 1st (${label.slice(6)}; >= 0.95x)`, measured: x(r), met: r >= 0.95 });
     }
@@ -205,7 +209,7 @@ function summary(): void {
   for (const v of all) console.log(`| ${v.target} | ${v.measured} | ${v.met ? "MET" : "**NOT MET**"} |`);
 }
 
-const commands: Record<string, (arg: string) => void> = { ips, cost, constant, connrate, iperf, summary };
+const commands: Record<string, (arg: string) => void> = { ports, cost, constant, connrate, iperf, summary };
 const fn = commands[cmd];
 if (!fn) throw new Error(`unknown report ${cmd}`);
 fn(out);

@@ -30,9 +30,11 @@ HOST_ADDR=192.0.2.1 # TEST-NET-1, on a veth inside the throwaway host
 RUNS1=${RUNS1:-60}        # section 1: hyperfine runs per command
 ROUNDS2=${ROUNDS2:-4}     # section 2: rounds of (none published, 1,000 published)
 RUNS2=${RUNS2:-25}        #            hyperfine runs per command per session
-ROUNDS3=${ROUNDS3:-9}     # section 3: interleaved rounds over every target
-CONNS=${CONNS:-3000}      #            connections per measurement ...
-CONN_SECONDS=${CONN_SECONDS:-3} #      ... or this many seconds, whichever ends first
+CONN_ROUNDS2=${CONN_ROUNDS2:-15} #      connection-rate rounds in each state of each round ...
+CONNS2=${CONNS2:-400}     #            ... of this many connections each
+CONN_SECONDS=${CONN_SECONDS:-3} #      a rate measurement ends after its connections or this many seconds
+ROUNDS3=${ROUNDS3:-60}    # section 3: interleaved rounds over every target (many short rounds: drift
+CONNS3=${CONNS3:-500}     #            hits the targets of one round alike), connections each
 ROUNDS4=${ROUNDS4:-5}     # section 4: interleaved rounds over the three targets
 IPERF_SECONDS=${IPERF_SECONDS:-3}
 
@@ -84,36 +86,39 @@ published_count() { nft list map inet tsnet ports 2>/dev/null | grep -c ' commen
 # ---- the 1,000 published ports, served by bench/listen.py (accept, close) --------------------
 # As the issue has it: one container, -p 20000-20999:20000-20999. If tsnet refuses, the same
 # 1,000 map elements come from 20 containers of 50 ports each, started one after the other, so
-# the other measurements still run; the refusal is reported as a target NOT MET.
+# the other measurements still run; the refusal is reported as a target NOT MET. Then the first
+# container holds both ends, 20000-20024 and 20975-20999, so that the 1st and the 1,000th port
+# still lead to the same server process and differ only in their place among the 1,000.
 big_pids=()
-big_names=()
-CHUNK=50
 start_big() {
-  big_pids=() big_names=()
+  big_pids=()
   if [[ ! -e $out/big.json || $(cat "$out/big.json") == *'"single":true'* ]]; then
-    "$T" run --rm --name big -p 20000-20999:20000-20999 -- "$PY" bench/listen.py 20000 20999 2>"$out/big.err" &
+    "$T" run --rm --name big -p 20000-20999:20000-20999 -- "$PY" bench/listen.py 20000-20999 2>"$out/big.err" &
     local pid=$!
     pids+=("$pid")
     if wait_running big "$pid"; then
-      big_pids=("$pid") big_names=(big)
+      big_pids=("$pid")
       [[ -e $out/big.json ]] || echo '{"single":true,"how":"one container, -p 20000-20999:20000-20999"}' >"$out/big.json"
     else
       stop_pid "$pid"
       local err
       err=$(grep -m1 '^tsnet:' "$out/big.err" || head -c 300 "$out/big.err")
       odd "one container could not publish 1,000 ports: $err"
-      "$PY" -c 'import json,sys; print(json.dumps({"single": False, "how": "20 containers of 50 ports (one container with 1,000 failed)", "error": sys.argv[1]}))' "$err" >"$out/big.json"
+      "$PY" -c 'import json,sys; print(json.dumps({"single": False, "how": "20 containers of 50 ports (one container with 1,000 failed); the 1st holds 20000-20024 and 20975-20999", "error": sys.argv[1]}))' "$err" >"$out/big.json"
     fi
   fi
   if ((${#big_pids[@]} == 0)); then
-    local i lo hi pid
-    for ((i = 0; i < 1000 / CHUNK; i++)); do
-      lo=$((20000 + i * CHUNK)) hi=$((20000 + i * CHUNK + CHUNK - 1))
-      "$T" run --rm --name "big$i" -p "$lo-$hi:$lo-$hi" -- "$PY" bench/listen.py "$lo" "$hi" 2>>"$out/big.err" &
+    local i pid ranges=("20000-20024 20975-20999") r p
+    for ((i = 0; i < 19; i++)); do ranges+=("$((20025 + i * 50))-$((20074 + i * 50))"); done
+    for ((i = 0; i < ${#ranges[@]}; i++)); do
+      p=()
+      for r in ${ranges[i]}; do p+=(-p "$r:$r"); done
+      # shellcheck disable=SC2086 # ranges[i] is a list of ranges
+      "$T" run --rm --name "big$i" "${p[@]}" -- "$PY" bench/listen.py ${ranges[i]} 2>>"$out/big.err" &
       pid=$!
       pids+=("$pid")
       wait_running "big$i" "$pid" || { echo "container big$i did not start: $(tail -1 "$out/big.err")" >&2; exit 1; }
-      big_pids+=("$pid") big_names+=("big$i")
+      big_pids+=("$pid")
     done
   fi
   local n
@@ -124,7 +129,7 @@ start_big() {
 stop_big() {
   local p
   for p in "${big_pids[@]}"; do stop_pid "$p"; done
-  big_pids=() big_names=()
+  big_pids=()
   local n
   n=$(published_count)
   [[ $n == 0 ]] || odd "after the 1,000-port containers ended, $n elements are left in map inet tsnet ports"
@@ -150,7 +155,7 @@ echo
 # 1,000 published ports answers as fast as a single published port". It runs only while rates
 # are measured, so the "none published" sessions have truly none.
 start_one() {
-  "$T" run --rm --name one -p 19999:19999 -- "$PY" bench/listen.py 19999 19999 2>"$out/one.err" &
+  "$T" run --rm --name one -p 19999:19999 -- "$PY" bench/listen.py 19999 2>"$out/one.err" &
   one_pid=$!
   pids+=("$one_pid")
   wait_running one "$one_pid" || { echo "container one did not start: $(cat "$out/one.err")" >&2; exit 1; }
@@ -164,10 +169,10 @@ for ((r = 0; r < ROUNDS2; r++)); do
       -n 'tsnet run --rm -p 8080:80 -- true' "$T run --rm -p 8080:80 -- true" >/dev/null
     start_one
     if [[ $state == none ]]; then
-      "$PY" bench/connrate.py 2 "$CONNS" "$CONN_SECONDS" single=127.0.0.1:19999 >"$out/conn2-$r-none.json"
+      "$PY" bench/connrate.py "$CONN_ROUNDS2" "$CONNS2" "$CONN_SECONDS" single=127.0.0.1:19999 >"$out/conn2-$r-none.json"
     else
       wait_port 127.0.0.1 20999
-      "$PY" bench/connrate.py 2 "$CONNS" "$CONN_SECONDS" single=127.0.0.1:19999 last=127.0.0.1:20999 >"$out/conn2-$r-1000.json"
+      "$PY" bench/connrate.py "$CONN_ROUNDS2" "$CONNS2" "$CONN_SECONDS" single=127.0.0.1:19999 last=127.0.0.1:20999 >"$out/conn2-$r-1000.json"
     fi
     stop_pid "$one_pid"
     # The last round leaves the 1,000 ports up for section 3.
@@ -184,33 +189,30 @@ echo
 # tsnet's 20000+i. At priority -99 (dstnat + 1), after tsnet's own chain: NAT chains at one hook are
 # tried in turn until one binds, so tsnet's ports never walk the linear chain, and the linear
 # chain's ports all pay tsnet's (missing) lookups alike.
-declare -A addr_of
-while read -r name addr; do addr_of[$name]=$addr; done < <(report ips -)
+# HOST_PORT -> CONTAINER_IP:CONTAINER_PORT of every published port, from tsnet's records.
+declare -A dest
+while read -r host_port to; do dest[$host_port]=$to; done < <(report ports -)
 {
   echo "table ip linear {"
   echo "  chain output { type nat hook output priority -99; fib daddr type local jump docker; }"
   echo "  chain prerouting { type nat hook prerouting priority -99; fib daddr type local jump docker; }"
   echo "  chain docker {"
-  for ((p = 0; p < 1000; p++)); do
-    if ((${#big_names[@]} == 1)); then name=${big_names[0]}; else name=big$((p / CHUNK)); fi
-    echo "    tcp dport $((30000 + p)) dnat to ${addr_of[$name]}:$((20000 + p))"
-  done
+  for ((p = 0; p < 1000; p++)); do echo "    tcp dport $((30000 + p)) dnat to ${dest[$((20000 + p))]}"; done
   echo "  }"
   echo "}"
 } >"$out/linear.nft"
 nft -f "$out/linear.nft"
-first_name=${big_names[0]}
-last_name=${big_names[${#big_names[@]} - 1]}
-for target in 127.0.0.1:20000 127.0.0.1:20999 127.0.0.1:30000 127.0.0.1:30999 "$HOST_ADDR:20999" "${addr_of[$first_name]}:20000" "${addr_of[$last_name]}:20999"; do
+direct=${dest[20000]}
+for target in 127.0.0.1:20000 127.0.0.1:20999 127.0.0.1:30000 127.0.0.1:30999 "$HOST_ADDR:20999" "$direct"; do
   wait_port "${target%:*}" "${target#*:}"
 done
-"$PY" bench/connrate.py "$ROUNDS3" "$CONNS" "$CONN_SECONDS" \
+"$PY" bench/connrate.py "$ROUNDS3" "$CONNS3" "$CONN_SECONDS" \
   tsnet-first-lo=127.0.0.1:20000 tsnet-last-lo=127.0.0.1:20999 \
   tsnet-first-host="$HOST_ADDR:20000" tsnet-last-host="$HOST_ADDR:20999" \
   linear-first-lo=127.0.0.1:30000 linear-last-lo=127.0.0.1:30999 \
   linear-first-host="$HOST_ADDR:30000" linear-last-host="$HOST_ADDR:30999" \
-  direct="${addr_of[$first_name]}:20000" >"$out/connrate.json"
-echo "Each measurement: up to $CONNS sequential connections (connect, read EOF, close) or ${CONN_SECONDS} s; $ROUNDS3 interleaved rounds."
+  direct="$direct" >"$out/connrate.json"
+echo "Each measurement: $CONNS3 sequential connections (connect, read EOF, close), at most ${CONN_SECONDS} s; $ROUNDS3 interleaved rounds, every target once per round. 127.0.0.1:20000 and :20999 lead to the same server process."
 echo
 report connrate "$out"
 nft delete table ip linear
@@ -223,7 +225,7 @@ echo
 iperf_pid=$!
 pids+=("$iperf_pid")
 wait_running iperf "$iperf_pid" || { echo "the iperf3 container did not start: $(cat "$out/iperf-server.err")" >&2; exit 1; }
-iperf_addr=$(report ips - | awk '$1 == "iperf" { print $2 }')
+iperf_addr=$(report ports - | awk '$1 == 5201 { sub(/:.*/, "", $2); print $2 }')
 wait_port "$iperf_addr" 5201
 declare -A iperf_host=([lo]=127.0.0.1 [host]=$HOST_ADDR [direct]=$iperf_addr)
 order=(lo host direct)
