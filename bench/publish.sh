@@ -28,9 +28,9 @@ out=$(mktemp -d /tmp/tsnet-bench-publish.XXXXXX)
 HOST_ADDR=192.0.2.1 # TEST-NET-1, on a veth inside the throwaway host
 
 RUNS1=${RUNS1:-60}        # section 1: hyperfine runs per command
-ROUNDS2=${ROUNDS2:-4}     # section 2: rounds of (none published, 1,000 published)
-RUNS2=${RUNS2:-25}        #            hyperfine runs per command per session
-CONN_ROUNDS2=${CONN_ROUNDS2:-15} #      connection-rate rounds in each state of each round ...
+ROUNDS2=${ROUNDS2:-8}     # section 2: rounds of (none published, 1,000 published)
+RUNS2=${RUNS2:-12}        #            hyperfine runs per command per session
+CONN_ROUNDS2=${CONN_ROUNDS2:-10} #      connection-rate rounds in each state of each round ...
 CONNS2=${CONNS2:-400}     #            ... of this many connections each
 CONN_SECONDS=${CONN_SECONDS:-3} #      a rate measurement ends after its connections or this many seconds
 ROUNDS3=${ROUNDS3:-60}    # section 3: interleaved rounds over every target (many short rounds: drift
