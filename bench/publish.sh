@@ -8,7 +8,7 @@
 #      rate to a single published port (none others) vs to the 1,000th of 1,000;
 #   3. connection rate to the 1st vs the 1,000th published port, via 127.0.0.1 and via a host
 #      address, beside a linear chain of 1,000 DNAT rules (Docker's layout) as the reference
-#      (bench/connrate.py against bench/listen.py, interleaved rounds);
+#      (bench/connrate.py against bench/listen.py on one CPU, interleaved rounds);
 #   4. iperf3 throughput through the published port vs straight to the container's address
 #      (interleaved rounds).
 # Traffic goes only to 127.0.0.1 and to addresses inside the throwaway host. Every process the
@@ -35,8 +35,15 @@ CONNS2=${CONNS2:-400}     #            ... of this many connections each
 CONN_SECONDS=${CONN_SECONDS:-3} #      a rate measurement ends after its connections or this many seconds
 ROUNDS3=${ROUNDS3:-60}    # section 3: interleaved rounds over every target (many short rounds: drift
 CONNS3=${CONNS3:-500}     #            hits the targets of one round alike), connections each
-ROUNDS4=${ROUNDS4:-5}     # section 4: interleaved rounds over the three targets
+ROUNDS4=${ROUNDS4:-7}     # section 4: interleaved rounds over the three targets
 IPERF_SECONDS=${IPERF_SECONDS:-3}
+
+# The connection-rate client and every server run on the same CPU. Left to the scheduler, a
+# client and a server on this 2-vCPU VM flip between sharing a CPU (about 25,000 connections/s)
+# and not (about 11,000: cross-CPU wake-ups), a 2x swing that has nothing to do with NAT.
+PIN_CPU=${PIN_CPU:-0}
+LISTEN=(taskset -c "$PIN_CPU" "$PY" bench/listen.py)
+CONNRATE=(taskset -c "$PIN_CPU" "$PY" bench/connrate.py)
 
 pids=() # every background process this script started (tsnet runs), ended by PID on exit
 odd() { echo "$*" | tee -a "$out/odd.txt" >&2; }
@@ -93,7 +100,7 @@ big_pids=()
 start_big() {
   big_pids=()
   if [[ ! -e $out/big.json || $(cat "$out/big.json") == *'"single":true'* ]]; then
-    "$T" run --rm --name big -p 20000-20999:20000-20999 -- "$PY" bench/listen.py 20000-20999 2>"$out/big.err" &
+    "$T" run --rm --name big -p 20000-20999:20000-20999 -- "${LISTEN[@]}" 20000-20999 2>"$out/big.err" &
     local pid=$!
     pids+=("$pid")
     if wait_running big "$pid"; then
@@ -114,7 +121,7 @@ start_big() {
       p=()
       for r in ${ranges[i]}; do p+=(-p "$r:$r"); done
       # shellcheck disable=SC2086 # ranges[i] is a list of ranges
-      "$T" run --rm --name "big$i" "${p[@]}" -- "$PY" bench/listen.py ${ranges[i]} 2>>"$out/big.err" &
+      "$T" run --rm --name "big$i" "${p[@]}" -- "${LISTEN[@]}" ${ranges[i]} 2>>"$out/big.err" &
       pid=$!
       pids+=("$pid")
       wait_running "big$i" "$pid" || { echo "container big$i did not start: $(tail -1 "$out/big.err")" >&2; exit 1; }
@@ -155,7 +162,7 @@ echo
 # 1,000 published ports answers as fast as a single published port". It runs only while rates
 # are measured, so the "none published" sessions have truly none.
 start_one() {
-  "$T" run --rm --name one -p 19999:19999 -- "$PY" bench/listen.py 19999 2>"$out/one.err" &
+  "$T" run --rm --name one -p 19999:19999 -- "${LISTEN[@]}" 19999 2>"$out/one.err" &
   one_pid=$!
   pids+=("$one_pid")
   wait_running one "$one_pid" || { echo "container one did not start: $(cat "$out/one.err")" >&2; exit 1; }
@@ -169,10 +176,10 @@ for ((r = 0; r < ROUNDS2; r++)); do
       -n 'tsnet run --rm -p 8080:80 -- true' "$T run --rm -p 8080:80 -- true" >/dev/null
     start_one
     if [[ $state == none ]]; then
-      "$PY" bench/connrate.py "$CONN_ROUNDS2" "$CONNS2" "$CONN_SECONDS" single=127.0.0.1:19999 >"$out/conn2-$r-none.json"
+      "${CONNRATE[@]}" "$CONN_ROUNDS2" "$CONNS2" "$CONN_SECONDS" single=127.0.0.1:19999 >"$out/conn2-$r-none.json"
     else
       wait_port 127.0.0.1 20999
-      "$PY" bench/connrate.py "$CONN_ROUNDS2" "$CONNS2" "$CONN_SECONDS" single=127.0.0.1:19999 last=127.0.0.1:20999 >"$out/conn2-$r-1000.json"
+      "${CONNRATE[@]}" "$CONN_ROUNDS2" "$CONNS2" "$CONN_SECONDS" single=127.0.0.1:19999 last=127.0.0.1:20999 >"$out/conn2-$r-1000.json"
     fi
     stop_pid "$one_pid"
     # The last round leaves the 1,000 ports up for section 3.
@@ -206,13 +213,13 @@ direct=${dest[20000]}
 for target in 127.0.0.1:20000 127.0.0.1:20999 127.0.0.1:30000 127.0.0.1:30999 "$HOST_ADDR:20999" "$direct"; do
   wait_port "${target%:*}" "${target#*:}"
 done
-"$PY" bench/connrate.py "$ROUNDS3" "$CONNS3" "$CONN_SECONDS" \
+"${CONNRATE[@]}" "$ROUNDS3" "$CONNS3" "$CONN_SECONDS" \
   tsnet-first-lo=127.0.0.1:20000 tsnet-last-lo=127.0.0.1:20999 \
   tsnet-first-host="$HOST_ADDR:20000" tsnet-last-host="$HOST_ADDR:20999" \
   linear-first-lo=127.0.0.1:30000 linear-last-lo=127.0.0.1:30999 \
   linear-first-host="$HOST_ADDR:30000" linear-last-host="$HOST_ADDR:30999" \
   direct="$direct" >"$out/connrate.json"
-echo "Each measurement: $CONNS3 sequential connections (connect, read EOF, close), at most ${CONN_SECONDS} s; $ROUNDS3 interleaved rounds, every target once per round. 127.0.0.1:20000 and :20999 lead to the same server process."
+echo "Each measurement: $CONNS3 sequential connections (connect, read EOF, close), at most ${CONN_SECONDS} s; $ROUNDS3 interleaved rounds, every target once per round. 127.0.0.1:20000 and :20999 lead to the same server process; client and servers share CPU $PIN_CPU."
 echo
 report connrate "$out"
 nft delete table ip linear
