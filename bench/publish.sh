@@ -132,7 +132,9 @@ start_big() {
   n=$(published_count)
   [[ $n == 1000 ]] || odd "expected 1,000 elements in map inet tsnet ports, found $n"
 }
-# One at a time: concurrent teardowns race on the nf_tables generation (see the report).
+# One at a time, as they are started: concurrent `tsnet run -p` starts and teardowns race on the
+# nf_tables generation, and tsnet retries a refused (ERESTART) transaction only once (3 of 20
+# concurrent starts failed that way here).
 stop_big() {
   local p
   for p in "${big_pids[@]}"; do stop_pid "$p"; done
