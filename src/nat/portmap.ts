@@ -5,6 +5,7 @@
 import { KernelError, TsnetError } from "../errors/errors.ts";
 import { EEXIST, ENOENT } from "../errors/errno.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
+import { lingerOnExit } from "../netlink/linger.ts";
 import { Batch, addElements, commentTag, deleteElements, deleteTaggedElements, ensureTable, listElements, openNftSocket, tableExists, type ElementAdd } from "../nftables/index.ts";
 import { ipv4FromBytes } from "../ip/ipv4.ts";
 import type { PortMapping } from "../network/ports.ts";
@@ -16,7 +17,10 @@ export const NAT_TABLE = "tsnet";
 
 let socket: NetlinkSocket | undefined;
 function nft(): NetlinkSocket {
-  socket ??= openNftSocket();
+  if (!socket) {
+    socket = openNftSocket();
+    lingerOnExit(socket.fd);
+  }
   return socket;
 }
 

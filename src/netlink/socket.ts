@@ -52,6 +52,10 @@ export class NetlinkSocket {
     this.seq = (Date.now() & 0x7fffffff) >>> 0;
   }
 
+  get fd(): number {
+    return this.sock.fd;
+  }
+
   nextSeq(): number {
     this.seq = (this.seq + 1) >>> 0 || 1;
     return this.seq;

@@ -63,7 +63,9 @@ export class NetlinkWriter {
     return this.dv;
   }
 
+  // Callers take the returned offset before touching buf or dv: reserve() may replace both.
   private attrHeader(type: number, payload: number): number {
+    if (NLA_HDRLEN + payload > 0xffff) throw new RangeError(`netlink attribute ${type} of ${payload} bytes exceeds nla_len's 16 bits`);
     const at = this.reserve(NLA_HDRLEN + payload);
     this.dv.setUint16(at, NLA_HDRLEN + payload, true);
     this.dv.setUint16(at + 2, type, true);
@@ -71,31 +73,38 @@ export class NetlinkWriter {
   }
 
   attrU8(type: number, v: number): this {
-    this.dv.setUint8(this.attrHeader(type, 1), v);
+    const at = this.attrHeader(type, 1);
+    this.dv.setUint8(at, v);
     return this;
   }
   attrU16(type: number, v: number): this {
-    this.dv.setUint16(this.attrHeader(type, 2), v, true);
+    const at = this.attrHeader(type, 2);
+    this.dv.setUint16(at, v, true);
     return this;
   }
   attrBe16(type: number, v: number): this {
-    this.dv.setUint16(this.attrHeader(type, 2), v, false);
+    const at = this.attrHeader(type, 2);
+    this.dv.setUint16(at, v, false);
     return this;
   }
   attrU32(type: number, v: number): this {
-    this.dv.setUint32(this.attrHeader(type, 4), v >>> 0, true);
+    const at = this.attrHeader(type, 4);
+    this.dv.setUint32(at, v >>> 0, true);
     return this;
   }
   attrBe32(type: number, v: number): this {
-    this.dv.setUint32(this.attrHeader(type, 4), v >>> 0, false);
+    const at = this.attrHeader(type, 4);
+    this.dv.setUint32(at, v >>> 0, false);
     return this;
   }
   attrBe64(type: number, v: bigint): this {
-    this.dv.setBigUint64(this.attrHeader(type, 8), v, false);
+    const at = this.attrHeader(type, 8);
+    this.dv.setBigUint64(at, v, false);
     return this;
   }
   attrBytes(type: number, bytes: ArrayLike<number>): this {
-    this.buf.set(bytes, this.attrHeader(type, bytes.length));
+    const at = this.attrHeader(type, bytes.length);
+    this.buf.set(bytes, at);
     return this;
   }
   /** A NUL-terminated string, as NLA_NUL_STRING / NLA_STRING policies expect. */
@@ -113,6 +122,8 @@ export class NetlinkWriter {
   nest(type: number, fn: () => void): this {
     const at = this.reserve(NLA_HDRLEN);
     fn();
+    // nla_len is 16 bits: a nest that outgrew it would be silently truncated by the kernel.
+    if (this.len - at > 0xffff) throw new RangeError(`nested netlink attribute ${type} of ${this.len - at} bytes exceeds nla_len's 16 bits`);
     this.dv.setUint16(at, this.len - at, true);
     this.dv.setUint16(at + 2, type | NLA_F_NESTED, true);
     return this;

@@ -8,6 +8,7 @@ import { KernelError } from "../errors/errors.ts";
 import { ENODEV } from "../errors/errno.ts";
 import { NETLINK_ROUTE, NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
+import { lingeringFds } from "../netlink/linger.ts";
 import { RTM_DELLINK, RTMGRP_LINK } from "../rtnetlink/constants.ts";
 import { linkDel, linkGet } from "../rtnetlink/link.ts";
 
@@ -21,7 +22,8 @@ export function deleteLinkQuickly(host: NetlinkSocket, name: string): void {
   try {
     let gone = false;
     try {
-      Bun.spawn(selfCommand(["_dellink", name]), { stdio: ["ignore", "ignore", "ignore"], env: selfEnv() }).unref();
+      // It also takes over sockets whose last close would make tsnet wait (src/netlink/linger.ts).
+      Bun.spawn(selfCommand(["_dellink", name]), { stdio: ["ignore", "ignore", "ignore", ...lingeringFds()], env: selfEnv() }).unref();
       const deadline = Date.now() + WAIT_MS;
       gone = events.waitFor(
         (m) => m.type === RTM_DELLINK && m.view.getInt32(NLMSG_HDRLEN + 4, true) === link.index,

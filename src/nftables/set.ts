@@ -148,36 +148,49 @@ function encodeElements(w: NetlinkWriter, table: string, set: string, elements: 
   });
 }
 
+// An element list is one nested attribute, and nla_len is 16 bits: past ~500 commented elements
+// it would overflow. Lists are split into messages of this many elements, all in the same batch
+// (one transaction either way), as libnftnl does.
+const ELEMENTS_PER_MESSAGE = 200;
+
+function chunks<T>(xs: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += ELEMENTS_PER_MESSAGE) out.push(xs.slice(i, i + ELEMENTS_PER_MESSAGE));
+  return out;
+}
+
 /**
- * Adds elements in one message. Re-adding an element with the same key and data is accepted
+ * Adds elements (one message per ELEMENTS_PER_MESSAGE). Re-adding an element with the same key and data is accepted
  * (and keeps its old comment); the same key with other data is EEXIST — for a port map, the
  * port is taken.
  */
 export function addElements(b: Batch, family: Family, table: string, set: string, elements: readonly SetElement[]): void {
-  if (elements.length === 0) return;
-  b.add({
-    msg: NFT_MSG_NEWSETELEM,
-    family: nfproto(family),
-    flags: NLM_F_CREATE,
-    op: "add element",
-    object: `${table}/${set}`,
-    schema: elemListSchema,
-    encode: (w) => encodeElements(w, table, set, elements, true),
-  });
+  for (const part of chunks(elements)) {
+    b.add({
+      msg: NFT_MSG_NEWSETELEM,
+      family: nfproto(family),
+      flags: NLM_F_CREATE,
+      op: "add element",
+      object: `${table}/${set}`,
+      schema: elemListSchema,
+      encode: (w) => encodeElements(w, table, set, part, true),
+    });
+  }
 }
 
 /** Deletes elements by key (data and comments are not needed); a missing key is ENOENT. */
 export function deleteElements(b: Batch, family: Family, table: string, set: string, elements: readonly SetElement[]): void {
-  if (elements.length === 0) return;
-  b.add({
-    msg: NFT_MSG_DELSETELEM,
-    family: nfproto(family),
-    flags: 0,
-    op: "delete element",
-    object: `${table}/${set}`,
-    schema: elemListSchema,
-    encode: (w) => encodeElements(w, table, set, elements, false),
-  });
+  for (const part of chunks(elements)) {
+    b.add({
+      msg: NFT_MSG_DELSETELEM,
+      family: nfproto(family),
+      flags: 0,
+      op: "delete element",
+      object: `${table}/${set}`,
+      schema: elemListSchema,
+      encode: (w) => encodeElements(w, table, set, part, false),
+    });
+  }
 }
 
 function dataBytes(v: DataView | undefined): Uint8Array | undefined {
