@@ -75,6 +75,17 @@ describe("a published TCP port", () => {
     expect(ruleset()).not.toContain("multi");
   });
 
+  test("1,000 ports in one run: 1,000 elements while it runs, none after", async () => {
+    const c = await startContainer("thousand", ["-p", "21000-21999:21000-21999"], ["sleep", "30"]);
+    try {
+      const elements = ruleset().match(/comment "[0-9a-f]{12} thousand tcp \d+ -> /g) ?? [];
+      expect(elements.length).toBe(1000);
+    } finally {
+      await c.stop();
+    }
+    expect(ruleset()).not.toContain("thousand");
+  });
+
   test("the chosen host port is reported on stderr", () => {
     const r = tsnet(["run", "--rm", "-p", "80", "--", "true"]);
     expect(r.code).toBe(0);

@@ -29,6 +29,24 @@ describe("NetlinkWriter", () => {
     );
   });
 
+  test("writes that make the buffer grow land in the grown buffer", () => {
+    const w = new NetlinkWriter(8);
+    const big = new Uint8Array(100).fill(7);
+    w.attrU32(1, 0xdeadbeef); // grows 8 -> 16
+    w.attrBytes(2, big); // grows again while writing
+    w.attrU8(3, 9);
+    const a = new Attrs(new DataView(w.buf.buffer, 0, w.len), 0);
+    expect(a.u32(1)).toBe(0xdeadbeef);
+    expect(a.bytes(2)).toEqual(big);
+    expect(a.u8(3)).toBe(9);
+  });
+
+  test("an attribute or nest past nla_len's 16 bits is refused, not truncated", () => {
+    const w = new NetlinkWriter();
+    expect(() => w.attrBytes(1, new Uint8Array(70000))).toThrow(RangeError);
+    expect(() => w.nest(2, () => { for (let i = 0; i < 20; i++) w.attrBytes(1, new Uint8Array(4000)); })).toThrow(RangeError);
+  });
+
   test("big-endian and host-order integers", () => {
     const w = new NetlinkWriter();
     w.attrBe32(1, 0xffffff9c); // -100 as nf_tables wants priorities
