@@ -99,12 +99,6 @@ export function tryLock(fd: number, what: string): boolean {
   throw new KernelError("flock", what, e, strerror(e));
 }
 
-/** setsockopt with an int value. */
-export function setsockoptInt(fd: number, level: number, name: number, value: number, what: string): void {
-  const b = new Int32Array([value]);
-  check(libc.setsockopt(fd, level, name, b, 4), "setsockopt", what);
-}
-
 /** SO_RCVTIMEO: a netlink read never blocks forever if the kernel stays silent. */
 export function setReceiveTimeout(fd: number, ms: number): void {
   const tv = new BigInt64Array([BigInt(Math.floor(ms / 1000)), BigInt((ms % 1000) * 1000)]);
@@ -135,12 +129,6 @@ export function becomeSubreaper(): void {
 export function reapChild(pid: number): number {
   const status = new Int32Array(1);
   return libc.waitpid(pid, status, WNOHANG);
-}
-
-/** kill(2) with signal 0 probes whether a process exists; true when it does. */
-export function processExists(pid: number): boolean {
-  if (libc.kill(pid, 0) === 0) return true;
-  return errno() === 1; // EPERM: it exists but is not ours
 }
 
 // struct sockaddr_in: | family u16 (host order) | port u16 (network order) | addr u32 (network) | zero[8] |

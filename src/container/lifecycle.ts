@@ -2,7 +2,6 @@
 // port reservations, sandbox, published ports), spawn the command inside, destroy. Each step of
 // create is undone by destroy, which removes whatever the record names and tolerates what is
 // already gone, so the same code serves a failed setup, a normal exit and a crashed run.
-import { requireRoot } from "../cli/root.ts";
 import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
 import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
 import { inNetns, openNetns } from "../netns/netns.ts";
@@ -10,14 +9,14 @@ import { defaultNetwork } from "../network/bridge.ts";
 import { setupSandbox, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
 import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
 import type { PortMapping } from "../network/ports.ts";
-import { close, processExists } from "../../ffi/libc.ts";
+import { close } from "../../ffi/libc.ts";
 import {
   deleteRecord, findContainer, loadRecord, newId, reserveName, saveRecord, type ContainerRecord, type NetworkMode,
 } from "../state/containers.ts";
 import { dropLive, holdLive, orphanedContainers } from "../state/live.ts";
 import { releaseLeasesOwnedBy } from "../state/leases.ts";
 import { log } from "../cli/log.ts";
-import { signalCommand, startTime } from "./proc.ts";
+import { isSameProcess, signalCommand, startTime } from "./proc.ts";
 import { crashPoint } from "./crashpoint.ts";
 
 export interface CreateOptions {
@@ -43,7 +42,6 @@ export interface Live {
 }
 
 export function createContainer(o: CreateOptions): Live {
-  if (o.mode !== "host") requireRoot(`tsnet run --network ${o.mode}`);
   const id = newId();
   const rec: ContainerRecord = {
     id,
@@ -145,7 +143,7 @@ function resolveJoin(ref: string): { id: string; netns: string } {
   const target = findContainer(ref);
   if (!target) throw new TsnetError(`no such container: "${ref}" (see tsnet ps)`, 125);
   const netns = target.netns ?? target.joined?.netns;
-  if (target.status !== "running" || (target.pid !== undefined && !processExists(target.pid))) {
+  if (target.status !== "running" || !isSameProcess(target.pid, target.pidStart)) {
     throw new TsnetError(`cannot join container "${target.name}": it is not running`, 125);
   }
   if (!netns) throw new UsageError(`cannot join container "${target.name}": it uses the host's network (use --network host)`);

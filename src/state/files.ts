@@ -46,16 +46,40 @@ export function removeFile(path: string): void {
  * holder dies, so a kill -9 never leaves a stale lock behind.
  */
 export function withLock<T>(name: string, fn: () => T): T {
+  const { fd, path } = lock(name);
+  try {
+    return fn();
+  } finally {
+    unlock(fd, path);
+  }
+}
+
+/** withLock for a critical section that awaits (the flock belongs to the open file, not a thread). */
+export async function withLockAsync<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const { fd, path } = lock(name);
+  try {
+    return await fn();
+  } finally {
+    unlock(fd, path);
+  }
+}
+
+function lock(name: string): { fd: number; path: string } {
   ensureDir(LOCKS_DIR);
   const path = `${LOCKS_DIR}/${name}.lock`;
   const fd = openSync(path, "a", 0o600);
   try {
     flock(fd, LOCK_EX, path);
-    try {
-      return fn();
-    } finally {
-      flock(fd, LOCK_UN, path);
-    }
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return { fd, path };
+}
+
+function unlock(fd: number, path: string): void {
+  try {
+    flock(fd, LOCK_UN, path);
   } finally {
     closeSync(fd);
   }

@@ -1,10 +1,9 @@
 // `tsnet run -d`'s side: hand the run to the supervisor, starting one if none is listening.
 import { closeSync, openSync } from "node:fs";
-import { LOCK_EX, LOCK_UN, flock } from "../../ffi/libc.ts";
 import { selfCommand, selfEnv } from "../cli/self.ts";
 import { TsnetError } from "../errors/errors.ts";
-import { ensureDir } from "../state/files.ts";
-import { LOCKS_DIR, RUN_DIR, SUPERVISOR_SOCKET } from "../state/paths.ts";
+import { withLockAsync } from "../state/files.ts";
+import { RUN_DIR, SUPERVISOR_SOCKET } from "../state/paths.ts";
 import type { RunReply, RunRequest } from "./protocol.ts";
 
 const START_WAIT_MS = 5000;
@@ -58,11 +57,8 @@ function connectable(): Promise<boolean> {
 }
 
 async function startSupervisor(): Promise<void> {
-  ensureDir(LOCKS_DIR);
   // One starter at a time: fifty `run -d` at once start one supervisor, not fifty.
-  const fd = openSync(`${LOCKS_DIR}/supervisor-start.lock`, "a", 0o600);
-  try {
-    flock(fd, LOCK_EX, "supervisor-start.lock");
+  await withLockAsync("supervisor-start", async () => {
     if (await connectable()) return;
     const out = openSync(`${RUN_DIR}/supervisor.log`, "a", 0o600);
     try {
@@ -76,10 +72,7 @@ async function startSupervisor(): Promise<void> {
       await Bun.sleep(5);
     }
     throw new TsnetError(`the tsnet supervisor did not start: see ${RUN_DIR}/supervisor.log`);
-  } finally {
-    flock(fd, LOCK_UN, "supervisor-start.lock");
-    closeSync(fd);
-  }
+  });
 }
 
 export async function runDetached(req: RunRequest): Promise<string> {

@@ -4,7 +4,7 @@
 // going to the container's log, records its exit status, releases its network, and reaps the
 // command's orphaned descendants (it is their subreaper). A Bun process costs ~25 MiB whatever
 // it does, so one shared process is what keeps the per-container cost small.
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { LOCK_EX, becomeSubreaper, flock, kill, reapChild } from "../../ffi/libc.ts";
 import { log } from "../cli/log.ts";
 import { createContainer, finishContainer, recoverOrphans, spawnIn, started, type Live } from "../container/lifecycle.ts";
@@ -13,7 +13,6 @@ import { ensureDir, removeFile } from "../state/files.ts";
 import { exitStatus } from "../container/proc.ts";
 import { RUN_DIR, SUPERVISOR_SOCKET } from "../state/paths.ts";
 import { logPath, type RunReply, type RunRequest } from "./protocol.ts";
-import { readdirSync, readFileSync } from "node:fs";
 
 /** How long an idle supervisor waits for new work before it exits. */
 const IDLE_MS = 2000;
