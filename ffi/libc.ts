@@ -23,10 +23,11 @@ const libc = dlopen("libc.so.6", {
   socket: { args: [i32, i32, i32], returns: i32 },
   bind: { args: [i32, ptr, u32], returns: i32 },
   getsockname: { args: [i32, ptr, ptr], returns: i32 },
+  sethostname: { args: [ptr, u64], returns: i32 },
 }).symbols;
 
 // Kernel constants (sched.h, sys/mount.h, fcntl.h, sys/file.h, sys/socket.h) under their C names.
-export const CLONE_NEWNS = 0x00020000, CLONE_FS = 0x00000200, CLONE_NEWNET = 0x40000000;
+export const CLONE_NEWNS = 0x00020000, CLONE_FS = 0x00000200, CLONE_NEWUTS = 0x04000000, CLONE_NEWNET = 0x40000000;
 export const MS_BIND = 4096, MS_REC = 16384, MS_PRIVATE = 262144, MS_SLAVE = 524288,
   MS_SHARED = 1048576;
 export const MNT_DETACH = 2;
@@ -103,6 +104,12 @@ export function tryLock(fd: number, what: string): boolean {
 export function setReceiveTimeout(fd: number, ms: number): void {
   const tv = new BigInt64Array([BigInt(Math.floor(ms / 1000)), BigInt((ms % 1000) * 1000)]);
   check(libc.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16), "setsockopt", "SO_RCVTIMEO");
+}
+
+/** Sets the hostname of the calling thread's UTS namespace. */
+export function sethostname(name: string): void {
+  const b = Buffer.from(name, "utf8");
+  check(libc.sethostname(b, b.length), "sethostname", name);
 }
 
 export function geteuid(): number {

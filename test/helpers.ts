@@ -48,7 +48,7 @@ export function ipj<T = any>(args: string[], netns?: string): T {
 
 /** tsnet's veths on the host (the tests' own helper links are not counted). */
 export function veths(): string[] {
-  return ipj<any[]>(["link", "show", "type", "veth"]).map((l) => l.ifname).filter((n: string) => /^veth[0-9a-f]{7}$/.test(n));
+  return ipj<any[]>(["link", "show", "type", "veth"]).map((l) => l.ifname).filter((n: string) => /^veth[0-9a-f]{7}(-\d+)?$/.test(n));
 }
 
 /** tsnet's namespaces under /run/netns (the tests' own helper hosts are not counted). */
@@ -56,9 +56,11 @@ export function netnsNames(): string[] {
   return existsSync("/run/netns") ? readdirSync("/run/netns").filter((n) => n.startsWith("tsnet-")) : [];
 }
 
+/** Every leased address, on every network. */
 export function leases(): string[] {
-  const dir = "/run/tsnet/networks/bridge/leases";
-  return existsSync(dir) ? readdirSync(dir) : [];
+  const root = "/run/tsnet/networks";
+  if (!existsSync(root)) return [];
+  return readdirSync(root).flatMap((id) => (existsSync(`${root}/${id}/leases`) ? readdirSync(`${root}/${id}/leases`) : []));
 }
 
 export function records(): any[] {

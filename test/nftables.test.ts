@@ -21,7 +21,7 @@ import {
   tableExists,
   transaction,
 } from "../src/nftables/index.ts";
-import { PORT_SETS, portElements, portPublishingTable } from "../src/nat/ruleset.ts";
+import { PORT_SETS, natTable, portElements } from "../src/nat/ruleset.ts";
 import { assertThrowawayHost, sh, waitFor } from "./helpers.ts";
 
 const ip = (s: string) => parseIPv4(s)!;
@@ -66,7 +66,8 @@ function chainLines(chain: string): string[] {
 }
 
 let nl: NetlinkSocket;
-const spec = () => portPublishingTable({ bridge: "tsnet0", subnet: SUBNET });
+const oneNetwork = (bridge: string) => natTable({ networks: [{ name: "bridge", bridge, subnets: [SUBNET], internal: false }] });
+const spec = () => oneNetwork("tsnet0");
 
 function resetTable(): void {
   if (!tableExists(nl, "inet", "tsnet")) return;
@@ -107,7 +108,22 @@ describe("nf_tables over netlink, read back by nft", () => {
     expect(maps.ports).toMatchObject({ type: ["inet_proto", "inet_service"], map: "ipv4_addr . inet_service" });
     expect(maps.hostip_ports).toMatchObject({ type: ["ipv4_addr", "inet_proto", "inet_service"], map: "ipv4_addr . inet_service" });
 
-    expect(chainLines("guard")).toEqual([`iifname != "lo" ip daddr 127.0.0.0/8 counter packets 0 bytes 0 drop`]);
+    expect(chainLines("guard")).toEqual([
+      `iifname != "lo" ip daddr 127.0.0.0/8 counter packets 0 bytes 0 drop`,
+      `ip daddr 10.88.0.0/24 iifname != "tsnet0" counter packets 0 bytes 0 drop`,
+    ]);
+    expect(chains.forward).toMatchObject({ type: "filter", hook: "forward", prio: 0, policy: "accept" });
+    expect(chainLines("forward")).toEqual([
+      "iifname @internal iifname . oifname != @same_bridge counter packets 0 bytes 0 drop",
+      "oifname @internal iifname . oifname != @same_bridge counter packets 0 bytes 0 drop",
+      "ct status dnat accept",
+      "iifname @bridges oifname @bridges iifname . oifname != @same_bridge counter packets 0 bytes 0 drop",
+    ]);
+    const sets = Object.fromEntries(objects("set").filter((m) => m.table === "tsnet").map((m) => [m.name, m]));
+    expect(sets.bridges).toMatchObject({ type: "ifname", elem: ["tsnet0"] });
+    expect(sets.internal).toMatchObject({ type: "ifname" });
+    expect(sets.internal.elem).toBeUndefined();
+    expect(sets.same_bridge).toMatchObject({ type: ["ifname", "ifname"], elem: [{ concat: ["tsnet0", "tsnet0"] }] });
     const dnat = [
       "dnat ip to ip daddr . meta l4proto . th dport map @hostip_ports",
       "fib daddr type local dnat ip to meta l4proto . th dport map @ports",
@@ -117,7 +133,7 @@ describe("nf_tables over netlink, read back by nft", () => {
     expect(chainLines("postrouting")).toEqual([
       `ip saddr 10.88.0.0/24 oifname != "tsnet0" masquerade`,
       `ct status dnat ip saddr 10.88.0.0/24 oifname "tsnet0" masquerade`,
-      `ip saddr 127.0.0.0/8 oifname "tsnet0" masquerade`,
+      `ip saddr 127.0.0.0/8 oifname @bridges masquerade`,
     ]);
     // Rule comments come through the userdata TLV.
     const pre = objects("rule").filter((r) => r.table === "tsnet" && r.chain === "prerouting");
@@ -135,10 +151,10 @@ describe("nf_tables over netlink, read back by nft", () => {
     expect(ruleHandles("prerouting")).toEqual(before.pre);
     expect(ruleHandles("postrouting")).toEqual(before.post);
 
-    const moved = ensureTable(nl, portPublishingTable({ bridge: "tsnet1", subnet: SUBNET }));
-    expect(moved.rewrittenChains).toEqual(["postrouting"]);
+    const moved = ensureTable(nl, oneNetwork("tsnet1"));
+    expect(moved.rewrittenChains).toEqual(["guard", "postrouting"]);
     expect(ruleHandles("prerouting")).toEqual(before.pre);
-    expect(ruleHandles("guard")).toEqual(before.guard);
+    expect(objects("set").find((x) => x.table === "tsnet" && x.name === "bridges").elem).toEqual(["tsnet1"]);
     const post = ruleHandles("postrouting");
     expect(post.length).toBe(3);
     for (const h of post) expect(before.post).not.toContain(h);
@@ -320,7 +336,7 @@ describe("packets follow the map", () => {
     expect(new TextDecoder().decode(first.value)).toContain("ready");
 
     resetTable();
-    ensureTable(nl, portPublishingTable({ bridge: "vh", subnet: SUBNET }), {
+    ensureTable(nl, oneNetwork("vh"), {
       add: portElements("e2e00001", "web", [
         { proto: "tcp", hostPort: 18080, containerIp: ip("10.88.0.2"), containerPort: 80 },
         { proto: "tcp", hostPort: 18081, hostIp: ip("127.0.0.1"), containerIp: ip("10.88.0.2"), containerPort: 80 },
@@ -381,7 +397,7 @@ describe("packets follow the map", () => {
     deleteRule(b, "inet", "tsnet", "guard", BigInt(handle!));
     b.commit(nl);
     expect(curl("http://127.0.0.5:18080/", NS, 2).stdout).toBe("hello from the container\n");
-    expect(ensureTable(nl, portPublishingTable({ bridge: "vh", subnet: SUBNET })).rewrittenChains).toEqual(["guard"]);
+    expect(ensureTable(nl, oneNetwork("vh")).rewrittenChains).toEqual(["guard"]);
     expect(curl("http://127.0.0.5:18080/", NS, 2).code).not.toBe(0);
   }, 15000);
 

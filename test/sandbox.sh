@@ -14,5 +14,7 @@ exec unshare --net --mount --propagation private -- bash -c '
   mount -t tmpfs -o mode=755 tsnet-test-run /run
   ip link set lo up
   export TSNET_THROWAWAY_HOST=1
+  # Network records live on this tmpfs too (tsnet defaults to /var/lib/tsnet).
+  export TSNET_STATE_DIR=/run/tsnet-state
   exec "$@"
 ' sandbox "$@"

@@ -2,6 +2,7 @@
 // consola/core brings the logger without consola's fancy reporters (the full package costs tens
 // of milliseconds to import; see ARCHITECTURE.md).
 import { createConsola, type ConsolaReporter } from "consola/core";
+import { setWarningSink } from "../errors/notice.ts";
 
 const oneLine: ConsolaReporter = {
   log(entry) {
@@ -15,3 +16,5 @@ export const log = createConsola({
   level: process.env.TSNET_DEBUG ? 4 : 3,
   reporters: [oneLine],
 });
+
+setWarningSink((m) => log.warn(m));

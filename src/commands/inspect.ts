@@ -8,6 +8,7 @@ import { recoverOrphans } from "../container/lifecycle.ts";
 import { isSameProcess } from "../container/proc.ts";
 import { UsageError } from "../errors/errors.ts";
 import { formatIPv4 } from "../ip/ipv4.ts";
+import { formatIp } from "../ip/addr.ts";
 import { publishedPorts } from "../nat/portmap.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
@@ -28,8 +29,9 @@ interface Addressing {
 }
 const NO_ADDRESS: Addressing = { IPAddress: "", IPPrefixLen: 0, Gateway: "", MacAddress: "" };
 
-/** eth0's address, prefix, MAC and default gateway, read from the kernel inside the namespace. */
-function addressing(path: string, ifname: string): Addressing {
+/** Each interface's address, prefix, MAC and gateway, read from the kernel inside the namespace. */
+function addressing(path: string, ifnames: string[]): Map<string, Addressing> {
+  const out = new Map<string, Addressing>();
   const fd = openNetns(path);
   let nl: NetlinkSocket;
   try {
@@ -38,32 +40,53 @@ function addressing(path: string, ifname: string): Addressing {
     close(fd);
   }
   try {
-    const link = linkGet(nl, ifname);
-    if (!link) return NO_ADDRESS;
-    const addr = addrList(nl).find((a) => a.index === link.index);
-    const gw = routeList(nl).find((r) => r.dstLen === 0 && r.oif === link.index && r.gateway !== undefined);
-    return {
-      IPAddress: addr ? formatIPv4(addr.address) : "",
-      IPPrefixLen: addr?.prefix ?? 0,
-      Gateway: gw?.gateway !== undefined ? formatIPv4(gw.gateway) : "",
-      MacAddress: link.mac ? formatMac(link.mac) : "",
-    };
+    const addrs = addrList(nl);
+    const routes = routeList(nl);
+    for (const ifname of ifnames) {
+      const link = linkGet(nl, ifname);
+      if (!link) continue;
+      const addr = addrs.find((a) => a.index === link.index);
+      const gw = routes.find((r) => r.dstLen === 0 && r.oif === link.index && r.gateway !== undefined);
+      out.set(ifname, {
+        IPAddress: addr ? formatIp(addr.address) : "",
+        IPPrefixLen: addr?.prefix ?? 0,
+        Gateway: gw?.gateway !== undefined ? formatIp(gw.gateway) : "",
+        MacAddress: link.mac ? formatMac(link.mac) : "",
+      });
+    }
   } finally {
     nl.close();
   }
+  return out;
 }
 
 export function inspectContainer(rec: ContainerRecord) {
   const running = isRunning(rec) && isSameProcess(rec.pid, rec.pidStart);
   const netns = namespaceOf(rec);
-  const a = running && rec.endpoint && rec.netns ? addressing(rec.netns, rec.endpoint.ifname) : NO_ADDRESS;
+  const eps = rec.endpoints ?? [];
+  const kernel = running && eps.length && rec.netns ? addressing(rec.netns, eps.map((e) => e.ifname)) : new Map<string, Addressing>();
+  const primary = (eps[0] && kernel.get(eps[0].ifname)) ?? NO_ADDRESS;
   const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  if (running && rec.endpoint) {
-    for (const p of publishedPorts(rec)) {
+  if (running && eps.length) {
+    for (const p of publishedPorts(rec.id.slice(0, 12))) {
       (ports[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: formatIPv4(p.hostIp), HostPort: String(p.hostPort) });
     }
   }
-  const networkName = rec.mode === "container" ? `container:${rec.joined?.id}` : rec.mode;
+  const networkName = rec.mode === "container" ? `container:${rec.joined?.id}` : rec.mode === "bridge" ? (eps[0]?.network ?? "bridge") : rec.mode;
+  const networks: Record<string, unknown> = {};
+  for (const e of eps) {
+    const a = kernel.get(e.ifname) ?? NO_ADDRESS;
+    networks[e.network] = {
+      Aliases: e.aliases,
+      NetworkID: e.networkId,
+      EndpointID: e.hostVeth,
+      Gateway: a.Gateway,
+      IPAddress: a.IPAddress,
+      IPPrefixLen: a.IPPrefixLen,
+      MacAddress: a.MacAddress,
+      DNSNames: [rec.name, rec.id.slice(0, 12), ...e.aliases],
+    };
+  }
   return {
     Id: rec.id,
     Created: rec.created,
@@ -80,9 +103,9 @@ export function inspectContainer(rec: ContainerRecord) {
     HostConfig: { NetworkMode: networkName, AutoRemove: rec.autoRemove },
     NetworkSettings: {
       SandboxKey: running && netns ? netns : "",
-      ...a,
+      ...primary,
       Ports: ports,
-      Networks: rec.endpoint ? { [rec.endpoint.network]: { NetworkID: rec.endpoint.network, ...a } } : {},
+      Networks: networks,
     },
   };
 }

@@ -4,7 +4,6 @@ import { requireRoot } from "../cli/root.ts";
 import { isRunning } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
 import { UsageError } from "../errors/errors.ts";
-import { formatIPv4 } from "../ip/ipv4.ts";
 import { describeMapping } from "../network/ports.ts";
 import { listRecords, type ContainerRecord } from "../state/containers.ts";
 
@@ -30,9 +29,9 @@ function row(r: ContainerRecord) {
     Command: r.command.join(" "),
     Status: status(r),
     State: r.status,
-    Address: r.endpoint && isRunning(r) ? formatIPv4(r.endpoint.address) : "",
+    Address: isRunning(r) ? (r.endpoints ?? []).map((e) => e.ips[0]?.address ?? "").join(",") : "",
     Ports: isRunning(r) ? (r.ports ?? []).map(describeMapping).join(", ") : "",
-    Networks: r.mode === "container" ? `container:${r.joined?.id.slice(0, 12)}` : r.mode,
+    Networks: r.mode === "container" ? `container:${r.joined?.id.slice(0, 12)}` : r.mode === "bridge" ? (r.endpoints ?? []).map((e) => e.network).join(",") : r.mode,
     CreatedAt: r.created,
   };
 }

@@ -3,10 +3,13 @@
 // create is undone by destroy, which removes whatever the record names and tolerates what is
 // already gone, so the same code serves a failed setup, a normal exit and a crashed run.
 import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
+import { parseMac } from "../network/bridge.ts";
 import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
 import { inNetns, openNetns } from "../netns/netns.ts";
-import { defaultNetwork } from "../network/bridge.ts";
-import { setupSandbox, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
+import { mustFindNetwork, natNetworks } from "../network/networks.ts";
+import { attachEndpoint, createSandbox, primaryAddress, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
+import type { PublishedPort } from "../nat/ruleset.ts";
+import { parseIp, toV4, type IpAddress } from "../ip/addr.ts";
 import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
 import type { PortMapping } from "../network/ports.ts";
 import { close } from "../../ffi/libc.ts";
@@ -17,12 +20,18 @@ import { dropLive, holdLive, orphanedContainers } from "../state/live.ts";
 import { releaseLeasesOwnedBy } from "../state/leases.ts";
 import { log } from "../cli/log.ts";
 import { isSameProcess, signalCommand, startTime } from "./proc.ts";
-import { crashPoint } from "./crashpoint.ts";
+import { crashPoint } from "../errors/crashpoint.ts";
 
 export interface CreateOptions {
   mode: NetworkMode;
+  /** With mode "bridge": the bridge network to attach to ("bridge", the default, or a user network). */
+  network?: string;
   /** With mode "container": the name or id of the container whose namespace is joined. */
   join?: string;
+  /** --ip, --mac-address, --network-alias for the network attached to. */
+  ip?: string;
+  mac?: string;
+  aliases?: string[];
   name?: string;
   rm: boolean;
   command: string[];
@@ -64,11 +73,21 @@ export function createContainer(o: CreateOptions): Live {
     // Ports first: a port someone holds is refused before anything else is made.
     live.reservations = reservePorts(o.publish, id);
     if (live.reservations.length) rec.ports = live.reservations.map((r) => r.mapping);
-    if (o.mode === "bridge" || o.mode === "none") live.sandbox = setupSandbox(rec);
+    if (o.mode === "bridge" || o.mode === "none") live.sandbox = createSandbox(rec);
+    if (o.mode === "bridge" && live.sandbox) {
+      const net = mustFindNetwork(o.network ?? "bridge");
+      if (net.internal && rec.ports?.length) throw new UsageError(`-p cannot be used on internal network ${net.name}: it has no way in from outside`);
+      attachEndpoint(rec, net, live.sandbox.ns.fd, {
+        ip: o.ip === undefined ? undefined : parseIp(o.ip),
+        mac: o.mac === undefined ? undefined : parseMac(o.mac),
+        aliases: o.aliases,
+        hairpin: (rec.ports?.length ?? 0) > 0,
+      });
+    }
     if (rec.joined) live.joinedFd = openNetns(rec.joined.netns);
     if (rec.ports?.length) {
       saveRecord(rec);
-      publishPorts(rec, defaultNetwork());
+      publishPorts(portOwner(rec), publishedFor(rec), natNetworks);
       crashPoint("after-publish");
     }
     return live;
@@ -183,10 +202,29 @@ export function spawnInNamespace(fd: number | undefined, command: string[], stdi
 /** Releases everything the container holds; goes on past failures and reports them together. */
 export function destroyContainer(live: Live): void {
   const c = new Cleanup();
-  if (live.rec.ports?.length) c.step(() => unpublishPorts(live.rec));
+  if (live.rec.ports?.length) c.step(() => unpublishPorts(portOwner(live.rec), publishedFor(live.rec)));
   crashPoint("teardown-after-unpublish");
   c.step(() => teardownSandbox(live.rec, live.sandbox));
   if (live.joinedFd !== undefined) c.step(() => close(live.joinedFd!));
   c.step(() => releasePorts(live.reservations));
   c.done();
+}
+
+/** A container's published ports are tagged with its short id and named after it. */
+export function portOwner(rec: ContainerRecord): { tag: string; name: string } {
+  return { tag: rec.id.slice(0, 12), name: rec.name };
+}
+
+/** The record's port mappings aimed at its primary address (eth0's). */
+export function publishedFor(rec: ContainerRecord): PublishedPort[] {
+  const a = primaryAddress(rec);
+  const address: IpAddress | undefined = a === undefined ? undefined : parseIp(a);
+  if (!address || address.family !== 4) return [];
+  return (rec.ports ?? []).map((m) => ({
+    proto: m.proto,
+    hostPort: m.hostPort,
+    hostIp: m.hostIp === 0 ? undefined : m.hostIp,
+    containerIp: toV4(address),
+    containerPort: m.containerPort,
+  }));
 }

@@ -1,4 +1,5 @@
-// The ruleset tsnet uses to publish container ports, Docker's `-p`, as one nf_tables table.
+// tsnet's one nf_tables table: published ports (Docker's `-p`), outbound masquerade, and the
+// guards and isolation between networks, derived from the set of networks.
 //
 // table inet tsnet — inet rather than ip: one table (and one transaction) can later carry IPv6
 // maps and rules beside the IPv4 ones; the price is that every IPv4 header match is preceded by
@@ -7,29 +8,48 @@
 //
 //   map ports        { type inet_proto . inet_service : ipv4_addr . inet_service }
 //   map hostip_ports { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
+//   set bridges      { type ifname }            every tsnet bridge
+//   set internal     { type ifname }            bridges of --internal networks
+//   set same_bridge  { type ifname . ifname }   "br . br" for each bridge
 //   chain guard      { type filter hook prerouting priority raw
-//                      iifname != "lo" ip daddr 127.0.0.0/8 counter drop }
+//                      iifname != "lo" ip daddr 127.0.0.0/8 counter drop
+//                      per network: ip daddr <subnet> iifname != <bridge> counter drop }
 //   chain prerouting { type nat hook prerouting priority dstnat
 //                      dnat ip to ip daddr . meta l4proto . th dport map @hostip_ports
 //                      fib daddr type local dnat ip to meta l4proto . th dport map @ports }
 //   chain output     { type nat hook output priority dstnat — the same two rules }
+//   chain forward    { type filter hook forward priority filter
+//                      iifname @internal iifname . oifname != @same_bridge counter drop
+//                      oifname @internal iifname . oifname != @same_bridge counter drop
+//                      ct status dnat accept
+//                      iifname @bridges oifname @bridges iifname . oifname != @same_bridge counter drop }
 //   chain postrouting { type nat hook postrouting priority srcnat
-//                      ip saddr <subnet> oifname != <bridge> masquerade
-//                      ct status dnat ip saddr <subnet> oifname <bridge> masquerade
-//                      ip saddr 127.0.0.0/8 oifname <bridge> masquerade }
+//                      per network: ip saddr <subnet> oifname != <bridge> masquerade (not internal)
+//                      per network: ct status dnat ip saddr <subnet> oifname <bridge> masquerade
+//                      ip saddr 127.0.0.0/8 oifname @bridges masquerade }
 //
 // Why each piece:
 // - output: connections the host itself opens never pass prerouting.
-// - Localhost (127.0.0.1:port) works because the bridge has route_localnet=1 (the caller sets
-//   it) and the 127.0.0.0/8 source is masqueraded as it leaves by the bridge: the container
+// - Localhost (127.0.0.1:port) works because each bridge has route_localnet=1 (the network layer
+//   sets it) and the 127.0.0.0/8 source is masqueraded as it leaves by a bridge: the container
 //   could not answer 127.0.0.1.
-// - guard: a neighbour can send packets for 127.0.0.1 (or any 127.x) to the host; prerouting
-//   DNATs them into a container before routing could call them martians, so ports published on
-//   loopback only, or on all addresses, would be reached that way (measured: it works without
-//   the guard, whether or not route_localnet is set). At raw priority, before any DNAT, packets
-//   for 127.0.0.0/8 that did not come in on lo are dropped.
+// - guard, loopback: a neighbour can send packets for 127.0.0.1 (or any 127.x) to the host;
+//   prerouting DNATs them into a container before routing could call them martians, so ports
+//   published on loopback only, or on all addresses, would be reached that way (measured: it
+//   works without the guard, whether or not route_localnet is set). At raw priority, before any
+//   DNAT, packets for 127.0.0.0/8 that did not come in on lo are dropped.
+// - guard, direct access: a LAN neighbour that routes a container subnet via this host would
+//   otherwise reach every container port, published or not (Docker's "DROP DIRECT ACCESS").
+//   Published ports are untouched: at raw priority their destination is still a host address.
+// - forward: isolation needs only the three sets, whatever the number of networks (no rule per
+//   pair of networks). With br_netfilter a packet between two ports of one bridge passes the
+//   forward hook with iifname and oifname both the bridge, which is what same_bridge matches.
+//   A DNAT-ed connection (a published port) is let through first: published ports answer from
+//   every network, as in Docker.
 // - hairpin: a container reaching a published port of its own bridge is DNATed back onto the
 //   bridge; without masquerade the answer would go straight back and never match.
+// - masquerade is per network and by source subnet, because postrouting knows no input
+//   interface; an internal network has none.
 import { formatIPv4, parseCidr, type Cidr } from "../ip/ipv4.ts";
 import {
   IPPROTO_TCP,
@@ -37,6 +57,7 @@ import {
   IPS_DST_NAT,
   NF_IP_PRI_NAT_DST,
   NF_IP_PRI_NAT_SRC,
+  NF_IP_PRI_FILTER,
   NF_IP_PRI_RAW,
   NFPROTO_IPV4,
   NFT_CMP_NEQ,
@@ -45,26 +66,33 @@ import {
 } from "../nftables/constants.ts";
 import { padded, reg32, type Expr } from "../nftables/expr/expr.ts";
 import { counter } from "../nftables/expr/counter.ts";
-import { drop } from "../nftables/expr/immediate.ts";
+import { accept, drop } from "../nftables/expr/immediate.ts";
 import { lookup } from "../nftables/expr/lookup.ts";
-import { concat, ctStatusAny, fibDaddrType, fields, iifname, ipPrefix, oifname, type Field } from "../nftables/expr/match.ts";
+import { concat, ctStatusAny, fibDaddrType, fields, iifname, inSet, ipPrefix, oifname, type Field } from "../nftables/expr/match.ts";
 import { masquerade, nat } from "../nftables/expr/nat.ts";
 import type { TableSpec, ElementAdd } from "../nftables/ensure.ts";
 import type { RuleSpec } from "../nftables/rule.ts";
 import type { SetElement } from "../nftables/set.ts";
-import { concatValue, inet_proto, inet_service, ipv4_addr, value } from "../nftables/types.ts";
+import { concatValue, ifname, inet_proto, inet_service, ipv4_addr, value } from "../nftables/types.ts";
 
 export const PORTS_MAP = "ports";
 export const HOSTIP_PORTS_MAP = "hostip_ports";
 export const PORT_SETS = [PORTS_MAP, HOSTIP_PORTS_MAP] as const;
 
-export interface PortPublishingOptions {
+/** What the ruleset needs to know of one bridge network. */
+export interface NatNetwork {
+  name: string;
+  bridge: string;
+  /** Its IPv4 subnets (IPv6 rules will sit beside these in the same inet table). */
+  subnets: readonly Cidr[];
+  internal: boolean;
+}
+
+export interface NatTableOptions {
   /** Table name (family inet); "tsnet" unless a test wants its own. */
   table?: string;
-  /** The containers' bridge (or whatever link their traffic leaves the host by). */
-  bridge: string;
-  /** The containers' subnet, e.g. 10.88.0.0/16. */
-  subnet: Cidr;
+  /** Every bridge network tsnet knows; the whole ruleset is derived from this list. */
+  networks: readonly NatNetwork[];
 }
 
 /**
@@ -79,10 +107,18 @@ export function dnatMap(key: readonly Field[], set: string): Expr[] {
   return [...k.exprs, lookup({ set, sreg: k.reg, dreg: addr }), nat({ type: NFT_NAT_DNAT, family: NFPROTO_IPV4, addr, proto: port })];
 }
 
+export const BRIDGES_SET = "bridges";
+export const INTERNAL_SET = "internal";
+export const SAME_BRIDGE_SET = "same_bridge";
+
 const LOOPBACK: Cidr = parseCidr("127.0.0.0/8")!;
 
-export function portPublishingTable(o: PortPublishingOptions): TableSpec {
-  const sub = o.subnet;
+/**
+ * tsnet's whole table, derived from the set of networks: adding or removing a network changes
+ * its own rules and set elements and nothing else, and two networks can never rewrite each
+ * other's rules (each rule and element is computed from the same list under one lock).
+ */
+export function natTable(o: NatTableOptions): TableSpec {
   const dnatRules: RuleSpec[] = [
     {
       exprs: dnatMap([fields.ipDaddr, fields.l4proto, fields.thDport], HOSTIP_PORTS_MAP),
@@ -93,45 +129,76 @@ export function portPublishingTable(o: PortPublishingOptions): TableSpec {
       comment: "tsnet: ports published on every host address",
     },
   ];
+  const nets = [...o.networks].sort((a, b) => a.bridge.localeCompare(b.bridge));
+  const pair = [fields.iifname, fields.oifname];
+  const guard: RuleSpec[] = [
+    {
+      // The counter shows attempts in `nft list ruleset`.
+      exprs: [...iifname("lo", NFT_CMP_NEQ), ...ipPrefix("daddr", LOOPBACK.net, LOOPBACK.prefix), counter(), drop()],
+      comment: "tsnet: 127.0.0.0/8 only from lo (route_localnet)",
+    },
+  ];
+  const masq: RuleSpec[] = [];
+  for (const n of nets) {
+    for (const sub of n.subnets) {
+      guard.push({
+        exprs: [...ipPrefix("daddr", sub.net, sub.prefix), ...iifname(n.bridge, NFT_CMP_NEQ), counter(), drop()],
+        comment: `tsnet: ${n.name}: containers only from ${n.bridge} (no direct access)`,
+      });
+      if (!n.internal) {
+        masq.push({
+          exprs: [...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(n.bridge, NFT_CMP_NEQ), masquerade()],
+          comment: `tsnet: ${n.name}: containers reach out as the host`,
+        });
+      }
+      masq.push({
+        exprs: [...ctStatusAny(IPS_DST_NAT), ...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(n.bridge), masquerade()],
+        comment: `tsnet: ${n.name}: hairpin, a container reaching a published port`,
+      });
+    }
+  }
+  masq.push({
+    exprs: [...ipPrefix("saddr", LOOPBACK.net, LOOPBACK.prefix), ...inSet([fields.oifname], BRIDGES_SET), masquerade()],
+    comment: "tsnet: localhost reaching a published port",
+  });
   return {
     family: "inet",
     name: o.table ?? "tsnet",
     sets: [
       { name: PORTS_MAP, key: [inet_proto, inet_service], data: [ipv4_addr, inet_service] },
       { name: HOSTIP_PORTS_MAP, key: [ipv4_addr, inet_proto, inet_service], data: [ipv4_addr, inet_service] },
+      { name: BRIDGES_SET, key: [ifname], elements: nets.map((n) => ({ key: value.ifname(n.bridge) })) },
+      { name: INTERNAL_SET, key: [ifname], elements: nets.filter((n) => n.internal).map((n) => ({ key: value.ifname(n.bridge) })) },
+      {
+        name: SAME_BRIDGE_SET,
+        key: [ifname, ifname],
+        elements: nets.map((n) => ({ key: concatValue([value.ifname(n.bridge), value.ifname(n.bridge)]) })),
+      },
     ],
     chains: [
-      {
-        name: "guard",
-        base: { type: "filter", hook: "prerouting", priority: NF_IP_PRI_RAW },
-        rules: [
-          {
-            // The counter shows attempts in `nft list ruleset`.
-            exprs: [...iifname("lo", NFT_CMP_NEQ), ...ipPrefix("daddr", LOOPBACK.net, LOOPBACK.prefix), counter(), drop()],
-            comment: "tsnet: 127.0.0.0/8 only from lo (route_localnet)",
-          },
-        ],
-      },
+      { name: "guard", base: { type: "filter", hook: "prerouting", priority: NF_IP_PRI_RAW }, rules: guard },
       { name: "prerouting", base: { type: "nat", hook: "prerouting", priority: NF_IP_PRI_NAT_DST }, rules: dnatRules },
       { name: "output", base: { type: "nat", hook: "output", priority: NF_IP_PRI_NAT_DST }, rules: dnatRules },
       {
-        name: "postrouting",
-        base: { type: "nat", hook: "postrouting", priority: NF_IP_PRI_NAT_SRC },
+        name: "forward",
+        base: { type: "filter", hook: "forward", priority: NF_IP_PRI_FILTER },
         rules: [
           {
-            exprs: [...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(o.bridge, NFT_CMP_NEQ), masquerade()],
-            comment: "tsnet: containers reach out as the host",
+            exprs: [...inSet([fields.iifname], INTERNAL_SET), ...inSet(pair, SAME_BRIDGE_SET, true), counter(), drop()],
+            comment: "tsnet: an internal network has no way out",
           },
           {
-            exprs: [...ctStatusAny(IPS_DST_NAT), ...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(o.bridge), masquerade()],
-            comment: "tsnet: hairpin, a container reaching a published port",
+            exprs: [...inSet([fields.oifname], INTERNAL_SET), ...inSet(pair, SAME_BRIDGE_SET, true), counter(), drop()],
+            comment: "tsnet: and no way in",
           },
+          { exprs: [...ctStatusAny(IPS_DST_NAT), accept()], comment: "tsnet: published ports are reachable from every network" },
           {
-            exprs: [...ipPrefix("saddr", LOOPBACK.net, LOOPBACK.prefix), ...oifname(o.bridge), masquerade()],
-            comment: "tsnet: localhost reaching a published port",
+            exprs: [...inSet([fields.iifname], BRIDGES_SET), ...inSet([fields.oifname], BRIDGES_SET), ...inSet(pair, SAME_BRIDGE_SET, true), counter(), drop()],
+            comment: "tsnet: networks are isolated from each other",
           },
         ],
       },
+      { name: "postrouting", base: { type: "nat", hook: "postrouting", priority: NF_IP_PRI_NAT_SRC }, rules: masq },
     ],
   };
 }

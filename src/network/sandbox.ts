@@ -1,21 +1,27 @@
-// A container's network: its namespace and, on a bridge network, the veth pair that joins it to
-// the bridge. setup makes each object only after the record names it; teardown removes whatever
-// the record names, tolerating pieces that are already gone, so the same code undoes a failed
-// setup, a normal exit and (later) a crashed run.
-import { Cleanup, KernelError } from "../errors/errors.ts";
+// A container's network: its namespace and, for each bridge network it is attached to, an
+// endpoint: a veth pair whose host end sits on the network's bridge and whose other end (eth0,
+// eth1, ...) holds a leased address inside the namespace. Setup makes each object only after the
+// record names it; teardown removes whatever the record names, tolerating pieces that are
+// already gone, so the same code undoes a failed setup, a normal exit and a crashed run. The
+// same attach/detach serves `run`, `network connect/disconnect` and anything else that wires a
+// namespace given by path.
+import { Cleanup, KernelError, TsnetError, UsageError } from "../errors/errors.ts";
 import { ENODEV } from "../errors/errno.ts";
-import { lastAddress } from "../ip/ipv4.ts";
+import { contains, formatIp, parseIp, type IpAddress } from "../ip/addr.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
-import { closeNetns, createNetns, deleteNetns, netnsPath, type Netns } from "../netns/netns.ts";
+import { closeNetns, createNetns, deleteNetns, inNetns, netnsPath, type Netns } from "../netns/netns.ts";
 import { addrAdd } from "../rtnetlink/addr.ts";
 import { bridgePortHairpin, linkAdd, linkGet, linkSet } from "../rtnetlink/link.ts";
 import { routeAdd } from "../rtnetlink/route.ts";
-import { saveRecord, type ContainerRecord } from "../state/containers.ts";
-import { releaseLease, takeLowestLease } from "../state/leases.ts";
-import { defaultNetwork, ensureBridge, formatMac, macFor } from "./bridge.ts";
+import { saveRecord, type ContainerRecord, type Endpoint } from "../state/containers.ts";
+import { leaseHolder, releaseLease, takeLease, takeLeaseAt, type LeaseOwner } from "../state/leases.ts";
+import type { NetworkRecord } from "../state/networks.ts";
+import { crashPoint } from "../errors/crashpoint.ts";
+import { formatMac, macFor } from "./bridge.ts";
 import { deleteLinkQuickly } from "./dellink.ts";
-import { crashPoint } from "../container/crashpoint.ts";
+import { hostRtnl } from "./host.ts";
+import { leaseRange, networkUp, subnetsOf } from "./networks.ts";
 
 const LOOPBACK_IFINDEX = 1; // lo is always the first link of a new namespace
 
@@ -23,28 +29,17 @@ export interface Sandbox {
   ns: Netns;
 }
 
-let hostSocket: NetlinkSocket | undefined;
-/** rtnetlink in tsnet's own (host) namespace, opened once per process. */
-export function hostRtnl(): NetlinkSocket {
-  hostSocket ??= new NetlinkSocket(NETLINK_ROUTE, "rtnetlink (host)");
-  return hostSocket;
+/** How to attach a container to one network (Docker's --ip, --mac-address, --network-alias). */
+export interface AttachOptions {
+  ip?: IpAddress;
+  mac?: Uint8Array;
+  aliases?: string[];
+  /** Put the bridge port in hairpin mode (the container publishes ports). */
+  hairpin?: boolean;
 }
 
-/** Builds the sandbox the record's mode asks for. Throws with everything undone. */
-export function setupSandbox(rec: ContainerRecord): Sandbox {
-  try {
-    return rec.mode === "bridge" ? setupBridge(rec) : setupIsolated(rec);
-  } catch (e) {
-    try {
-      teardownSandbox(rec);
-    } catch (undo) {
-      if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
-    }
-    throw e;
-  }
-}
-
-function namespaceFor(rec: ContainerRecord): { ns: Netns; nl: NetlinkSocket } {
+/** The container's own namespace, persisted at /run/netns/tsnet-NAME with lo up. */
+export function createSandbox(rec: ContainerRecord): Sandbox {
   rec.netns = netnsPath(`tsnet-${rec.name}`);
   saveRecord(rec);
   const { ns, result: nl } = createNetns(`tsnet-${rec.name}`, () => {
@@ -52,82 +47,139 @@ function namespaceFor(rec: ContainerRecord): { ns: Netns; nl: NetlinkSocket } {
     linkSet(nl, LOOPBACK_IFINDEX, { up: true }, "lo");
     return nl;
   });
-  return { ns, nl };
-}
-
-function setupIsolated(rec: ContainerRecord): Sandbox {
-  const { ns, nl } = namespaceFor(rec);
   nl.close();
+  crashPoint("after-netns");
   return { ns };
 }
 
-function setupBridge(rec: ContainerRecord): Sandbox {
-  const net = defaultNetwork();
+/** The next free interface name inside the container: eth0, eth1, ... */
+function nextIfname(rec: ContainerRecord): string {
+  const used = new Set((rec.endpoints ?? []).map((e) => e.ifname));
+  for (let i = 0; ; i++) if (!used.has(`eth${i}`)) return `eth${i}`;
+}
+
+/** The host end: veth + the first 7 hex of the id (+ the interface number past eth0). */
+function hostVethName(rec: ContainerRecord, ifname: string): string {
+  const n = ifname.slice(3);
+  return `veth${rec.id.slice(0, 7)}${n === "0" ? "" : `-${n}`}`;
+}
+
+/** Refuses a static address that is outside the network or not free, before anything is made. */
+export function checkStaticIp(net: NetworkRecord, ip: IpAddress): void {
+  const sub = subnetsOf(net).find((s) => contains(s.subnet, ip));
+  if (!sub) {
+    throw new UsageError(`--ip ${formatIp(ip)} is outside network ${net.name} (${net.subnets.map((s) => s.subnet).join(", ")}): give an address inside it`);
+  }
+  const r = leaseRange(sub);
+  if (ip.value === sub.gateway.value || ip.value < r.first.value || ip.value > r.last.value) {
+    throw new UsageError(`--ip ${formatIp(ip)} is not usable on network ${net.name} (it is the network, gateway or broadcast address): give another`);
+  }
+}
+
+/**
+ * Attaches the container (whose namespace is behind nsFd) to a bridge network: brings the
+ * network up, leases an address, records the endpoint, then makes the veth pair with its peer
+ * born inside the namespace, and configures it there. Throws with what it made undone.
+ */
+export function attachEndpoint(rec: ContainerRecord, net: NetworkRecord, nsFd: number, o: AttachOptions = {}): Endpoint {
+  if (net.driver !== "bridge" || !net.bridge) throw new UsageError(`network ${net.name} has no bridge to attach to`);
   const host = hostRtnl();
-  const bridgeIndex = ensureBridge(host, net);
-  // .0 is the network, .1 the gateway, the last the broadcast address.
-  const address = takeLowestLease(net.name, net.gateway + 1, lastAddress(net.subnet) - 1, rec.id);
+  const bridgeIndex = networkUp(net);
+  const ifname = nextIfname(rec);
+  const owner: LeaseOwner = { container: rec.id, ifname, names: [rec.name, rec.id.slice(0, 12), ...(o.aliases ?? [])] };
+  // v4 only for now; a dual-stack network leases one address per subnet the same way.
+  const sub = subnetsOf(net)[0]!;
+  let address: IpAddress;
+  if (o.ip) {
+    checkStaticIp(net, o.ip);
+    if (!takeLeaseAt(net.id, o.ip, owner)) {
+      const holder = leaseHolder(net.id, o.ip);
+      throw new TsnetError(`--ip ${formatIp(o.ip)} is already in use on network ${net.name}${holder ? ` by container ${holder.names[0] ?? holder.container.slice(0, 12)}` : ""}: give another address`);
+    }
+    address = o.ip;
+  } else {
+    address = takeLease(net.id, { ...leaseRange(sub), skip: sub.gateway }, owner, net.name);
+  }
   crashPoint("after-lease");
-  const mac = macFor(address);
-  rec.endpoint = {
+  const mac = o.mac ?? macFor(address);
+  const ep: Endpoint = {
+    networkId: net.id,
     network: net.name,
     bridge: net.bridge,
-    hostVeth: `veth${rec.id.slice(0, 7)}`,
-    ifname: "eth0",
-    address,
-    prefix: net.subnet.prefix,
-    gateway: net.gateway,
+    hostVeth: hostVethName(rec, ifname),
+    ifname,
     mac: formatMac(mac),
+    ips: [{ address: formatIp(address), prefix: sub.subnet.prefix, gateway: formatIp(sub.gateway) }],
+    aliases: o.aliases ?? [],
   };
-  const ep = rec.endpoint;
-  const { ns, nl } = namespaceFor(rec);
-  crashPoint("after-netns");
+  (rec.endpoints ??= []).push(ep);
+  saveRecord(rec);
+  const inside = inNetns(nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`));
   try {
     // One message makes both ends: the host end attached to the bridge and up, the container end
-    // born inside the namespace as eth0 (so no rename or move is needed).
-    linkAdd(host, {
-      name: ep.hostVeth,
-      kind: "veth",
-      master: bridgeIndex,
-      up: true,
-      peer: { name: ep.ifname, nsFd: ns.fd, mac },
-    });
+    // born inside the namespace under its final name (so no rename or move is needed).
+    linkAdd(host, { name: ep.hostVeth, kind: "veth", master: bridgeIndex, up: true, peer: { name: ep.ifname, nsFd, mac } });
     crashPoint("after-veth");
     // A container reaching its own published port through a host address is DNAT-ed on the
     // bridge back out of the port it came in by, which a bridge allows only in hairpin mode.
-    if (rec.ports?.length) {
+    if (o.hairpin) {
       const port = linkGet(host, ep.hostVeth);
       if (port) bridgePortHairpin(host, port.index, true, ep.hostVeth);
     }
-    const eth0 = linkGet(nl, ep.ifname);
-    if (!eth0) throw new KernelError("find link", `${ep.ifname} in ${rec.netns}`, ENODEV);
+    const link = linkGet(inside, ep.ifname);
+    if (!link) throw new KernelError("find link", `${ep.ifname} in ${rec.netns ?? "the namespace"}`, ENODEV);
     // The peer cannot be brought up in the creating message (the kernel has not paired the
     // ends yet at that point), so it goes up here.
-    linkSet(nl, eth0.index, { up: true }, ep.ifname);
-    addrAdd(nl, eth0.index, ep.address, ep.prefix, ep.ifname);
-    routeAdd(nl, { dst: 0, dstLen: 0, gateway: ep.gateway, oif: eth0.index }, rec.name);
-    return { ns };
+    linkSet(inside, link.index, { up: true }, ep.ifname);
+    addrAdd(inside, link.index, address, sub.subnet.prefix, ep.ifname);
+    // The first network with a way out gives the default route; an internal one never does.
+    const hasDefault = (rec.endpoints ?? []).some((e) => e !== ep && e.ips.some((i) => i.gateway) && !e.noDefaultRoute);
+    if (!net.internal && !hasDefault) {
+      routeAdd(inside, { dstLen: 0, gateway: sub.gateway, oif: link.index }, rec.name);
+    } else {
+      ep.noDefaultRoute = true;
+      saveRecord(rec);
+    }
+    return ep;
   } catch (e) {
-    closeNetns(ns);
+    try {
+      detachEndpoint(rec, ep);
+    } catch (undo) {
+      if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
+    }
     throw e;
   } finally {
-    nl.close();
+    inside.close();
   }
+}
+
+/** Removes the endpoint's veth and lease and forgets it in the record. */
+export function detachEndpoint(rec: ContainerRecord, ep: Endpoint): void {
+  const c = new Cleanup();
+  // Deleting one end deletes the pair. Without this the namespace's destruction would remove it
+  // too, but asynchronously, after tsnet has already exited.
+  c.step(() => deleteLinkQuickly(hostRtnl(), ep.hostVeth));
+  crashPoint("teardown-after-veth");
+  for (const ip of ep.ips) {
+    const a = parseIp(ip.address);
+    if (a) c.step(() => releaseLease(ep.networkId, a, rec.id));
+  }
+  rec.endpoints = (rec.endpoints ?? []).filter((e) => e !== ep && e.hostVeth !== ep.hostVeth);
+  c.done();
 }
 
 /** Removes everything the record names; goes on past failures and reports them all at the end. */
 export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox): void {
   const c = new Cleanup();
   if (sandbox) c.step(() => closeNetns(sandbox.ns));
-  const ep = rec.endpoint;
-  if (ep) {
-    // Deleting one end deletes the pair. Without this the namespace's destruction would remove it
-    // too, but asynchronously, after tsnet has already exited.
-    c.step(() => deleteLinkQuickly(hostRtnl(), ep.hostVeth));
-    crashPoint("teardown-after-veth");
-  }
+  for (const ep of [...(rec.endpoints ?? [])]) c.step(() => detachEndpoint(rec, ep));
   const netns = rec.netns;
   if (netns) c.step(() => deleteNetns(netns));
-  if (ep) c.step(() => releaseLease(ep.network, ep.address, rec.id));
   c.done();
 }
+
+/** The primary address (eth0's first) as text, for ps and port maps. */
+export function primaryAddress(rec: ContainerRecord): string | undefined {
+  return rec.endpoints?.[0]?.ips[0]?.address;
+}
+

@@ -26,6 +26,7 @@ export const NF_DROP = 0;
 
 // Standard priorities (nft calls them raw, dstnat, srcnat).
 export const NF_IP_PRI_RAW = -300;
+export const NF_IP_PRI_FILTER = 0;
 export const NF_IP_PRI_NAT_DST = -100;
 export const NF_IP_PRI_NAT_SRC = 100;
 
@@ -89,6 +90,7 @@ export const NFTA_SET_KEY_LEN = 5;
 export const NFTA_SET_DATA_TYPE = 6;
 export const NFTA_SET_DATA_LEN = 7;
 export const NFTA_SET_ID = 10;
+export const NFTA_SET_USERDATA = 13;
 
 export const NFTA_SET_ELEM_KEY = 1;
 export const NFTA_SET_ELEM_DATA = 2;
@@ -189,6 +191,9 @@ export const IPPROTO_UDP = 17;
 // libnftnl's userdata TLV types (include/libnftnl/udata.h): what `nft` parses for comments.
 export const NFTNL_UDATA_RULE_COMMENT = 0;
 export const NFTNL_UDATA_SET_ELEM_COMMENT = 0;
+/** Set userdata TLV telling nft the key's byte order (nft's BYTEORDER_HOST_ENDIAN is 1). */
+export const NFTNL_UDATA_SET_KEYBYTEORDER = 0;
+export const NFT_BYTEORDER_HOST_ENDIAN = 1;
 /** nft limits comments to 128 bytes including the NUL (NFTNL_UDATA_COMMENT_MAXLEN). */
 export const NFTNL_UDATA_COMMENT_MAXLEN = 128;
 
@@ -198,6 +203,7 @@ export const TYPE_IPADDR = 7;
 export const TYPE_INET_PROTOCOL = 12;
 export const TYPE_INET_SERVICE = 13;
 export const TYPE_MARK = 19;
+export const TYPE_IFNAME = 41;
 export const TYPE_BITS = 6;
 
 export const IFNAMSIZ = 16;

@@ -9,7 +9,8 @@ import { tableExists, addTable } from "./table.ts";
 export interface TableSpec {
   family: Family;
   name: string;
-  sets?: readonly SetSpec[];
+  /** With `elements`, the set holds exactly these (by key) once the transaction commits. */
+  sets?: readonly (SetSpec & { elements?: readonly SetElement[] })[];
   /** With `rules`, the chain holds exactly these rules, in order; without, its rules are left alone. */
   chains?: readonly (ChainSpec & { rules?: readonly RuleSpec[] })[];
 }
@@ -62,6 +63,16 @@ export function ensureTable(nl: NetlinkSocket, spec: TableSpec, opts: EnsureOpti
     const rules = exists ? listRules(nl, family, name) : [];
     addTable(b, family, name);
     for (const s of spec.sets ?? []) addSet(b, family, name, s);
+    for (const s of spec.sets ?? []) {
+      if (!s.elements) continue;
+      const have = exists ? listElementsIfAny(nl, family, name, s.name) : [];
+      const want = new Set(s.elements.map((e) => hex(e.key)));
+      const held = new Set(have.map((e) => hex(e.key)));
+      const extra = have.filter((e) => !want.has(hex(e.key)));
+      const missing = s.elements.filter((e) => !held.has(hex(e.key)));
+      if (extra.length) deleteElements(b, family, name, s.name, extra);
+      if (missing.length) addElements(b, family, name, s.name, missing);
+    }
     for (const c of spec.chains ?? []) addChain(b, family, name, c);
     for (const c of spec.chains ?? []) {
       if (!c.rules) continue;
@@ -84,6 +95,20 @@ export function ensureTable(nl: NetlinkSocket, spec: TableSpec, opts: EnsureOpti
   return result;
 }
 
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+}
+
+/** The set's elements; none when the set does not exist yet (it is added in the same batch). */
+function listElementsIfAny(nl: NetlinkSocket, family: Family, table: string, set: string): SetElement[] {
+  try {
+    return listElements(nl, family, table, set);
+  } catch (e) {
+    if ((e as { errno?: number }).errno === 2) return [];
+    throw e;
+  }
+}
+
 /**
  * Deletes, in one transaction, every element of the given sets tagged with `tag`; a missing
  * table or set means there is nothing to delete. Returns what was deleted, per set.
@@ -100,14 +125,7 @@ export function deleteTaggedElements(
     for (const k of Object.keys(deleted)) delete deleted[k];
     if (!tableExists(nl, family, table)) return;
     for (const s of sets) {
-      let elements: SetElement[];
-      try {
-        elements = listElements(nl, family, table, s);
-      } catch (e) {
-        if ((e as { errno?: number }).errno === 2) continue;
-        throw e;
-      }
-      const gone = elements.filter((e) => commentTag(e.comment) === tag);
+      const gone = listElementsIfAny(nl, family, table, s).filter((e) => commentTag(e.comment) === tag);
       if (gone.length === 0) continue;
       deleted[s] = gone;
       deleteElements(b, family, table, s, gone);

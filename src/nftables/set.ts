@@ -26,7 +26,10 @@ import {
   NFTA_SET_KEY_TYPE,
   NFTA_SET_NAME,
   NFTA_SET_TABLE,
+  NFTA_SET_USERDATA,
+  NFT_BYTEORDER_HOST_ENDIAN,
   NFTNL_UDATA_SET_ELEM_COMMENT,
+  NFTNL_UDATA_SET_KEYBYTEORDER,
 } from "./constants.ts";
 import { dataSchema, dataValue } from "./expr/expr.ts";
 import { beginNft, NFT_ATTRS, nfproto, nftMsgType, type Family } from "./nfnl.ts";
@@ -51,6 +54,7 @@ const setSchema = schema({
   NFTA_SET_DATA_TYPE,
   NFTA_SET_DATA_LEN,
   NFTA_SET_ID,
+  NFTA_SET_USERDATA,
 });
 
 // Set ids only tie messages of one batch together; any number unique in the batch will do.
@@ -58,7 +62,8 @@ let nextSetId = 1;
 
 // NFT_MSG_NEWSET: NFTA_SET_TABLE str, NFTA_SET_NAME str, NFTA_SET_FLAGS be32 (NFT_SET_MAP for a
 //   map), NFTA_SET_KEY_TYPE be32, NFTA_SET_KEY_LEN be32, [NFTA_SET_DATA_TYPE be32,
-//   NFTA_SET_DATA_LEN be32], NFTA_SET_ID be32 (required by the kernel)
+//   NFTA_SET_DATA_LEN be32], NFTA_SET_ID be32 (required by the kernel),
+//   [NFTA_SET_USERDATA | type u8 = KEYBYTEORDER | len u8 = 4 | u32 host order |] (nft only)
 // A plain (hash) set is enough for exact-match concatenations: NFT_SET_CONCAT and
 // NFTA_SET_DESC_CONCAT are for interval sets only (either alone is EINVAL). Without NLM_F_EXCL
 // an existing set of the same shape is kept, a different shape is EEXIST.
@@ -84,6 +89,14 @@ export function addSet(b: Batch, family: Family, table: string, s: SetSpec): voi
         w.attrBe32(NFTA_SET_DATA_LEN, data.len);
       }
       w.attrBe32(NFTA_SET_ID, id);
+      // A single host-order key (an interface name) is printed reversed by nft unless it is told.
+      if (s.key.length === 1 && s.key[0]!.hostOrder) {
+        const u = new Uint8Array(6);
+        u[0] = NFTNL_UDATA_SET_KEYBYTEORDER;
+        u[1] = 4;
+        new DataView(u.buffer).setUint32(2, NFT_BYTEORDER_HOST_ENDIAN, true);
+        w.attrBytes(NFTA_SET_USERDATA, u);
+      }
     },
   });
 }

@@ -1,5 +1,5 @@
 import { ipv4Bytes } from "../ip/ipv4.ts";
-import { TYPE_BITS, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE, TYPE_IPADDR, TYPE_MARK } from "./constants.ts";
+import { IFNAMSIZ, TYPE_BITS, TYPE_IFNAME, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE, TYPE_IPADDR, TYPE_MARK } from "./constants.ts";
 import { padded } from "./expr/expr.ts";
 
 /**
@@ -10,12 +10,16 @@ export interface FieldType {
   readonly nftName: string;
   readonly type: number;
   readonly len: number;
+  /** Compared as host-order bytes (strings like ifname): nft must be told, to print elements. */
+  readonly hostOrder?: boolean;
 }
 
 export const ipv4_addr: FieldType = { nftName: "ipv4_addr", type: TYPE_IPADDR, len: 4 };
 export const inet_proto: FieldType = { nftName: "inet_proto", type: TYPE_INET_PROTOCOL, len: 1 };
 export const inet_service: FieldType = { nftName: "inet_service", type: TYPE_INET_SERVICE, len: 2 };
 export const mark: FieldType = { nftName: "mark", type: TYPE_MARK, len: 4 };
+/** An interface name: IFNAMSIZ bytes, NUL padded. */
+export const ifname: FieldType = { nftName: "ifname", type: TYPE_IFNAME, len: IFNAMSIZ, hostOrder: true };
 
 /**
  * Type number and byte length of a (possibly concatenated) key: nft packs a concatenation's
@@ -39,6 +43,13 @@ export const value = {
   ipv4: (addr: number): Uint8Array => ipv4Bytes(addr),
   proto: (p: number): Uint8Array => new Uint8Array([p]),
   port: (p: number): Uint8Array => new Uint8Array([p >> 8, p & 255]),
+  ifname: (name: string): Uint8Array => {
+    const enc = new TextEncoder().encode(name);
+    if (enc.length === 0 || enc.length >= IFNAMSIZ) throw new RangeError(`bad interface name "${name}"`);
+    const b = new Uint8Array(IFNAMSIZ);
+    b.set(enc);
+    return b;
+  },
 };
 
 /** A key or data value: one field as is, several fields each zero-padded to 4 bytes. */

@@ -1,37 +1,41 @@
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { Attrs } from "../netlink/reader.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
-import { formatIPv4, ipv4Bytes, ipv4FromBytes } from "../ip/ipv4.ts";
-import { AF_INET, IFA_ADDRESS, IFA_LOCAL, RT_SCOPE_UNIVERSE, RTM_GETADDR, RTM_NEWADDR } from "./constants.ts";
+import { formatIp, ipBytes, ipFromBytes, type IpAddress } from "../ip/addr.ts";
+import { AF_INET, AF_INET6, IFA_ADDRESS, IFA_LOCAL, RT_SCOPE_UNIVERSE, RTM_GETADDR, RTM_NEWADDR } from "./constants.ts";
 
 export interface AddrInfo {
   index: number;
-  family: number;
   prefix: number;
-  /** IPv4 as u32. */
-  address: number;
+  address: IpAddress;
+}
+
+/** The rtnetlink family of an address: AF_INET or AF_INET6. */
+export function afOf(a: IpAddress): number {
+  return a.family === 4 ? AF_INET : AF_INET6;
 }
 
 const IFADDRMSG_LEN = 8;
 
 // RTM_NEWADDR: ifaddrmsg | family u8 | prefixlen u8 | flags u8 | scope u8 | index u32 |,
 //   IFA_LOCAL (the interface's own address), IFA_ADDRESS (same, on a non point-to-point link)
-export function addrAdd(nl: NetlinkSocket, index: number, address: number, prefix: number, what: string): void {
+export function addrAdd(nl: NetlinkSocket, index: number, address: IpAddress, prefix: number, what: string): void {
   const w = nl.writer.reset();
   const seq = nl.nextSeq();
   const at = w.begin(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq);
   const h = w.struct(IFADDRMSG_LEN);
-  w.view.setUint8(h, AF_INET);
+  w.view.setUint8(h, afOf(address));
   w.view.setUint8(h + 1, prefix);
   w.view.setUint8(h + 3, RT_SCOPE_UNIVERSE);
   w.view.setUint32(h + 4, index, true);
-  const b = ipv4Bytes(address);
+  const b = ipBytes(address);
   w.attrBytes(IFA_LOCAL, b);
   w.attrBytes(IFA_ADDRESS, b);
   w.end(at);
-  nl.request(w, { seq, at, op: "add address", object: `${formatIPv4(address)}/${prefix} to ${what}` });
+  nl.request(w, { seq, at, op: "add address", object: `${formatIp(address)}/${prefix} to ${what}` });
 }
 
+/** Addresses of one family (AF_INET or AF_INET6) on every link. */
 export function addrList(nl: NetlinkSocket, family = AF_INET): AddrInfo[] {
   const w = nl.writer.reset();
   const seq = nl.nextSeq();
@@ -44,11 +48,11 @@ export function addrList(nl: NetlinkSocket, family = AF_INET): AddrInfo[] {
     if (m.type !== RTM_NEWADDR) return;
     const v = m.view;
     const fam = v.getUint8(NLMSG_HDRLEN);
-    if (fam !== AF_INET) return;
+    if (fam !== family) return;
     const a = new Attrs(v, NLMSG_HDRLEN + IFADDRMSG_LEN);
     const bytes = a.bytes(IFA_LOCAL) ?? a.bytes(IFA_ADDRESS);
     if (!bytes) return;
-    out.push({ family: fam, prefix: v.getUint8(NLMSG_HDRLEN + 1), index: v.getUint32(NLMSG_HDRLEN + 4, true), address: ipv4FromBytes(bytes) });
+    out.push({ prefix: v.getUint8(NLMSG_HDRLEN + 1), index: v.getUint32(NLMSG_HDRLEN + 4, true), address: ipFromBytes(bytes) });
   });
   return out;
 }

@@ -1,7 +1,8 @@
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { Attrs } from "../netlink/reader.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
-import { formatIPv4, ipv4Bytes, ipv4FromBytes } from "../ip/ipv4.ts";
+import { formatIp, ipBytes, ipFromBytes, type IpAddress } from "../ip/addr.ts";
+import { afOf } from "./addr.ts";
 import {
   AF_INET, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTA_DST, RTA_GATEWAY, RTA_OIF, RTA_TABLE, RTM_GETROUTE,
   RTM_NEWROUTE, RTN_UNICAST, RTPROT_BOOT,
@@ -10,9 +11,10 @@ import {
 export interface RouteInfo {
   table: number;
   type: number;
-  dst: number;
+  /** Absent for a default route. */
+  dst?: IpAddress;
   dstLen: number;
-  gateway?: number;
+  gateway?: IpAddress;
   oif?: number;
 }
 
@@ -21,32 +23,32 @@ const RTMSG_LEN = 12;
 // rtmsg: | family u8 | dst_len u8 | src_len u8 | tos u8 | table u8 | protocol u8 | scope u8 |
 //        | type u8 | flags u32 |
 // RTM_NEWROUTE: rtmsg, [RTA_DST], RTA_GATEWAY, RTA_OIF
-export function routeAdd(nl: NetlinkSocket, r: { dst: number; dstLen: number; gateway: number; oif: number }, what: string): void {
+export function routeAdd(nl: NetlinkSocket, r: { dst?: IpAddress; dstLen: number; gateway: IpAddress; oif: number }, what: string): void {
   const w = nl.writer.reset();
   const seq = nl.nextSeq();
   const at = w.begin(RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq);
   const h = w.struct(RTMSG_LEN);
   const v = w.view;
-  v.setUint8(h, AF_INET);
+  v.setUint8(h, afOf(r.gateway));
   v.setUint8(h + 1, r.dstLen);
   v.setUint8(h + 4, RT_TABLE_MAIN);
   v.setUint8(h + 5, RTPROT_BOOT);
   v.setUint8(h + 6, RT_SCOPE_UNIVERSE);
   v.setUint8(h + 7, RTN_UNICAST);
-  if (r.dstLen > 0) w.attrBytes(RTA_DST, ipv4Bytes(r.dst));
-  w.attrBytes(RTA_GATEWAY, ipv4Bytes(r.gateway));
+  if (r.dst && r.dstLen > 0) w.attrBytes(RTA_DST, ipBytes(r.dst));
+  w.attrBytes(RTA_GATEWAY, ipBytes(r.gateway));
   w.attrU32(RTA_OIF, r.oif);
   w.end(at);
-  const dst = r.dstLen === 0 ? "default" : `${formatIPv4(r.dst)}/${r.dstLen}`;
-  nl.request(w, { seq, at, op: "add route", object: `${dst} via ${formatIPv4(r.gateway)} in ${what}` });
+  const dst = !r.dst || r.dstLen === 0 ? "default" : `${formatIp(r.dst)}/${r.dstLen}`;
+  nl.request(w, { seq, at, op: "add route", object: `${dst} via ${formatIp(r.gateway)} in ${what}` });
 }
 
-export function routeList(nl: NetlinkSocket): RouteInfo[] {
+export function routeList(nl: NetlinkSocket, family = AF_INET): RouteInfo[] {
   const w = nl.writer.reset();
   const seq = nl.nextSeq();
   const at = w.begin(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq);
   const h = w.struct(RTMSG_LEN);
-  w.view.setUint8(h, AF_INET);
+  w.view.setUint8(h, family);
   w.end(at);
   const out: RouteInfo[] = [];
   nl.dump(w, { seq, at, op: "list routes", object: "" }, (m) => {
@@ -59,8 +61,8 @@ export function routeList(nl: NetlinkSocket): RouteInfo[] {
       dstLen: v.getUint8(NLMSG_HDRLEN + 1),
       table: a.u32(RTA_TABLE) ?? v.getUint8(NLMSG_HDRLEN + 4),
       type: v.getUint8(NLMSG_HDRLEN + 7),
-      dst: dst ? ipv4FromBytes(dst) : 0,
-      gateway: gw ? ipv4FromBytes(gw) : undefined,
+      dst: dst ? ipFromBytes(dst) : undefined,
+      gateway: gw ? ipFromBytes(gw) : undefined,
       oif: a.u32(RTA_OIF),
     });
   });

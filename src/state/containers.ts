@@ -12,15 +12,29 @@ import type { PortMapping } from "../network/ports.ts";
 /** "container" joins another container's namespace (`--network container:NAME`). */
 export type NetworkMode = "none" | "host" | "bridge" | "container";
 
+/** One address of an endpoint, as text ("10.77.0.2"): its family is the text's own. */
+export interface EndpointIp {
+  address: string;
+  prefix: number;
+  gateway?: string;
+}
+
+/** A container's attachment to one bridge network: a veth pair and its leased addresses. */
 export interface Endpoint {
+  networkId: string;
+  /** The network's name when attached (for display; the id is what counts). */
   network: string;
   bridge: string;
+  /** The host end of the veth pair. */
   hostVeth: string;
+  /** The container end: eth0, eth1, ... */
   ifname: string;
-  address: number;
-  prefix: number;
-  gateway: number;
   mac: string;
+  ips: EndpointIp[];
+  /** Extra DNS names on this network (--network-alias). */
+  aliases: string[];
+  /** The default route goes elsewhere (an earlier network), or nowhere (an internal network). */
+  noDefaultRoute?: boolean;
 }
 
 export interface ContainerRecord {
@@ -43,7 +57,8 @@ export interface ContainerRecord {
   netns?: string;
   /** With mode "container": the id and namespace path of the container whose network is shared. */
   joined?: { id: string; netns: string };
-  endpoint?: Endpoint;
+  /** Bridge networks the container is attached to, in attachment order (eth0 first). */
+  endpoints?: Endpoint[];
   /** Published ports, host ports resolved. */
   ports?: PortMapping[];
 }

@@ -1,33 +1,108 @@
-// Address leases: one file per address, /run/tsnet/networks/NET/leases/A.B.C.D, holding the
-// owner's container id. Taking a lease is an O_EXCL create, so two runs starting at the same
-// moment can never get the same address, and no lock is needed.
-import { readdirSync } from "node:fs";
-import { formatIPv4 } from "../ip/ipv4.ts";
+// Address leases: one file per address, /run/tsnet/networks/NETID/leases/ADDRESS, holding who
+// has it (container id, interface, and the names it answers to in DNS). Taking a lease is an
+// O_EXCL create, so two runs starting at the same moment can never get the same address, and no
+// lock is needed. Addresses carry their family, so an IPv6 subnet is leased the same way.
+//
+// Addresses are handed out round-robin from a per-network cursor, as Docker's IPAM does: an
+// address just released is not handed out again at once, because the kernel may still be
+// removing the old veth that held it (see ARCHITECTURE.md).
+import { readdirSync, writeFileSync } from "node:fs";
+import { formatIp, parseIp, type IpAddress } from "../ip/addr.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { createExclusive, ensureDir, readText, removeFile } from "./files.ts";
-import { NETWORKS_DIR } from "./paths.ts";
+import { NETWORKS_RUN_DIR } from "./paths.ts";
 
-function leaseDir(network: string): string {
-  return `${NETWORKS_DIR}/${network}/leases`;
+export interface LeaseOwner {
+  container: string;
+  ifname: string;
+  /** Names this address answers to on the network: the container's name, aliases, short id. */
+  names: string[];
 }
 
-/** Takes the lowest free address in [first, last] for owner. */
-export function takeLowestLease(network: string, first: number, last: number, owner: string): number {
-  const dir = leaseDir(network);
-  ensureDir(dir);
-  const taken = new Set(readdirSync(dir));
-  for (let a = first; a <= last; a++) {
-    const name = formatIPv4(a);
-    if (taken.has(name)) continue;
-    if (createExclusive(`${dir}/${name}`, owner)) return a;
+export interface Lease extends LeaseOwner {
+  address: IpAddress;
+}
+
+export function leaseDir(networkId: string): string {
+  return `${NETWORKS_RUN_DIR}/${networkId}/leases`;
+}
+
+function cursorPath(networkId: string, family: number): string {
+  return `${NETWORKS_RUN_DIR}/${networkId}/next-v${family}`;
+}
+
+function readOwner(path: string): LeaseOwner | undefined {
+  const text = readText(path);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as LeaseOwner;
+  } catch {
+    return undefined;
   }
-  throw new TsnetError(`network ${network} has no free address left: remove stopped containers with --rm runs or free the range`);
+}
+
+/**
+ * Takes a free address in [first, last] (never `skip`, the gateway) for owner, starting after the
+ * last one handed out and wrapping around once.
+ */
+export function takeLease(
+  networkId: string,
+  range: { first: IpAddress; last: IpAddress; skip?: IpAddress },
+  owner: LeaseOwner,
+  networkName = networkId,
+): IpAddress {
+  const { first, last, skip } = range;
+  const dir = leaseDir(networkId);
+  ensureDir(dir);
+  const cursor = parseIp(readText(cursorPath(networkId, first.family))?.trim() ?? "");
+  let start = cursor && cursor.family === first.family && cursor.value >= first.value && cursor.value < last.value ? cursor.value + 1n : first.value;
+  const span = last.value - first.value + 1n;
+  const data = JSON.stringify(owner);
+  for (let i = 0n; i < span; i++) {
+    let v = start + i;
+    if (v > last.value) v -= span;
+    if (skip && skip.value === v) continue;
+    const a: IpAddress = { family: first.family, value: v };
+    if (createExclusive(`${dir}/${formatIp(a)}`, data)) {
+      writeFileSync(cursorPath(networkId, first.family), formatIp(a));
+      return a;
+    }
+  }
+  throw new TsnetError(`network ${networkName} has no free address left: remove containers from it (tsnet ps --filter network=${networkName}) or create a network with a larger --subnet`);
+}
+
+/** Takes exactly this address (`--ip`); false when someone holds it. */
+export function takeLeaseAt(networkId: string, address: IpAddress, owner: LeaseOwner): boolean {
+  const dir = leaseDir(networkId);
+  ensureDir(dir);
+  return createExclusive(`${dir}/${formatIp(address)}`, JSON.stringify(owner));
+}
+
+export function leaseHolder(networkId: string, address: IpAddress): LeaseOwner | undefined {
+  return readOwner(`${leaseDir(networkId)}/${formatIp(address)}`);
 }
 
 /** Releases the lease if owner still holds it (a lease is never taken from someone else). */
-export function releaseLease(network: string, address: number, owner: string): void {
-  const path = `${leaseDir(network)}/${formatIPv4(address)}`;
-  if (readText(path) === owner) removeFile(path);
+export function releaseLease(networkId: string, address: IpAddress, owner: string): void {
+  const path = `${leaseDir(networkId)}/${formatIp(address)}`;
+  if (readOwner(path)?.container === owner) removeFile(path);
+}
+
+export function listLeases(networkId: string): Lease[] {
+  const dir = leaseDir(networkId);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: Lease[] = [];
+  for (const n of names) {
+    const address = parseIp(n);
+    const owner = address && readOwner(`${dir}/${n}`);
+    if (address && owner) out.push({ address, ...owner });
+  }
+  return out;
 }
 
 /**
@@ -37,20 +112,18 @@ export function releaseLease(network: string, address: number, owner: string): v
 export function releaseLeasesOwnedBy(owner: string): void {
   let networks: string[];
   try {
-    networks = readdirSync(NETWORKS_DIR);
+    networks = readdirSync(NETWORKS_RUN_DIR);
   } catch {
     return;
   }
   for (const net of networks) {
-    let names: string[];
-    try {
-      names = readdirSync(leaseDir(net));
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      const path = `${leaseDir(net)}/${n}`;
-      if (readText(path) === owner) removeFile(path);
+    for (const l of listLeases(net)) {
+      if (l.container === owner) removeFile(`${leaseDir(net)}/${formatIp(l.address)}`);
     }
   }
 }
+
+export function hasLeases(networkId: string): boolean {
+  return listLeases(networkId).length > 0;
+}
+

@@ -25,6 +25,8 @@ import { padded, reg32, type Expr, type Register } from "./expr.ts";
 import { fib } from "./fib.ts";
 import { metaLoad } from "./meta.ts";
 import { payloadLoad } from "./payload.ts";
+import { lookup } from "./lookup.ts";
+import { value } from "../types.ts";
 
 function u32Host(v: number): Uint8Array {
   const b = new Uint8Array(4);
@@ -33,13 +35,7 @@ function u32Host(v: number): Uint8Array {
 }
 
 /** Interface names compare as IFNAMSIZ bytes, NUL padded (what the meta register holds). */
-export function ifnameBytes(name: string): Uint8Array {
-  const enc = new TextEncoder().encode(name);
-  if (enc.length === 0 || enc.length >= IFNAMSIZ) throw new RangeError(`bad interface name "${name}"`);
-  const b = new Uint8Array(IFNAMSIZ);
-  b.set(enc);
-  return b;
-}
+export const ifnameBytes = value.ifname;
 
 /** `iifname "lo"` / `iifname != "lo"` */
 export function iifname(name: string, op = NFT_CMP_EQ): Expr[] {
@@ -122,6 +118,10 @@ export const fields = {
     load: (r: Register) => payloadLoad(NFT_PAYLOAD_NETWORK_HEADER, IPV4_DADDR_OFFSET, 4, r),
     needs: () => nfproto(NFPROTO_IPV4),
   } satisfies Field,
+  /** `meta iifname` */
+  iifname: { len: IFNAMSIZ, load: (r: Register) => metaLoad(NFT_META_IIFNAME, r) } satisfies Field,
+  /** `meta oifname` */
+  oifname: { len: IFNAMSIZ, load: (r: Register) => metaLoad(NFT_META_OIFNAME, r) } satisfies Field,
   /** `ip saddr` */
   ipSaddr: {
     len: 4,
@@ -145,4 +145,10 @@ export function concat(parts: readonly Field[], first = 0): { exprs: Expr[]; reg
   }
   if (n > 16) throw new RangeError("concatenation does not fit in the registers");
   return { exprs: [...deps, ...loads], reg: reg32(first) };
+}
+
+/** `a . b @set` (or `!= @set`): the fields, concatenated, looked up in a named set. */
+export function inSet(parts: readonly Field[], set: string, invert = false): Expr[] {
+  const k = concat(parts);
+  return [...k.exprs, lookup({ set, sreg: k.reg, invert })];
 }

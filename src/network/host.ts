@@ -1,0 +1,18 @@
+// The host's side of every network: one rtnetlink socket in tsnet's own namespace, opened once
+// per process, and the few sysctls networks need.
+import { readFileSync, writeFileSync } from "node:fs";
+import { NETLINK_ROUTE } from "../netlink/constants.ts";
+import { NetlinkSocket } from "../netlink/socket.ts";
+
+let hostSocket: NetlinkSocket | undefined;
+
+/** rtnetlink in tsnet's own (host) namespace. */
+export function hostRtnl(): NetlinkSocket {
+  hostSocket ??= new NetlinkSocket(NETLINK_ROUTE, "rtnetlink (host)");
+  return hostSocket;
+}
+
+/** Writes 1 to a /proc/sys file unless it already holds 1 (tsnet never runs sysctl). */
+export function enableSysctl(path: string): void {
+  if (readFileSync(path, "utf8").trim() !== "1") writeFileSync(path, "1\n");
+}
