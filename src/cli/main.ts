@@ -14,6 +14,7 @@ const COMMANDS: Record<string, { about: string; load: () => Promise<CommandDef<a
   logs: { about: "Print a detached container's output", load: () => import("../commands/logs.ts").then((m) => m.default) },
   stop: { about: "Stop running containers (TERM, then KILL)", load: () => import("../commands/stop.ts").then((m) => m.default) },
   rm: { about: "Remove containers", load: () => import("../commands/rm.ts").then((m) => m.default) },
+  network: { about: "Manage networks (ls, create, inspect, rm, connect, disconnect, prune)", load: () => import("../commands/network.ts").then((m) => m.default) },
 };
 
 // Internal commands that tsnet starts itself; not listed in the usage.

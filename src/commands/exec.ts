@@ -3,7 +3,7 @@ import { close } from "../../ffi/libc.ts";
 import { scanOptions } from "../cli/argv.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, isRunning, mustFind, namespaceOf } from "../container/control.ts";
-import { recoverOrphans, spawnInNamespace } from "../container/lifecycle.ts";
+import { livePidOf, recoverOrphans, spawnInNamespace } from "../container/lifecycle.ts";
 import { exitStatus, forwardSignals } from "../container/proc.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { openNetns } from "../netns/netns.ts";
@@ -30,7 +30,9 @@ export default defineCommand({
     const fd = path === undefined ? undefined : openNetns(path);
     let child: Bun.Subprocess;
     try {
-      child = spawnInNamespace(fd, command, ["inherit", "inherit", "inherit"]);
+      // The container's own /etc files and hostname: join a live process's mount and UTS namespaces.
+      const joinPid = livePidOf(rec.id) ?? (rec.joined ? livePidOf(rec.joined.id) : undefined);
+      child = spawnInNamespace(fd, command, ["inherit", "inherit", "inherit"], {}, rec.mode === "host" ? {} : { joinPid });
     } finally {
       if (fd !== undefined) close(fd);
     }

@@ -8,6 +8,19 @@ import { runDetached } from "../supervisor/client.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { describeMapping, parsePublishAll } from "../network/ports.ts";
 import type { NetworkMode } from "../state/containers.ts";
+import { parseIp } from "../ip/addr.ts";
+import { parseMac } from "../network/bridge.ts";
+
+/**
+ * A hostname, alias or search domain: DNS labels of letters, digits and inner hyphens, joined by
+ * dots, at most 63 characters (the kernel's hostname limit is 64).
+ */
+function checkDnsName(name: string, flag: string): void {
+  const label = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+  if (name.length > 63 || !name.split(".").every((l) => label.test(l))) {
+    throw new UsageError(`invalid ${flag} "${name}": use DNS labels (letters, digits and inner '-', joined by '.'), at most 63 characters`);
+  }
+}
 
 const OPTIONS: OptionSpec[] = [
   { names: ["--network", "--net"], key: "network", takesValue: true, example: "bridge" },
@@ -18,7 +31,14 @@ const OPTIONS: OptionSpec[] = [
   // stdin and the terminal always pass straight through; accepted so Docker habits work.
   { names: ["-i", "--interactive"], key: "interactive", takesValue: false },
   { names: ["-t", "--tty"], key: "tty", takesValue: false },
-  { names: ["-h", "--help"], key: "help", takesValue: false },
+  { names: ["--ip"], key: "ip", takesValue: true, example: "10.78.0.10" },
+  { names: ["--mac-address"], key: "mac", takesValue: true, example: "02:42:0a:4e:00:0a" },
+  { names: ["--network-alias", "--alias"], key: "alias", takesValue: true, repeatable: true, example: "db" },
+  { names: ["-h", "--hostname"], key: "hostname", takesValue: true, example: "web" },
+  { names: ["--dns"], key: "dns", takesValue: true, repeatable: true, example: "192.0.2.53" },
+  { names: ["--dns-search"], key: "dnsSearch", takesValue: true, repeatable: true, example: "example.com" },
+  { names: ["--add-host"], key: "addHost", takesValue: true, repeatable: true, example: "db.local:192.0.2.10" },
+  { names: ["--help"], key: "help", takesValue: false },
 ];
 
 export interface RunOptions extends CreateOptions {
@@ -34,17 +54,67 @@ export function parseRunArgs(argv: string[]): RunOptions {
     mode = "container";
     join = network.slice("container:".length);
     if (!join) throw new UsageError(`--network container: needs a container, e.g. --network container:web`);
-  } else if (network === "bridge" || network === "host" || network === "none") {
+  } else if (network === "host" || network === "none") {
     mode = network;
   } else {
-    throw new UsageError(`unknown network "${network}": use --network bridge (the default), host, none or container:NAME`);
+    // "bridge" or a user network; whether it exists is checked when the container is made.
+    mode = "bridge";
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(network)) {
+      throw new UsageError(`invalid --network "${network}": give bridge, host, none, container:NAME or the name of a network (tsnet network ls)`);
+    }
   }
   const publish = parsePublishAll((values.publish as string[] | undefined) ?? []);
   if (publish.length && (mode === "none" || mode === "container")) {
     throw new UsageError(`-p cannot be used with --network ${network}: ports are published on the bridge network only`);
   }
+  const many = (k: string) => (values[k] as string[] | undefined) ?? [];
+  const one = (k: string) => values[k] as string | undefined;
+  const ownNamespaces = mode === "bridge" || mode === "none";
+  const refuseWith = (flag: string, what: string) => {
+    throw new UsageError(`${flag} cannot be used with --network ${network}: ${what}`);
+  };
+  if (one("ip") !== undefined) {
+    if (mode !== "bridge") refuseWith("--ip", "an address is leased on a bridge network only");
+    if (!parseIp(one("ip")!)) throw new UsageError(`invalid --ip "${one("ip")}": give an IPv4 address, e.g. --ip 10.78.0.10`);
+  }
+  if (one("mac") !== undefined) {
+    if (mode !== "bridge") refuseWith("--mac-address", "only a bridge network gives the container an interface of its own");
+    const mac = parseMac(one("mac")!);
+    if (!mac || mac[0]! & 1) throw new UsageError(`invalid --mac-address "${one("mac")}": give a unicast MAC, e.g. --mac-address 02:42:0a:4e:00:0a`);
+  }
+  if (many("alias").length && mode !== "bridge") refuseWith("--network-alias", "aliases are names on a user network");
+  for (const a of many("alias")) checkDnsName(a, "--network-alias");
+  if (one("hostname") !== undefined) {
+    if (!ownNamespaces) refuseWith("--hostname", "the container shares another namespace's hostname");
+    checkDnsName(one("hostname")!, "--hostname");
+  }
+  for (const d of many("dns")) {
+    if (mode !== "bridge") refuseWith("--dns", "DNS servers are set for containers on a bridge network");
+    if (!parseIp(d)) throw new UsageError(`invalid --dns "${d}": give the address of a nameserver, e.g. --dns 192.0.2.53`);
+  }
+  for (const d of many("dnsSearch")) {
+    if (mode !== "bridge") refuseWith("--dns-search", "DNS is set for containers on a bridge network");
+    checkDnsName(d, "--dns-search");
+  }
+  const extraHosts = many("addHost").map((spec) => {
+    if (!ownNamespaces) refuseWith("--add-host", "the container shares another namespace's /etc/hosts");
+    const m = /^([^:=]+)[:=](.+)$/.exec(spec);
+    if (!m) throw new UsageError(`invalid --add-host "${spec}": use NAME:ADDRESS, e.g. --add-host db.local:192.0.2.10 (or NAME:host-gateway)`);
+    checkDnsName(m[1]!, "--add-host");
+    if (m[2] !== "host-gateway" && !parseIp(m[2]!)) throw new UsageError(`invalid --add-host "${spec}": "${m[2]}" is not an IP address or host-gateway`);
+    if (m[2] === "host-gateway" && mode !== "bridge") refuseWith("--add-host NAME:host-gateway", "only a bridge network has a gateway");
+    return { name: m[1]!, address: m[2]! };
+  });
   const opts: RunOptions = {
     mode,
+    network: mode === "bridge" ? network : undefined,
+    ip: one("ip"),
+    mac: one("mac"),
+    aliases: many("alias"),
+    hostname: one("hostname"),
+    dns: many("dns"),
+    dnsSearch: many("dnsSearch"),
+    extraHosts,
     join,
     name: values.name as string | undefined,
     rm: values.rm === true,

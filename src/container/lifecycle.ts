@@ -6,20 +6,24 @@ import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
 import { parseMac } from "../network/bridge.ts";
 import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
 import { inNetns, openNetns } from "../netns/netns.ts";
-import { mustFindNetwork, natNetworks } from "../network/networks.ts";
-import { attachEndpoint, createSandbox, primaryAddress, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
+import { allNetworks, natNetworks } from "../network/networks.ts";
+import { findNetwork, type NetworkRecord } from "../state/networks.ts";
+import { attachEndpoint, checkStaticIp, createSandbox, primaryAddress, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
 import type { PublishedPort } from "../nat/ruleset.ts";
 import { parseIp, toV4, type IpAddress } from "../ip/addr.ts";
 import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
 import type { PortMapping } from "../network/ports.ts";
 import { close } from "../../ffi/libc.ts";
 import {
-  deleteRecord, findContainer, loadRecord, newId, reserveName, saveRecord, type ContainerRecord, type NetworkMode,
+  deleteRecord, findContainer, loadRecord, newId, reserveName, saveRecord, withRecordLock, type ContainerRecord, type NetworkMode,
 } from "../state/containers.ts";
 import { dropLive, holdLive, orphanedContainers } from "../state/live.ts";
 import { releaseLeasesOwnedBy } from "../state/leases.ts";
-import { log } from "../cli/log.ts";
 import { isSameProcess, signalCommand, startTime } from "./proc.ts";
+import { removeEtcFiles, upstreamServers, writeEtcFiles } from "./etc.ts";
+import { startResolver, type Resolver } from "../network/resolver.ts";
+import { inPrivateNamespaces, inNamespacesOf, type PrivateFiles } from "../netns/private.ts";
+import { warn } from "../errors/notice.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
 
 export interface CreateOptions {
@@ -32,6 +36,11 @@ export interface CreateOptions {
   ip?: string;
   mac?: string;
   aliases?: string[];
+  hostname?: string;
+  dns?: string[];
+  dnsSearch?: string[];
+  /** --add-host NAME:ADDRESS, ADDRESS possibly "host-gateway". */
+  extraHosts?: { name: string; address: string }[];
   name?: string;
   rm: boolean;
   command: string[];
@@ -48,9 +57,20 @@ export interface Live {
   /** fd of a joined container's namespace. */
   joinedFd?: number;
   reservations: Reservation[];
+  /** The container's DNS resolver, served by this process (the container's manager). */
+  resolver?: Resolver;
 }
 
 export function createContainer(o: CreateOptions): Live {
+  // Everything that can be refused is refused before anything is made.
+  const net = o.mode === "bridge" ? findRunNetwork(o.network ?? "bridge") : undefined;
+  if (net) {
+    if (net.internal && o.publish.length) throw new UsageError(`-p cannot be used on internal network ${net.name}: it has no way in from outside`);
+    if (net.builtin && (o.ip !== undefined || o.aliases?.length)) {
+      throw new UsageError(`${o.ip !== undefined ? "--ip" : "--network-alias"} is supported on user-defined networks only: create one with tsnet network create NAME`);
+    }
+    if (o.ip !== undefined) checkStaticIp(net, parseIp(o.ip)!);
+  }
   const id = newId();
   const rec: ContainerRecord = {
     id,
@@ -61,6 +81,9 @@ export function createContainer(o: CreateOptions): Live {
     status: "created",
     autoRemove: o.rm,
     detached: o.detached === true,
+    ...(o.hostname !== undefined && { hostname: o.hostname }),
+    ...(o.dns?.length && { dns: o.dns }),
+    ...(o.dnsSearch?.length && { dnsSearch: o.dnsSearch }),
   };
   if (o.join !== undefined) rec.joined = resolveJoin(o.join);
   // Lock, then record, then name: whatever a crash interrupts, a record with a dead lock says
@@ -74,15 +97,19 @@ export function createContainer(o: CreateOptions): Live {
     live.reservations = reservePorts(o.publish, id);
     if (live.reservations.length) rec.ports = live.reservations.map((r) => r.mapping);
     if (o.mode === "bridge" || o.mode === "none") live.sandbox = createSandbox(rec);
-    if (o.mode === "bridge" && live.sandbox) {
-      const net = mustFindNetwork(o.network ?? "bridge");
-      if (net.internal && rec.ports?.length) throw new UsageError(`-p cannot be used on internal network ${net.name}: it has no way in from outside`);
+    if (net && live.sandbox) {
+      live.resolver = startResolver(live.sandbox.ns.fd, { containerId: rec.id, upstream: upstreamServers(rec) });
       attachEndpoint(rec, net, live.sandbox.ns.fd, {
         ip: o.ip === undefined ? undefined : parseIp(o.ip),
         mac: o.mac === undefined ? undefined : parseMac(o.mac),
         aliases: o.aliases,
         hairpin: (rec.ports?.length ?? 0) > 0,
       });
+    }
+    if (o.extraHosts?.length) {
+      const gw = rec.endpoints?.[0]?.ips[0]?.gateway;
+      rec.extraHosts = o.extraHosts.map((h) => ({ name: h.name, address: h.address === "host-gateway" ? gw ?? "" : h.address }));
+      saveRecord(rec);
     }
     if (rec.joined) live.joinedFd = openNetns(rec.joined.netns);
     if (rec.ports?.length) {
@@ -120,6 +147,11 @@ export function started(live: Live, child: Bun.Subprocess): void {
  */
 export function finishContainer(live: Live, code: number): void {
   const rec = live.rec;
+  // `network connect` may have added endpoints since this process last wrote the record.
+  withRecordLock(rec.id, () => {
+    const disk = loadRecord(rec.id);
+    if (disk) rec.endpoints = disk.endpoints;
+  });
   rec.status = "exited";
   rec.exitCode = code;
   rec.finishedAt = new Date().toISOString();
@@ -153,7 +185,7 @@ export function recoverOrphans(): void {
       releaseLeasesOwnedBy(rec.id);
       finishContainer({ rec, reservations: [], liveFd: fd }, CRASHED_EXIT_CODE);
     } catch (e) {
-      log.warn(`cleaning up after crashed container ${rec.name}: ${(e as Error).message}`);
+      warn(`cleaning up after crashed container ${rec.name}: ${(e as Error).message}`);
     }
   }
 }
@@ -180,15 +212,40 @@ export interface SpawnExtras {
 }
 
 export function spawnIn(live: Live, command: string[], stdio: Stdio, extras: SpawnExtras = {}): Bun.Subprocess {
-  return spawnInNamespace(live.sandbox?.ns.fd ?? live.joinedFd, command, stdio, extras);
+  const rec = live.rec;
+  let ns: NamespaceChoice = {};
+  if (rec.mode === "bridge" || rec.mode === "none") ns = { private: writeEtcFiles(rec) };
+  else if (rec.joined) ns = { joinPid: livePidOf(rec.joined.id) };
+  return spawnInNamespace(live.sandbox?.ns.fd ?? live.joinedFd, command, stdio, extras, ns);
 }
 
+/** Where a command's mount and UTS namespaces come from: fresh ones with the container's files, or a live process's. */
+export interface NamespaceChoice {
+  private?: PrivateFiles;
+  joinPid?: number;
+}
+
+/** A live process of the container, to join its mount and UTS namespaces (exec, container: mode). */
+export function livePidOf(id: string): number | undefined {
+  const rec = loadRecord(id);
+  return rec && isSameProcess(rec.pid, rec.pidStart) ? rec.pid : undefined;
+}
+
+// The working directory tsnet was started in: a mount-namespace window resets the JS thread's
+// cwd to /, so children are always given it explicitly.
+const START_CWD = process.cwd();
+
 /** Starts a command in the namespace behind fd (the host's when undefined). */
-export function spawnInNamespace(fd: number | undefined, command: string[], stdio: Stdio, extras: SpawnExtras = {}): Bun.Subprocess {
-  const start = () => Bun.spawn(command, { stdio, env: extras.env, cwd: extras.cwd, detached: extras.detached });
+export function spawnInNamespace(fd: number | undefined, command: string[], stdio: Stdio, extras: SpawnExtras = {}, ns: NamespaceChoice = {}): Bun.Subprocess {
+  const start = () => Bun.spawn(command, { stdio, env: extras.env, cwd: extras.cwd ?? START_CWD, detached: extras.detached });
+  const withMounts = () => {
+    if (ns.private) return inPrivateNamespaces(ns.private, start);
+    if (ns.joinPid !== undefined) return inNamespacesOf(ns.joinPid, start);
+    return start();
+  };
   try {
-    // Bun.spawn forks on the calling thread, so the child is born in that thread's namespace.
-    return fd === undefined ? start() : inNetns(fd, start);
+    // Bun.spawn forks on the calling thread, so the child is born in that thread's namespaces.
+    return fd === undefined ? withMounts() : inNetns(fd, withMounts);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new TsnetError(`cannot run "${command[0]}": executable file not found in $PATH`, 127);
@@ -207,7 +264,17 @@ export function destroyContainer(live: Live): void {
   c.step(() => teardownSandbox(live.rec, live.sandbox));
   if (live.joinedFd !== undefined) c.step(() => close(live.joinedFd!));
   c.step(() => releasePorts(live.reservations));
+  if (live.resolver) c.step(() => live.resolver!.close());
+  c.step(() => removeEtcFiles(live.rec.id));
   c.done();
+}
+
+/** The network `run --network NAME` attaches to; an unknown one is a run error (125). */
+function findRunNetwork(ref: string): NetworkRecord {
+  const net = findNetwork(ref, allNetworks());
+  if (!net) throw new TsnetError(`network ${ref} not found: create it with tsnet network create ${ref}, or see tsnet network ls`);
+  if (net.driver !== "bridge") throw new UsageError(`network ${net.name} is the ${net.driver} network: use --network ${net.name === "none" ? "none" : "host"}`);
+  return net;
 }
 
 /** A container's published ports are tagged with its short id and named after it. */

@@ -145,12 +145,12 @@ export function natTable(o: NatTableOptions): TableSpec {
         exprs: [...ipPrefix("daddr", sub.net, sub.prefix), ...iifname(n.bridge, NFT_CMP_NEQ), counter(), drop()],
         comment: `tsnet: ${n.name}: containers only from ${n.bridge} (no direct access)`,
       });
-      if (!n.internal) {
-        masq.push({
-          exprs: [...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(n.bridge, NFT_CMP_NEQ), masquerade()],
-          comment: `tsnet: ${n.name}: containers reach out as the host`,
-        });
-      }
+      // An internal network has neither a way out nor published ports.
+      if (n.internal) continue;
+      masq.push({
+        exprs: [...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(n.bridge, NFT_CMP_NEQ), masquerade()],
+        comment: `tsnet: ${n.name}: containers reach out as the host`,
+      });
       masq.push({
         exprs: [...ctStatusAny(IPS_DST_NAT), ...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(n.bridge), masquerade()],
         comment: `tsnet: ${n.name}: hairpin, a container reaching a published port`,

@@ -174,7 +174,21 @@ function forward(query: Uint8Array, servers: string[], reply: (msg: Uint8Array) 
       return;
     }
     w.timer = setTimeout(attempt, UPSTREAM_TIMEOUT_MS);
-    void upstream().then((s) => s.send(w.query, 53, server));
+    // An unreachable server (ENETUNREACH at send) is skipped at once rather than waited for.
+    upstream().then(
+      (s) => {
+        try {
+          s.send(w.query, 53, server);
+        } catch {
+          clearTimeout(w.timer);
+          attempt();
+        }
+      },
+      () => {
+        clearTimeout(w.timer);
+        attempt();
+      },
+    );
   };
   attempt();
 }
@@ -264,7 +278,11 @@ export function startResolver(nsFd: number, cfg: ResolverConfig): Resolver {
       port: 53,
       socket: {
         data(sock, buf, port, address) {
-          handle(cfg, new Uint8Array(buf), (msg) => sock.send(msg, port, address));
+          handle(cfg, new Uint8Array(buf), (msg) => {
+            try {
+              sock.send(msg, port, address);
+            } catch {}
+          });
         },
       },
     }),

@@ -3,8 +3,8 @@
 // The record lists every kernel object the container owns, written before the object is made,
 // so teardown (normal, after a failure, or after a crash) knows what to remove.
 import { TsnetError, UsageError } from "../errors/errors.ts";
-import { createExclusive, ensureDir, readText, removeFile, writeAtomic } from "./files.ts";
-import { CONTAINERS_DIR, NAMES_DIR } from "./paths.ts";
+import { createExclusive, ensureDir, readText, removeFile, withLock, writeAtomic } from "./files.ts";
+import { CONTAINERS_DIR, LOCKS_DIR, NAMES_DIR } from "./paths.ts";
 
 import { readdirSync } from "node:fs";
 import type { PortMapping } from "../network/ports.ts";
@@ -61,6 +61,14 @@ export interface ContainerRecord {
   endpoints?: Endpoint[];
   /** Published ports, host ports resolved. */
   ports?: PortMapping[];
+  /** -h/--hostname (the first 12 hex digits of the id when absent, as in Docker). */
+  hostname?: string;
+  /** --dns: nameservers the container's resolver forwards to instead of the host's. */
+  dns?: string[];
+  /** --dns-search */
+  dnsSearch?: string[];
+  /** --add-host, host-gateway resolved. */
+  extraHosts?: { name: string; address: string }[];
 }
 
 export function newId(): string {
@@ -148,7 +156,17 @@ export function findContainer(ref: string): ContainerRecord | undefined {
   return hits[0];
 }
 
+/**
+ * Serialises read-modify-write of one record between the container's manager and commands that
+ * change a running container (network connect/disconnect).
+ */
+export function withRecordLock<T>(id: string, fn: () => T): T {
+  return withLock(`container-${id.slice(0, 12)}`, fn);
+}
+
 export function deleteRecord(r: ContainerRecord): void {
   removeFile(`${CONTAINERS_DIR}/${r.id}.json`);
+  // Whoever waits on this lock finds no record once it gets it, and gives up.
+  removeFile(`${LOCKS_DIR}/container-${r.id.slice(0, 12)}.lock`);
   releaseName(r.name, r.id);
 }

@@ -1,0 +1,69 @@
+// Networks of a running container: `network connect` gives it another interface (eth1, ...) on
+// another network, `network disconnect` takes one away. Both run in a process other than the
+// container's manager, so they change the record under its lock; the manager re-reads the
+// endpoints before tearing the container down.
+import { close } from "../../ffi/libc.ts";
+import { TsnetError, UsageError } from "../errors/errors.ts";
+import { parseIp } from "../ip/addr.ts";
+import { openNetns } from "../netns/netns.ts";
+import { attachEndpoint, checkStaticIp, detachEndpoint } from "../network/sandbox.ts";
+import { listRecords, loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";
+import type { NetworkRecord } from "../state/networks.ts";
+import { OBJECT_ERROR, isRunning, mustFind } from "./control.ts";
+import { refreshHosts } from "./etc.ts";
+
+/** Running containers with an endpoint on the network. */
+export function attachedContainers(net: NetworkRecord): ContainerRecord[] {
+  return listRecords().filter((r) => isRunning(r) && (r.endpoints ?? []).some((e) => e.networkId === net.id));
+}
+
+export interface ConnectOptions {
+  ip?: string;
+  aliases?: string[];
+}
+
+export function connectContainer(ref: string, net: NetworkRecord, o: ConnectOptions): void {
+  const found = mustFind(ref);
+  if (net.driver !== "bridge") throw new UsageError(`cannot connect a container to the ${net.name} network: only bridge networks can be connected`);
+  const ip = o.ip === undefined ? undefined : parseIp(o.ip);
+  if (o.ip !== undefined) {
+    if (!ip) throw new UsageError(`invalid --ip "${o.ip}": give an IPv4 address`);
+    if (net.builtin) throw new UsageError(`--ip is supported on user-defined networks only: create one with tsnet network create NAME`);
+    checkStaticIp(net, ip);
+  }
+  if (o.aliases?.length && net.builtin) throw new UsageError(`--alias is supported on user-defined networks only`);
+  withRecordLock(found.id, () => {
+    const rec = loadRecord(found.id);
+    if (!rec || !isRunning(rec)) throw new TsnetError(`container ${found.name} is not running: only running containers can be connected`, OBJECT_ERROR);
+    if (rec.mode !== "bridge" || !rec.netns) {
+      throw new TsnetError(`container ${rec.name} uses --network ${rec.mode === "container" ? `container:${rec.joined?.id.slice(0, 12)}` : rec.mode}: only containers on a bridge network can be connected to another`, OBJECT_ERROR);
+    }
+    if ((rec.endpoints ?? []).some((e) => e.networkId === net.id)) {
+      throw new TsnetError(`container ${rec.name} is already connected to network ${net.name}`, OBJECT_ERROR);
+    }
+    const fd = openNetns(rec.netns);
+    try {
+      attachEndpoint(rec, net, fd, { ip, aliases: o.aliases, hairpin: (rec.ports?.length ?? 0) > 0 });
+    } finally {
+      close(fd);
+    }
+    saveRecord(rec);
+    refreshHosts(rec);
+  });
+}
+
+export function disconnectContainer(ref: string, net: NetworkRecord): void {
+  const found = mustFind(ref);
+  withRecordLock(found.id, () => {
+    const rec = loadRecord(found.id);
+    const ep = rec?.endpoints?.find((e) => e.networkId === net.id);
+    if (!rec || !ep) throw new TsnetError(`container ${found.name} is not connected to network ${net.name}`, OBJECT_ERROR);
+    if (!isRunning(rec)) throw new TsnetError(`container ${rec.name} is not running`, OBJECT_ERROR);
+    if (ep === rec.endpoints?.[0] && rec.ports?.length) {
+      throw new TsnetError(`container ${rec.name} publishes ports on network ${net.name}: they would point nowhere; stop the container instead`, OBJECT_ERROR);
+    }
+    detachEndpoint(rec, ep);
+    saveRecord(rec);
+    refreshHosts(rec);
+  });
+}
