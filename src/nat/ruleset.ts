@@ -13,7 +13,7 @@
 //   set same_bridge  { type ifname . ifname }   "br . br" for each bridge
 //   chain guard      { type filter hook prerouting priority raw
 //                      iifname != "lo" ip daddr 127.0.0.0/8 counter drop
-//                      per network: ip daddr <subnet> iifname != <bridge> counter drop }
+//                      per network: ip daddr <subnet> iifname != @bridges counter drop }
 //   chain prerouting { type nat hook prerouting priority dstnat
 //                      dnat ip to ip daddr . meta l4proto . th dport map @hostip_ports
 //                      fib daddr type local dnat ip to meta l4proto . th dport map @ports }
@@ -41,6 +41,7 @@
 // - guard, direct access: a LAN neighbour that routes a container subnet via this host would
 //   otherwise reach every container port, published or not (Docker's "DROP DIRECT ACCESS").
 //   Published ports are untouched: at raw priority their destination is still a host address.
+//   Packets from tsnet bridges pass on to the forward chain, which isolates networks.
 // - forward: isolation needs only the three sets, whatever the number of networks (no rule per
 //   pair of networks). With br_netfilter a packet between two ports of one bridge passes the
 //   forward hook with iifname and oifname both the bridge, which is what same_bridge matches.
@@ -141,9 +142,10 @@ export function natTable(o: NatTableOptions): TableSpec {
   const masq: RuleSpec[] = [];
   for (const n of nets) {
     for (const sub of n.subnets) {
+      // From another tsnet bridge the forward chain decides (isolation, published ports).
       guard.push({
-        exprs: [...ipPrefix("daddr", sub.net, sub.prefix), ...iifname(n.bridge, NFT_CMP_NEQ), counter(), drop()],
-        comment: `tsnet: ${n.name}: containers only from ${n.bridge} (no direct access)`,
+        exprs: [...ipPrefix("daddr", sub.net, sub.prefix), ...inSet([fields.iifname], BRIDGES_SET, true), counter(), drop()],
+        comment: `tsnet: ${n.name}: no direct access from outside`,
       });
       // An internal network has neither a way out nor published ports.
       if (n.internal) continue;
