@@ -251,7 +251,7 @@ describe("run on a network", () => {
     expect(ok(["exec", "etc1", "getent", "hosts", "db.local"])).toBe("192.0.2.10      db.local\n");
     expect(["/etc/hosts", "/etc/resolv.conf", "/etc/hostname"].map((f) => readFileSync(f, "utf8"))).toEqual(before);
     // ip netns exec (the host's view of the namespace) does not see them: they are the container's.
-    expect(sh(["ip", "netns", "exec", "tsnet-etc1", "cat", "/etc/hosts"]).stdout).toBe(before[0]);
+    expect(sh(["ip", "netns", "exec", "tsnet-etc1", "cat", "/etc/hosts"]).stdout).toBe(before[0]!);
   });
 
   test("ps and inspect show every network a container is on; connect adds eth1, disconnect removes it", async () => {
