@@ -25,7 +25,7 @@ function expectRefused(args: string[], mention: string | RegExp) {
 }
 
 describe("bad input", () => {
-  test("unknown network mode", () => expectRefused(["run", "--network", "bogus", "--", "true"], /unknown network "bogus".*bridge.*host.*none/));
+  test("unknown network", () => expectRefused(["run", "--network", "bogus", "--", "true"], /network bogus not found: create it with tsnet network create bogus, or see tsnet network ls/));
   test("missing command", () => expectRefused(["run", "--rm"], /needs a command/));
   test("unknown option", () => expectRefused(["run", "--frobnicate", "--", "true"], /unknown option "--frobnicate"/));
   test("option without its value", () => expectRefused(["run", "--network"], /--network needs a value/));

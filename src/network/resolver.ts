@@ -11,7 +11,9 @@ import {
   RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_PTR, buildHeaderError, buildReply,
   encodeName, messageId, parseQuestion, reverseV4, withId, type Answer,
 } from "../dns/message.ts";
-import { formatIp, ipBytes, parseIp, type IpAddress } from "../ip/addr.ts";
+import { formatIp, ipBytes, parseIp, toV4, type IpAddress } from "../ip/addr.ts";
+import { dnsRedirectTable } from "../nat/dns.ts";
+import { ensureTable, openNftSocket } from "../nftables/index.ts";
 import { inNetns } from "../netns/netns.ts";
 import { loadRecord, type ContainerRecord } from "../state/containers.ts";
 import { leaseDir, listLeases, type Lease } from "../state/leases.ts";
@@ -268,27 +270,16 @@ function frame(msg: Uint8Array): Uint8Array {
 
 /**
  * Opens the resolver's sockets inside the container's namespace (socket() lands in the calling
- * thread's namespace, and Bun creates these synchronously) and serves from this process's event
- * loop. UDP, and TCP for answers too long for a datagram.
+ * thread's namespace, and Bun creates these synchronously) on a port the kernel picks, redirects
+ * 127.0.0.11:53 there (src/nat/dns.ts), and serves from this process's event loop. UDP, and TCP
+ * for answers too long for a datagram.
  */
 export function startResolver(nsFd: number, cfg: ResolverConfig): Resolver {
-  const { udp, tcp } = inNetns(nsFd, () => ({
-    udp: Bun.udpSocket({
+  const { udp, tcp, nft } = inNetns(nsFd, () => {
+    // TCP first: its port is known at once; the same number is free for UDP in a new namespace.
+    const tcp = Bun.listen<{ buf: Uint8Array }>({
       hostname: RESOLVER_ADDRESS,
-      port: 53,
-      socket: {
-        data(sock, buf, port, address) {
-          handle(cfg, new Uint8Array(buf), (msg) => {
-            try {
-              sock.send(msg, port, address);
-            } catch {}
-          });
-        },
-      },
-    }),
-    tcp: Bun.listen<{ buf: Uint8Array }>({
-      hostname: RESOLVER_ADDRESS,
-      port: 53,
+      port: 0,
       socket: {
         open(s) {
           s.data = { buf: new Uint8Array(0) };
@@ -308,8 +299,33 @@ export function startResolver(nsFd: number, cfg: ResolverConfig): Resolver {
           }
         },
       },
-    }),
-  }));
+    });
+    const udp = Bun.udpSocket({
+      hostname: RESOLVER_ADDRESS,
+      port: tcp.port,
+      socket: {
+        data(sock, buf, port, address) {
+          handle(cfg, new Uint8Array(buf), (msg) => {
+            try {
+              sock.send(msg, port, address);
+            } catch {}
+          });
+        },
+      },
+    });
+    // The socket stays open until the container ends: closing an nf_tables socket right after a
+    // commit would wait for an RCU grace period.
+    const nft = openNftSocket();
+    try {
+      ensureTable(nft, dnsRedirectTable(toV4(parseIp(RESOLVER_ADDRESS)!), tcp.port));
+    } catch (e) {
+      nft.close();
+      tcp.stop(true);
+      void udp.then((x) => x.close(), () => {});
+      throw e;
+    }
+    return { udp, tcp, nft };
+  });
   let closed = false;
   const udpReady = udp.catch(() => undefined);
   return {
@@ -317,6 +333,7 @@ export function startResolver(nsFd: number, cfg: ResolverConfig): Resolver {
       if (closed) return;
       closed = true;
       tcp.stop(true);
+      nft.close();
       void udpReady.then((s) => s?.close());
     },
   };
