@@ -2,12 +2,13 @@
 // consola/core brings the logger without consola's fancy reporters (the full package costs tens
 // of milliseconds to import; see ARCHITECTURE.md).
 import { createConsola, type ConsolaReporter } from "consola/core";
+import { err } from "./output.ts";
 
 const oneLine: ConsolaReporter = {
   log(entry) {
     const text = entry.args.map((a) => (a instanceof Error ? a.message : String(a))).join(" ");
     const tag = entry.type === "warn" ? "warning: " : "";
-    process.stderr.write(`tsnet: ${tag}${text}\n`);
+    err(`tsnet: ${tag}${text}\n`);
   },
 };
 

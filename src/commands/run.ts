@@ -1,6 +1,6 @@
-import { defineCommand, renderUsage } from "citty";
-import { scanOptions, type OptionSpec } from "../cli/argv.ts";
+import { defineCommand, type Values } from "../cli/command.ts";
 import { log } from "../cli/log.ts";
+import { out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
 import { createContainer, finishContainer, recoverOrphans, spawnIn, started, type CreateOptions } from "../container/lifecycle.ts";
 import { exitStatus, forwardSignals } from "../container/proc.ts";
@@ -9,25 +9,49 @@ import { TsnetError, UsageError } from "../errors/errors.ts";
 import { describeMapping, parsePublishAll } from "../network/ports.ts";
 import type { NetworkMode } from "../state/containers.ts";
 
-const OPTIONS: OptionSpec[] = [
-  { names: ["--network", "--net"], key: "network", takesValue: true, example: "bridge" },
-  { names: ["--name"], key: "name", takesValue: true, example: "web" },
-  { names: ["-p", "--publish"], key: "publish", takesValue: true, repeatable: true, example: "8080:80" },
-  { names: ["--rm"], key: "rm", takesValue: false },
-  { names: ["-d", "--detach"], key: "detach", takesValue: false },
-  // stdin and the terminal always pass straight through; accepted so Docker habits work.
-  { names: ["-i", "--interactive"], key: "interactive", takesValue: false },
-  { names: ["-t", "--tty"], key: "tty", takesValue: false },
-  { names: ["-h", "--help"], key: "help", takesValue: false },
-];
+const OPTIONS = {
+  detach: {
+    type: "boolean", alias: "d",
+    description: "Run in the background under tsnet's supervisor and print the container's id",
+    example: "tsnet run -d --name web -p 8080:80 -- nginx -g 'daemon off;'",
+  },
+  interactive: {
+    type: "boolean", alias: "i",
+    description: "Accepted for Docker habits: stdin always passes straight through",
+    example: "printf 'a\\nb\\n' | tsnet run -i -- wc -l",
+  },
+  name: {
+    type: "string", valueHint: "NAME",
+    description: "Name of the container (unique; one is made up if not given)",
+    example: "tsnet run --name web -- python3 -m http.server 80",
+  },
+  network: {
+    type: "string", aliases: ["net"], valueHint: "NETWORK", complete: "network",
+    description: "bridge (the default: eth0 on tsnet0 with an address), none (only lo), host (no namespace of its own) or container:NAME (share that container's namespace)",
+    example: "tsnet run --network none -- ip link",
+  },
+  publish: {
+    type: "string", alias: "p", repeat: true, valueHint: "SPEC",
+    description: "Publish a container port on the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp]; ranges as 8080-8081:80-81; HOST_PORT left out picks a free one",
+    example: "tsnet run -p 8080:80 -p 127.0.0.1:5353:53/udp -- nginx",
+  },
+  rm: {
+    type: "boolean",
+    description: "Forget the container as soon as its command exits",
+    example: "tsnet run --rm -- ip addr",
+  },
+  tty: {
+    type: "boolean", alias: "t",
+    description: "Accepted for Docker habits: the terminal always passes straight through",
+    example: "tsnet run -it -- bash",
+  },
+} as const;
 
-export interface RunOptions extends CreateOptions {
-  help: boolean;
-}
+export type RunOptions = CreateOptions;
 
-export function parseRunArgs(argv: string[]): RunOptions {
-  const { values, rest } = scanOptions("run", argv, OPTIONS);
-  const network = (values.network as string | undefined) ?? "bridge";
+/** The parsed command line as the options a container is created with. */
+export function runOptions(values: Values<typeof OPTIONS>, command: string[]): RunOptions {
+  const network = values.network ?? "bridge";
   let mode: NetworkMode;
   let join: string | undefined;
   if (network.startsWith("container:")) {
@@ -39,23 +63,19 @@ export function parseRunArgs(argv: string[]): RunOptions {
   } else {
     throw new UsageError(`unknown network "${network}": use --network bridge (the default), host, none or container:NAME`);
   }
-  const publish = parsePublishAll((values.publish as string[] | undefined) ?? []);
+  const publish = parsePublishAll(values.publish);
   if (publish.length && (mode === "none" || mode === "container")) {
     throw new UsageError(`-p cannot be used with --network ${network}: ports are published on the bridge network only`);
   }
   const opts: RunOptions = {
     mode,
     join,
-    name: values.name as string | undefined,
-    rm: values.rm === true,
-    detached: values.detach === true,
-    help: values.help === true,
-    command: rest,
+    name: values.name,
+    rm: values.rm,
+    detached: values.detach,
+    command,
     publish,
   };
-  if (!opts.help && opts.command.length === 0) {
-    throw new UsageError(`tsnet run needs a command to run, e.g. tsnet run -- ip addr`);
-  }
   if (mode === "host" && publish.length) {
     // As Docker: the command already listens on the host's own ports.
     log.warn("published ports are discarded with --network host");
@@ -93,35 +113,34 @@ export async function runForeground(opts: RunOptions): Promise<number> {
   }
 }
 
-const run = defineCommand({
-  meta: {
-    name: "run",
-    description: "Run a command in a new network namespace wired like a Docker container",
-  },
-  args: {
-    network: { type: "string", description: "bridge (default: veth on tsnet0 with an address), host (no new namespace), none (only lo) or container:NAME (share that container's namespace)", valueHint: "MODE" },
-    publish: { type: "string", alias: "p", description: "Publish a container port on the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp], ranges as 8080-8081:80-81 (repeatable)", valueHint: "SPEC" },
-    name: { type: "string", description: "Name of the container (unique; generated if not given)", valueHint: "NAME" },
-    rm: { type: "boolean", description: "Forget the container's record when it exits" },
-    detach: { type: "boolean", alias: "d", description: "Run in the background under tsnet's supervisor; print the container id" },
-    command: { type: "positional", description: "The command and its arguments; options end at -- or at the first word that is not an option", required: false },
-  },
-  async run({ rawArgs }) {
-    const opts = parseRunArgs(rawArgs);
-    if (opts.help) {
-      process.stdout.write(`${await renderUsage(run)}\n`);
-      return 0;
-    }
+export default defineCommand({
+  name: "run",
+  details: [
+    "Options end at -- or at the first word that is not an option: tsnet run ls -l passes -l to ls. stdin, stdout and stderr pass straight through; the exit status is the command's.",
+    "-h is not --help here: as in Docker, it is kept for --hostname.",
+  ],
+  args: [
+    { name: "COMMAND", what: "a command to run", description: "The program to run in the container", complete: "command" },
+    { name: "ARG", what: "its arguments", description: "Its arguments, passed untouched", required: false, repeat: true, complete: "file" },
+  ],
+  options: OPTIONS,
+  optionsEndAtFirstArg: true,
+  helpShort: false,
+  examples: [
+    "tsnet run --rm -- ip addr",
+    "tsnet run -d --name web -p 8080:80 -- nginx -g 'daemon off;'",
+    "tsnet run --rm --network container:web -- curl -s localhost",
+  ],
+  async run({ opts: values, args }) {
+    const opts = runOptions(values, args);
     if (opts.mode !== "host") requireRoot(`tsnet run --network ${opts.mode}`);
     if (opts.detached) {
       // Only the id goes to stdout, so `id=$(tsnet run -d ...)` works.
       const id = await runDetached({ op: "run", opts, env: process.env, cwd: process.cwd() });
-      process.stdout.write(`${id}\n`);
+      out(`${id}\n`);
       return 0;
     }
     recoverOrphans();
     return runForeground(opts);
   },
 });
-
-export default run;
