@@ -1,7 +1,6 @@
-// Entry point. Only output and the version are imported up front: a command's module (and the
-// kernel layers under it) is loaded when that command runs, so `tsnet --version` and
-// `tsnet ps` pay only for what they use.
-import { err, out } from "./output.ts";
+// Entry point. Only the version is imported up front: everything else, down to node:fs, is
+// loaded when needed, and a command's module (and the kernel layers under it) when that
+// command runs, so `tsnet --version` and `tsnet ps` pay only for what they use.
 import { versionLine } from "./version.ts";
 
 /** Docker's code for "the runtime itself failed", also used for a wrong command line. */
@@ -13,12 +12,8 @@ function isVersion(word: string | undefined): boolean {
 
 async function main(argv: string[]): Promise<number> {
   const first = argv[0];
-  if (isVersion(first)) {
-    out(versionLine());
-    return 0;
-  }
-  const [{ UsageError }, { resolveCommand }, { isGroup }, help, { parseArgv }] = await Promise.all([
-    import("../errors/errors.ts"), import("./dispatch.ts"), import("./command.ts"), import("./help.ts"), import("./argv.ts"),
+  const [{ out }, { UsageError }, { resolveCommand }, { isGroup }, help, { parseArgv }] = await Promise.all([
+    import("./output.ts"), import("../errors/errors.ts"), import("./dispatch.ts"), import("./command.ts"), import("./help.ts"), import("./argv.ts"),
   ]);
   if (first === undefined || first === "--help" || first === "-h") {
     out(help.topHelp());
@@ -57,7 +52,7 @@ function oneLine(s: string): string {
  * TSNET_DEBUG is set.
  */
 async function report(e: unknown): Promise<number> {
-  const { TsnetError } = await import("../errors/errors.ts");
+  const [{ TsnetError }, { err }] = await Promise.all([import("../errors/errors.ts"), import("./output.ts")]);
   if (e instanceof TsnetError) {
     err(`tsnet: ${oneLine(e.message)}\n`);
     return e.exitCode;
@@ -72,8 +67,14 @@ async function report(e: unknown): Promise<number> {
 }
 
 const fail = (e: unknown) => report(e).then((code) => process.exit(code));
-process.on("uncaughtException", fail);
-process.on("unhandledRejection", fail);
 
 // No top-level await: the compiled, bytecode-cached executable is a CommonJS bundle.
-main(process.argv.slice(2)).then((code) => process.exit(code), fail);
+if (isVersion(process.argv[2])) {
+  // console.log is Bun's own synchronous write, cheaper than loading node:fs for one line
+  // (into a closed pipe it writes nothing and tsnet still exits 0).
+  console.log(versionLine());
+} else {
+  process.on("uncaughtException", fail);
+  process.on("unhandledRejection", fail);
+  main(process.argv.slice(2)).then((code) => process.exit(code), fail);
+}

@@ -6,6 +6,7 @@ declare const TSNET_COMMIT: string | undefined;
 export const VERSION = typeof TSNET_VERSION === "string" ? TSNET_VERSION : "source";
 export const COMMIT = typeof TSNET_COMMIT === "string" ? TSNET_COMMIT : "unknown";
 
+/** Docker's shape: `Docker version 27.3.1, build ce12230`. */
 export function versionLine(): string {
-  return `tsnet version ${VERSION}, build ${COMMIT}\n`;
+  return `tsnet version ${VERSION}, build ${COMMIT}`;
 }

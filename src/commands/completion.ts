@@ -29,8 +29,10 @@ _tsnet() {
 }
 if [[ \${zsh_eval_context[-1]} == loadautofunc ]]; then
     _tsnet "$@"
-else
+elif (( $+functions[compdef] )); then
     compdef _tsnet tsnet
+else
+    print -u2 "tsnet completion: run 'autoload -U compinit && compinit' before loading this script"
 fi
 `,
   fish: `# fish completion for tsnet. Load it with:  tsnet completion fish | source

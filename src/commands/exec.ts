@@ -35,7 +35,7 @@ export default defineCommand({
     const [ref, ...after] = args as [string, ...string[]];
     const command = after[0] === "--" ? after.slice(1) : after;
     if (command.length === 0) throw new UsageError("\"tsnet exec\" needs a command to run in it, e.g. tsnet exec web -- ip addr");
-    requireRoot("tsnet exec");
+    requireRoot("tsnet exec", "it enters a container's network namespace");
     recoverOrphans();
     const rec = mustFind(ref);
     if (!isRunning(rec)) throw new TsnetError(`container ${rec.name} is not running: start a new one with tsnet run`, OBJECT_ERROR);

@@ -3,7 +3,7 @@ import { defineCommand } from "../cli/command.ts";
 import { execute, parseFormat } from "../cli/format.ts";
 import { log } from "../cli/log.ts";
 import { out } from "../cli/output.ts";
-import { requireRoot } from "../cli/root.ts";
+import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { eachRef, isRunning, mustFind, namespaceOf } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
 import { isSameProcess } from "../container/proc.ts";
@@ -103,7 +103,7 @@ export default defineCommand({
   examples: ["tsnet inspect web", "tsnet inspect -f '{{range $p, $b := .NetworkSettings.Ports}}{{$p}} {{(index $b 0).HostPort}}{{end}}' web"],
   async run({ opts, args }) {
     const format = parseFormat("inspect", opts.format, "zero");
-    requireRoot("tsnet inspect");
+    requireRoot("tsnet inspect", `${STATE_IS_ROOTS}, and it reads addresses inside namespaces`);
     recoverOrphans();
     const found: unknown[] = [];
     const code = await eachRef(args, (ref) => {

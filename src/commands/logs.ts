@@ -1,7 +1,7 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { defineCommand } from "../cli/command.ts";
 import { out } from "../cli/output.ts";
-import { requireRoot } from "../cli/root.ts";
+import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, isRunning, mustFind } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
 import { TsnetError } from "../errors/errors.ts";
@@ -21,7 +21,7 @@ export default defineCommand({
   },
   examples: ["tsnet logs web", "tsnet logs -f web | grep error"],
   async run({ opts: values, args: rest }) {
-    requireRoot("tsnet logs");
+    requireRoot("tsnet logs", STATE_IS_ROOTS);
     recoverOrphans();
     const rec = mustFind(rest[0]!);
     let fd: number;

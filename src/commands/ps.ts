@@ -1,7 +1,7 @@
 import { defineCommand } from "../cli/command.ts";
 import { execute, parseFormat, templateRows } from "../cli/format.ts";
 import { out } from "../cli/output.ts";
-import { requireRoot } from "../cli/root.ts";
+import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { isRunning } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
 import { formatIPv4 } from "../ip/ipv4.ts";
@@ -70,7 +70,7 @@ export default defineCommand({
   run({ opts }) {
     const format = parseFormat("ps", opts.format, "error");
     if (format.kind === "template") execute("ps", format.template, HEADERS); // an unknown field fails here, before anything is read
-    requireRoot("tsnet ps");
+    requireRoot("tsnet ps", STATE_IS_ROOTS);
     recoverOrphans();
     const rows = listRecords()
       .filter((r) => opts.all || isRunning(r))

@@ -22,7 +22,7 @@ export default defineCommand({
   },
   examples: ["tsnet rm web", "tsnet rm -f $(tsnet ps -aq)"],
   async run({ opts: values, args: rest }) {
-    requireRoot("tsnet rm");
+    requireRoot("tsnet rm", "it kills containers' commands and releases their networks");
     recoverOrphans();
     return eachRef(rest, async (ref) => {
       const rec = mustFind(ref);

@@ -133,7 +133,7 @@ export default defineCommand({
   ],
   async run({ opts: values, args }) {
     const opts = runOptions(values, args);
-    if (opts.mode !== "host") requireRoot(`tsnet run --network ${opts.mode}`);
+    requireRoot(`tsnet run --network ${opts.mode}`, opts.mode === "host" ? "it records the container under /run/tsnet, which is root's" : undefined);
     if (opts.detached) {
       // Only the id goes to stdout, so `id=$(tsnet run -d ...)` works.
       const id = await runDetached({ op: "run", opts, env: process.env, cwd: process.cwd() });

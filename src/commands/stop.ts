@@ -21,7 +21,7 @@ export default defineCommand({
   async run({ opts: values, args: rest }) {
     const seconds = values.time === undefined ? 10 : Number(values.time);
     if (!Number.isInteger(seconds) || seconds < 0) throw new UsageError(`option -t of tsnet stop wants whole seconds, e.g. tsnet stop -t 10 web (got "${values.time}")`);
-    requireRoot("tsnet stop");
+    requireRoot("tsnet stop", "it signals containers' commands and releases their networks");
     recoverOrphans();
     return eachRef(rest, async (ref) => {
       await stopContainer(mustFind(ref), seconds);

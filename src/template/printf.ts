@@ -50,10 +50,21 @@ function integer(v: number, base: number, f: Spec, upper = false): string {
   return signed(digits, v < 0, f);
 }
 
+/** toFixed, except that an exact half rounds to even as Go's strconv does (2.25 -> "2.2"). */
+function fixed(abs: number, prec: number): string {
+  const scale = 10 ** prec;
+  const scaled = abs * scale;
+  if (Number.isSafeInteger(scaled - 0.5) && (scaled - 0.5) / scale + 0.5 / scale === abs) {
+    const down = scaled - 0.5;
+    return ((down % 2 === 0 ? down : down + 1) / scale).toFixed(prec);
+  }
+  return abs.toFixed(prec);
+}
+
 function float(v: number, verb: string, f: Spec): string {
   const abs = Math.abs(v);
   let s: string;
-  if (verb === "f" || verb === "F") s = abs.toFixed(f.prec ?? 6);
+  if (verb === "f" || verb === "F") s = fixed(abs, f.prec ?? 6);
   else if (verb === "e" || verb === "E") s = abs.toExponential(f.prec ?? 6).replace(/e([+-])(\d)$/, "e$10$2");
   else {
     // %g: shortest (or prec significant digits), exponent for large and small magnitudes.
