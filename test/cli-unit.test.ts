@@ -2,10 +2,11 @@
 // completion, tab alignment, and the consistency of every command's table.
 import { describe, expect, test } from "bun:test";
 import { parseArgv } from "../src/cli/argv.ts";
-import { defineCommand, isGroup, type CommandDef, type OptionDef } from "../src/cli/command.ts";
+import { defineCommand, defineGroup, isGroup, type CommandDef, type OptionDef } from "../src/cli/command.ts";
+import { resolveCommand } from "../src/cli/dispatch.ts";
 import { bashTrim, complete, splitLine } from "../src/cli/complete.ts";
 import { parseFormat, tabwrite, templateRows } from "../src/cli/format.ts";
-import { commandHelp, usageLine } from "../src/cli/help.ts";
+import { commandHelp, groupHelp, topHelp, usageLine } from "../src/cli/help.ts";
 import { COMMANDS } from "../src/cli/registry.ts";
 import { UsageError } from "../src/errors/errors.ts";
 import { editDistance, nearest } from "../src/errors/suggest.ts";
@@ -216,4 +217,55 @@ describe("--format", () => {
     expect(tabwrite("a\tb\tc\nlonger-cell\tx\ty")).toBe("a             b         c\nlonger-cell   x         y");
     expect(tabwrite("no tabs\nat all")).toBe("no tabs\nat all");
   });
+});
+
+describe("a family of commands (as `tsnet network ...` will be)", () => {
+  // Registered for this test only, the way a real family is: one entry whose module is a group.
+  const ls = defineCommand({
+    name: "network ls",
+    args: [],
+    options: { quiet: { type: "boolean", alias: "q", description: "Only names", example: "tsnet network ls -q" } },
+    examples: ["tsnet network ls"],
+    run: () => 0,
+  });
+  const rmNet = defineCommand({
+    name: "network rm",
+    args: [{ name: "NETWORK", what: "a network", description: "Name", repeat: true, complete: ["front", "back"] }],
+    options: {},
+    examples: ["tsnet network rm front"],
+    run: () => 0,
+  });
+  const group = defineGroup({
+    name: "network",
+    subcommands: {
+      ls: { description: "List networks", load: async () => ({ default: ls }) },
+      rm: { description: "Remove networks", load: async () => ({ default: rmNet }) },
+    },
+  });
+  const withFamily = async (fn: () => Promise<void>) => {
+    COMMANDS.network = { description: "Manage networks", load: async () => ({ default: group }) };
+    try {
+      await fn();
+    } finally {
+      delete COMMANDS.network;
+    }
+  };
+
+  test("dispatch, help and completion walk into it with no change to them", () =>
+    withFamily(async () => {
+      const r = await resolveCommand(["network", "ls", "-q"], false);
+      expect({ path: r.path, rest: r.rest, def: r.def }).toEqual({ path: "network ls", rest: ["-q"], def: ls });
+      expect(parseArgv(ls, ["-q"])).toEqual({ opts: { quiet: true }, args: [] });
+      expect(groupHelp("network", "Manage networks", group, false)).toBe(
+        "Usage:  tsnet network COMMAND\n\nManage networks\n\nCommands:\n  ls   List networks\n  rm   Remove networks\n\nRun 'tsnet network COMMAND --help' for more on a command.\n",
+      );
+      expect(topHelp(false)).toContain("\n  network      Manage networks\n");
+      const words = async (w: string[]) => (await complete(w)).map((c) => c.word);
+      expect(await words(["netw"])).toEqual(["network"]);
+      expect(await words(["network", ""])).toEqual(["ls", "rm"]);
+      expect(await words(["network", "ls", "--"])).toEqual(["--quiet", "--help"]);
+      expect(await words(["network", "rm", "f"])).toEqual(["front"]);
+      expect(await words(["help", "network", ""])).toEqual(["ls", "rm"]);
+      await expect(resolveCommand(["network", "sl"], false)).rejects.toThrow('unknown command "sl" for tsnet network: did you mean "ls"? (see tsnet network --help)');
+    }));
 });

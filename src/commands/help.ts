@@ -17,7 +17,7 @@ export default defineCommand({
     const { path, entry, def, rest } = await resolveCommand(args, false);
     if (rest.length) {
       if (isGroup(def)) throw unknownCommand(rest[0]!, def.subcommands, path);
-      throw unknownCommand(`${path} ${rest.join(" ")}`, {}, "");
+      throw unknownCommand(rest[0]!, {}, path);
     }
     out(isGroup(def) ? groupHelp(path, entry.description, def) : commandHelp(path, entry.description, def));
     return 0;

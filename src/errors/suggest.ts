@@ -17,22 +17,24 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The candidate nearest to `word`, if it is near enough to be a typo of it: at most two edits,
- * and fewer than half the candidate's letters (so "x" does not suggest "ps"); or a unique
- * candidate that starts with the word.
+ * and fewer edits than the candidate has letters (so "x" does not suggest "ps", but "sl" does
+ * suggest "ls"); or else the one candidate that starts with the word. Leading dashes are not
+ * letters: "--x" is not two edits from "--rm".
  */
 export function nearest(word: string, candidates: Iterable<string>): string | undefined {
+  const bare = (s: string) => s.replace(/^-+/, "").toLowerCase();
   let best: string | undefined;
   let bestDistance = Infinity;
   const prefixed: string[] = [];
-  const w = word.toLowerCase();
+  const w = bare(word);
   for (const c of candidates) {
-    const d = editDistance(w, c.toLowerCase());
+    const d = editDistance(w, bare(c));
     if (d < bestDistance) {
       best = c;
       bestDistance = d;
     }
-    if (w.length >= 2 && c.toLowerCase().startsWith(w)) prefixed.push(c);
+    if (w.length >= 2 && bare(c).startsWith(w)) prefixed.push(c);
   }
-  if (best !== undefined && bestDistance <= 2 && bestDistance * 2 < best.length) return best;
+  if (best !== undefined && bestDistance <= 2 && bestDistance < bare(best).length) return best;
   return prefixed.length === 1 ? prefixed[0] : undefined;
 }
