@@ -5,7 +5,7 @@
 import { nearest } from "../errors/suggest.ts";
 import { TemplateError, parse, type Command, type Node, type Operand, type Pipeline } from "./parse.ts";
 import { sprintf } from "./printf.ts";
-import { NO_VALUE, formatValue, truth, typeName } from "./value.ts";
+import { formatValue, printValue, truth, typeName } from "./value.ts";
 
 export { TemplateError, formatValue, truth };
 
@@ -226,6 +226,7 @@ function call(st: State, dot: unknown, name: string, argOps: Operand[], final: u
 function evalCommand(st: State, dot: unknown, cmd: Command, final: unknown, hasFinal: boolean): unknown {
   const [first, ...rest] = cmd.args as [Operand, ...Operand[]];
   if (first.kind === "identifier") return call(st, dot, first.name, rest, final, hasFinal);
+  if (first.kind === "nil") throw new TemplateError("nil is not a command");
   if (rest.length || hasFinal) {
     const what = first.kind === "field" || first.kind === "variable" || first.kind === "chain" ? first.text : first.kind;
     throw new TemplateError(`${where(what)}: ${what} is not a function and takes no arguments`);
@@ -264,7 +265,7 @@ function walk(st: State, dot: unknown, nodes: Node[]): void {
         break;
       case "action": {
         const v = evalPipeline(st, dot, n.pipe);
-        if (n.pipe.decl.length === 0) st.out.push(formatValue(v));
+        if (n.pipe.decl.length === 0) st.out.push(printValue(v));
         break;
       }
       case "if":

@@ -1,6 +1,7 @@
 // Go's fmt.Sprintf for the template function printf: verbs v s q d t x X o b c e E f F g G and
 // %%, flags - + 0 space #, width and precision. A verb that does not fit its operand prints as
 // Go does, e.g. %!d(string=web), so a format never fails half-way through.
+import { formatFloat } from "./float.ts";
 import { formatValue } from "./value.ts";
 
 function typeName(v: unknown): string {
@@ -50,30 +51,8 @@ function integer(v: number, base: number, f: Spec, upper = false): string {
   return signed(digits, v < 0, f);
 }
 
-/** toFixed, except that an exact half rounds to even as Go's strconv does (2.25 -> "2.2"). */
-function fixed(abs: number, prec: number): string {
-  const scale = 10 ** prec;
-  const scaled = abs * scale;
-  if (Number.isSafeInteger(scaled - 0.5) && (scaled - 0.5) / scale + 0.5 / scale === abs) {
-    const down = scaled - 0.5;
-    return ((down % 2 === 0 ? down : down + 1) / scale).toFixed(prec);
-  }
-  return abs.toFixed(prec);
-}
-
 function float(v: number, verb: string, f: Spec): string {
-  const abs = Math.abs(v);
-  let s: string;
-  if (verb === "f" || verb === "F") s = fixed(abs, f.prec ?? 6);
-  else if (verb === "e" || verb === "E") s = abs.toExponential(f.prec ?? 6).replace(/e([+-])(\d)$/, "e$10$2");
-  else {
-    // %g: shortest (or prec significant digits), exponent for large and small magnitudes.
-    const p = f.prec ?? -1;
-    const exp = abs === 0 ? 0 : Math.floor(Math.log10(abs));
-    const limit = p < 0 ? 21 : p;
-    if (abs !== 0 && (exp < -4 || exp >= limit)) s = (p < 0 ? abs.toExponential() : abs.toExponential(Math.max(p - 1, 0))).replace(/\.?0+e/, "e").replace(/e([+-])(\d)$/, "e$10$2");
-    else s = p < 0 ? String(abs) : String(Number(abs.toPrecision(Math.max(p, 1))));
-  }
+  let s = formatFloat(Math.abs(v), verb.toLowerCase() as "e" | "f" | "g", f.prec ?? -1);
   if (verb === "E" || verb === "G") s = s.toUpperCase();
   return signed(s, v < 0 || Object.is(v, -0), f);
 }
@@ -83,6 +62,7 @@ function one(verb: string, v: unknown, f: Spec): string {
     case "v":
       return pad(formatValue(v), f, false);
     case "s": {
+      if (v === null || v === undefined) return bad(verb, v);
       let s = typeof v === "string" ? v : formatValue(v);
       if (f.prec !== undefined) s = [...s].slice(0, f.prec).join("");
       return pad(s, f, false);

@@ -1,5 +1,6 @@
 // Template values are JSON-shaped (string, number, boolean, null, list, map), plus undefined
 // for a value that is not there. They print as Go's fmt prints the same values.
+import { formatFloat } from "./float.ts";
 
 export const NO_VALUE = "<no value>";
 
@@ -23,24 +24,22 @@ export function truth(v: unknown): boolean {
   return true;
 }
 
-/** fmt's %v. */
+/** What an action prints: fmt's %v, except that nothing (or nil) prints as "<no value>". */
+export function printValue(v: unknown): string {
+  return v === undefined || v === null ? NO_VALUE : formatValue(v);
+}
+
+/** fmt's %v, as print, printf and the elements of lists and maps use it. */
 export function formatValue(v: unknown): string {
-  if (v === undefined) return NO_VALUE;
-  if (v === null) return "<nil>";
+  if (v === undefined || v === null) return "<nil>";
   if (typeof v === "string") return v;
-  if (typeof v === "number") return Number.isInteger(v) ? String(v) : goFloat(v);
+  // Whole numbers print as Go prints the ints they are in Docker's structs; others as float64.
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : `${v < 0 ? "-" : ""}${formatFloat(Math.abs(v), "g", -1)}`;
   if (typeof v === "boolean") return String(v);
   if (Array.isArray(v)) return `[${v.map((x) => formatValue(x)).join(" ")}]`;
   if (typeof v === "object") {
     const o = v as Record<string, unknown>;
     return `map[${Object.keys(o).sort().map((k) => `${k}:${formatValue(o[k])}`).join(" ")}]`;
   }
-  return String(v);
-}
-
-/** %v of a float64: shortest digits, exponent form past 1e21 or below 1e-4 (as strconv 'g'). */
-function goFloat(v: number): string {
-  const abs = Math.abs(v);
-  if (abs !== 0 && (abs < 1e-4 || abs >= 1e21)) return v.toExponential().replace(/e([+-])(\d)$/, "e$10$2");
   return String(v);
 }
