@@ -1,7 +1,7 @@
 // Containers that outlive the command line: run -d, ps, inspect, exec, logs, stop, rm, the
 // supervisor, crash recovery and concurrency. Observed with ip, nft, curl and /proc.
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import {
   TSNET, assertThrowawayHost, curl, ipj, leases, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor,
 } from "./helpers.ts";
@@ -17,11 +17,13 @@ function runD(args: string[], env?: Record<string, string>): string {
   return r.stdout;
 }
 
+/** This throwaway host's supervisor: others on the machine (other sandboxes) are not ours to judge or kill. */
 function supervisorPid(): number | undefined {
+  const ours = readlinkSync("/proc/self/ns/net");
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      if (cmd.includes("_supervise")) return Number(pid);
+      if (cmd.includes("_supervise") && readlinkSync(`/proc/${pid}/ns/net`) === ours) return Number(pid);
     } catch {}
   }
   return undefined;

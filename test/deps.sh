@@ -13,6 +13,12 @@ have setpriv || need+=(util-linux)
 have nginx || need+=(nginx-light)
 have hyperfine || need+=(hyperfine)
 have iperf3 || need+=(iperf3)
+# Completion scripts are run in each shell; the arm64 release runs under qemu-user.
+have zsh || need+=(zsh)
+have fish || need+=(fish)
+have script || need+=(bsdutils)
+have qemu-aarch64 || need+=(qemu-user)
+[[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]] || need+=(libc6-arm64-cross)
 ldconfig -p | grep -q 'libmnl\.so\.0' || need+=(libmnl0)
 if ((${#need[@]})); then
   echo "test/deps.sh: installing ${need[*]}" >&2

@@ -1,7 +1,5 @@
-// Pure functions: netlink encoding and decoding, option scanning, IPv4 arithmetic.
+// Pure functions: netlink encoding and decoding, IPv4 arithmetic. (Option scanning: cli-unit.test.ts.)
 import { describe, expect, test } from "bun:test";
-import { scanOptions } from "../src/cli/argv.ts";
-import { UsageError } from "../src/errors/errors.ts";
 import { contains, formatIPv4, lastAddress, overlaps, parseCidr, parseIPv4 } from "../src/ip/ipv4.ts";
 import { NLA_F_NESTED } from "../src/netlink/constants.ts";
 import { Attrs, splitMessages } from "../src/netlink/reader.ts";
@@ -80,26 +78,6 @@ describe("reader", () => {
     w.attrU32(1, 1);
     w.end(at);
     expect(splitMessages(w.buf, w.len - 1)).toEqual([]);
-  });
-});
-
-describe("scanOptions", () => {
-  const specs = [
-    { names: ["--network", "--net"], key: "network", takesValue: true },
-    { names: ["--rm"], key: "rm", takesValue: false },
-    { names: ["-i"], key: "i", takesValue: false },
-    { names: ["-t"], key: "t", takesValue: false },
-    { names: ["-p"], key: "p", takesValue: true, repeatable: true },
-  ];
-  test("options stop at -- or at the first non-option", () => {
-    expect(scanOptions("run", ["--rm", "--net=none", "ls", "--rm"], specs)).toEqual({ values: { rm: true, network: "none" }, rest: ["ls", "--rm"] });
-    expect(scanOptions("run", ["-it", "--", "-x"], specs)).toEqual({ values: { i: true, t: true }, rest: ["-x"] });
-    expect(scanOptions("run", ["-p", "1", "-p", "2", "x"], specs).values.p).toEqual(["1", "2"]);
-  });
-  test("unknown options and missing values are usage errors", () => {
-    expect(() => scanOptions("run", ["--nope"], specs)).toThrow(UsageError);
-    expect(() => scanOptions("run", ["--network"], specs)).toThrow(/needs a value/);
-    expect(() => scanOptions("run", ["--rm=1"], specs)).toThrow(/takes no value/);
   });
 });
 

@@ -3,12 +3,13 @@
 // of milliseconds to import; see ARCHITECTURE.md).
 import { createConsola, type ConsolaReporter } from "consola/core";
 import { setWarningSink } from "../errors/notice.ts";
+import { err } from "./output.ts";
 
 const oneLine: ConsolaReporter = {
   log(entry) {
     const text = entry.args.map((a) => (a instanceof Error ? a.message : String(a))).join(" ");
     const tag = entry.type === "warn" ? "warning: " : "";
-    process.stderr.write(`tsnet: ${tag}${text}\n`);
+    err(`tsnet: ${tag}${text}\n`);
   },
 };
 

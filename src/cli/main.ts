@@ -1,69 +1,80 @@
-// Entry point. Commands load lazily: what a command imports at start-up is most of its latency,
-// so `tsnet run` never pays for the others.
-import { runCommand, type CommandDef } from "citty";
-import { TsnetError, UsageError } from "../errors/errors.ts";
-import { log } from "./log.ts";
+// Entry point. Only the version is imported up front: everything else, down to node:fs, is
+// loaded when needed, and a command's module (and the kernel layers under it) when that
+// command runs, so `tsnet --version` and `tsnet ps` pay only for what they use.
+import { versionLine } from "./version.ts";
 
-const VERSION = "0.1.0";
+/** Docker's code for "the runtime itself failed", also used for a wrong command line. */
+const EXIT_TSNET = 125;
 
-const COMMANDS: Record<string, { about: string; load: () => Promise<CommandDef<any>> }> = {
-  run: { about: "Run a command in its own network namespace", load: () => import("../commands/run.ts").then((m) => m.default) },
-  ps: { about: "List containers", load: () => import("../commands/ps.ts").then((m) => m.default) },
-  inspect: { about: "Docker-shaped JSON about containers, read from the kernel", load: () => import("../commands/inspect.ts").then((m) => m.default) },
-  exec: { about: "Run a command in a running container's namespace", load: () => import("../commands/exec.ts").then((m) => m.default) },
-  logs: { about: "Print a detached container's output", load: () => import("../commands/logs.ts").then((m) => m.default) },
-  stop: { about: "Stop running containers (TERM, then KILL)", load: () => import("../commands/stop.ts").then((m) => m.default) },
-  rm: { about: "Remove containers", load: () => import("../commands/rm.ts").then((m) => m.default) },
-  network: { about: "Manage networks (ls, create, inspect, rm, connect, disconnect, prune)", load: () => import("../commands/network.ts").then((m) => m.default) },
-};
-
-// Internal commands that tsnet starts itself; not listed in the usage.
-const HIDDEN: typeof COMMANDS = {
-  _dellink: { about: "", load: () => import("../commands/_dellink.ts").then((m) => m.default) },
-  _supervise: { about: "", load: () => import("../commands/_supervise.ts").then((m) => m.default) },
-};
-
-function usage(): string {
-  const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(10)}${c.about}`);
-  return [
-    "Usage: tsnet COMMAND [OPTIONS]",
-    "",
-    "Docker-style container networking for any host command.",
-    "",
-    "Commands:",
-    ...rows,
-    "",
-    "Run 'tsnet COMMAND --help' for more on a command.",
-  ].join("\n");
+function isVersion(word: string | undefined): boolean {
+  return word === "--version" || word === "-v" || word === "version";
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    process.stdout.write(`${usage()}\n`);
+  const first = argv[0];
+  const [{ out }, { UsageError }, { resolveCommand }, { isGroup }, help, { parseArgv }] = await Promise.all([
+    import("./output.ts"), import("../errors/errors.ts"), import("./dispatch.ts"), import("./command.ts"), import("./help.ts"), import("./argv.ts"),
+  ]);
+  if (first === undefined || first === "--help" || first === "-h") {
+    out(help.topHelp());
     return 0;
   }
-  if (name === "--version" || name === "-v" || name === "version") {
-    process.stdout.write(`tsnet ${VERSION}\n`);
+  if (first.startsWith("-")) {
+    const { nearest } = await import("../errors/suggest.ts");
+    const guess = nearest(first, ["--help", "--version"]);
+    throw new UsageError(`unknown option "${first}" for tsnet: ${guess ? `did you mean "${guess}"? (see tsnet --help)` : "see tsnet --help"}`);
+  }
+  const { path, entry, def, rest } = await resolveCommand(argv, true);
+  if (isGroup(def)) {
+    if (rest.length === 0 || rest[0] === "--help" || rest[0] === "-h") {
+      out(help.groupHelp(path, entry.description, def));
+      return 0;
+    }
+    throw new UsageError(`unknown option "${rest[0]}" for tsnet ${path}: see tsnet ${path} --help`);
+  }
+  const parsed = parseArgv(def, rest);
+  if ("help" in parsed) {
+    if (entry.hidden) throw new UsageError(`tsnet ${path} is one of tsnet's own helpers and has no help: see tsnet --help`);
+    out(help.commandHelp(path, entry.description, def));
     return 0;
   }
-  const entry = COMMANDS[name] ?? HIDDEN[name];
-  if (!entry) throw new UsageError(`unknown command "${name}": see tsnet --help`);
-  const { result } = await runCommand(await entry.load(), { rawArgs: rest });
-  return typeof result === "number" ? result : 0;
+  return await def.run(parsed);
 }
 
-function report(e: unknown): number {
+/** Messages are one line; a stray newline in one (from a library, say) would break that. */
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, " ").trim();
+}
+
+/**
+ * The last resort: whatever escapes a command becomes one line and exit 125. tsnet's own errors
+ * carry their message and code; anything else is a bug, shown with its stack only when
+ * TSNET_DEBUG is set.
+ */
+async function report(e: unknown): Promise<number> {
+  const [{ TsnetError }, { err }] = await Promise.all([import("../errors/errors.ts"), import("./output.ts")]);
   if (e instanceof TsnetError) {
-    log.error(e.message);
+    err(`tsnet: ${oneLine(e.message)}\n`);
     return e.exitCode;
   }
-  log.error(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-  return 125;
+  if (process.env.TSNET_DEBUG) {
+    err(`tsnet: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  } else {
+    const what = e instanceof Error ? `${e.name === "Error" ? "" : `${e.name}: `}${e.message}` : String(e);
+    err(`tsnet: internal error: ${oneLine(what)} (run with TSNET_DEBUG=1 for details)\n`);
+  }
+  return EXIT_TSNET;
 }
 
+const fail = (e: unknown) => report(e).then((code) => process.exit(code));
+
 // No top-level await: the compiled, bytecode-cached executable is a CommonJS bundle.
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => process.exit(report(e)),
-);
+if (isVersion(process.argv[2])) {
+  // console.log is Bun's own synchronous write, cheaper than loading node:fs for one line
+  // (into a closed pipe it writes nothing and tsnet still exits 0).
+  console.log(versionLine());
+} else {
+  process.on("uncaughtException", fail);
+  process.on("unhandledRejection", fail);
+  main(process.argv.slice(2)).then((code) => process.exit(code), fail);
+}

@@ -1,8 +1,11 @@
 // Hidden: the supervisor of detached containers (src/supervisor/server.ts).
-import { defineCommand } from "citty";
+import { defineCommand } from "../cli/command.ts";
 import { supervise } from "../supervisor/server.ts";
 
 export default defineCommand({
-  meta: { name: "_supervise", hidden: true },
+  name: "_supervise",
+  args: [],
+  options: {},
+  examples: ["tsnet _supervise"],
   run: () => supervise(),
 });

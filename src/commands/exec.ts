@@ -1,32 +1,45 @@
-import { defineCommand } from "citty";
 import { close } from "../../ffi/libc.ts";
-import { scanOptions } from "../cli/argv.ts";
+import { defineCommand } from "../cli/command.ts";
 import { requireRoot } from "../cli/root.ts";
-import { OBJECT_ERROR, isRunning, mustFind, namespaceOf } from "../container/control.ts";
+import { OBJECT_ERROR, isRunning, mustFind, runningNamespaceOf } from "../container/control.ts";
 import { livePidOf, recoverOrphans, spawnInNamespace } from "../container/lifecycle.ts";
 import { exitStatus, forwardSignals } from "../container/proc.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { openNetns } from "../netns/netns.ts";
 
 export default defineCommand({
-  meta: { name: "exec", description: "Run a command in a running container's network namespace (what nsenter -n does)" },
-  args: {
-    container: { type: "positional", description: "Name or id", required: false },
-    command: { type: "positional", description: "The command and its arguments (after -- or the name)", required: false },
+  name: "exec",
+  details: [
+    "What nsenter -n does: the command runs on the host, in the container's network namespace. Options end at the container's name; -- after it is optional.",
+  ],
+  args: [
+    { name: "CONTAINER", what: "a container and a command", description: "Name or id (a unique prefix is enough)", complete: "running" },
+    { name: "COMMAND", what: "a command to run in it", description: "The program to run", complete: "command" },
+    { name: "ARG", what: "its arguments", description: "Its arguments, passed untouched", required: false, repeat: true, complete: "file" },
+  ],
+  options: {
+    interactive: {
+      type: "boolean", alias: "i",
+      description: "Accepted for Docker habits: stdin always passes straight through",
+      example: "echo hi | tsnet exec -i web -- cat",
+    },
+    tty: {
+      type: "boolean", alias: "t",
+      description: "Accepted for Docker habits: the terminal always passes straight through",
+      example: "tsnet exec -it web -- bash",
+    },
   },
-  async run({ rawArgs }) {
-    const { rest } = scanOptions("exec", rawArgs, [
-      { names: ["-i", "--interactive"], key: "interactive", takesValue: false },
-      { names: ["-t", "--tty"], key: "tty", takesValue: false },
-    ]);
-    const [ref, ...after] = rest;
+  optionsEndAtFirstArg: true,
+  examples: ["tsnet exec web -- ip addr", "tsnet exec -it web bash"],
+  async run({ args }) {
+    const [ref, ...after] = args as [string, ...string[]];
     const command = after[0] === "--" ? after.slice(1) : after;
-    if (!ref || command.length === 0) throw new UsageError("tsnet exec needs a container and a command, e.g. tsnet exec web -- ip addr");
-    requireRoot("tsnet exec");
+    if (command.length === 0) throw new UsageError("\"tsnet exec\" needs a command to run in it, e.g. tsnet exec web -- ip addr");
+    requireRoot("tsnet exec", "it enters a container's network namespace");
     recoverOrphans();
     const rec = mustFind(ref);
     if (!isRunning(rec)) throw new TsnetError(`container ${rec.name} is not running: start a new one with tsnet run`, OBJECT_ERROR);
-    const path = namespaceOf(rec);
+    const path = runningNamespaceOf(rec);
     const fd = path === undefined ? undefined : openNetns(path);
     let child: Bun.Subprocess;
     try {

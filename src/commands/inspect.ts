@@ -1,12 +1,12 @@
-import { defineCommand } from "citty";
 import { close } from "../../ffi/libc.ts";
+import { defineCommand } from "../cli/command.ts";
+import { execute, parseFormat } from "../cli/format.ts";
 import { log } from "../cli/log.ts";
-import { requireRoot } from "../cli/root.ts";
-import { scanOptions } from "../cli/argv.ts";
+import { out } from "../cli/output.ts";
+import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { eachRef, isRunning, mustFind, namespaceOf } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
 import { isSameProcess } from "../container/proc.ts";
-import { UsageError } from "../errors/errors.ts";
 import { formatIPv4 } from "../ip/ipv4.ts";
 import { formatIp } from "../ip/addr.ts";
 import { publishedPorts } from "../nat/portmap.ts";
@@ -111,18 +111,29 @@ export function inspectContainer(rec: ContainerRecord) {
 }
 
 export default defineCommand({
-  meta: { name: "inspect", description: "Docker-shaped JSON for containers; addresses and ports are read from the kernel" },
-  args: { containers: { type: "positional", description: "Names or ids", required: false } },
-  async run({ rawArgs }) {
-    const { rest } = scanOptions("inspect", rawArgs, []);
-    if (rest.length === 0) throw new UsageError("tsnet inspect needs at least one container, e.g. tsnet inspect web");
-    requireRoot("tsnet inspect");
+  name: "inspect",
+  details: [
+    "Addresses, MAC, gateway and published ports are read from the kernel, not from tsnet's records. With --format, each container's result is one line; a field the document lacks prints <no value>, as in Docker.",
+  ],
+  args: [{ name: "CONTAINER", what: "at least one container", description: "Name or id (a unique prefix is enough)", repeat: true, complete: "container" }],
+  options: {
+    format: {
+      type: "string", alias: "f", valueHint: "FORMAT", complete: ["json"],
+      description: "json (the default), or a Go template run over each container's document, e.g. '{{.NetworkSettings.IPAddress}}' or '{{json .State}}'",
+      example: "tsnet inspect -f '{{.NetworkSettings.IPAddress}}' web",
+    },
+  },
+  examples: ["tsnet inspect web", "tsnet inspect -f '{{range $p, $b := .NetworkSettings.Ports}}{{$p}} {{(index $b 0).HostPort}}{{end}}' web"],
+  async run({ opts, args }) {
+    const format = parseFormat("inspect", opts.format, "zero");
+    requireRoot("tsnet inspect", `${STATE_IS_ROOTS}, and it reads addresses inside namespaces`);
     recoverOrphans();
-    const out: unknown[] = [];
-    const code = await eachRef(rest, (ref) => {
-      out.push(inspectContainer(mustFind(ref)));
+    const found: unknown[] = [];
+    const code = await eachRef(args, (ref) => {
+      found.push(inspectContainer(mustFind(ref)));
     }, (e) => log.error(e.message));
-    process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+    if (format.kind === "template") out(found.map((c) => `${execute("inspect", format.template, c)}\n`).join(""));
+    else out(`${JSON.stringify(found, null, 4)}\n`);
     return code;
   },
 });

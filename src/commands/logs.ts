@@ -1,23 +1,27 @@
-import { defineCommand } from "citty";
-import { closeSync, openSync, readSync, writeSync } from "node:fs";
-import { scanOptions } from "../cli/argv.ts";
-import { requireRoot } from "../cli/root.ts";
+import { closeSync, openSync, readSync } from "node:fs";
+import { defineCommand } from "../cli/command.ts";
+import { out } from "../cli/output.ts";
+import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, isRunning, mustFind } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
-import { TsnetError, UsageError } from "../errors/errors.ts";
+import { TsnetError } from "../errors/errors.ts";
 import { loadRecord } from "../state/containers.ts";
 import { logPath } from "../supervisor/protocol.ts";
 
 export default defineCommand({
-  meta: { name: "logs", description: "Print what a detached container's command wrote to stdout and stderr" },
-  args: {
-    follow: { type: "boolean", alias: "f", description: "Keep printing until the container ends" },
-    container: { type: "positional", description: "Name or id", required: false },
+  name: "logs",
+  details: ["Only detached containers (run -d) keep a log; stdout and stderr are written to it as they come."],
+  args: [{ name: "CONTAINER", what: "a container", description: "Name or id (a unique prefix is enough)", complete: "container" }],
+  options: {
+    follow: {
+      type: "boolean", alias: "f",
+      description: "Keep printing what the command writes until it ends",
+      example: "tsnet logs -f web",
+    },
   },
-  async run({ rawArgs }) {
-    const { values, rest } = scanOptions("logs", rawArgs, [{ names: ["-f", "--follow"], key: "follow", takesValue: false }]);
-    if (rest.length !== 1) throw new UsageError("tsnet logs needs one container, e.g. tsnet logs -f web");
-    requireRoot("tsnet logs");
+  examples: ["tsnet logs web", "tsnet logs -f web | grep error"],
+  async run({ opts: values, args: rest }) {
+    requireRoot("tsnet logs", STATE_IS_ROOTS);
     recoverOrphans();
     const rec = mustFind(rest[0]!);
     let fd: number;
@@ -32,12 +36,12 @@ export default defineCommand({
       for (;;) {
         const n = readSync(fd, buf, 0, buf.length, null);
         if (n <= 0) return;
-        writeSync(1, buf, 0, n);
+        out(buf.subarray(0, n));
       }
     };
     try {
       drain();
-      while (values.follow === true) {
+      while (values.follow) {
         const now = loadRecord(rec.id);
         const ended = !now || !isRunning(now);
         await Bun.sleep(100);

@@ -1,9 +1,9 @@
-import { defineCommand } from "citty";
-import { scanOptions } from "../cli/argv.ts";
-import { requireRoot } from "../cli/root.ts";
+import { defineCommand } from "../cli/command.ts";
+import { execute, parseFormat, templateRows } from "../cli/format.ts";
+import { out } from "../cli/output.ts";
+import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { isRunning } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
-import { UsageError } from "../errors/errors.ts";
 import { describeMapping } from "../network/ports.ts";
 import { listRecords, type ContainerRecord } from "../state/containers.ts";
 
@@ -36,35 +36,58 @@ function row(r: ContainerRecord) {
   };
 }
 
+/** Column titles for `--format 'table ...'`, as Docker names them. */
+const HEADERS: Record<keyof ReturnType<typeof row>, string> = {
+  ID: "CONTAINER ID", Names: "NAMES", Command: "COMMAND", Status: "STATUS", State: "STATE",
+  Address: "ADDRESS", Ports: "PORTS", Networks: "NETWORKS", CreatedAt: "CREATED AT",
+};
+
 export default defineCommand({
-  meta: { name: "ps", description: "List containers (running ones; all with -a)" },
-  args: {
-    all: { type: "boolean", alias: "a", description: "Include exited containers" },
-    quiet: { type: "boolean", alias: "q", description: "Only ids" },
-    format: { type: "string", description: "json: one JSON object per line", valueHint: "json" },
+  name: "ps",
+  details: [
+    `Template fields: ${Object.keys(HEADERS).map((k) => `.${k}`).join(" ")}.`,
+  ],
+  args: [],
+  options: {
+    all: {
+      type: "boolean", alias: "a",
+      description: "Show every container, the exited ones too (the default shows running ones)",
+      example: "tsnet ps -a",
+    },
+    format: {
+      type: "string", valueHint: "FORMAT", complete: ["json", "table"],
+      description: "json (one JSON object per line), table, a Go template such as '{{.Names}}' (functions: json, join, upper, lower, printf, index...), or 'table TEMPLATE' for aligned columns under a header",
+      example: "tsnet ps --format 'table {{.Names}}\\t{{.Address}}'",
+    },
+    quiet: {
+      type: "boolean", alias: "q",
+      description: "Only the short ids",
+      example: "tsnet rm -f $(tsnet ps -aq)",
+    },
   },
-  run({ rawArgs }) {
-    const { values, rest } = scanOptions("ps", rawArgs, [
-      { names: ["-a", "--all"], key: "all", takesValue: false },
-      { names: ["-q", "--quiet"], key: "quiet", takesValue: false },
-      { names: ["--format"], key: "format", takesValue: true, example: "json" },
-    ]);
-    if (rest.length) throw new UsageError(`tsnet ps takes no arguments (got "${rest[0]}"): see tsnet ps --help`);
-    if (values.format !== undefined && values.format !== "json") throw new UsageError(`tsnet ps: unknown --format "${values.format}": use --format json`);
-    requireRoot("tsnet ps");
+  examples: ["tsnet ps", "tsnet ps -a --format '{{.Names}} {{.Status}}'", "tsnet ps --format json"],
+  run({ opts }) {
+    const format = parseFormat("ps", opts.format, "error");
+    if (format.kind === "template") execute("ps", format.template, HEADERS); // an unknown field fails here, before anything is read
+    requireRoot("tsnet ps", STATE_IS_ROOTS);
     recoverOrphans();
     const rows = listRecords()
-      .filter((r) => values.all === true || isRunning(r))
+      .filter((r) => opts.all || isRunning(r))
       .sort((a, b) => b.created.localeCompare(a.created))
       .map(row);
-    let out: string;
-    if (values.quiet === true) out = rows.map((r) => r.ID).join("\n");
-    else if (values.format === "json") out = rows.map((r) => JSON.stringify(r)).join("\n");
-    else out = table(rows);
-    if (out) process.stdout.write(`${out}\n`);
+    let text: string;
+    if (opts.quiet) text = lines(rows.map((r) => r.ID));
+    else if (format.kind === "json") text = lines(rows.map((r) => JSON.stringify(r)));
+    else if (format.kind === "template") text = templateRows("ps", format, rows, HEADERS);
+    else text = `${table(rows)}\n`;
+    if (text) out(text);
     return 0;
   },
 });
+
+function lines(xs: string[]): string {
+  return xs.map((x) => `${x}\n`).join("");
+}
 
 function table(rows: ReturnType<typeof row>[]): string {
   const cols: [string, keyof ReturnType<typeof row>][] = [

@@ -1,6 +1,6 @@
-import { defineCommand, renderUsage } from "citty";
-import { scanOptions, type OptionSpec } from "../cli/argv.ts";
+import { defineCommand, type Values } from "../cli/command.ts";
 import { log } from "../cli/log.ts";
+import { out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
 import { createContainer, finishContainer, recoverOrphans, spawnIn, started, type CreateOptions } from "../container/lifecycle.ts";
 import { exitStatus, forwardSignals } from "../container/proc.ts";
@@ -10,6 +10,81 @@ import { describeMapping, parsePublishAll } from "../network/ports.ts";
 import type { NetworkMode } from "../state/containers.ts";
 import { parseIp } from "../ip/addr.ts";
 import { parseMac } from "../network/bridge.ts";
+
+const OPTIONS = {
+  detach: {
+    type: "boolean", alias: "d",
+    description: "Run in the background under tsnet's supervisor and print the container's id",
+    example: "tsnet run -d --name web -p 8080:80 -- nginx -g 'daemon off;'",
+  },
+  interactive: {
+    type: "boolean", alias: "i",
+    description: "Accepted for Docker habits: stdin always passes straight through",
+    example: "printf 'a\\nb\\n' | tsnet run -i -- wc -l",
+  },
+  name: {
+    type: "string", valueHint: "NAME",
+    description: "Name of the container (unique; one is made up if not given)",
+    example: "tsnet run --name web -- python3 -m http.server 80",
+  },
+  network: {
+    type: "string", aliases: ["net"], valueHint: "NETWORK", complete: "network",
+    description: "bridge (the default: eth0 on tsnet0 with an address), a network made with tsnet network create, none (only lo), host (no namespace of its own) or container:NAME (share that container's namespace)",
+    example: "tsnet run --network backend -- ip addr",
+  },
+  ip: {
+    type: "string", valueHint: "ADDRESS",
+    description: "The container's address on its (user-defined) network, instead of the next free one",
+    example: "tsnet run --network backend --ip 10.78.0.10 -- ip addr",
+  },
+  "mac-address": {
+    type: "string", valueHint: "MAC",
+    description: "eth0's MAC address (unicast), instead of one derived from its address",
+    example: "tsnet run --mac-address 02:42:0a:4e:00:0a -- ip link",
+  },
+  "network-alias": {
+    type: "string", aliases: ["alias"], repeat: true, valueHint: "NAME",
+    description: "Another name the container answers to on its (user-defined) network",
+    example: "tsnet run --network backend --network-alias db -- redis-server",
+  },
+  hostname: {
+    type: "string", alias: "h", valueHint: "NAME",
+    description: "The container's hostname (its own UTS namespace); the first 12 hex digits of its id when not given",
+    example: "tsnet run -h web01 -- hostname",
+  },
+  dns: {
+    type: "string", repeat: true, valueHint: "ADDRESS",
+    description: "A nameserver the container's resolver forwards to, instead of the host's",
+    example: "tsnet run --dns 192.0.2.53 -- getent hosts example.com",
+  },
+  "dns-search": {
+    type: "string", repeat: true, valueHint: "DOMAIN",
+    description: "A search domain in the container's /etc/resolv.conf, instead of the host's",
+    example: "tsnet run --dns-search corp.example -- getent hosts intranet",
+  },
+  "add-host": {
+    type: "string", repeat: true, valueHint: "NAME:ADDRESS",
+    description: "A line of the container's /etc/hosts; ADDRESS host-gateway is its network's gateway (the host)",
+    example: "tsnet run --add-host db.local:192.0.2.10 --add-host host:host-gateway -- cat /etc/hosts",
+  },
+  publish: {
+    type: "string", alias: "p", repeat: true, valueHint: "SPEC",
+    description: "Publish a container port on the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp]; ranges as 8080-8081:80-81; HOST_PORT left out picks a free one",
+    example: "tsnet run -p 8080:80 -p 127.0.0.1:5353:53/udp -- nginx",
+  },
+  rm: {
+    type: "boolean",
+    description: "Forget the container as soon as its command exits",
+    example: "tsnet run --rm -- ip addr",
+  },
+  tty: {
+    type: "boolean", alias: "t",
+    description: "Accepted for Docker habits: the terminal always passes straight through",
+    example: "tsnet run -it -- bash",
+  },
+} as const;
+
+export type RunOptions = CreateOptions;
 
 /**
  * A hostname, alias or search domain: DNS labels of letters, digits and inner hyphens, joined by
@@ -22,32 +97,9 @@ function checkDnsName(name: string, flag: string): void {
   }
 }
 
-const OPTIONS: OptionSpec[] = [
-  { names: ["--network", "--net"], key: "network", takesValue: true, example: "bridge" },
-  { names: ["--name"], key: "name", takesValue: true, example: "web" },
-  { names: ["-p", "--publish"], key: "publish", takesValue: true, repeatable: true, example: "8080:80" },
-  { names: ["--rm"], key: "rm", takesValue: false },
-  { names: ["-d", "--detach"], key: "detach", takesValue: false },
-  // stdin and the terminal always pass straight through; accepted so Docker habits work.
-  { names: ["-i", "--interactive"], key: "interactive", takesValue: false },
-  { names: ["-t", "--tty"], key: "tty", takesValue: false },
-  { names: ["--ip"], key: "ip", takesValue: true, example: "10.78.0.10" },
-  { names: ["--mac-address"], key: "mac", takesValue: true, example: "02:42:0a:4e:00:0a" },
-  { names: ["--network-alias", "--alias"], key: "alias", takesValue: true, repeatable: true, example: "db" },
-  { names: ["-h", "--hostname"], key: "hostname", takesValue: true, example: "web" },
-  { names: ["--dns"], key: "dns", takesValue: true, repeatable: true, example: "192.0.2.53" },
-  { names: ["--dns-search"], key: "dnsSearch", takesValue: true, repeatable: true, example: "example.com" },
-  { names: ["--add-host"], key: "addHost", takesValue: true, repeatable: true, example: "db.local:192.0.2.10" },
-  { names: ["--help"], key: "help", takesValue: false },
-];
-
-export interface RunOptions extends CreateOptions {
-  help: boolean;
-}
-
-export function parseRunArgs(argv: string[]): RunOptions {
-  const { values, rest } = scanOptions("run", argv, OPTIONS);
-  const network = (values.network as string | undefined) ?? "bridge";
+/** The parsed command line as the options a container is created with. */
+export function runOptions(values: Values<typeof OPTIONS>, command: string[]): RunOptions {
+  const network = values.network ?? "bridge";
   let mode: NetworkMode;
   let join: string | undefined;
   if (network.startsWith("container:")) {
@@ -63,40 +115,38 @@ export function parseRunArgs(argv: string[]): RunOptions {
       throw new UsageError(`invalid --network "${network}": give bridge, host, none, container:NAME or the name of a network (tsnet network ls)`);
     }
   }
-  const publish = parsePublishAll((values.publish as string[] | undefined) ?? []);
+  const publish = parsePublishAll(values.publish);
   if (publish.length && (mode === "none" || mode === "container")) {
     throw new UsageError(`-p cannot be used with --network ${network}: ports are published on the bridge network only`);
   }
-  const many = (k: string) => (values[k] as string[] | undefined) ?? [];
-  const one = (k: string) => values[k] as string | undefined;
   const ownNamespaces = mode === "bridge" || mode === "none";
-  const refuseWith = (flag: string, what: string) => {
+  const refuseWith = (flag: string, what: string): never => {
     throw new UsageError(`${flag} cannot be used with --network ${network}: ${what}`);
   };
-  if (one("ip") !== undefined) {
+  if (values.ip !== undefined) {
     if (mode !== "bridge") refuseWith("--ip", "an address is leased on a bridge network only");
-    if (!parseIp(one("ip")!)) throw new UsageError(`invalid --ip "${one("ip")}": give an IPv4 address, e.g. --ip 10.78.0.10`);
+    if (!parseIp(values.ip)) throw new UsageError(`invalid --ip "${values.ip}": give an IPv4 address, e.g. --ip 10.78.0.10`);
   }
-  if (one("mac") !== undefined) {
+  if (values["mac-address"] !== undefined) {
     if (mode !== "bridge") refuseWith("--mac-address", "only a bridge network gives the container an interface of its own");
-    const mac = parseMac(one("mac")!);
-    if (!mac || mac[0]! & 1) throw new UsageError(`invalid --mac-address "${one("mac")}": give a unicast MAC, e.g. --mac-address 02:42:0a:4e:00:0a`);
+    const mac = parseMac(values["mac-address"]);
+    if (!mac || mac[0]! & 1) throw new UsageError(`invalid --mac-address "${values["mac-address"]}": give a unicast MAC, e.g. --mac-address 02:42:0a:4e:00:0a`);
   }
-  if (many("alias").length && mode !== "bridge") refuseWith("--network-alias", "aliases are names on a user network");
-  for (const a of many("alias")) checkDnsName(a, "--network-alias");
-  if (one("hostname") !== undefined) {
+  if (values["network-alias"].length && mode !== "bridge") refuseWith("--network-alias", "aliases are names on a user network");
+  for (const a of values["network-alias"]) checkDnsName(a, "--network-alias");
+  if (values.hostname !== undefined) {
     if (!ownNamespaces) refuseWith("--hostname", "the container shares another namespace's hostname");
-    checkDnsName(one("hostname")!, "--hostname");
+    checkDnsName(values.hostname, "--hostname");
   }
-  for (const d of many("dns")) {
+  for (const d of values.dns) {
     if (mode !== "bridge") refuseWith("--dns", "DNS servers are set for containers on a bridge network");
     if (!parseIp(d)) throw new UsageError(`invalid --dns "${d}": give the address of a nameserver, e.g. --dns 192.0.2.53`);
   }
-  for (const d of many("dnsSearch")) {
+  for (const d of values["dns-search"]) {
     if (mode !== "bridge") refuseWith("--dns-search", "DNS is set for containers on a bridge network");
     checkDnsName(d, "--dns-search");
   }
-  const extraHosts = many("addHost").map((spec) => {
+  const extraHosts = values["add-host"].map((spec) => {
     if (!ownNamespaces) refuseWith("--add-host", "the container shares another namespace's /etc/hosts");
     const m = /^([^:=]+)[:=](.+)$/.exec(spec);
     if (!m) throw new UsageError(`invalid --add-host "${spec}": use NAME:ADDRESS, e.g. --add-host db.local:192.0.2.10 (or NAME:host-gateway)`);
@@ -108,24 +158,20 @@ export function parseRunArgs(argv: string[]): RunOptions {
   const opts: RunOptions = {
     mode,
     network: mode === "bridge" ? network : undefined,
-    ip: one("ip"),
-    mac: one("mac"),
-    aliases: many("alias"),
-    hostname: one("hostname"),
-    dns: many("dns"),
-    dnsSearch: many("dnsSearch"),
+    ip: values.ip,
+    mac: values["mac-address"],
+    aliases: values["network-alias"],
+    hostname: values.hostname,
+    dns: values.dns,
+    dnsSearch: values["dns-search"],
     extraHosts,
     join,
-    name: values.name as string | undefined,
-    rm: values.rm === true,
-    detached: values.detach === true,
-    help: values.help === true,
-    command: rest,
+    name: values.name,
+    rm: values.rm,
+    detached: values.detach,
+    command,
     publish,
   };
-  if (!opts.help && opts.command.length === 0) {
-    throw new UsageError(`tsnet run needs a command to run, e.g. tsnet run -- ip addr`);
-  }
   if (mode === "host" && publish.length) {
     // As Docker: the command already listens on the host's own ports.
     log.warn("published ports are discarded with --network host");
@@ -163,35 +209,34 @@ export async function runForeground(opts: RunOptions): Promise<number> {
   }
 }
 
-const run = defineCommand({
-  meta: {
-    name: "run",
-    description: "Run a command in a new network namespace wired like a Docker container",
-  },
-  args: {
-    network: { type: "string", description: "bridge (default: veth on tsnet0 with an address), host (no new namespace), none (only lo) or container:NAME (share that container's namespace)", valueHint: "MODE" },
-    publish: { type: "string", alias: "p", description: "Publish a container port on the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp], ranges as 8080-8081:80-81 (repeatable)", valueHint: "SPEC" },
-    name: { type: "string", description: "Name of the container (unique; generated if not given)", valueHint: "NAME" },
-    rm: { type: "boolean", description: "Forget the container's record when it exits" },
-    detach: { type: "boolean", alias: "d", description: "Run in the background under tsnet's supervisor; print the container id" },
-    command: { type: "positional", description: "The command and its arguments; options end at -- or at the first word that is not an option", required: false },
-  },
-  async run({ rawArgs }) {
-    const opts = parseRunArgs(rawArgs);
-    if (opts.help) {
-      process.stdout.write(`${await renderUsage(run)}\n`);
-      return 0;
-    }
-    if (opts.mode !== "host") requireRoot(`tsnet run --network ${opts.mode}`);
+export default defineCommand({
+  name: "run",
+  details: [
+    "Options end at -- or at the first word that is not an option: tsnet run ls -l passes -l to ls. stdin, stdout and stderr pass straight through; the exit status is the command's.",
+    "-h is not --help here: as in Docker, it is -h/--hostname.",
+  ],
+  args: [
+    { name: "COMMAND", what: "a command to run", description: "The program to run in the container", complete: "command" },
+    { name: "ARG", what: "its arguments", description: "Its arguments, passed untouched", required: false, repeat: true, complete: "file" },
+  ],
+  options: OPTIONS,
+  optionsEndAtFirstArg: true,
+  helpShort: false,
+  examples: [
+    "tsnet run --rm -- ip addr",
+    "tsnet run -d --name web -p 8080:80 -- nginx -g 'daemon off;'",
+    "tsnet run --rm --network container:web -- curl -s localhost",
+  ],
+  async run({ opts: values, args }) {
+    const opts = runOptions(values, args);
+    requireRoot(`tsnet run --network ${opts.mode}`, opts.mode === "host" ? "it records the container under /run/tsnet, which is root's" : undefined);
     if (opts.detached) {
       // Only the id goes to stdout, so `id=$(tsnet run -d ...)` works.
       const id = await runDetached({ op: "run", opts, env: process.env, cwd: process.cwd() });
-      process.stdout.write(`${id}\n`);
+      out(`${id}\n`);
       return 0;
     }
     recoverOrphans();
     return runForeground(opts);
   },
 });
-
-export default run;

@@ -1,29 +1,31 @@
-import { defineCommand } from "citty";
-import { scanOptions } from "../cli/argv.ts";
+import { defineCommand } from "../cli/command.ts";
 import { log } from "../cli/log.ts";
+import { out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
 import { eachRef, mustFind, stopContainer } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
 import { UsageError } from "../errors/errors.ts";
 
 export default defineCommand({
-  meta: { name: "stop", description: "Stop running containers: SIGTERM, then SIGKILL after a grace period" },
-  args: {
-    time: { type: "string", alias: "t", description: "Seconds to wait before SIGKILL (default 10)", valueHint: "SECONDS" },
-    containers: { type: "positional", description: "Names or ids", required: false },
+  name: "stop",
+  details: ["Each name is printed once its container has ended, as Docker does."],
+  args: [{ name: "CONTAINER", what: "at least one container", description: "Name or id (a unique prefix is enough)", repeat: true, complete: "running" }],
+  options: {
+    time: {
+      type: "string", alias: "t", aliases: ["timeout"], valueHint: "SECONDS",
+      description: "Seconds to wait after SIGTERM before SIGKILL (default 10)",
+      example: "tsnet stop -t 1 web",
+    },
   },
-  async run({ rawArgs }) {
-    const { values, rest } = scanOptions("stop", rawArgs, [
-      { names: ["-t", "--time", "--timeout"], key: "time", takesValue: true, example: "10" },
-    ]);
+  examples: ["tsnet stop web", "tsnet stop $(tsnet ps -q)"],
+  async run({ opts: values, args: rest }) {
     const seconds = values.time === undefined ? 10 : Number(values.time);
-    if (!Number.isInteger(seconds) || seconds < 0) throw new UsageError(`tsnet stop: -t wants whole seconds, e.g. -t 10 (got "${values.time}")`);
-    if (rest.length === 0) throw new UsageError("tsnet stop needs at least one container, e.g. tsnet stop web");
-    requireRoot("tsnet stop");
+    if (!Number.isInteger(seconds) || seconds < 0) throw new UsageError(`option -t of tsnet stop wants whole seconds, e.g. tsnet stop -t 10 web (got "${values.time}")`);
+    requireRoot("tsnet stop", "it signals containers' commands and releases their networks");
     recoverOrphans();
     return eachRef(rest, async (ref) => {
       await stopContainer(mustFind(ref), seconds);
-      process.stdout.write(`${ref}\n`);
+      out(`${ref}\n`);
     }, (e) => log.error(e.message));
   },
 });

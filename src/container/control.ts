@@ -1,9 +1,10 @@
 // What the object commands (stop, rm, exec, logs, inspect) share: resolving references and
 // waiting for a container to end.
+import { existsSync } from "node:fs";
 import { TsnetError } from "../errors/errors.ts";
 import { findContainer, loadRecord, type ContainerRecord } from "../state/containers.ts";
 import { recoverOrphans } from "./lifecycle.ts";
-import { signalCommand } from "./proc.ts";
+import { isSameProcess, signalCommand } from "./proc.ts";
 
 /** Docker's code for a command that failed on an object (no such container, not running...). */
 export const OBJECT_ERROR = 1;
@@ -21,6 +22,24 @@ export function isRunning(rec: ContainerRecord): boolean {
 /** The namespace a running container's commands run in (undefined: the host's). */
 export function namespaceOf(rec: ContainerRecord): string | undefined {
   return rec.netns ?? rec.joined?.netns;
+}
+
+/**
+ * The namespace a command run in a running container goes into (undefined: the host's). A
+ * container joined to another (--network container:NAME) lives in that one's namespace, whose
+ * /run/netns file goes when that container ends: then there is nothing to enter.
+ */
+export function runningNamespaceOf(rec: ContainerRecord): string | undefined {
+  if (!rec.joined) return rec.netns;
+  const base = loadRecord(rec.joined.id);
+  if (!base || !isRunning(base) || !isSameProcess(base.pid, base.pidStart) || !existsSync(rec.joined.netns)) {
+    const name = base?.name ?? rec.joined.id.slice(0, 12);
+    throw new TsnetError(
+      `container ${rec.name} shares the network of container ${name}, which has ended: stop ${rec.name} and run it again with a running container`,
+      OBJECT_ERROR,
+    );
+  }
+  return rec.joined.netns;
 }
 
 /** Polls until the container has ended (its manager recorded the exit or forgot it). */

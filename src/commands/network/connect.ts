@@ -1,22 +1,25 @@
-import { defineCommand } from "citty";
-import { scanOptions } from "../../cli/argv.ts";
+import { defineCommand } from "../../cli/command.ts";
 import { requireRoot } from "../../cli/root.ts";
 import { connectContainer } from "../../container/attach.ts";
 import { recoverOrphans } from "../../container/lifecycle.ts";
-import { UsageError } from "../../errors/errors.ts";
 import { mustFindNetwork } from "../../network/networks.ts";
 
 export default defineCommand({
-  meta: { name: "connect", description: "Connect a running container to a network: a new interface (eth1, ...) with an address on it" },
-  run({ rawArgs }) {
-    const { values, rest } = scanOptions("network connect", rawArgs, [
-      { names: ["--ip"], key: "ip", takesValue: true, example: "10.78.0.10" },
-      { names: ["--alias"], key: "alias", takesValue: true, repeatable: true, example: "db" },
-    ]);
-    if (rest.length !== 2) throw new UsageError("tsnet network connect needs a network and a container, e.g. tsnet network connect backend web");
+  name: "network connect",
+  details: ["The container gets another interface (eth1, ...) with an address on the network, and its names answer there."],
+  args: [
+    { name: "NETWORK", what: "a network and a container", description: "Name or id of the network", complete: "network-name" },
+    { name: "CONTAINER", what: "a container", description: "Name or id of a running container", complete: "running" },
+  ],
+  options: {
+    ip: { type: "string", valueHint: "ADDRESS", description: "Its address on the network (user-defined networks only)", example: "tsnet network connect --ip 10.78.0.10 backend web" },
+    alias: { type: "string", repeat: true, valueHint: "NAME", description: "Another name it answers to on the network", example: "tsnet network connect --alias db backend web" },
+  },
+  examples: ["tsnet network connect backend web"],
+  run({ opts, args }) {
     requireRoot("tsnet network connect");
     recoverOrphans();
-    connectContainer(rest[1]!, mustFindNetwork(rest[0]!), { ip: values.ip as string | undefined, aliases: values.alias as string[] | undefined });
+    connectContainer(args[1]!, mustFindNetwork(args[0]!), { ip: opts.ip, aliases: opts.alias });
     return 0;
   },
 });

@@ -1,19 +1,24 @@
-import { defineCommand } from "citty";
-import { scanOptions } from "../../cli/argv.ts";
+import { defineCommand } from "../../cli/command.ts";
 import { requireRoot } from "../../cli/root.ts";
 import { disconnectContainer } from "../../container/attach.ts";
 import { recoverOrphans } from "../../container/lifecycle.ts";
-import { UsageError } from "../../errors/errors.ts";
 import { mustFindNetwork } from "../../network/networks.ts";
 
 export default defineCommand({
-  meta: { name: "disconnect", description: "Disconnect a running container from a network: its interface there is removed" },
-  run({ rawArgs }) {
-    const { rest } = scanOptions("network disconnect", rawArgs, [{ names: ["-f", "--force"], key: "force", takesValue: false }]);
-    if (rest.length !== 2) throw new UsageError("tsnet network disconnect needs a network and a container, e.g. tsnet network disconnect backend web");
+  name: "network disconnect",
+  details: ["The container's interface on the network is removed and its address released."],
+  args: [
+    { name: "NETWORK", what: "a network and a container", description: "Name or id of the network", complete: "network-name" },
+    { name: "CONTAINER", what: "a container", description: "Name or id of a running container", complete: "running" },
+  ],
+  options: {
+    force: { type: "boolean", alias: "f", description: "Accepted for Docker habits", example: "tsnet network disconnect -f backend web" },
+  },
+  examples: ["tsnet network disconnect backend web"],
+  run({ args }) {
     requireRoot("tsnet network disconnect");
     recoverOrphans();
-    disconnectContainer(rest[1]!, mustFindNetwork(rest[0]!));
+    disconnectContainer(args[1]!, mustFindNetwork(args[0]!));
     return 0;
   },
 });

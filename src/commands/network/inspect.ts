@@ -1,10 +1,10 @@
-import { defineCommand } from "citty";
-import { scanOptions } from "../../cli/argv.ts";
+import { defineCommand } from "../../cli/command.ts";
+import { execute, parseFormat } from "../../cli/format.ts";
 import { log } from "../../cli/log.ts";
+import { out } from "../../cli/output.ts";
+import { requireRoot } from "../../cli/root.ts";
 import { attachedContainers } from "../../container/attach.ts";
 import { eachRef } from "../../container/control.ts";
-import { UsageError } from "../../errors/errors.ts";
-import { requireRoot } from "../../cli/root.ts";
 import { allNetworks, mustFindNetwork } from "../../network/networks.ts";
 import type { NetworkRecord } from "../../state/networks.ts";
 
@@ -40,17 +40,26 @@ export function inspectNetwork(n: NetworkRecord) {
 }
 
 export default defineCommand({
-  meta: { name: "inspect", description: "Docker-shaped JSON about networks" },
-  async run({ rawArgs }) {
-    const { rest } = scanOptions("network inspect", rawArgs, []);
-    if (rest.length === 0) throw new UsageError("tsnet network inspect needs at least one network, e.g. tsnet network inspect bridge");
-    requireRoot("tsnet network inspect");
+  name: "network inspect",
+  args: [{ name: "NETWORK", what: "at least one network", description: "Name or id (a unique prefix is enough)", repeat: true, complete: "network-name" }],
+  options: {
+    format: {
+      type: "string", alias: "f", valueHint: "FORMAT", complete: ["json"],
+      description: "json (the default), or a Go template run over each network's document",
+      example: "tsnet network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' backend",
+    },
+  },
+  examples: ["tsnet network inspect bridge"],
+  async run({ opts, args }) {
+    const format = parseFormat("network inspect", opts.format, "zero");
+    requireRoot("tsnet network inspect", "the built-in networks are written to /var/lib/tsnet on first use");
     const all = allNetworks();
-    const out: unknown[] = [];
-    const code = await eachRef(rest, (ref) => {
-      out.push(inspectNetwork(mustFindNetwork(ref, all)));
+    const found: unknown[] = [];
+    const code = await eachRef(args, (ref) => {
+      found.push(inspectNetwork(mustFindNetwork(ref, all)));
     }, (e) => log.error(e.message));
-    process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+    if (format.kind === "template") out(found.map((n) => `${execute("network inspect", format.template, n)}\n`).join(""));
+    else out(`${JSON.stringify(found, null, 4)}\n`);
     return code;
   },
 });

@@ -1,13 +1,13 @@
-import { defineCommand } from "citty";
-import { scanOptions } from "../../cli/argv.ts";
-import { UsageError } from "../../errors/errors.ts";
+import { defineCommand } from "../../cli/command.ts";
+import { execute, parseFormat, templateRows } from "../../cli/format.ts";
+import { out } from "../../cli/output.ts";
 import { requireRoot } from "../../cli/root.ts";
 import { allNetworks } from "../../network/networks.ts";
 import type { NetworkRecord } from "../../state/networks.ts";
 
-function row(n: NetworkRecord) {
+function row(n: NetworkRecord, full: boolean) {
   return {
-    ID: n.id.slice(0, 12),
+    ID: full ? n.id : n.id.slice(0, 12),
     Name: n.name,
     Driver: n.driver,
     Scope: "local",
@@ -18,30 +18,41 @@ function row(n: NetworkRecord) {
   };
 }
 
+/** Column titles for `--format 'table ...'`, as Docker names them. */
+const HEADERS: Record<keyof ReturnType<typeof row>, string> = {
+  ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", Subnet: "SUBNET", Internal: "INTERNAL", Labels: "LABELS", CreatedAt: "CREATED AT",
+};
+
 export default defineCommand({
-  meta: { name: "ls", description: "List networks: bridge, host, none and user networks" },
-  run({ rawArgs }) {
-    const { values, rest } = scanOptions("network ls", rawArgs, [
-      { names: ["-q", "--quiet"], key: "quiet", takesValue: false },
-      { names: ["--format"], key: "format", takesValue: true, example: "json" },
-      { names: ["--no-trunc"], key: "noTrunc", takesValue: false },
-    ]);
-    if (rest.length) throw new UsageError(`tsnet network ls takes no arguments (got "${rest[0]}")`);
-    if (values.format !== undefined && values.format !== "json") throw new UsageError(`tsnet network ls: unknown --format "${values.format}": use --format json`);
-    requireRoot("tsnet network ls");
-    const rows = allNetworks()
-      .sort((a, b) => a.name.localeCompare(b.name))
-      .map((n) => ({ ...row(n), ...(values.noTrunc === true && { ID: n.id }) }));
-    let out: string;
-    if (values.quiet === true) out = rows.map((r) => r.ID).join("\n");
-    else if (values.format === "json") out = rows.map((r) => JSON.stringify(r)).join("\n");
+  name: "network ls",
+  details: [`Template fields: ${Object.keys(HEADERS).map((k) => `.${k}`).join(" ")}.`],
+  args: [],
+  options: {
+    format: {
+      type: "string", valueHint: "FORMAT", complete: ["json", "table"],
+      description: "json (one JSON object per line), table, a Go template such as '{{.Name}}', or 'table TEMPLATE'",
+      example: "tsnet network ls --format '{{.Name}} {{.Subnet}}'",
+    },
+    quiet: { type: "boolean", alias: "q", description: "Only the short ids", example: "tsnet network ls -q" },
+    "no-trunc": { type: "boolean", description: "Full 64-hex ids", example: "tsnet network ls --no-trunc" },
+  },
+  examples: ["tsnet network ls", "tsnet network ls --format json"],
+  run({ opts }) {
+    const format = parseFormat("network ls", opts.format, "error");
+    if (format.kind === "template") execute("network ls", format.template, HEADERS);
+    requireRoot("tsnet network ls", "the built-in networks are written to /var/lib/tsnet on first use");
+    const rows = allNetworks().sort((a, b) => a.name.localeCompare(b.name)).map((n) => row(n, opts["no-trunc"]));
+    let text: string;
+    if (opts.quiet) text = rows.map((r) => `${r.ID}\n`).join("");
+    else if (format.kind === "json") text = rows.map((r) => `${JSON.stringify(r)}\n`).join("");
+    else if (format.kind === "template") text = templateRows("network ls", format, rows, HEADERS);
     else {
-      const cols: [string, keyof ReturnType<typeof row>][] = [["NETWORK ID", "ID"], ["NAME", "Name"], ["DRIVER", "Driver"], ["SUBNET", "Subnet"]];
-      const widths = cols.map(([h, k]) => Math.max(h.length, ...rows.map((r) => String(r[k]).length)));
+      const cols: (keyof ReturnType<typeof row>)[] = ["ID", "Name", "Driver", "Subnet"];
+      const widths = cols.map((k) => Math.max(HEADERS[k].length, ...rows.map((r) => String(r[k]).length)));
       const line = (vals: string[]) => vals.map((v, i) => (i === vals.length - 1 ? v : v.padEnd(widths[i]! + 3))).join("").trimEnd();
-      out = [line(cols.map(([h]) => h)), ...rows.map((r) => line(cols.map(([, k]) => String(r[k]))))].join("\n");
+      text = [line(cols.map((k) => HEADERS[k])), ...rows.map((r) => line(cols.map((k) => String(r[k]))))].map((l) => `${l}\n`).join("");
     }
-    if (out) process.stdout.write(`${out}\n`);
+    if (text) out(text);
     return 0;
   },
 });

@@ -1,23 +1,26 @@
-import { defineCommand } from "citty";
-import { scanOptions } from "../../cli/argv.ts";
+import { defineCommand } from "../../cli/command.ts";
+import { out } from "../../cli/output.ts";
 import { requireRoot } from "../../cli/root.ts";
 import { attachedContainers } from "../../container/attach.ts";
 import { recoverOrphans } from "../../container/lifecycle.ts";
-import { UsageError } from "../../errors/errors.ts";
 import { allNetworks, removeNetwork } from "../../network/networks.ts";
 import { hasLeases } from "../../state/leases.ts";
 
 export default defineCommand({
-  meta: { name: "prune", description: "Remove every user network that no container uses; prints the names removed" },
-  run({ rawArgs }) {
-    const { rest } = scanOptions("network prune", rawArgs, [{ names: ["-f", "--force"], key: "force", takesValue: false }]);
-    if (rest.length) throw new UsageError(`tsnet network prune takes no arguments (got "${rest[0]}")`);
+  name: "network prune",
+  details: ["Removes every user network that no container uses, without asking (scripts call it), and prints their names."],
+  args: [],
+  options: {
+    force: { type: "boolean", alias: "f", description: "Accepted for Docker habits (tsnet never asks)", example: "tsnet network prune -f" },
+  },
+  examples: ["tsnet network prune"],
+  run() {
     requireRoot("tsnet network prune");
     recoverOrphans();
     for (const net of allNetworks()) {
       if (net.builtin || attachedContainers(net).length || hasLeases(net.id)) continue;
       removeNetwork(net, []);
-      process.stdout.write(`${net.name}\n`);
+      out(`${net.name}\n`);
     }
     return 0;
   },

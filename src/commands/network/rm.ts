@@ -1,25 +1,28 @@
-import { defineCommand } from "citty";
-import { scanOptions } from "../../cli/argv.ts";
+import { defineCommand } from "../../cli/command.ts";
 import { log } from "../../cli/log.ts";
+import { out } from "../../cli/output.ts";
 import { requireRoot } from "../../cli/root.ts";
 import { attachedContainers } from "../../container/attach.ts";
 import { eachRef } from "../../container/control.ts";
 import { recoverOrphans } from "../../container/lifecycle.ts";
-import { UsageError } from "../../errors/errors.ts";
 import { allNetworks, mustFindNetwork, removeNetwork } from "../../network/networks.ts";
 
 export default defineCommand({
-  meta: { name: "rm", description: "Remove networks (refused while a container uses one; bridge, host and none stay)" },
-  async run({ rawArgs }) {
-    const { rest } = scanOptions("network rm", rawArgs, [{ names: ["-f", "--force"], key: "force", takesValue: false }]);
-    if (rest.length === 0) throw new UsageError("tsnet network rm needs at least one network, e.g. tsnet network rm backend");
+  name: "network rm",
+  details: ["Refused while a container is on the network; bridge, host and none cannot be removed. Removes the bridge and its rules, and prints each name."],
+  args: [{ name: "NETWORK", what: "at least one network", description: "Name or id (a unique prefix is enough)", repeat: true, complete: "network-name" }],
+  options: {
+    force: { type: "boolean", alias: "f", description: "Accepted for Docker habits", example: "tsnet network rm -f backend" },
+  },
+  examples: ["tsnet network rm backend"],
+  async run({ args }) {
     requireRoot("tsnet network rm");
     recoverOrphans();
     const all = allNetworks();
-    return eachRef(rest, (ref) => {
+    return eachRef(args, (ref) => {
       const net = mustFindNetwork(ref, all);
       removeNetwork(net, attachedContainers(net).map((c) => c.name));
-      process.stdout.write(`${ref}\n`);
+      out(`${ref}\n`);
     }, (e) => log.error(e.message));
   },
 });

@@ -1,0 +1,48 @@
+// Every byte tsnet itself prints goes through here, written synchronously to fd 1 or 2.
+// Synchronous writes make a failure land where it happens instead of in a stream's 'error'
+// event after the fact, so it can end the process the way Unix tools end:
+// - stdout closed (EPIPE: `tsnet ps | head -1`): exit at once with 141, as a program killed by
+//   SIGPIPE does (`yes | head`), with no message: the reader left on purpose.
+// - any other failure (ENOSPC, EIO): one line on stderr, exit 125.
+// (process.stdout is also avoided because creating it costs several milliseconds at start-up.)
+import { writeSync } from "node:fs";
+
+/** 128 + SIGPIPE: what a shell reports for a writer whose reader went away. */
+export const EXIT_PIPE_CLOSED = 141;
+
+function writeAll(fd: number, text: string | Uint8Array): void {
+  let buf = typeof text === "string" ? Buffer.from(text) : text;
+  while (buf.length > 0) {
+    try {
+      const n = writeSync(fd, buf);
+      buf = buf.subarray(n);
+    } catch (e) {
+      // A non-blocking pipe inherited from the caller may be full for a moment.
+      if ((e as NodeJS.ErrnoException).code === "EAGAIN") {
+        Bun.sleepSync(1);
+        continue;
+      }
+      throw e;
+    }
+  }
+}
+
+/** Writes data to stdout; a closed or full stdout ends tsnet (see above). */
+export function out(text: string | Uint8Array): void {
+  try {
+    writeAll(1, text);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EPIPE") process.exit(EXIT_PIPE_CLOSED);
+    const what = code === "ENOSPC" ? "no space left on device (ENOSPC)" : code ?? (e as Error).message;
+    err(`tsnet: cannot write output: ${what}\n`);
+    process.exit(125);
+  }
+}
+
+/** Writes a message to stderr; if stderr itself is gone there is no one to tell. */
+export function err(text: string): void {
+  try {
+    writeAll(2, text);
+  } catch {}
+}
