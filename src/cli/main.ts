@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { about: string; load: () => Promise<CommandDef<a
   exec: { about: "Run a command in a running container's namespace", load: () => import("../commands/exec.ts").then((m) => m.default) },
   logs: { about: "Print a detached container's output", load: () => import("../commands/logs.ts").then((m) => m.default) },
   stop: { about: "Stop running containers (TERM, then KILL)", load: () => import("../commands/stop.ts").then((m) => m.default) },
+  top: { about: "List a container's processes", load: () => import("../commands/top.ts").then((m) => m.default) },
   rm: { about: "Remove containers", load: () => import("../commands/rm.ts").then((m) => m.default) },
 };
 

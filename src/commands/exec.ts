@@ -4,7 +4,7 @@ import { scanOptions } from "../cli/argv.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, isRunning, mustFind, namespaceOf } from "../container/control.ts";
 import { recoverOrphans, spawnInNamespace } from "../container/lifecycle.ts";
-import { exitStatus, forwardSignals } from "../container/proc.ts";
+import { SignalRoute, exitStatus, forwardSignals } from "../container/proc.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { openNetns } from "../netns/netns.ts";
 
@@ -27,16 +27,23 @@ export default defineCommand({
     const rec = mustFind(ref);
     if (!isRunning(rec)) throw new TsnetError(`container ${rec.name} is not running: start a new one with tsnet run`, OBJECT_ERROR);
     const path = namespaceOf(rec);
-    const fd = path === undefined ? undefined : openNetns(path);
-    let child: Bun.Subprocess;
+    // The command leads its own session, as a container's does: each signal reaches it once.
+    let route: SignalRoute | undefined;
+    const signals = forwardSignals(() => route);
     try {
-      child = spawnInNamespace(fd, command, ["inherit", "inherit", "inherit"]);
+      const fd = path === undefined ? undefined : openNetns(path);
+      let child: Bun.Subprocess;
+      try {
+        child = spawnInNamespace(fd, command, ["inherit", "inherit", "inherit"]);
+      } finally {
+        if (fd !== undefined) close(fd);
+      }
+      route = new SignalRoute(child.pid);
+      signals.flush();
+      await child.exited;
+      return exitStatus(child);
     } finally {
-      if (fd !== undefined) close(fd);
+      signals.stop();
     }
-    const signals = forwardSignals(() => child);
-    await child.exited;
-    signals.stop();
-    return exitStatus(child);
   },
 });
