@@ -4,7 +4,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import {
-  TSNET, alive, assertThrowawayHost, cgroupParent, childrenOf, containerCgroups, curl, leases, netnsNames, nginxProcesses,
+  TSNET, alive, assertThrowawayHost, cgroupMount, cgroupParent, childrenOf, containerCgroups, curl, leases, netnsNames, nginxProcesses,
   nginxSite, parentOf, pidsByArgv, procState, records, sh, tsnet, veths, waitFor,
 } from "./helpers.ts";
 
@@ -60,8 +60,8 @@ afterEach(() => {
 describe("a daemonizing nginx (no `daemon off`) with -p", () => {
   test("foreground: tsnet stays while nginx serves, ps shows it up, TERM ends master and workers and closes the port", async () => {
     const site = nginxSite("daemonized, foreground\n", { daemon: true });
-    const { proc } = foreground(["--rm", "--name", "dfg", "-p", "8090:80", "--", ...site.command]);
-    expect(await waitFor("nginx via the published port", () => curl("http://127.0.0.1:8090/").stdout)).toBe("daemonized, foreground\n");
+    const { proc } = foreground(["--rm", "--name", "dfg", "-p", "8190:80", "--", ...site.command]);
+    expect(await waitFor("nginx via the published port", () => curl("http://127.0.0.1:8190/").stdout)).toBe("daemonized, foreground\n");
     const rec = records().find((r) => r.name === "dfg");
     // The command itself (the nginx that forked the master) has exited; tsnet has not.
     await waitFor("the first nginx to exit", () => !alive(rec.pid));
@@ -74,30 +74,30 @@ describe("a daemonizing nginx (no `daemon off`) with -p", () => {
     expect(parentOf(master)).toBe(proc.pid);
     expect(psJson().find((c) => c.Names === "dfg")).toMatchObject({ State: "running", Status: expect.stringMatching(/^Up /) });
     await Bun.sleep(300);
-    expect(curl("http://127.0.0.1:8090/").stdout).toBe("daemonized, foreground\n");
+    expect(curl("http://127.0.0.1:8190/").stdout).toBe("daemonized, foreground\n");
     proc.kill("SIGTERM");
     // The command exited 0 long ago; the TERM tsnet forwarded ended the rest.
     expect(await proc.exited).toBe(143);
     for (const pid of [master, ...workers]) expect(alive(pid)).toBe(false);
-    expect(curl("http://127.0.0.1:8090/", undefined, 1).code).not.toBe(0);
+    expect(curl("http://127.0.0.1:8190/", undefined, 1).code).not.toBe(0);
     expectAllReleased();
   });
 
   test("run -d: it serves, ps shows it up, stop ends master and workers and closes the port", async () => {
     const site = nginxSite("daemonized, detached\n", { daemon: true });
-    const id = runD(["--name", "dbg", "-p", "8091:80", "--", ...site.command]);
-    expect(await waitFor("nginx via the published port", () => curl("http://127.0.0.1:8091/").stdout)).toBe("daemonized, detached\n");
+    const id = runD(["--name", "dbg", "-p", "8191:80", "--", ...site.command]);
+    expect(await waitFor("nginx via the published port", () => curl("http://127.0.0.1:8191/").stdout)).toBe("daemonized, detached\n");
     const rec = records().find((r) => r.id === id);
     await waitFor("the first nginx to exit", () => !alive(rec.pid));
     await Bun.sleep(300);
     expect(psJson().find((c) => c.Names === "dbg")).toMatchObject({ State: "running", Status: expect.stringMatching(/^Up /) });
-    expect(curl("http://127.0.0.1:8091/").stdout).toBe("daemonized, detached\n");
+    expect(curl("http://127.0.0.1:8191/").stdout).toBe("daemonized, detached\n");
     const { master, workers } = nginxProcesses(site.dir);
     expect(workers.length).toBe(1);
     expect(parentOf(master)).toBe(supervisorPid()!);
     expect(tsnet(["stop", "dbg"]).code).toBe(0);
     for (const pid of [master, ...workers]) expect(alive(pid)).toBe(false);
-    expect(curl("http://127.0.0.1:8091/", undefined, 1).code).not.toBe(0);
+    expect(curl("http://127.0.0.1:8191/", undefined, 1).code).not.toBe(0);
     expect(records().find((r) => r.id === id)).toMatchObject({ status: "exited", exitCode: 143 });
     expectAllReleased();
   });
@@ -184,8 +184,8 @@ describe("whatever the command leaves running belongs to the container", () => {
 describe("crashes: nothing a container started survives its manager", () => {
   test("kill -9 of a foreground tsnet while its daemon runs, then any command: the daemon is gone", async () => {
     const site = nginxSite("crash\n", { daemon: true });
-    const { proc } = foreground(["--rm", "--name", "crashfg", "-p", "8092:80", "--", ...site.command]);
-    await waitFor("nginx", () => curl("http://127.0.0.1:8092/").stdout);
+    const { proc } = foreground(["--rm", "--name", "crashfg", "-p", "8192:80", "--", ...site.command]);
+    await waitFor("nginx", () => curl("http://127.0.0.1:8192/").stdout);
     const { master, workers } = nginxProcesses(site.dir);
     proc.kill("SIGKILL");
     await proc.exited;
@@ -198,8 +198,8 @@ describe("crashes: nothing a container started survives its manager", () => {
 
   test("kill -9 of the supervisor while a container's daemon runs, then any command: the daemon is gone", async () => {
     const site = nginxSite("crash -d\n", { daemon: true });
-    runD(["--name", "crashd", "-p", "8093:80", "--", ...site.command]);
-    await waitFor("nginx", () => curl("http://127.0.0.1:8093/").stdout);
+    runD(["--name", "crashd", "-p", "8193:80", "--", ...site.command]);
+    await waitFor("nginx", () => curl("http://127.0.0.1:8193/").stdout);
     const { master, workers } = nginxProcesses(site.dir);
     const sup = supervisorPid()!;
     process.kill(sup, "SIGKILL");
@@ -244,5 +244,33 @@ describe("inspect and top", () => {
     expect(parsed.find((p) => Number(p[0]) === master)).toEqual([String(master), "root", "00:00:00", expect.stringMatching(/^nginx: master process nginx -c /)]);
     expect(parsed.find((p) => Number(p[0]) === workers[0])![3]).toBe("nginx: worker process");
     expect(tsnet(["top", "nosuch"]).code).toBe(1);
+  });
+});
+
+describe("where there is no cgroup v2", () => {
+  test("a one-line warning, and the container is its first process's group, killed when that ends", () => {
+    const t0 = Date.now();
+    // The hierarchy is unmounted in a mount namespace of the test's own, as on a host without it.
+    const r = sh([
+      "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", 'umount -l "$0" && exec "$@"', cgroupMount(),
+      TSNET, "run", "--rm", "--name", "nocg", "--", "sh", "-c", "sleep 70 & sleep 0.3; grep -c cgroup2 /proc/self/mountinfo; echo done",
+    ]);
+    expect(r.stdout).toBe("0\ndone\n");
+    expect(r.code).toBe(0);
+    expect(r.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(/^tsnet: warning: no cgroup v2 hierarchy is mounted: tracking the command by its process group, /),
+    ]);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(pidsByArgv(["sleep", "70"])).toEqual([]); // ended with its group
+    expectAllReleased();
+  });
+
+  test("TSNET_NO_CGROUP=1 asks for the same without a warning (the benchmark's reference)", () => {
+    const r = tsnet(["run", "--rm", "--", "cat", "/proc/self/cgroup"], { env: { TSNET_NO_CGROUP: "1" } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain("0::/\n");
+    const inCgroup = tsnet(["run", "--rm", "--", "cat", "/proc/self/cgroup"]);
+    expect(inCgroup.stdout).toMatch(new RegExp(`^0::/${process.env.TSNET_CGROUP_PARENT}/[0-9a-f]{64}$`, "m"));
   });
 });

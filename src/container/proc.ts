@@ -70,8 +70,9 @@ const UNHANDLED = [16, ...Array.from({ length: 31 }, (_, i) => 34 + i)];
  * Where a manager's forwarded signals go. The command leads its own session and process group,
  * so the terminal's signals reach only tsnet and each one is delivered exactly once, here.
  * While the first process lives: terminal signals (INT, QUIT, HUP, WINCH) to its process group,
- * as a terminal would; CONT to every process; the rest to the first process, as kill(1) would.
- * Once it has exited: every signal to every process that remains.
+ * as a terminal would; TERM (stop the container, as `tsnet stop` and systemd do) and CONT to
+ * every process; the rest to the first process, as kill(1) would. Once it has exited: every
+ * signal to every process that remains.
  */
 export class SignalRoute {
   firstAlive = true;
@@ -84,7 +85,7 @@ export class SignalRoute {
   forward(sig: number): void {
     if (this.firstAlive) {
       if (TERMINAL.has(sig) && kill(-this.pid, sig)) return;
-      if (sig === SIGCONT) return this.everyProcess(sig);
+      if (sig === SIGTERM || sig === SIGCONT) return this.everyProcess(sig);
       if (kill(this.pid, sig)) return;
       // The first process has just exited: the signal is for what remains.
     }
