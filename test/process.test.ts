@@ -34,6 +34,7 @@ describe("stdio and exit status", () => {
     expect(veths()).toEqual([]);
     expect(netnsNames()).toEqual([]);
     expect(leases()).toEqual([]);
+    expect(containerCgroups()).toEqual([]);
   });
 
   test("options end at the first word that is not an option", () => {

@@ -93,11 +93,17 @@ function asKernelError(e: unknown, op: string, path: string): KernelError {
   return new KernelError(op, path, errno > 0 ? errno : 0, x.code);
 }
 
+/** A cgroup's files answer ENODEV while the cgroup is being removed, ENOENT once it is gone. */
+function gone(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === "ENOENT" || code === "ENODEV";
+}
+
 function readOrUndefined(path: string): string | undefined {
   try {
     return readFileSync(path, "utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if (gone(e)) return undefined;
     throw e;
   }
 }
@@ -122,7 +128,7 @@ function subgroups(path: string): string[] {
   try {
     return readdirSync(path, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => `${path}/${d.name}`);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    if (gone(e)) return [];
     throw e;
   }
 }
@@ -152,9 +158,11 @@ export function killCgroup(path: string): void {
     writeFileSync(`${path}/cgroup.kill`, "1");
     return;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw asKernelError(e, "write", `${path}/cgroup.kill`);
+    // Being removed (its manager saw it empty): nothing left to kill.
+    if ((e as NodeJS.ErrnoException).code === "ENODEV") return;
+    if (!gone(e)) throw asKernelError(e, "write", `${path}/cgroup.kill`);
   }
-  signalCgroup(path, 9);
+  signalCgroup(path, 9); // no cgroup.kill on this kernel (or no cgroup: then nobody to signal)
 }
 
 /** Waits (blocking) until the cgroup is empty; false after `ms`. */
@@ -211,6 +219,6 @@ export function removeCgroup(path: string): void {
   try {
     rmdirSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw asKernelError(e, "remove cgroup", path);
+    if (!gone(e)) throw asKernelError(e, "remove cgroup", path);
   }
 }

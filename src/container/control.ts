@@ -63,7 +63,7 @@ export async function stopContainer(rec: ContainerRecord, seconds: number, first
   if (!isRunning(rec)) return;
   signalContainer(rec, first);
   if (await waitEnded(rec.id, seconds * 1000)) return;
-  signalContainer(rec, SIGKILL);
+  if (first !== SIGKILL) signalContainer(rec, SIGKILL);
   if (!(await waitEnded(rec.id, 10_000))) {
     throw new TsnetError(`container ${rec.name} did not end after SIGKILL`, OBJECT_ERROR);
   }
