@@ -144,6 +144,36 @@ print("tsnet %d exit %d" % (pid, os.waitstatus_to_exitcode(status)))`;
     expect(got).toEqual([`SIGINT from ${tsnetPid} code 0`]);
   });
 
+  test("a terminal on stdin is still read and written by the command, which leads a session of its own", () => {
+    const driver = String.raw`import os, pty, sys, time, select
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+end = time.time() + 20
+sent = False
+while time.time() < end:
+    if not sent and b"ask" in out:
+        os.write(fd, b"hello\n")
+        sent = True
+    if not select.select([fd], [], [], 0.05)[0]: continue
+    try: data = os.read(fd, 4096)
+    except OSError: break
+    if not data: break
+    out += data
+sys.stdout.write(out.decode().replace("\r", ""))
+print("exit %d" % os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))`;
+    const cmd = 'echo ask; read x; echo "got $x"; tty; ps -o sid= -p $$ | tr -d " "; echo "$$"';
+    const r = sh(["python3", "-c", driver, TSNET, "run", "--rm", "--network", "none", "--", "sh", "-c", cmd]);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines).toContain("got hello");
+    expect(lines).toContain("exit 0");
+    expect(lines.find((l) => l.startsWith("/dev/pts/"))).toBeDefined();
+    // The shell's session is its own (sid = its pid), not the terminal's.
+    const i = lines.indexOf("got hello");
+    expect(lines[i + 2]).toBe(lines[i + 3]);
+  });
+
   test("kill -INT <tsnet pid> gives the command exactly one SIGINT", async () => {
     const { p, out } = await reporter("int-once", ["SIGINT"]);
     p.kill("SIGINT");
