@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { ignoreSignal, kill } from "../../ffi/libc.ts";
 import { signalCgroup } from "../cgroup/cgroup.ts";
+import { log } from "../cli/log.ts";
 
 const SIG = constants.signals as Record<string, number>;
 export const SIGKILL = 9, SIGTERM = 15, SIGCONT = 18, SIGSTOP = 19;
@@ -115,13 +116,18 @@ export function forwardSignals(target: () => SignalRoute | undefined): { flush: 
   const handle = (name: NodeJS.Signals) => {
     const sig = SIG[name]!;
     const route = target();
-    if (STOPS.has(sig)) {
-      route?.suspend();
-      kill(process.pid, SIGSTOP);
-      return;
+    try {
+      if (STOPS.has(sig)) {
+        route?.suspend();
+        kill(process.pid, SIGSTOP);
+        return;
+      }
+      if (route) route.forward(sig);
+      else if (!pending.includes(sig)) pending.push(sig);
+    } catch (e) {
+      // A handler that threw would end tsnet with its command still running.
+      log.warn(`forwarding ${name}: ${(e as Error).message}`);
     }
-    if (route) route.forward(sig);
-    else if (!pending.includes(sig)) pending.push(sig);
   };
   for (const s of UNHANDLED) ignoreSignal(s);
   for (const s of FORWARDED) process.on(s, handle);
