@@ -3,7 +3,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import {
-  TSNET, assertThrowawayHost, curl, ipj, leases, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor,
+  TSNET, assertThrowawayHost, containerCgroups, curl, ipj, leases, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor,
 } from "./helpers.ts";
 
 beforeAll(() => assertThrowawayHost());
@@ -34,6 +34,7 @@ function expectAllReleased(): void {
   expect(netnsNames()).toEqual([]);
   expect(leases()).toEqual([]);
   expect(ruleset()).not.toMatch(/comment "[0-9a-f]{12} /);
+  expect(containerCgroups()).toEqual([]);
 }
 
 afterEach(() => {
@@ -220,7 +221,7 @@ describe("supervision", () => {
 });
 
 describe("crash safety", () => {
-  const points = ["after-lease", "after-netns", "after-veth", "after-publish", "after-start", "teardown-after-unpublish", "teardown-after-veth"];
+  const points = ["after-cgroup", "after-lease", "after-netns", "after-veth", "after-publish", "after-start", "teardown-after-unpublish", "teardown-after-veth"];
   for (const point of points) {
     test(`kill -9 of a foreground tsnet at ${point}: the next command cleans up, name, address and port are free`, () => {
       const r = tsnet(["run", "--rm", "--name", "crashy", "-p", "8099:80", "--", "sh", "-c", point === "after-start" ? "exec sleep 31 >/dev/null 2>&1" : "true"], { env: { TSNET_CRASH_AT: point } });

@@ -11,6 +11,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   ps: { description: "List containers", load: () => import("../commands/ps.ts") },
   inspect: { description: "Show containers as Docker-shaped JSON, read from the kernel", load: () => import("../commands/inspect.ts") },
   logs: { description: "Print what a detached container's command wrote", load: () => import("../commands/logs.ts") },
+  top: { description: "List a running container's processes (its whole cgroup)", load: () => import("../commands/top.ts") },
   stop: { description: "Stop running containers (SIGTERM, then SIGKILL)", load: () => import("../commands/stop.ts") },
   rm: { description: "Remove containers", load: () => import("../commands/rm.ts") },
   network: { description: "Manage networks: ls, create, inspect, rm, connect, disconnect, prune", load: () => import("../commands/network.ts") },

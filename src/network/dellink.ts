@@ -9,6 +9,7 @@ import { ENODEV } from "../errors/errno.ts";
 import { NETLINK_ROUTE, NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
 import { lingeringFds } from "../netlink/linger.ts";
+import { spawnChild } from "../process/children.ts";
 import { RTM_DELLINK, RTMGRP_LINK } from "../rtnetlink/constants.ts";
 import { linkDel, linkGet } from "../rtnetlink/link.ts";
 
@@ -23,7 +24,7 @@ export function deleteLinkQuickly(host: NetlinkSocket, name: string): void {
     let gone = false;
     try {
       // It also takes over sockets whose last close would make tsnet wait (src/netlink/linger.ts).
-      Bun.spawn(selfCommand(["_dellink", name]), { stdio: ["ignore", "ignore", "ignore", ...lingeringFds()], env: selfEnv() }).unref();
+      spawnChild(selfCommand(["_dellink", name]), { stdio: ["ignore", "ignore", "ignore", ...lingeringFds()], env: selfEnv() }).unref();
       const deadline = Date.now() + WAIT_MS;
       gone = events.waitFor(
         (m) => m.type === RTM_DELLINK && m.view.getInt32(NLMSG_HDRLEN + 4, true) === link.index,

@@ -47,8 +47,13 @@ export interface ContainerRecord {
   pid?: number;
   /** Start time of pid (see src/container/proc.ts), so a recycled pid is never signalled. */
   pidStart?: number;
-  /** Started with -d: managed by the supervisor, the command leads its own process group. */
+  /** Started with -d: managed by the supervisor. */
   detached?: boolean;
+  /**
+   * The container's cgroup (v2), recorded before it is made; every process of the container is
+   * in it. Absent where there is no cgroup v2: the container is then its first process's group.
+   */
+  cgroup?: string;
   exitCode?: number;
   startedAt?: string;
   finishedAt?: string;
