@@ -10,7 +10,7 @@ import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
 import { inNetns, openNetns } from "../netns/netns.ts";
 import { allNetworks, natNetworks } from "../network/networks.ts";
 import { findNetwork, type NetworkRecord } from "../state/networks.ts";
-import { attachEndpoint, checkStaticIp, createSandbox, primaryAddress, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
+import { attachEndpoint, checkStaticIp, containerOwner, createSandbox, primaryAddress, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
 import type { PublishedPort } from "../nat/ruleset.ts";
 import { parseIp, toV4, type IpAddress } from "../ip/addr.ts";
 import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
@@ -113,7 +113,7 @@ export function createContainer(o: CreateOptions): Live {
     if (o.mode === "bridge" || o.mode === "none") live.sandbox = createSandbox(rec);
     if (net && live.sandbox) {
       live.resolver = startResolver(live.sandbox.ns.fd, { containerId: rec.id, upstream: upstreamServers(rec) });
-      attachEndpoint(rec, net, live.sandbox.ns.fd, {
+      attachEndpoint(containerOwner(rec), net, live.sandbox.ns.fd, {
         ip: o.ip === undefined ? undefined : parseIp(o.ip),
         mac: o.mac === undefined ? undefined : parseMac(o.mac),
         aliases: o.aliases,

@@ -8,7 +8,7 @@ import { EEXIST, ENOENT } from "../errors/errno.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
 import { lingerOnExit } from "../netlink/linger.ts";
 import { Batch, addElements, commentTag, deleteElements, deleteTaggedElements, ensureTable, listElements, openNftSocket, tableExists } from "../nftables/index.ts";
-import { ipv4FromBytes } from "../ip/ipv4.ts";
+import { formatIPv4, ipv4FromBytes } from "../ip/ipv4.ts";
 import { HOSTIP_PORTS_MAP, PORTS_MAP, PORT_SETS, natTable, portElements, type NatNetwork, type PublishedPort } from "./ruleset.ts";
 
 export const NAT_TABLE = "tsnet";
@@ -56,6 +56,12 @@ export function publishPorts(owner: PortOwner, ports: readonly PublishedPort[], 
     }
   } catch (e) {
     if (e instanceof KernelError && e.errno === EEXIST) {
+      // Someone else's element holds one of the keys (the kernel refuses to replace it): name it.
+      const taken = listPublished().find((k) => ports.some((p) => p.proto === k.proto && p.hostPort === k.hostPort && (p.hostIp ?? 0) === k.hostIp));
+      if (taken) {
+        const host = taken.hostIp ? `${formatIPv4(taken.hostIp)}:${taken.hostPort}` : `${taken.hostPort}`;
+        throw new TsnetError(`host port ${host}/${taken.proto} is already published by ${taken.name} (${taken.tag}): publish another host port`);
+      }
       throw new TsnetError(`a host port of ${owner.name} is still published by an earlier container (${e.message})`);
     }
     throw e;
@@ -86,21 +92,34 @@ export interface KernelPort {
   containerPort: number;
 }
 
+/** A published port as the kernel holds it, with the owner its element's comment names. */
+export interface OwnedPort extends KernelPort {
+  tag: string;
+  name: string;
+}
+
+/** The owner's published ports as the kernel holds them (not as a record remembers them). */
+export function publishedPorts(tag: string): KernelPort[] {
+  return listPublished().filter((p) => p.tag === tag);
+}
+
 // Element layouts (each field padded to 4 bytes, ports big-endian in the first two):
 //   ports:        key | proto u8 ... | port be16 .. |            data | ip 4 | port be16 .. |
 //   hostip_ports: key | ip 4 | proto u8 ... | port be16 .. |       data as above
-/** The owner's published ports as the kernel holds them (not as a record remembers them). */
-export function publishedPorts(tag: string): KernelPort[] {
+/** Every published port in tsnet's maps, whoever published it. */
+export function listPublished(): OwnedPort[] {
   const nl = nft();
   if (!tableExists(nl, "inet", NAT_TABLE)) return [];
-  const out: KernelPort[] = [];
+  const out: OwnedPort[] = [];
   for (const set of [PORTS_MAP, HOSTIP_PORTS_MAP]) {
     for (const e of listElements(nl, "inet", NAT_TABLE, set)) {
-      if (commentTag(e.comment) !== tag || !e.data) continue;
+      if (!e.data) continue;
       const k = new DataView(e.key.buffer, e.key.byteOffset, e.key.byteLength);
       const d = new DataView(e.data.buffer, e.data.byteOffset, e.data.byteLength);
       const off = set === HOSTIP_PORTS_MAP ? 4 : 0;
       out.push({
+        tag: commentTag(e.comment) ?? "",
+        name: e.comment?.split(" ")[1] ?? "",
         proto: k.getUint8(off) === 17 ? "udp" : "tcp",
         hostIp: set === HOSTIP_PORTS_MAP ? ipv4FromBytes(e.key.subarray(0, 4)) : 0,
         hostPort: k.getUint16(off + 4, false),

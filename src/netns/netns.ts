@@ -4,7 +4,7 @@
 // unshare()/setns() move only the calling thread. Bun runs JavaScript on the main thread, so a
 // switched window must stay synchronous (no await inside): anything scheduled in between would
 // run in the wrong namespace.
-import { closeSync, mkdirSync, openSync, unlinkSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, statSync, unlinkSync } from "node:fs";
 import {
   CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, O_RDONLY, close, mount, open, setns, umount2, unshare,
 } from "../../ffi/libc.ts";
@@ -98,6 +98,29 @@ export function createNetns<T>(name: string, inside: () => T): { ns: Netns; resu
 /** Opens a persisted namespace by path (for exec, joining another container). */
 export function openNetns(path: string): number {
   return open(path, O_RDONLY);
+}
+
+/**
+ * The identity of the network namespace behind fd ("net:[4026532000]", as /proc names it), or
+ * undefined when fd is not a network namespace (a plain file at a CNI_NETNS path, another kind of
+ * namespace). A namespace file lives on nsfs, the device every namespace shares; setns(2) then
+ * says whether it is a network one, without staying in it.
+ */
+export function netnsIdentity(fd: number): string | undefined {
+  const st = fstatSync(fd);
+  if (st.dev !== statSync("/proc/thread-self/ns/net").dev) return undefined;
+  try {
+    inNetns(fd, () => {});
+  } catch (e) {
+    if (isErrno(e, EINVAL)) return undefined;
+    throw e;
+  }
+  return `net:[${st.ino}]`;
+}
+
+/** The identity of the namespace tsnet runs in. */
+export function ownNetnsIdentity(): string {
+  return `net:[${statSync("/proc/thread-self/ns/net").ino}]`;
 }
 
 /**

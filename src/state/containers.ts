@@ -35,6 +35,8 @@ export interface Endpoint {
   aliases: string[];
   /** The default route goes elsewhere (an earlier network), or nowhere (an internal network). */
   noDefaultRoute?: boolean;
+  /** Routes made besides the default one (a CNI IPAM plugin's), "10.1.0.0/16" via gw. */
+  routes?: { dst: string; gw?: string }[];
 }
 
 export interface ContainerRecord {

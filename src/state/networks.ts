@@ -31,6 +31,22 @@ export interface NetworkRecord {
   /** When its bridge was first made (TSNET_BRIDGE_SUBNET seeds the default network until then). */
   madeAt?: string;
   labels: Record<string, string>;
+  // Options a CNI configuration can set (src/cni/config.ts); each is absent for tsnet's default,
+  // so records written before they existed read as they always behaved.
+  /** false: what leaves the host is not masqueraded (CNI `ipMasq`). Default true. */
+  ipMasq?: boolean;
+  /** MTU of both ends of every container's veth (CNI `mtu`). Default: the kernel's (1500). */
+  mtu?: number;
+  /**
+   * Bridge ports in hairpin mode (CNI `hairpinMode`): true for every endpoint, false for none
+   * (and no hairpin masquerade in the ruleset). Default: for endpoints that publish ports.
+   */
+  hairpin?: boolean;
+  /**
+   * false: the bridge holds no address and containers get no default route through it (CNI
+   * `isGateway`), so the host neither routes for them nor reaches them. Default true.
+   */
+  isGateway?: boolean;
 }
 
 export const BUILTIN_NETWORKS = ["bridge", "host", "none"] as const;

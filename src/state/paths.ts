@@ -13,6 +13,8 @@ export const LOCKS_DIR = `${RUN_DIR}/locks`;
 /** One lock file per container whose network is live, held by the process that manages it. */
 export const LIVE_DIR = `${RUN_DIR}/live`;
 export const SUPERVISOR_SOCKET = `${RUN_DIR}/supervisor.sock`;
+/** CNI attachments, per network id (src/state/cni.ts). */
+export const CNI_DIR = `${RUN_DIR}/cni`;
 
 export const STATE_DIR = process.env.TSNET_STATE_DIR || "/var/lib/tsnet";
 /** Network records, one JSON file per network id. */

@@ -1,0 +1,73 @@
+// A CNI attachment as tsnet's network layer sees it: an endpoint owner (src/network/sandbox.ts)
+// whose endpoints are recorded in its attachment record, and a port owner (src/nat/portmap.ts)
+// whose elements are tagged with its id. `tsnet run` containers are the other kind of owner of
+// both; the veth, lease, address, route and port code is theirs.
+import { Cleanup } from "../errors/errors.ts";
+import { parseIp, toV4 } from "../ip/addr.ts";
+import { unpublishPorts, type PortOwner } from "../nat/portmap.ts";
+import type { PublishedPort } from "../nat/ruleset.ts";
+import { detachEndpoint, type EndpointOwner } from "../network/sandbox.ts";
+import { deleteAttachment, saveAttachment, type CniAttachment } from "../state/cni.ts";
+import { listLeases, releaseLease } from "../state/leases.ts";
+
+/** The host end of an attachment's veth: veth and 7 hex of its id, as a container's eth0. */
+export function hostVethOf(id: string): string {
+  return `veth${id.slice(0, 7)}`;
+}
+
+export function attachmentOwner(a: CniAttachment): EndpointOwner {
+  return {
+    id: a.id,
+    what: `CNI attachment ${a.containerId.slice(0, 12)}/${a.ifname}`,
+    netns: a.netns,
+    endpoints: a.endpoints,
+    nextIfname: () => a.ifname,
+    hostVethName: () => hostVethOf(a.id),
+    leaseOwner: (ifname, aliases) => ({ container: a.id, ifname, names: [...aliases], cniContainer: a.containerId }),
+    save: () => saveAttachment(a),
+  };
+}
+
+/** Elements are tagged with 12 hex of the attachment's id and named after the runtime's container. */
+export function portOwnerOf(a: Pick<CniAttachment, "id" | "containerId" | "ifname">): PortOwner {
+  return { tag: a.id.slice(0, 12), name: `cni:${a.containerId.slice(0, 12)}:${a.ifname}` };
+}
+
+/** The attachment's port mappings aimed at its address. */
+export function publishedFor(a: CniAttachment): PublishedPort[] {
+  const text = a.endpoints[0]?.ips[0]?.address;
+  const address = text === undefined ? undefined : parseIp(text);
+  if (!address || address.family !== 4) return [];
+  return a.ports.map((m) => ({
+    proto: m.proto,
+    hostPort: m.hostPort,
+    hostIp: m.hostIp === 0 ? undefined : m.hostIp,
+    containerIp: toV4(address),
+    containerPort: m.containerPort,
+  }));
+}
+
+/**
+ * Releases everything the attachment holds, each step tolerating what is already gone and the
+ * rest going on past a failure: its port elements, its veth (which takes the inside end with it,
+ * wherever the namespace is), its lease (also one taken but not yet recorded when a crash came),
+ * and its record. Shared by DEL, GC and a failed ADD's undo.
+ */
+export function teardownAttachment(a: CniAttachment): void {
+  const c = new Cleanup();
+  const owner = attachmentOwner(a);
+  // Ports are recorded before they are published, so a record without any published none.
+  if (a.ports.length) c.step(() => unpublishPorts(portOwnerOf(a), publishedFor(a)));
+  // The endpoint is recorded before its veth is made, so the veth can exist only if recorded.
+  for (const ep of [...a.endpoints]) c.step(() => detachEndpoint(owner, ep));
+  // A lease is taken just before its endpoint is recorded: a crash in between leaves one that
+  // only its owner id names.
+  if (!a.endpoints.length) c.step(() => releaseLeasesOf(a.networkId, a.id));
+  c.step(() => deleteAttachment(a.networkId, a.id));
+  c.done();
+}
+
+/** Releases the leases on the network that the owner id holds. */
+export function releaseLeasesOf(networkId: string, id: string): void {
+  for (const l of listLeases(networkId)) if (l.container === id) releaseLease(networkId, l.address, id);
+}

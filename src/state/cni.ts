@@ -1,0 +1,86 @@
+// CNI attachments: /run/tsnet/cni/NETID/ID.json, one per (network, runtime's container id,
+// interface), the key the CNI specification gives an attachment. ID is derived from that key
+// (sha256), so DEL finds everything an attachment made (its lease, host veth and port elements
+// are named after the ID) even without the file: after a crash between taking an address and
+// recording it, or on a second DEL. The file is the attachment's record, as a container's record
+// is a container's: written before each kernel object it names is made, so teardown always knows
+// what to remove. /run is a tmpfs: attachments vanish with the kernel objects at reboot.
+import { readdirSync } from "node:fs";
+import type { PortMapping } from "../network/ports.ts";
+import type { Endpoint } from "./containers.ts";
+import { createExclusive, ensureDir, readText, removeFile, writeAtomic } from "./files.ts";
+import { CNI_DIR } from "./paths.ts";
+
+export interface CniAttachment {
+  /** 64 hex digits: sha256 of the network name, container id and interface name. */
+  id: string;
+  network: string;
+  networkId: string;
+  /** CNI_CONTAINERID */
+  containerId: string;
+  /** CNI_IFNAME */
+  ifname: string;
+  /** CNI_NETNS at ADD. */
+  netns: string;
+  created: string;
+  /** The delegated IPAM plugin that gave the address (its `type`); absent: tsnet's own leases. */
+  ipam?: string;
+  /** The endpoint (one: an attachment is one interface), written before its veth is made. */
+  endpoints: Endpoint[];
+  /** Published ports (runtimeConfig.portMappings), written before their elements are added. */
+  ports: PortMapping[];
+}
+
+export function attachmentId(network: string, containerId: string, ifname: string): string {
+  // Bun's own hasher: node:crypto would cost its module load on every plugin call.
+  return new Bun.CryptoHasher("sha256").update(`tsnet-cni\0${network}\0${containerId}\0${ifname}`).digest("hex");
+}
+
+function dirOf(networkId: string): string {
+  return `${CNI_DIR}/${networkId}`;
+}
+
+function pathOf(networkId: string, id: string): string {
+  return `${dirOf(networkId)}/${id}.json`;
+}
+
+/** Writes a new attachment's record; false when one with its key exists already. */
+export function createAttachment(a: CniAttachment): boolean {
+  ensureDir(dirOf(a.networkId));
+  return createExclusive(pathOf(a.networkId, a.id), JSON.stringify(a));
+}
+
+export function saveAttachment(a: CniAttachment): void {
+  writeAtomic(pathOf(a.networkId, a.id), JSON.stringify(a));
+}
+
+export function loadAttachment(networkId: string, id: string): CniAttachment | undefined {
+  const text = readText(pathOf(networkId, id));
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as CniAttachment;
+  } catch {
+    return undefined;
+  }
+}
+
+export function deleteAttachment(networkId: string, id: string): void {
+  removeFile(pathOf(networkId, id));
+}
+
+/** Every attachment recorded on the network. */
+export function listAttachments(networkId: string): CniAttachment[] {
+  let files: string[];
+  try {
+    files = readdirSync(dirOf(networkId));
+  } catch {
+    return [];
+  }
+  const out: CniAttachment[] = [];
+  for (const f of files) {
+    const m = /^([0-9a-f]{64})\.json$/.exec(f);
+    const a = m ? loadAttachment(networkId, m[1]!) : undefined;
+    if (a) out.push(a);
+  }
+  return out;
+}
