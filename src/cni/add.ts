@@ -9,6 +9,7 @@ import { ENOENT } from "../errors/errno.ts";
 import { formatIp, formatPrefix, parseIp, parsePrefix, type IpAddress } from "../ip/addr.ts";
 import { formatIPv4 } from "../ip/ipv4.ts";
 import { listPublished, publishPorts } from "../nat/portmap.ts";
+import { HOSTIP_PORTS_MAP, PORTS_MAP } from "../nat/ruleset.ts";
 import { natNetworks } from "../network/networks.ts";
 import { attachEndpoint, hostMacs, type ExtraRoute } from "../network/sandbox.ts";
 import { netnsIdentity, ownNetnsIdentity } from "../netns/netns.ts";
@@ -66,13 +67,15 @@ function readIpam(raw: unknown, type: string): IpamLease {
 }
 
 /**
- * Refuses a host port another tsnet owner publishes: the same port on every address, or on the
- * same address, or one of them on every address (the maps would let one shadow the other). The
- * kernel refuses an identical key by itself (EEXIST), atomically, for concurrent ADDs.
+ * Refuses a host port another tsnet owner publishes on every address when this one is on one
+ * address, or the other way round (the maps would let one shadow the other). An identical key
+ * the kernel refuses by itself (EEXIST), atomically, even between concurrent ADDs; so only the
+ * other map needs reading: `hostip_ports` for a mapping on every address (usually empty).
  */
 function refuseTakenPorts(ports: readonly PortMapping[]): void {
   if (!ports.length) return;
-  const published = listPublished();
+  const maps = [...new Set(ports.map((m) => (m.hostIp === 0 ? HOSTIP_PORTS_MAP : PORTS_MAP)))];
+  const published = listPublished(maps);
   for (const m of ports) {
     const k = published.find((p) => p.proto === m.proto && p.hostPort === m.hostPort && (p.hostIp === 0 || m.hostIp === 0 || p.hostIp === m.hostIp));
     if (k) {

@@ -59,7 +59,8 @@ export function teardownAttachment(a: CniAttachment): void {
   // Ports are recorded before they are published, so a record without any published none.
   if (a.ports.length) c.step(() => unpublishPorts(portOwnerOf(a), publishedFor(a)));
   // The endpoint is recorded before its veth is made, so the veth can exist only if recorded.
-  for (const ep of [...a.endpoints]) c.step(() => detachEndpoint(owner, ep));
+  // The helper deletes the veth while tsnet returns; a later ADD waits for the names if needed.
+  for (const ep of [...a.endpoints]) c.step(() => detachEndpoint(owner, ep, true));
   // A lease is taken just before its endpoint is recorded: a crash in between leaves one that
   // only its owner id names.
   if (!a.endpoints.length) c.step(() => releaseLeasesOf(a.networkId, a.id));

@@ -106,12 +106,12 @@ export function publishedPorts(tag: string): KernelPort[] {
 // Element layouts (each field padded to 4 bytes, ports big-endian in the first two):
 //   ports:        key | proto u8 ... | port be16 .. |            data | ip 4 | port be16 .. |
 //   hostip_ports: key | ip 4 | proto u8 ... | port be16 .. |       data as above
-/** Every published port in tsnet's maps, whoever published it. */
-export function listPublished(): OwnedPort[] {
+/** Every published port in tsnet's maps (or in the ones named), whoever published it. */
+export function listPublished(maps: readonly string[] = PORT_SETS): OwnedPort[] {
   const nl = nft();
   if (!tableExists(nl, "inet", NAT_TABLE)) return [];
   const out: OwnedPort[] = [];
-  for (const set of [PORTS_MAP, HOSTIP_PORTS_MAP]) {
+  for (const set of maps) {
     for (const e of listElements(nl, "inet", NAT_TABLE, set)) {
       if (!e.data) continue;
       const k = new DataView(e.key.buffer, e.key.byteOffset, e.key.byteLength);

@@ -20,11 +20,13 @@ import { leaseHolder, releaseLease, takeLease, takeLeaseAt, type LeaseOwner } fr
 import type { NetworkRecord } from "../state/networks.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
 import { formatMac, macFor } from "./bridge.ts";
-import { deleteLinkQuickly } from "./dellink.ts";
+import { deleteLinkInBackground, deleteLinkQuickly, linkGoneWithin } from "./dellink.ts";
 import { hostRtnl } from "./host.ts";
 import { leaseRange, networkUp, subnetsOf } from "./networks.ts";
 
 const LOOPBACK_IFINDEX = 1; // lo is always the first link of a new namespace
+/** How long a link name still taken by a deletion under way is waited for. */
+const NAME_WAIT_MS = 2000;
 
 export interface Sandbox {
   ns: Netns;
@@ -139,8 +141,15 @@ export function attachEndpoint(owner: EndpointOwner, net: NetworkRecord, nsFd: n
   const ifname = owner.nextIfname();
   const inside = inNetns(nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${owner.what})`));
   try {
-    // A CNI runtime names the interface; one of that name already there is the caller's mistake.
-    if (linkGet(inside, ifname)) throw new TsnetError(`${owner.netns ?? "the namespace"} already has an interface named ${ifname}: give another interface name`);
+    // A CNI runtime names the interface; one of that name already there is the caller's mistake,
+    // unless it is on its way out (a DEL hands deletions to a helper and returns): then wait.
+    if (!linkGoneWithin(inside, ifname, NAME_WAIT_MS, nsFd)) {
+      throw new TsnetError(`${owner.netns ?? "the namespace"} already has an interface named ${ifname}: give another interface name`);
+    }
+    const hostVeth = owner.hostVethName(ifname);
+    if (!linkGoneWithin(hostRtnl(), hostVeth, NAME_WAIT_MS)) {
+      throw new TsnetError(`a link named ${hostVeth} exists on the host and stays: remove it (ip link del ${hostVeth}) if nothing uses it`);
+    }
     return attachWith(owner, net, nsFd, inside, bridgeIndex, ifname, o);
   } finally {
     inside.close();
@@ -224,12 +233,15 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, nsFd: number, insi
   }
 }
 
-/** Removes the endpoint's veth and lease and forgets it in the owner's list (the caller saves). */
-export function detachEndpoint(owner: EndpointOwner, ep: Endpoint): void {
+/**
+ * Removes the endpoint's veth and lease and forgets it in the owner's list (the caller saves).
+ * With `background` the veth's deletion is handed to a helper without waiting for it (CNI DEL).
+ */
+export function detachEndpoint(owner: EndpointOwner, ep: Endpoint, background = false): void {
   const c = new Cleanup();
   // Deleting one end deletes the pair. Without this the namespace's destruction would remove it
   // too, but asynchronously, after tsnet has already exited.
-  c.step(() => deleteLinkQuickly(hostRtnl(), ep.hostVeth));
+  c.step(() => (background ? deleteLinkInBackground : deleteLinkQuickly)(hostRtnl(), ep.hostVeth));
   crashPoint("teardown-after-veth");
   for (const ip of ep.ips) {
     const a = parseIp(ip.address);
