@@ -13,7 +13,7 @@ import { HOSTIP_PORTS_MAP, PORTS_MAP } from "../nat/ruleset.ts";
 import { natNetworks } from "../network/networks.ts";
 import { attachEndpoint, hostMacs, type ExtraRoute } from "../network/sandbox.ts";
 import { netnsIdentity, ownNetnsIdentity } from "../netns/netns.ts";
-import { attachmentId, createAttachment, type CniAttachment } from "../state/cni.ts";
+import { attachmentId, createAttachment, saveAttachment, type CniAttachment } from "../state/cni.ts";
 import type { NetworkRecord } from "../state/networks.ts";
 import type { PortMapping } from "../network/ports.ts";
 import { attachmentOwner, portOwnerOf, publishedFor, teardownAttachment } from "./attachment.ts";
@@ -80,7 +80,7 @@ function refuseTakenPorts(ports: readonly PortMapping[]): void {
     const k = published.find((p) => p.proto === m.proto && p.hostPort === m.hostPort && (p.hostIp === 0 || m.hostIp === 0 || p.hostIp === m.hostIp));
     if (k) {
       const host = k.hostIp ? `${formatIPv4(k.hostIp)}:${k.hostPort}` : `${k.hostPort}`;
-      throw new CniError(ERR_PORT_TAKEN, `host port ${host}/${k.proto} is already published by ${k.name} (${k.tag}): map another host port`);
+      throw new CniError(ERR_PORT_TAKEN, `host port ${host}/${k.proto} is already published by ${k.name} (${k.tag}): choose another host port`);
     }
   }
 }
@@ -142,6 +142,8 @@ function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undef
     if (a.ports.length) {
       try {
         publishPorts(portOwnerOf(a), publishedFor(a), natNetworks);
+        a.published = true;
+        saveAttachment(a);
       } catch (e) {
         // Another owner took one of the keys between the check above and this commit.
         if (e instanceof TsnetError && !(e instanceof KernelError)) throw new CniError(ERR_PORT_TAKEN, e.message);
@@ -151,7 +153,7 @@ function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undef
     return result(env, conf, net, a, lease?.dns ?? conf.dns, ep);
   } catch (e) {
     try {
-      teardownAttachment(a);
+      teardownAttachment(a, true);
     } catch (undo) {
       if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
     }

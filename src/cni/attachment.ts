@@ -51,16 +51,19 @@ export function publishedFor(a: CniAttachment): PublishedPort[] {
  * Releases everything the attachment holds, each step tolerating what is already gone and the
  * rest going on past a failure: its port elements, its veth (which takes the inside end with it,
  * wherever the namespace is), its lease (also one taken but not yet recorded when a crash came),
- * and its record. Shared by DEL, GC and a failed ADD's undo.
+ * and its record. Shared by DEL, GC and a failed ADD's undo (which waits for the veth to go, so
+ * the failed ADD returns with nothing of its own left).
  */
-export function teardownAttachment(a: CniAttachment): void {
+export function teardownAttachment(a: CniAttachment, wait = false): void {
   const c = new Cleanup();
   const owner = attachmentOwner(a);
-  // Ports are recorded before they are published, so a record without any published none.
-  if (a.ports.length) c.step(() => unpublishPorts(portOwnerOf(a), publishedFor(a)));
+  // Ports are recorded before they are published, so a record without any published none; by
+  // key only once published (a failed publish met a key another owner holds), else by tag.
+  if (a.ports.length) c.step(() => unpublishPorts(portOwnerOf(a), a.published ? publishedFor(a) : undefined));
   // The endpoint is recorded before its veth is made, so the veth can exist only if recorded.
-  // The helper deletes the veth while tsnet returns; a later ADD waits for the names if needed.
-  for (const ep of [...a.endpoints]) c.step(() => detachEndpoint(owner, ep, true));
+  // The helper deletes the veth while tsnet returns (a later ADD waits for the names if needed);
+  // with `wait` (a failed ADD's undo) tsnet returns only once the kernel has announced it gone.
+  for (const ep of [...a.endpoints]) c.step(() => detachEndpoint(owner, ep, !wait));
   // A lease is taken just before its endpoint is recorded: a crash in between leaves one that
   // only its owner id names.
   if (!a.endpoints.length) c.step(() => releaseLeasesOf(a.networkId, a.id));

@@ -64,6 +64,8 @@ export interface Live {
   resolver?: Resolver;
   /** Why the container has no cgroup, for a one-line warning (see README, "no cgroup v2"). */
   warning?: string;
+  /** Its ports' elements were added by this process (so their keys are its own to delete). */
+  published?: boolean;
 }
 
 export function createContainer(o: CreateOptions): Live {
@@ -129,6 +131,7 @@ export function createContainer(o: CreateOptions): Live {
     if (rec.ports?.length) {
       saveRecord(rec);
       publishPorts(portOwner(rec), publishedFor(rec), natNetworks);
+      live.published = true;
       crashPoint("after-publish");
     }
     return live;
@@ -324,7 +327,9 @@ export function destroyContainer(live: Live): void {
   // Processes first: nothing the container started outlives it, whatever it did to its session.
   const cgroup = live.rec.cgroup;
   if (cgroup) c.step(() => removeCgroup(cgroup));
-  if (live.rec.ports?.length) c.step(() => unpublishPorts(portOwner(live.rec), publishedFor(live.rec)));
+  // By key only what this process published: after a failed publish (a key another owner holds)
+  // or a crash, the maps are searched for the container's tag instead.
+  if (live.rec.ports?.length) c.step(() => unpublishPorts(portOwner(live.rec), live.published ? publishedFor(live.rec) : undefined));
   crashPoint("teardown-after-unpublish");
   c.step(() => teardownSandbox(live.rec, live.sandbox));
   if (live.joinedFd !== undefined) c.step(() => close(live.joinedFd!));

@@ -60,7 +60,7 @@ export function publishPorts(owner: PortOwner, ports: readonly PublishedPort[], 
       const taken = listPublished().find((k) => ports.some((p) => p.proto === k.proto && p.hostPort === k.hostPort && (p.hostIp ?? 0) === k.hostIp));
       if (taken) {
         const host = taken.hostIp ? `${formatIPv4(taken.hostIp)}:${taken.hostPort}` : `${taken.hostPort}`;
-        throw new TsnetError(`host port ${host}/${taken.proto} is already published by ${taken.name} (${taken.tag}): publish another host port`);
+        throw new TsnetError(`host port ${host}/${taken.proto} is already published by ${taken.name} (${taken.tag}): choose another host port`);
       }
       throw new TsnetError(`a host port of ${owner.name} is still published by an earlier container (${e.message})`);
     }
@@ -69,18 +69,22 @@ export function publishPorts(owner: PortOwner, ports: readonly PublishedPort[], 
 }
 
 /**
- * Deletes the owner's elements: by their known keys in one batch, or, when that fails (a
- * crashed run's record may name ports it never published), by searching the maps for its tag.
+ * Deletes the owner's elements. Given the ports it did publish (their keys are its own: the
+ * kernel refuses a second element with a key), one batch deletes them by key. Without them, or
+ * when that batch fails, the maps are searched for its tag: a crashed run's record may name ports
+ * it never published, and such a key may be another owner's, so it is never deleted by key.
  */
-export function unpublishPorts(owner: PortOwner, ports: readonly PublishedPort[]): void {
-  const adds = portElements(owner.tag, owner.name, ports);
-  try {
-    const b = new Batch();
-    for (const a of adds) deleteElements(b, "inet", NAT_TABLE, a.set, a.elements);
-    b.commitUnconditional(nft());
-  } catch {
-    deleteTaggedElements(nft(), "inet", NAT_TABLE, PORT_SETS, owner.tag);
+export function unpublishPorts(owner: PortOwner, published?: readonly PublishedPort[]): void {
+  const adds = published?.length ? portElements(owner.tag, owner.name, published) : [];
+  if (adds.length) {
+    try {
+      const b = new Batch();
+      for (const a of adds) deleteElements(b, "inet", NAT_TABLE, a.set, a.elements);
+      b.commitUnconditional(nft());
+      return;
+    } catch {}
   }
+  deleteTaggedElements(nft(), "inet", NAT_TABLE, PORT_SETS, owner.tag);
 }
 
 export interface KernelPort {

@@ -29,6 +29,8 @@ export interface CniAttachment {
   endpoints: Endpoint[];
   /** Published ports (runtimeConfig.portMappings), written before their elements are added. */
   ports: PortMapping[];
+  /** Set once the elements are in: their keys are then this attachment's to delete. */
+  published?: boolean;
 }
 
 export function attachmentId(network: string, containerId: string, ifname: string): string {
