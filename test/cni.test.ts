@@ -14,6 +14,7 @@ let BIN = "";
 let removeNeighbour: () => void = () => {};
 const namespaces = new Set<string>();
 const servers: Bun.Subprocess[] = [];
+let natTablesBefore: string[] = [];
 
 beforeAll(() => {
   assertThrowawayHost();
@@ -27,6 +28,7 @@ beforeAll(() => {
   chmodSync(`${BIN}/tsnet`, 0o755);
   for (const p of ["loopback", "tuning", "portmap", "host-local"]) symlinkSync(`${REFERENCE}/${p}`, `${BIN}/${p}`);
   removeNeighbour = makeNeighbour();
+  natTablesBefore = ["ip", "ip6"].filter((f) => sh(["nft", "list", "table", f, "nat"]).code === 0);
 });
 
 afterAll(async () => {
@@ -402,6 +404,9 @@ describe("configuration lists", () => {
     expect(sh(["iptables", "-t", "nat", "-S"]).stdout).not.toContain("9191");
     await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     dropNetns(a.ns.name);
+    // portmap keeps its top-level chains for good; the tables iptables-nft made for them go, so
+    // later tests find only tsnet's.
+    for (const family of ["ip", "ip6"]) if (!natTablesBefore.includes(family)) sh(["nft", "delete", "table", family, "nat"]);
   });
 
   test("tsnet chained after the reference loopback: its interface and address are added to the previous result", async () => {
