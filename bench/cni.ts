@@ -14,9 +14,10 @@
 // Rounds alternate which tool goes first. Reported: medians of ADD, DEL, ADD + DEL, and the
 // median of the per-round ratios with its range. tsnet's DEL returns once its helper has the
 // veth's deletion in hand (the kernel's rcu_barrier is the helper's to sit out); the reference
-// DEL returns after the deletion. So "DEL until the veth is gone" is measured too, by polling
-// /sys/class/net, and before the next cycle starts every veth of the last one must be gone, so no
-// tool's leftover work runs during another's cycle.
+// DEL returns after the deletion. So "DEL until the veth is gone" is measured too, by polling a
+// sysfs mounted here (the one at /sys shows the machine's namespace, not the throwaway host's),
+// and before the next cycle starts every veth of the last one must be gone, so no tool's leftover
+// work runs during another's cycle.
 import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
 
 const ROOT = `${import.meta.dir}/..`;
@@ -50,6 +51,8 @@ interface Tool {
 
 rmSync(WORK, { recursive: true, force: true });
 mkdirSync(`${WORK}/bin`, { recursive: true });
+mkdirSync(`${WORK}/sys`);
+if (Bun.spawnSync(["mount", "-t", "sysfs", "bench-sysfs", `${WORK}/sys`]).exitCode !== 0) throw new Error("cannot mount sysfs");
 copyFileSync(`${ROOT}/dist/tsnet`, `${WORK}/bin/tsnet`);
 Bun.spawnSync(["chmod", "755", `${WORK}/bin/tsnet`]);
 
@@ -83,6 +86,7 @@ const tsnet: Tool = {
 };
 
 const PORTS = [{ hostPort: 8080, containerPort: 80, protocol: "tcp" }];
+const BASE_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CNI_")));
 
 function exec(tool: Tool, command: "ADD" | "DEL", plugin: Plugin, id: string, netns: string, ports: boolean, prev?: unknown): unknown {
   const { capabilities, ...rest } = plugin;
@@ -91,7 +95,7 @@ function exec(tool: Tool, command: "ADD" | "DEL", plugin: Plugin, id: string, ne
   if (capabilities?.portMappings && ports) conf.runtimeConfig = { portMappings: PORTS };
   const p = Bun.spawnSync([`${tool.dir}/${plugin.type}`], {
     stdin: Buffer.from(JSON.stringify(conf)),
-    env: { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: "eth0", CNI_PATH: tool.dir },
+    env: { ...BASE_ENV, CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: "eth0", CNI_PATH: tool.dir },
   });
   if (p.exitCode !== 0) throw new Error(`${plugin.type} ${command} failed (${p.exitCode}): ${p.stdout} ${p.stderr}`);
   return command === "ADD" ? JSON.parse(p.stdout.toString()) : undefined;
@@ -118,9 +122,9 @@ function cycle(tool: Tool, ports: boolean): Cycle {
     if (veths.length !== 1) throw new Error(`${tool.name}: the ADD result names no host veth: ${JSON.stringify(result)}`);
     for (const p of [...tool.list.plugins].reverse()) exec(tool, "DEL", p, id, netns, ports, result);
     const t2 = performance.now();
-    // Until the host end is gone from /sys/class/net (polled every 0.2 ms).
+    // Until the host end is gone from this namespace's sysfs (polled every 0.2 ms).
     const deadline = t2 + 5000;
-    while (veths.some((v) => existsSync(`/sys/class/net/${v}`))) {
+    while (veths.some((v) => existsSync(`${WORK}/sys/class/net/${v}`))) {
       if (performance.now() > deadline) throw new Error(`${tool.name}: ${veths.join(", ")} still there 5 s after DEL`);
       Bun.sleepSync(0.2);
     }
@@ -168,4 +172,5 @@ for (const ports of [true, false]) {
   if (ports) verdict.push(`ADD + DEL with one port mapping: tsnet ${median(ratios).toFixed(1)}x faster than bridge + portmap (target 10x): ${median(ratios) >= 10 ? "MET" : "NOT MET"}`);
 }
 console.log(`\n${verdict.join("\n")}`);
+Bun.spawnSync(["umount", `${WORK}/sys`]);
 rmSync(WORK, { recursive: true, force: true });

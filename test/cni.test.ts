@@ -149,9 +149,9 @@ function leasesOf(net: string): string[] {
   const dir = `/run/tsnet/networks/${id}/leases`;
   return existsSync(dir) ? readdirSync(dir) : [];
 }
+/** The attachment records tsnet keeps for a network (one per container and interface). */
 function attachmentsOf(net: string): string[] {
-  const id = JSON.parse(tsnet(["network", "inspect", net]).stdout)[0].Id;
-  const dir = `/run/tsnet/cni/${id}`;
+  const dir = `/run/tsnet/cni/${net}`;
   return existsSync(dir) ? readdirSync(dir) : [];
 }
 // Asked of the kernel with ip: /sys/class/net is the sysfs of the machine's namespace, not this one.

@@ -67,7 +67,7 @@ export function teardownAttachment(a: CniAttachment, wait = false): void {
   // A lease is taken just before its endpoint is recorded: a crash in between leaves one that
   // only its owner id names.
   if (!a.endpoints.length) c.step(() => releaseLeasesOf(a.networkId, a.id));
-  c.step(() => deleteAttachment(a.networkId, a.id));
+  c.step(() => deleteAttachment(a));
   c.done();
 }
 

@@ -22,7 +22,7 @@ export async function cniCheck(env: CniEnv, conf: NetConf, stdin: string): Promi
   const fail = (problems: string[]) => new CniError(ERR_CHECK_FAILED, `${where} is not as ADD left it: ${problems.join("; ")}`);
   const net = findCniNetwork(conf.name);
   if (!net) throw fail([`network ${conf.name} does not exist`]);
-  const a = loadAttachment(net.id, attachmentId(conf.name, env.containerId, env.ifname));
+  const a = loadAttachment(conf.name, attachmentId(conf.name, env.containerId, env.ifname));
   const ep = a?.endpoints[0];
   if (!a || !ep) throw fail(["tsnet has no such attachment (was it added, or deleted since?)"]);
   if (conf.ipamPlugin) await delegate(conf.ipamPlugin, "CHECK", env, stdin);

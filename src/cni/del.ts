@@ -10,18 +10,19 @@ import { findCniNetwork } from "./network.ts";
 
 export async function cniDel(env: CniEnv, conf: NetConf, stdin: string): Promise<void> {
   const errors: Error[] = [];
-  const net = findCniNetwork(conf.name);
-  if (net) {
-    const id = attachmentId(conf.name, env.containerId, env.ifname);
-    const a = loadAttachment(net.id, id);
-    try {
-      // Without a record nothing of the attachment's was made (the record comes first), unless
-      // the record itself was removed behind tsnet's back: then only a lease can be found.
-      if (a) teardownAttachment(a);
-      else releaseLeasesOf(net.id, id);
-    } catch (e) {
-      errors.push(e as Error);
+  const id = attachmentId(conf.name, env.containerId, env.ifname);
+  // The record names everything the attachment made (and the network it is on), so the common
+  // case reads that one file. Without a record nothing of it was made (the record comes first),
+  // unless the record was removed behind tsnet's back: then only a lease can be found.
+  const a = loadAttachment(conf.name, id);
+  try {
+    if (a) teardownAttachment(a);
+    else {
+      const net = findCniNetwork(conf.name);
+      if (net) releaseLeasesOf(net.id, id);
     }
+  } catch (e) {
+    errors.push(e as Error);
   }
   if (conf.ipamPlugin) {
     try {

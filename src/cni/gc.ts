@@ -15,7 +15,7 @@ export async function cniGc(env: CniEnv, conf: NetConf, stdin: string): Promise<
   const net = findCniNetwork(conf.name);
   if (net) {
     const valid = new Set((conf.validAttachments ?? []).map((v) => attachmentId(conf.name, v.containerId, v.ifname)));
-    for (const a of listAttachments(net.id)) {
+    for (const a of listAttachments(conf.name)) {
       if (valid.has(a.id)) continue;
       try {
         teardownAttachment(a);
@@ -24,7 +24,7 @@ export async function cniGc(env: CniEnv, conf: NetConf, stdin: string): Promise<
       }
     }
     for (const l of listLeases(net.id)) {
-      if (!l.cniContainer || valid.has(l.container) || loadAttachment(net.id, l.container)) continue;
+      if (!l.cniContainer || valid.has(l.container) || loadAttachment(conf.name, l.container)) continue;
       try {
         releaseLease(net.id, l.address, l.container);
       } catch (e) {

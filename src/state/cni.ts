@@ -1,5 +1,6 @@
-// CNI attachments: /run/tsnet/cni/NETID/ID.json, one per (network, runtime's container id,
-// interface), the key the CNI specification gives an attachment. ID is derived from that key
+// CNI attachments: /run/tsnet/cni/NETWORK/ID.json, one per (network name, runtime's container
+// id, interface), the key the CNI specification gives an attachment. Filed under the network's
+// name, the key a request carries, so DEL reads one file and no network record. ID is derived from that key
 // (sha256), so DEL finds everything an attachment made (its lease, host veth and port elements
 // are named after the ID) even without the file: after a crash between taking an address and
 // recording it, or on a second DEL. The file is the attachment's record, as a container's record
@@ -15,6 +16,7 @@ export interface CniAttachment {
   /** 64 hex digits: sha256 of the network name, container id and interface name. */
   id: string;
   network: string;
+  /** The network's id when attached: its leases are filed under it. */
   networkId: string;
   /** CNI_CONTAINERID */
   containerId: string;
@@ -38,26 +40,27 @@ export function attachmentId(network: string, containerId: string, ifname: strin
   return new Bun.CryptoHasher("sha256").update(`tsnet-cni\0${network}\0${containerId}\0${ifname}`).digest("hex");
 }
 
-function dirOf(networkId: string): string {
-  return `${CNI_DIR}/${networkId}`;
+// Network names are path-safe: letters, digits, '_', '.', '-', starting with a letter or digit.
+function dirOf(network: string): string {
+  return `${CNI_DIR}/${network}`;
 }
 
-function pathOf(networkId: string, id: string): string {
-  return `${dirOf(networkId)}/${id}.json`;
+function pathOf(network: string, id: string): string {
+  return `${dirOf(network)}/${id}.json`;
 }
 
 /** Writes a new attachment's record; false when one with its key exists already. */
 export function createAttachment(a: CniAttachment): boolean {
-  ensureDir(dirOf(a.networkId));
-  return createExclusive(pathOf(a.networkId, a.id), JSON.stringify(a));
+  ensureDir(dirOf(a.network));
+  return createExclusive(pathOf(a.network, a.id), JSON.stringify(a));
 }
 
 export function saveAttachment(a: CniAttachment): void {
-  writeAtomic(pathOf(a.networkId, a.id), JSON.stringify(a));
+  writeAtomic(pathOf(a.network, a.id), JSON.stringify(a));
 }
 
-export function loadAttachment(networkId: string, id: string): CniAttachment | undefined {
-  const text = readText(pathOf(networkId, id));
+export function loadAttachment(network: string, id: string): CniAttachment | undefined {
+  const text = readText(pathOf(network, id));
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text) as CniAttachment;
@@ -66,22 +69,22 @@ export function loadAttachment(networkId: string, id: string): CniAttachment | u
   }
 }
 
-export function deleteAttachment(networkId: string, id: string): void {
-  removeFile(pathOf(networkId, id));
+export function deleteAttachment(a: Pick<CniAttachment, "network" | "id">): void {
+  removeFile(pathOf(a.network, a.id));
 }
 
 /** Every attachment recorded on the network. */
-export function listAttachments(networkId: string): CniAttachment[] {
+export function listAttachments(network: string): CniAttachment[] {
   let files: string[];
   try {
-    files = readdirSync(dirOf(networkId));
+    files = readdirSync(dirOf(network));
   } catch {
     return [];
   }
   const out: CniAttachment[] = [];
   for (const f of files) {
     const m = /^([0-9a-f]{64})\.json$/.exec(f);
-    const a = m ? loadAttachment(networkId, m[1]!) : undefined;
+    const a = m ? loadAttachment(network, m[1]!) : undefined;
     if (a) out.push(a);
   }
   return out;
