@@ -87,7 +87,10 @@ export function listNetworks(): NetworkRecord[] {
     const n = m ? loadNetwork(m[1]!) : undefined;
     if (n) out.push(n);
   }
-  return out.sort((a, b) => a.created.localeCompare(b.created) || a.name.localeCompare(b.name));
+  // Code-unit order, not localeCompare: ISO timestamps and names sort the same either way here,
+  // and the first localeCompare of a process costs 0.4 ms (ICU's collator) on every command.
+  const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  return out.sort((a, b) => cmp(a.created, b.created) || cmp(a.name, b.name));
 }
 
 /** A network by name, full id or unique id prefix, as Docker resolves references. */
