@@ -516,6 +516,9 @@ describe("network options", () => {
     const host = ipj(["-d", "link", "show", res.interfaces[1].name])[0];
     expect(host.mtu).toBe(1400);
     expect(host.linkinfo.info_slave_data.hairpin).toBe(true); // with no port published
+    expect(JSON.parse(tsnet(["network", "inspect", "opts"]).stdout)[0].Options).toEqual({
+      "com.docker.network.bridge.name": "cniopts0", "com.docker.network.bridge.enable_ip_masquerade": "false", "com.docker.network.driver.mtu": "1400", "tsnet.hairpin": "true",
+    });
     const rules = ruleset();
     expect(rules).not.toContain("opts: containers reach out as the host");
     expect(rules).toContain("opts: hairpin, a container reaching a published port");
@@ -530,6 +533,25 @@ describe("network options", () => {
     expect(ipj(["link", "show", "eth0"], b.ns.name)[0].mtu).toBe(1400);
     for (const [x, r] of [[a, res], [b, res2]] as const) expect(tsnetCni("DEL", x, { ...conf, prevResult: r }).code).toBe(0);
     await waitFor("the veths to go", () => linkGone(res.interfaces[1].name) && linkGone(res2.interfaces[1].name));
+    dropNetns(a.ns.name);
+    dropNetns(b.ns.name);
+  });
+
+  test("a requested address and MAC: CNI_ARGS IP= (IgnoreUnknown and others ignored) and runtimeConfig.mac; a taken one is refused", async () => {
+    const conf = { cniVersion: "1.0.0", name: "static", type: "tsnet", subnet: "10.88.5.0/24" };
+    const a: Attachment = { id: newId(), ns: netns() };
+    const r = plugin("tsnet", { ...vars("ADD", a), CNI_ARGS: "IgnoreUnknown=1;K8S_POD_NAME=web;IP=10.88.5.77" }, { ...conf, runtimeConfig: { mac: "02:42:0a:58:05:4d" } });
+    expect(r.stderr).toBe("");
+    expect(r.json.ips[0].address).toBe("10.88.5.77/24");
+    expect(ipj(["link", "show", "eth0"], a.ns.name)[0].address).toBe("02:42:0a:58:05:4d");
+    const b: Attachment = { id: newId(), ns: netns() };
+    const taken = plugin("tsnet", { ...vars("ADD", b), CNI_ARGS: "IP=10.88.5.77" }, conf);
+    expect(taken.json).toMatchObject({ code: 100, msg: `the requested address 10.88.5.77 is already in use on network static by CNI container ${a.id.slice(0, 12)}: give another address` });
+    const outside = plugin("tsnet", { ...vars("ADD", b), CNI_ARGS: "IP=10.88.6.1" }, conf);
+    expect(outside.json).toMatchObject({ code: 7, msg: expect.stringContaining("the requested address 10.88.6.1 is outside network static") });
+    expect(ipj(["link", "show"], b.ns.name).map((l: any) => l.ifname)).toEqual(["lo"]);
+    expect(tsnetCni("DEL", a, conf).code).toBe(0);
+    await waitFor("the veth to go", () => linkGone(r.json.interfaces[1].name));
     dropNetns(a.ns.name);
     dropNetns(b.ns.name);
   });
@@ -646,20 +668,26 @@ describe("concurrency and sharing", () => {
     for (const a of as) dropNetns(a.ns.name);
   });
 
-  test("a `tsnet run` container and a CNI container on one network reach each other; the network cannot be removed under them", async () => {
+  test("a `tsnet run` container and a CNI container on one network reach each other, by address and by the runtime's alias; inspect lists both; the network cannot be removed under them", async () => {
     const conf = { cniVersion: "1.0.0", name: "shared", type: "tsnet" };
     const a: Attachment = { id: newId(), ns: netns() };
-    const res = mustAdd(a, conf);
+    // Podman gives the names of a container on each network as the aliases capability.
+    const res = mustAdd(a, { ...conf, runtimeConfig: { aliases: { shared: ["cniweb"] } } });
     const cniAddress = res.ips[0].address.split("/")[0];
     const c = await startContainer("cnineighbour", ["--network", "shared"], ["sleep", "30"]);
     try {
       const runAddress = ipj(["-4", "addr", "show", "eth0"], c.netns)[0].addr_info[0].local;
       expect(sh(["ip", "netns", "exec", a.ns.name, "ping", "-c1", "-W2", runAddress]).code).toBe(0);
       expect(tsnet(["run", "--rm", "--network", "shared", "--", "ping", "-c1", "-W2", cniAddress]).code).toBe(0);
+      expect(tsnet(["run", "--rm", "--network", "shared", "--", "getent", "hosts", "cniweb"]).stdout).toMatch(new RegExp(`^${cniAddress.replaceAll(".", "\\.")}\\s+cniweb`));
       expect(ipj(["link", "show", res.interfaces[1].name])[0].master).toBe(res.interfaces[0].name);
+      const containers = JSON.parse(tsnet(["network", "inspect", "shared"]).stdout)[0].Containers;
+      expect(containers[a.id]).toEqual({ Name: `cni:${a.id.slice(0, 12)}:eth0`, EndpointID: res.interfaces[1].name, MacAddress: res.interfaces[2].mac, IPv4Address: res.ips[0].address, IPv6Address: "" });
+      expect(Object.values(containers).map((x: any) => x.Name).sort()).toEqual([`cni:${a.id.slice(0, 12)}:eth0`, "cnineighbour"].sort());
       const rm = tsnet(["network", "rm", "shared"]);
       expect(rm.code).toBe(1);
       expect(rm.stderr).toContain("network shared has active endpoints");
+      expect(rm.stderr).toContain(`cni:${a.id.slice(0, 12)}:eth0`);
     } finally {
       await c.stop();
     }
