@@ -4,7 +4,7 @@
 // unshare()/setns() move only the calling thread. Bun runs JavaScript on the main thread, so a
 // switched window must stay synchronous (no await inside): anything scheduled in between would
 // run in the wrong namespace.
-import { closeSync, fstatSync, mkdirSync, openSync, statSync, unlinkSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readlinkSync, unlinkSync } from "../../ffi/fs.ts";
 import {
   CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, O_RDONLY, close, mount, open, setns, umount2, unshare,
 } from "../../ffi/libc.ts";
@@ -101,20 +101,22 @@ export function openNetns(path: string): number {
 }
 
 /**
- * The identity of the namespace behind fd ("net:[4026532000]", as /proc names it), or undefined
- * when fd is not a namespace at all (a plain file at a CNI_NETNS path, say): namespace files live
- * on nsfs, the one device every namespace shares. Whether it is a network namespace the kernel
- * says when the fd is used (setns, IFLA_NET_NS_FD: EINVAL).
+ * The identity of the network namespace behind fd ("net:[4026532000]", as /proc names it), or
+ * undefined when fd is not one (a plain file at a CNI_NETNS path, another kind of namespace):
+ * setns(2) says which (EINVAL), and /proc names the namespace entered.
  */
 export function netnsIdentity(fd: number): string | undefined {
-  const st = fstatSync(fd);
-  if (st.dev !== statSync("/proc/thread-self/ns/net").dev) return undefined;
-  return `net:[${st.ino}]`;
+  try {
+    return inNetns(fd, () => readlinkSync("/proc/thread-self/ns/net"));
+  } catch (e) {
+    if (isErrno(e, EINVAL)) return undefined;
+    throw e;
+  }
 }
 
 /** The identity of the namespace tsnet runs in. */
 export function ownNetnsIdentity(): string {
-  return `net:[${statSync("/proc/thread-self/ns/net").ino}]`;
+  return readlinkSync("/proc/thread-self/ns/net");
 }
 
 /**

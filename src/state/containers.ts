@@ -6,7 +6,7 @@ import { TsnetError, UsageError } from "../errors/errors.ts";
 import { createExclusive, ensureDir, readText, removeFile, withLock, writeAtomic } from "./files.ts";
 import { CONTAINERS_DIR, LOCKS_DIR, NAMES_DIR } from "./paths.ts";
 
-import { readdirSync } from "node:fs";
+import { readdirSync } from "../../ffi/fs.ts";
 import type { PortMapping } from "../network/ports.ts";
 
 /** "container" joins another container's namespace (`--network container:NAME`). */

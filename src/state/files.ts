@@ -1,4 +1,5 @@
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+// libc's calls, not node:fs: see ffi/fs.ts.
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "../../ffi/fs.ts";
 import { LOCK_EX, LOCK_UN, flock } from "../../ffi/libc.ts";
 import { LOCKS_DIR } from "./paths.ts";
 
