@@ -133,7 +133,7 @@ function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undef
   try {
     const ep = attachEndpoint(attachmentOwner(a), net, fd, {
       ip: lease?.address ?? conf.ip,
-      ipWhat: lease ? `the address IPAM plugin ${conf.ipamPlugin} gave,` : "the requested address",
+      ipWhat: lease ? `IPAM plugin ${conf.ipamPlugin}'s address` : "the requested address",
       mac: conf.mac,
       aliases: conf.aliases,
       hairpin: a.ports.length > 0,

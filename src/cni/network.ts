@@ -59,8 +59,8 @@ export function ensureCniNetwork(conf: NetConf, addressing?: { subnet: string; g
 /** Refuses a configuration whose explicit keys contradict the network's record. */
 function checkAgrees(net: NetworkRecord, conf: NetConf, want: { subnet?: string; gateway?: string }): void {
   const differs: string[] = [];
-  const cmp = (key: string, said: unknown, has: unknown) => {
-    if (said !== undefined && said !== has) differs.push(`"${key}" is ${JSON.stringify(said)} but the network has ${JSON.stringify(has)}`);
+  const cmp = (key: string, said: unknown, has: unknown, hasText = JSON.stringify(has)) => {
+    if (said !== undefined && said !== has) differs.push(`"${key}" is ${JSON.stringify(said)} but the network has ${hasText}`);
   };
   const sub = net.subnets[0];
   cmp("bridge", conf.bridge, net.bridge);
@@ -75,7 +75,7 @@ function checkAgrees(net: NetworkRecord, conf: NetConf, want: { subnet?: string;
   cmp("ipMasq", conf.ipMasq, net.ipMasq ?? true);
   // The kernel's default MTU for a veth is 1500 (ETH_DATA_LEN).
   cmp("mtu", conf.mtu, net.mtu ?? 1500);
-  cmp("hairpinMode", conf.hairpinMode, net.hairpin);
+  cmp("hairpinMode", conf.hairpinMode, net.hairpin, net.hairpin === undefined ? "hairpin for attachments that publish ports" : undefined);
   cmp("isGateway", conf.isGateway, net.isGateway ?? true);
   if (differs.length) {
     throw new CniError(
