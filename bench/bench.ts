@@ -14,7 +14,7 @@
 // BENCH_SKIP=podman,cni,..., BENCH_QUICK=1 (a few rounds and small levels, for development).
 import { cpus, release, totalmem } from "node:os";
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
-import { run, timeMs, tryRun, type Memory } from "./lib/proc.ts";
+import { Interrupted, run, timeMs, tryRun, type Memory } from "./lib/proc.ts";
 import { discover, waitPort, type Ctx, type Missing, type Row, type Tool } from "./lib/tools.ts";
 
 const quick = process.env.BENCH_QUICK === "1";
@@ -61,6 +61,7 @@ function rounds(rows: Row[], n: number, tag: string): { samples: Record<string, 
       const ms = timeMs(() => r.cycle());
       if (keep) samples[r.id]!.push(ms);
     } catch (e) {
+      if (e instanceof Interrupted) throw e;
       (failures[r.id] ??= []).push((e as Error).message);
       say(`${tag}: ${r.label} failed: ${(e as Error).message}`);
       if (failures[r.id]!.length >= 3) {
@@ -135,7 +136,15 @@ async function growthSection(tools: Tool[]): Promise<void> {
     const pop = t.population;
     if (!pop) continue;
     const levels: Level[] = [];
-    const phase = { tool: t.id, what: pop.what, why: pop.why, rows: [...pop.rows, floorRow].map(info), levels, error: undefined as string | undefined };
+    const phase = {
+      tool: t.id,
+      what: pop.what,
+      why: pop.why,
+      rows: [...pop.rows, floorRow].map(info),
+      levels,
+      error: undefined as string | undefined,
+      after: undefined as ReturnType<typeof rounds> | undefined,
+    };
     phases.push(phase);
     try {
       for (const level of pop.levels) {
@@ -150,6 +159,7 @@ async function growthSection(tools: Tool[]): Promise<void> {
         save();
       }
     } catch (e) {
+      if (e instanceof Interrupted) throw e;
       phase.error = (e as Error).message;
       say(`growth: ${t.id} stopped: ${phase.error}`);
     } finally {
@@ -157,6 +167,8 @@ async function growthSection(tools: Tool[]): Promise<void> {
       await pop.clear();
       say(`growth: ${t.id}: its containers removed in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     }
+    // None running again: how far the machine drifted over the phase.
+    if (levels.length > 1) phase.after = rounds([...pop.rows, floorRow], config.levelRounds, `growth ${t.id}, none again`);
     save();
   }
 }
@@ -176,6 +188,7 @@ async function trafficSection(tools: Tool[]): Promise<void> {
         conn.push(`${t.id}/published=${s.published.conn}`, `${t.id}/direct=${s.direct.conn}`);
         iperf.push([`${t.id}/published`, s.published.iperf], [`${t.id}/direct`, s.direct.iperf]);
       } catch (e) {
+        if (e instanceof Interrupted) throw e;
         errors[t.id] = (e as Error).message;
         say(`traffic: ${t.id}: ${errors[t.id]}`);
       }

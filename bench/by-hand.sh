@@ -30,8 +30,15 @@ ip link set "v$n" master tsnet0 up
 ip -n "$n" link set eth0 up
 ip -n "$n" addr add "$addr/16" dev eth0
 ip -n "$n" route add default via 10.77.0.1
-[[ $publish ]] && nft add element inet tsnet ports "{ tcp . 8080 : $addr . 80 }"
+if [[ $publish ]]; then
+  # A failed run must not leave the element behind for the next run of any tool on 8080.
+  trap 'nft delete element inet tsnet ports "{ tcp . 8080 }" 2>/dev/null' EXIT
+  nft add element inet tsnet ports "{ tcp . 8080 : $addr . 80 }"
+fi
 ip netns exec "$n" true
-[[ $publish ]] && nft delete element inet tsnet ports "{ tcp . 8080 }"
+if [[ $publish ]]; then
+  trap - EXIT
+  nft delete element inet tsnet ports "{ tcp . 8080 }"
+fi
 [[ $layout == link-del ]] && ip link del "v$n"
 ip netns del "$n"

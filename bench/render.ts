@@ -38,6 +38,8 @@ interface Phase {
   rows: RowInfo[];
   levels: Level[];
   error?: string;
+  /** None running again, after the phase removed its containers. */
+  after?: { samples: Record<string, number[]> };
 }
 interface Raw {
   config: { rounds: number; levelRounds: number };
@@ -180,8 +182,8 @@ function growthTable(): string {
   if (!phases.length) return "";
   const levels = [...new Set(phases.flatMap((p) => p.levels.map((l) => l.level)))].sort((a, b) => a - b);
   const out = [
-    `| running containers: | ${levels.map(count).join(" | ")} | largest / at 0 |`,
-    `|---|${levels.map(() => "---:").join("|")}|---:|`,
+    `| running containers: | ${levels.map(count).join(" | ")} | largest / at 0 | 0 again, after |`,
+    `|---|${levels.map(() => "---:").join("|")}|---:|---:|`,
   ];
   for (const p of phases) {
     for (const r of p.rows) {
@@ -195,7 +197,8 @@ function growthTable(): string {
       const last = measured.at(-1);
       const grow = first && last && last !== first ? `${ratio(med(last.samples[r.id]) / med(first.samples[r.id]))} (at ${count(last.level)})` : "";
       const name = isFloor ? `&nbsp;&nbsp;reference in the same rounds: \`${r.label}\`` : `${short(p.tool)}: \`${r.label}\``;
-      out.push(`| ${name} | ${cells.join(" | ")} | ${grow} |`);
+      const again = p.after?.samples[r.id]?.length ? ms(med(p.after.samples[r.id])) : "";
+      out.push(`| ${name} | ${cells.join(" | ")} | ${grow} | ${again} |`);
     }
   }
   const notes = phases.map((p) => {

@@ -3,6 +3,9 @@ import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 
 export class StepError extends Error {}
 
+/** A step ended by SIGINT or SIGTERM: the user is stopping the benchmark. */
+export class Interrupted extends Error {}
+
 export interface RunOptions {
   stdin?: string;
   env?: Record<string, string | undefined>;
@@ -19,6 +22,7 @@ export function run(argv: string[], opts: RunOptions = {}): string {
     env: (opts.env ?? process.env) as Record<string, string>,
     timeout: opts.timeoutMs ?? 120_000,
   });
+  if (p.signalCode === "SIGINT" || p.signalCode === "SIGTERM") throw new Interrupted(`${argv[0]} ended by ${p.signalCode}`);
   if (p.exitCode !== 0) {
     const err = (p.stderr.toString().trim() || p.stdout.toString().trim()).split("\n").slice(-3).join(" | ");
     const how = p.exitCode === null ? `killed (${p.signalCode ?? "timeout"})` : `exit ${p.exitCode}`;

@@ -235,7 +235,7 @@ function byHand(ctx: Ctx): Tool[] {
       rows: [row("netns-del", false), row("netns-del", true)],
       population: {
         levels: levelsFrom(process.env.BENCH_HAND_LEVELS, [0, 100, 500]),
-        why: "the by-hand populations share tsnet0 (1,023 ports at most); 500 shows the trend",
+        why: "as for the other peers (its veths share tsnet0 with the cycle's, 1,023 ports at most)",
         what: "a namespace with a veth on tsnet0, address and route, made by 7 `ip` processes",
         size: () => running,
         grow: async (to) => {
@@ -349,7 +349,7 @@ function cni(ctx: Ctx): Tool | Missing {
     rows: [row(false), row(true)],
     population: {
       levels: levelsFrom(process.env.BENCH_CNI_LEVELS, [0, 100, 500]),
-      why: "each ADD and DEL runs several iptables-nft processes whose cost grows with the rules; 500 takes about a minute each way",
+      why: "every ADD and DEL runs several iptables-nft processes whose cost grows with the rules already there; getting to 500 and back takes over a minute of the run",
       what: "a namespace attached by ADD (no published port), no process in it",
       size: () => pop.length,
       grow: async (to) => {
@@ -492,8 +492,8 @@ network_config_dir = "${dir}/networks"
       version,
       rows: [row(false, false), row(false, true)],
       population: {
-        levels: levelsFrom(process.env.BENCH_PODMAN_LEVELS, [0, 100]),
-        why: "each container costs a conmon (about 2 MiB) and about 0.3 s to start and to remove; 100 keeps the phase near a minute",
+        levels: levelsFrom(process.env.BENCH_PODMAN_LEVELS, [0, 100, 500]),
+        why: "every container keeps a conmon (about 2 MiB, 1 GiB at 500); getting to 500 and back takes over a minute of the run",
         what: "`podman run -d --rootfs DIR sleep inf` (plus the one keeping the bridge up)",
         size: () => running,
         grow: async (to) => {
