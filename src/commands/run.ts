@@ -6,6 +6,7 @@ import { createContainer, finishContainer, recoverOrphans, spawnIn, started, tra
 import { forwardSignals, type SignalRoute } from "../container/proc.ts";
 import { adoptOrphans, reapOrphans } from "../process/children.ts";
 import { runDetached } from "../supervisor/client.ts";
+import { retireManager } from "../state/managers.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { describeMapping, parsePublishAll } from "../network/ports.ts";
 import type { NetworkMode } from "../state/containers.ts";
@@ -211,6 +212,7 @@ export async function runForeground(opts: RunOptions): Promise<number> {
       log.error(e);
     }
     finishContainer(live, code);
+    retireManager();
     reapOrphans();
     return code;
   } finally {

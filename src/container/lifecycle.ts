@@ -10,7 +10,7 @@ import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
 import { inNetns, openNetns } from "../netns/netns.ts";
 import { allNetworks, natNetworks } from "../network/networks.ts";
 import { findNetwork, type NetworkRecord } from "../state/networks.ts";
-import { attachEndpoint, checkStaticIp, createSandbox, primaryAddress, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
+import { attachEndpoint, checkStaticIp, createSandbox, primaryAddress, reclaimNetns, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
 import type { PublishedPort } from "../nat/ruleset.ts";
 import { parseIp, toV4, type IpAddress } from "../ip/addr.ts";
 import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
@@ -18,9 +18,12 @@ import type { PortMapping } from "../network/ports.ts";
 import { close, kill } from "../../ffi/libc.ts";
 import { spawnChild } from "../process/children.ts";
 import {
-  deleteRecord, findContainer, loadRecord, newId, reserveName, saveRecord, withRecordLock, type ContainerRecord, type NetworkMode,
+  containerLock, deleteRecord, findContainer, listRecords, loadRecord, newId, reserveName, saveRecord, withRecordLock, type ContainerRecord,
+  type NetworkMode,
 } from "../state/containers.ts";
-import { dropLive, holdLive, orphanedContainers, stopSignal } from "../state/live.ts";
+import { deadManagers, managerId, releaseManager } from "../state/managers.ts";
+import { releaseLock, sweepTemporaries, takeLock } from "../state/files.ts";
+import { CONTAINERS_DIR } from "../state/paths.ts";
 import { releaseLeasesOwnedBy } from "../state/leases.ts";
 import { SIGKILL, SignalRoute, exitStatus, isSameProcess, signalCommand, startTime } from "./proc.ts";
 import { removeEtcFiles, upstreamServers, writeEtcFiles } from "./etc.ts";
@@ -54,8 +57,9 @@ export interface CreateOptions {
 
 export interface Live {
   rec: ContainerRecord;
-  /** The liveness lock (src/state/live.ts), held until the network is released. */
-  liveFd: number;
+  /** The container's lock, held by its manager from before its record exists until it is
+   * started, so `rm -f` or `stop` racing the setup wait for it instead of missing it. */
+  setupLock?: { fd: number; path: string };
   sandbox?: Sandbox;
   /** fd of a joined container's namespace. */
   joinedFd?: number;
@@ -86,21 +90,26 @@ export function createContainer(o: CreateOptions): Live {
     status: "created",
     autoRemove: o.rm,
     detached: o.detached === true,
+    manager: managerId(),
     ...(o.hostname !== undefined && { hostname: o.hostname }),
     ...(o.dns?.length && { dns: o.dns }),
     ...(o.dnsSearch?.length && { dnsSearch: o.dnsSearch }),
   };
   if (o.join !== undefined) rec.joined = resolveJoin(o.join);
-  // Lock, then record, then name: whatever a crash interrupts, a record with a dead lock says
-  // what to undo.
-  const live: Live = { rec, reservations: [], liveFd: holdLive(id) };
+  // Lock, then record (naming this process as its manager), then name: whatever a crash
+  // interrupts, a record whose manager is dead says what to undo.
+  const live: Live = { rec, reservations: [], setupLock: takeLock(containerLock(id)) };
   try {
     saveRecord(rec);
-    rec.name = reserveName(o.name, id);
-    saveRecord(rec);
-    // Ports first: a port someone holds is refused before anything else is made.
+    reserveName(rec, o.name);
+    crashPoint("after-name");
+    // Ports first: a port someone holds is refused before anything else is made. The record
+    // names them at once, so the loser of a race for a port can name this container.
     live.reservations = reservePorts(o.publish, id);
-    if (live.reservations.length) rec.ports = live.reservations.map((r) => r.mapping);
+    if (live.reservations.length) {
+      rec.ports = live.reservations.map((r) => r.mapping);
+      saveRecord(rec);
+    }
     const place = placeContainer(id);
     if ("path" in place) {
       rec.cgroup = place.path;
@@ -139,9 +148,15 @@ export function createContainer(o: CreateOptions): Live {
       if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
     }
     deleteRecord(rec);
-    dropLive(id, live.liveFd);
+    releaseSetup(live);
     throw e;
   }
+}
+
+function releaseSetup(live: Live): void {
+  if (!live.setupLock) return;
+  releaseLock(live.setupLock);
+  live.setupLock = undefined;
 }
 
 /** Marks the container started. */
@@ -153,6 +168,7 @@ export function started(live: Live, child: Bun.Subprocess): void {
   rec.startedAt = new Date().toISOString();
   saveRecord(rec);
   crashPoint("after-start");
+  releaseSetup(live);
 }
 
 /**
@@ -161,6 +177,7 @@ export function started(live: Live, child: Bun.Subprocess): void {
  */
 export function finishContainer(live: Live, code: number): void {
   const rec = live.rec;
+  releaseSetup(live);
   // `network connect` may have added endpoints since this process last wrote the record.
   withRecordLock(rec.id, () => {
     const disk = loadRecord(rec.id);
@@ -172,9 +189,8 @@ export function finishContainer(live: Live, code: number): void {
   try {
     destroyContainer(live);
   } finally {
-    if (rec.autoRemove) deleteRecord(rec);
-    else saveRecord(rec);
-    dropLive(rec.id, live.liveFd);
+    // Under the lock: a `stop` that read the record as running must not write it back after this.
+    withRecordLock(rec.id, () => (rec.autoRemove ? deleteRecord(rec) : saveRecord(rec)));
   }
 }
 
@@ -207,7 +223,7 @@ export function track(live: Live, child: Bun.Subprocess): Running {
     }
     if (!isPopulated(cgroup)) return first;
     await whenEmpty(cgroup);
-    const sig = stopSignal(live.liveFd) ?? route.signalAfterFirst;
+    const sig = loadRecord(live.rec.id)?.stopSignal ?? route.signalAfterFirst;
     return sig === undefined ? first : 128 + sig;
   });
   return { route, ended };
@@ -217,26 +233,36 @@ export function track(live: Live, child: Bun.Subprocess): Running {
 export const CRASHED_EXIT_CODE = 137;
 
 /**
- * Finds containers whose managing tsnet died (kill -9, a crash) and releases everything they
- * held: their command, veth, namespace, published ports, address and name (or record). Run by
- * every command before it reads or allocates anything, so a crash never blocks a name, an
- * address or a host port for long.
+ * Finds containers whose manager died (kill -9, a crash) and releases everything they held: their
+ * processes, namespace, veths, published ports, addresses and name (or record), and the
+ * temporary files the manager left. Every command runs it before it reads or allocates anything,
+ * so a crash never blocks a name, an address or a host port for long. It costs a lock probe per
+ * live manager; records are read only when a manager is found dead.
  */
 export function recoverOrphans(): void {
-  for (const { id, fd } of orphanedContainers()) {
-    const rec = loadRecord(id);
-    if (!rec || rec.status === "exited") {
-      dropLive(id, fd);
-      continue;
+  const dead = deadManagers();
+  if (!dead.length) return;
+  const recs = listRecords();
+  for (const m of dead) {
+    for (const rec of recs) {
+      if (rec.manager !== m.id) continue;
+      if (rec.status !== "exited") recoverContainer(rec);
+      else if (rec.autoRemove) deleteRecord(rec); // it died between recording the exit and forgetting it
     }
-    // Its first process's group goes now; teardown then kills every process of its cgroup.
-    if (rec.pid !== undefined) signalCommand(rec.pid, rec.pidStart, SIGKILL);
-    try {
-      releaseLeasesOwnedBy(rec.id);
-      finishContainer({ rec, reservations: [], liveFd: fd }, CRASHED_EXIT_CODE);
-    } catch (e) {
-      warn(`cleaning up after crashed container ${rec.name}: ${(e as Error).message}`);
-    }
+    sweepTemporaries(CONTAINERS_DIR, m.id);
+    releaseManager(m.id, m.fd);
+  }
+}
+
+function recoverContainer(rec: ContainerRecord): void {
+  // Its first process's group goes now; teardown then kills every process of its cgroup.
+  if (rec.pid !== undefined) signalCommand(rec.pid, rec.pidStart, SIGKILL);
+  try {
+    releaseLeasesOwnedBy(rec.id);
+    reclaimNetns(rec);
+    finishContainer({ rec, reservations: [] }, CRASHED_EXIT_CODE);
+  } catch (e) {
+    warn(`cleaning up after crashed container ${rec.name}: ${(e as Error).message}`);
   }
 }
 
@@ -295,7 +321,11 @@ const START_CWD = process.cwd();
  * not the controlling one reads and writes without job-control checks.
  */
 export function spawnInNamespace(fd: number | undefined, command: string[], stdio: Stdio, extras: SpawnExtras = {}, ns: NamespaceChoice = {}): Bun.Subprocess {
-  const start = () => spawnChild(command, { stdio, env: extras.env, cwd: extras.cwd ?? START_CWD, detached: true, cgroup: extras.cgroup });
+  const start = () => {
+    const child = spawnChild(command, { stdio, env: extras.env, cwd: extras.cwd ?? START_CWD, detached: true, cgroup: extras.cgroup });
+    crashPoint("after-spawn");
+    return child;
+  };
   const withMounts = () => {
     if (ns.private) return inPrivateNamespaces(ns.private, start);
     if (ns.joinPid !== undefined) return inNamespacesOf(ns.joinPid, start);

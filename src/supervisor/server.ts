@@ -14,6 +14,7 @@ import { TsnetError } from "../errors/errors.ts";
 import { adoptOrphans } from "../process/children.ts";
 import { ensureDir, removeFile } from "../state/files.ts";
 import { RUN_DIR, SUPERVISOR_SOCKET } from "../state/paths.ts";
+import { retireManager } from "../state/managers.ts";
 import { logPath, type RunReply, type RunRequest } from "./protocol.ts";
 
 /** How long an idle supervisor waits for new work before it exits. */
@@ -48,6 +49,7 @@ export async function supervise(): Promise<number> {
       // Stop listening first: a client that cannot connect starts a new supervisor.
       server.stop(true);
       removeFile(SUPERVISOR_SOCKET);
+      retireManager();
       process.exit(0);
     }, IDLE_MS);
   };
