@@ -10,6 +10,11 @@ import { SIGKILL, isSameProcess, signalCommand, startTime } from "./proc.ts";
 /** Docker's code for a command that failed on an object (no such container, not running...). */
 export const OBJECT_ERROR = 1;
 
+/** The container a reference names, if any (an ambiguous id prefix is still an error). */
+export function findContainerRef(ref: string): ContainerRecord | undefined {
+  return findContainer(ref);
+}
+
 export function mustFind(ref: string): ContainerRecord {
   const rec = findContainer(ref);
   if (!rec) throw new TsnetError(`no such container: ${ref}`, OBJECT_ERROR);
