@@ -4,14 +4,16 @@
 // unshare()/setns() move only the calling thread. Bun runs JavaScript on the main thread, so a
 // switched window must stay synchronous (no await inside): anything scheduled in between would
 // run in the wrong namespace.
-import { closeSync, mkdirSync, openSync, unlinkSync } from "node:fs";
+import { closeSync, openSync, unlinkSync } from "node:fs";
 import {
-  CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, O_RDONLY, close, mount, open, setns, umount2, unshare,
+  CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, O_NOFOLLOW, O_RDONLY, close, mount, open, setns, umount2, unshare,
 } from "../../ffi/libc.ts";
 import { KernelError, isErrno } from "../errors/errors.ts";
 import { EEXIST, EINVAL, ENOENT } from "../errors/errno.ts";
+import { checkNetnsPath, ensureDir, fsError } from "../state/files.ts";
+import { NETNS_DIR } from "../state/paths.ts";
 
-export const NETNS_RUN_DIR = "/run/netns";
+export const NETNS_RUN_DIR = NETNS_DIR;
 
 let home: number | undefined;
 
@@ -41,7 +43,8 @@ export function netnsPath(name: string): string {
 let runDirReady = false;
 function prepareRunDir(): void {
   if (runDirReady) return;
-  mkdirSync(NETNS_RUN_DIR, { recursive: true, mode: 0o755 });
+  // 0755 as iproute2 makes it; refused unless root's alone (src/state/owned.ts).
+  ensureDir(NETNS_RUN_DIR, 0o755);
   try {
     mount("none", NETNS_RUN_DIR, null, MS_SHARED | MS_REC);
   } catch (e) {
@@ -65,14 +68,14 @@ export interface Netns {
  */
 export function createNetns<T>(name: string, inside: () => T): { ns: Netns; result: T } {
   prepareRunDir();
-  const path = netnsPath(name);
+  const path = checkNetnsPath(netnsPath(name));
   try {
     closeSync(openSync(path, "wx", 0o444));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "EEXIST") {
       throw new KernelError("create namespace", path, EEXIST, "a namespace of that name exists");
     }
-    throw e;
+    throw fsError("create namespace", path, e);
   }
   const back = homeNetns();
   let mounted = false;
@@ -97,7 +100,7 @@ export function createNetns<T>(name: string, inside: () => T): { ns: Netns; resu
 
 /** Opens a persisted namespace by path (for exec, joining another container). */
 export function openNetns(path: string): number {
-  return open(path, O_RDONLY);
+  return open(checkNetnsPath(path), O_RDONLY | O_NOFOLLOW);
 }
 
 /**
@@ -105,6 +108,7 @@ export function openNetns(path: string): number {
  * process, mount or fd holds it any more. Missing pieces are not an error: teardown is idempotent.
  */
 export function deleteNetns(path: string): void {
+  checkNetnsPath(path);
   tryUmount(path);
   tryUnlink(path);
 }

@@ -4,20 +4,24 @@
 // can tell a crashed container from a running one by trying the lock.
 // The file's content is a mailbox for one fact: the last signal `tsnet stop` sent the container,
 // which decides the exit status when the first process had already exited (see stopSignal).
-import { closeSync, openSync, readSync, readdirSync, renameSync, writeSync } from "node:fs";
-import { LOCK_EX, close, flock, tryLock } from "../../ffi/libc.ts";
-import { ensureDir, removeFile } from "./files.ts";
-import { LIVE_DIR } from "./paths.ts";
+import { closeSync, readSync, readdirSync, renameSync, writeSync } from "node:fs";
+import { LOCK_EX, O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, close, flock, tryLock } from "../../ffi/libc.ts";
+import { ensureDir, fsError, openOwned, removeFile, trustDir } from "./files.ts";
+import { ID_RE, LIVE_DIR, checkedId } from "./paths.ts";
 
 /** Takes the lock. The file appears under its final name already locked (made under a temporary
  * name, then renamed), so no prober ever finds it unlocked while its manager lives. */
 export function holdLive(id: string): number {
   ensureDir(LIVE_DIR);
-  const tmp = `${LIVE_DIR}/.${id}.${process.pid}`;
-  const fd = openSync(tmp, "w+", 0o600);
+  const tmp = `${LIVE_DIR}/.${checkedId(id)}.${process.pid}`;
+  const fd = openOwned(tmp, O_RDWR | O_CREAT | O_TRUNC)!;
   try {
     flock(fd, LOCK_EX, tmp);
-    renameSync(tmp, `${LIVE_DIR}/${id}`);
+    try {
+      renameSync(tmp, `${LIVE_DIR}/${id}`);
+    } catch (e) {
+      throw fsError("rename", tmp, e);
+    }
     return fd;
   } catch (e) {
     closeSync(fd);
@@ -27,27 +31,25 @@ export function holdLive(id: string): number {
 }
 
 export function dropLive(id: string, fd: number): void {
-  removeFile(`${LIVE_DIR}/${id}`);
+  removeFile(`${LIVE_DIR}/${checkedId(id)}`);
   close(fd);
 }
 
 /** Containers whose manager has died; each comes with its lock, now held by the caller. */
 export function orphanedContainers(): { id: string; fd: number }[] {
+  if (!trustDir(LIVE_DIR)) return [];
   let names: string[];
   try {
     names = readdirSync(LIVE_DIR);
-  } catch {
-    return [];
+  } catch (e) {
+    throw fsError("read directory", LIVE_DIR, e);
   }
   const out: { id: string; fd: number }[] = [];
   for (const id of names) {
-    if (id.startsWith(".")) continue;
-    let fd: number;
-    try {
-      fd = openSync(`${LIVE_DIR}/${id}`, "r");
-    } catch {
-      continue; // released in the meantime
-    }
+    // Temporary names (.ID.PID) are not live yet; nothing else is tsnet's.
+    if (!ID_RE.test(id)) continue;
+    const fd = openOwned(`${LIVE_DIR}/${id}`, O_RDONLY);
+    if (fd === undefined) continue; // released in the meantime
     if (tryLock(fd, id)) out.push({ id, fd });
     else closeSync(fd);
   }
@@ -56,14 +58,13 @@ export function orphanedContainers(): { id: string; fd: number }[] {
 
 /** Tells the container's manager that `tsnet stop` (or rm -f) sent it sig. */
 export function noteStopSignal(id: string, sig: number): void {
-  let fd: number;
-  try {
-    fd = openSync(`${LIVE_DIR}/${id}`, "r+");
-  } catch {
-    return; // its manager is already done with it
-  }
+  const path = `${LIVE_DIR}/${checkedId(id)}`;
+  const fd = openOwned(path, O_RDWR);
+  if (fd === undefined) return; // its manager is already done with it
   try {
     writeSync(fd, `${String(sig).padStart(2, "0")}\n`, 0);
+  } catch (e) {
+    throw fsError("write", path, e);
   } finally {
     closeSync(fd);
   }
