@@ -34,8 +34,11 @@ export function inNetns<T>(fd: number, fn: () => T, what = "container namespace"
   }
 }
 
+/** Where namespace NAME is persisted; the directory is made (and checked) first, so a refusal
+ * comes before anything names a path in it. */
 export function netnsPath(name: string): string {
-  return `${NETNS_RUN_DIR}/${name}`;
+  prepareRunDir();
+  return checkNetnsPath(`${NETNS_RUN_DIR}/${name}`);
 }
 
 // Like iproute2: /run/netns is a shared mount point so that namespace mounts made later also
@@ -67,8 +70,7 @@ export interface Netns {
  * sockets that must live there. On any failure nothing is left: no mount, no file.
  */
 export function createNetns<T>(name: string, inside: () => T): { ns: Netns; result: T } {
-  prepareRunDir();
-  const path = checkNetnsPath(netnsPath(name));
+  const path = netnsPath(name);
   try {
     closeSync(openSync(path, "wx", 0o444));
   } catch (e) {
