@@ -9,7 +9,7 @@
 import { readdirSync } from "node:fs";
 import { formatIp, parseIp, type IpAddress } from "../ip/addr.ts";
 import { TsnetError } from "../errors/errors.ts";
-import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, writeText } from "./files.ts";
+import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, withLock, writeText } from "./files.ts";
 import { ID_RE, NETWORKS_RUN_DIR } from "./paths.ts";
 
 export interface LeaseOwner {
@@ -65,11 +65,29 @@ export function takeLease(
     if (skip && skip.value === v) continue;
     const a: IpAddress = { family: first.family, value: v };
     if (createExclusive(`${dir}/${formatIp(a)}`, data)) {
-      writeText(cursorPath(networkId, first.family), formatIp(a));
+      advanceCursor(networkId, range, a);
       return a;
     }
   }
   throw new TsnetError(`network ${networkName} has no free address left: remove containers from it (tsnet ps --filter network=${networkName}) or create a network with a larger --subnet`);
+}
+
+/**
+ * Moves the cursor to a, unless a run that took its address at the same moment has already moved
+ * it further (within half the ring, wrapping): the cursor only goes forward, so the address after
+ * it was not just handed out. The lock covers only this read and write, not the lease itself.
+ */
+function advanceCursor(networkId: string, range: { first: IpAddress; last: IpAddress }, a: IpAddress): void {
+  const path = cursorPath(networkId, a.family);
+  withLock(`cursor-${networkId.slice(0, 12)}`, () => {
+    const cur = parseIp(readText(path)?.trim() ?? "");
+    if (cur && cur.family === a.family && cur.value >= range.first.value && cur.value <= range.last.value) {
+      const span = range.last.value - range.first.value + 1n;
+      const ahead = (a.value - cur.value + span) % span;
+      if (ahead === 0n || ahead > span / 2n) return;
+    }
+    writeText(path, formatIp(a));
+  });
 }
 
 /** Takes exactly this address (`--ip`); false when someone holds it. */
