@@ -127,7 +127,7 @@ function tryUnlink(path: string): void {
   try {
     unlinkSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw fsError("remove", path, e);
   }
 }
 
