@@ -228,3 +228,4 @@ export function attachDropAllFilter(fd: number, what: string): void {
 
 export type { Pointer };
 export { CString };
+

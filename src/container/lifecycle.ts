@@ -10,7 +10,7 @@ import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
 import { inNetns, openNetns } from "../netns/netns.ts";
 import { allNetworks, natNetworks } from "../network/networks.ts";
 import { findNetwork, type NetworkRecord } from "../state/networks.ts";
-import { attachEndpoint, checkStaticIp, createSandbox, primaryAddress, reclaimNetns, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
+import { attachEndpoint, checkStaticIp, completeSandbox, createSandbox, primaryAddress, reclaimNetns, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
 import type { PublishedPort } from "../nat/ruleset.ts";
 import { parseIp, toV4, type IpAddress } from "../ip/addr.ts";
 import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
@@ -31,6 +31,7 @@ import { startResolver, type Resolver } from "../network/resolver.ts";
 import { inPrivateNamespaces, inNamespacesOf, type PrivateFiles } from "../netns/private.ts";
 import { warn } from "../errors/notice.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
+import { mark } from "../errors/trace.ts";
 
 export interface CreateOptions {
   mode: NetworkMode;
@@ -72,6 +73,7 @@ export interface Live {
 
 export function createContainer(o: CreateOptions): Live {
   // Everything that can be refused is refused before anything is made.
+  mark("create");
   const net = o.mode === "bridge" ? findRunNetwork(o.network ?? "bridge") : undefined;
   if (net) {
     if (net.internal && o.publish.length) throw new UsageError(`-p cannot be used on internal network ${net.name}: it has no way in from outside`);
@@ -99,9 +101,14 @@ export function createContainer(o: CreateOptions): Live {
   // Lock, then record (naming this process as its manager), then name: whatever a crash
   // interrupts, a record whose manager is dead says what to undo.
   const live: Live = { rec, reservations: [], setupLock: takeLock(containerLock(id)) };
+  // Where its cgroup will be, in the record from its first write: recorded before it is made.
+  const place = placeContainer(id);
+  if ("path" in place) rec.cgroup = place.path;
   try {
-    saveRecord(rec);
+    // The first write of the record (naming its manager, cgroup and name) comes before the name
+    // is reserved.
     reserveName(rec, o.name);
+    mark("recorded");
     crashPoint("after-name");
     // Ports first: a port someone holds is refused before anything else is made. The record
     // names them at once, so the loser of a race for a port can name this container.
@@ -110,25 +117,30 @@ export function createContainer(o: CreateOptions): Live {
       rec.ports = live.reservations.map((r) => r.mapping);
       saveRecord(rec);
     }
-    const place = placeContainer(id);
+    mark("ports");
     if ("path" in place) {
-      rec.cgroup = place.path;
-      saveRecord(rec);
       createCgroup(place.path);
       crashPoint("after-cgroup");
     } else if (place.fallback) {
       live.warning = `${place.fallback}: tracking the command by its process group, so processes that leave it (daemons, setsid) are neither waited for nor ended with the container`;
     }
+    mark("cgroup");
     if (o.mode === "bridge" || o.mode === "none") live.sandbox = createSandbox(rec);
     if (net && live.sandbox) {
-      live.resolver = startResolver(live.sandbox.ns.fd, { containerId: rec.id, upstream: upstreamServers(rec) });
-      attachEndpoint(rec, net, live.sandbox.ns.fd, {
+      mark("netns");
+      attachEndpoint(rec, net, live.sandbox, {
         ip: o.ip === undefined ? undefined : parseIp(o.ip),
         mac: o.mac === undefined ? undefined : parseMac(o.mac),
         aliases: o.aliases,
         hairpin: (rec.ports?.length ?? 0) > 0,
+        freshNamespace: true,
       });
+      mark("endpoint");
     }
+    if (live.sandbox) completeSandbox(live.sandbox);
+    // After lo is up: 127.0.0.11 is an address of the namespace only then.
+    if (net && live.sandbox) live.resolver = startResolver(live.sandbox.ns.fd, { containerId: rec.id, upstream: upstreamServers(rec) });
+    mark("resolver");
     if (o.extraHosts?.length) {
       const gw = rec.endpoints?.[0]?.ips[0]?.gateway;
       rec.extraHosts = o.extraHosts.map((h) => ({ name: h.name, address: h.address === "host-gateway" ? gw ?? "" : h.address }));
@@ -136,7 +148,6 @@ export function createContainer(o: CreateOptions): Live {
     }
     if (rec.joined) live.joinedFd = openNetns(rec.joined.netns);
     if (rec.ports?.length) {
-      saveRecord(rec);
       publishPorts(portOwner(rec), publishedFor(rec), natNetworks);
       crashPoint("after-publish");
     }
@@ -366,7 +377,8 @@ export function destroyContainer(live: Live): void {
 
 /** The network `run --network NAME` attaches to; an unknown one is a run error (125). */
 function findRunNetwork(ref: string): NetworkRecord {
-  const net = findNetwork(ref, allNetworks());
+  // The common case reads one record; the built-in ones are written on first need.
+  const net = findNetwork(ref) ?? findNetwork(ref, allNetworks());
   if (!net) throw new TsnetError(`network ${ref} not found: create it with tsnet network create ${ref}, or see tsnet network ls`);
   if (net.driver !== "bridge") throw new UsageError(`network ${net.name} is the ${net.driver} network: use --network ${net.name === "none" ? "none" : "host"}`);
   return net;

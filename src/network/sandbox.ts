@@ -23,9 +23,14 @@ import { hostRtnl } from "./host.ts";
 import { leaseRange, networkUp, subnetsOf } from "./networks.ts";
 
 const LOOPBACK_IFINDEX = 1; // lo is always the first link of a new namespace
+const FIRST_IFINDEX = 2;
 
 export interface Sandbox {
   ns: Netns;
+  /** rtnetlink inside the namespace, open until the sandbox is configured (completeSandbox). */
+  rtnl?: NetlinkSocket;
+  /** lo is still down: it goes up with the first endpoint's configuration, in one round trip. */
+  loDown?: boolean;
 }
 
 /** How to attach a container to one network (Docker's --ip, --mac-address, --network-alias). */
@@ -35,22 +40,35 @@ export interface AttachOptions {
   aliases?: string[];
   /** Put the bridge port in hairpin mode (the container publishes ports). */
   hairpin?: boolean;
+  /** The namespace was just made by this run and holds only lo (its eth0 can take ifindex 2). */
+  freshNamespace?: boolean;
 }
 
-/** The container's own namespace, persisted at /run/netns/tsnet-NAME with lo up. */
+/**
+ * The container's own namespace, persisted at /run/netns/tsnet-NAME, with an rtnetlink socket
+ * opened inside it. lo is brought up with the first endpoint (or by completeSandbox), so the
+ * namespace is configured in one round trip.
+ */
 export function createSandbox(rec: ContainerRecord): Sandbox {
   const recordIt = (path: string) => {
     rec.netns = path;
     saveRecord(rec);
   };
-  const { ns, result: nl } = createNetns(`tsnet-${rec.name}`, rec.id, recordIt, () => {
-    const nl = new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`);
-    linkSet(nl, LOOPBACK_IFINDEX, { up: true }, "lo");
-    return nl;
-  });
-  nl.close();
+  const { ns, result: rtnl } = createNetns(`tsnet-${rec.name}`, rec.id, recordIt, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`));
   crashPoint("after-netns");
-  return { ns };
+  return { ns, rtnl, loDown: true };
+}
+
+/** Whatever the endpoints left to do: lo up (a namespace with no network), the socket closed. */
+export function completeSandbox(sb: Sandbox): void {
+  if (!sb.rtnl) return;
+  try {
+    if (sb.loDown) linkSet(sb.rtnl, LOOPBACK_IFINDEX, { up: true }, "lo");
+    sb.loDown = false;
+  } finally {
+    sb.rtnl.close();
+    sb.rtnl = undefined;
+  }
 }
 
 /** The next free interface name inside the container: eth0, eth1, ... */
@@ -82,7 +100,9 @@ export function checkStaticIp(net: NetworkRecord, ip: IpAddress): void {
  * network up, leases an address, records the endpoint, then makes the veth pair with its peer
  * born inside the namespace, and configures it there. Throws with what it made undone.
  */
-export function attachEndpoint(rec: ContainerRecord, net: NetworkRecord, nsFd: number, o: AttachOptions = {}): Endpoint {
+export function attachEndpoint(rec: ContainerRecord, net: NetworkRecord, where: Sandbox | number, o: AttachOptions = {}): Endpoint {
+  const sb = typeof where === "number" ? undefined : where;
+  const nsFd = sb ? sb.ns.fd : (where as number);
   if (net.driver !== "bridge" || !net.bridge) throw new UsageError(`network ${net.name} has no bridge to attach to`);
   const host = hostRtnl();
   const bridgeIndex = networkUp(net);
@@ -115,13 +135,17 @@ export function attachEndpoint(rec: ContainerRecord, net: NetworkRecord, nsFd: n
   };
   (rec.endpoints ??= []).push(ep);
   saveRecord(rec);
-  const inside = inNetns(nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`));
+  // The sandbox's own socket when it is still open; otherwise one opened inside for this.
+  const inside = sb?.rtnl ?? inNetns(nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`));
   try {
     // One message makes both ends: the host end attached to the bridge and up, the container end
     // born inside the namespace under its final name (so no rename or move is needed).
     // Until it exists, undo must not delete a link of that name: it would be someone else's.
     ep.vethMade = false;
-    linkAdd(host, { name: ep.hostVeth, kind: "veth", master: bridgeIndex, up: true, peer: { name: ep.ifname, nsFd, mac } });
+    // In a namespace of its own making, where only lo (1) exists, the peer asks for ifindex 2, so
+    // nothing has to look it up before configuring it.
+    const fresh = (rec.endpoints ?? []).length === 1 && o.freshNamespace === true;
+    linkAdd(host, { name: ep.hostVeth, kind: "veth", master: bridgeIndex, up: true, peer: { name: ep.ifname, nsFd, mac, ...(fresh && { index: FIRST_IFINDEX }) } });
     ep.vethMade = true;
     crashPoint("after-veth");
     // A container reaching its own published port through a host address is DNAT-ed on the
@@ -130,17 +154,25 @@ export function attachEndpoint(rec: ContainerRecord, net: NetworkRecord, nsFd: n
       const port = linkGet(host, ep.hostVeth);
       if (port) bridgePortHairpin(host, port.index, true, ep.hostVeth);
     }
-    const link = linkGet(inside, ep.ifname);
-    if (!link) throw new KernelError("find link", `${ep.ifname} in ${rec.netns ?? "the namespace"}`, ENODEV);
-    // The peer cannot be brought up in the creating message (the kernel has not paired the
-    // ends yet at that point), so it goes up here.
-    linkSet(inside, link.index, { up: true }, ep.ifname);
-    addrAdd(inside, link.index, address, sub.subnet.prefix, ep.ifname);
+    let index = FIRST_IFINDEX;
+    if (!fresh) {
+      const link = linkGet(inside, ep.ifname);
+      if (!link) throw new KernelError("find link", `${ep.ifname} in ${rec.netns ?? "the namespace"}`, ENODEV);
+      index = link.index;
+    }
     // The first network with a way out gives the default route; an internal one never does.
     const hasDefault = (rec.endpoints ?? []).some((e) => e !== ep && e.ips.some((i) => i.gateway) && !e.noDefaultRoute);
-    if (!net.internal && !hasDefault) {
-      routeAdd(inside, { dstLen: 0, gateway: sub.gateway, oif: link.index }, rec.name);
-    } else {
+    const route = !net.internal && !hasDefault;
+    // One round trip for the three. The peer cannot be brought up in the creating message (the
+    // kernel has not paired the ends yet at that point), so it goes up here.
+    inside.batch(() => {
+      if (sb?.loDown) linkSet(inside, LOOPBACK_IFINDEX, { up: true }, "lo");
+      linkSet(inside, index, { up: true }, ep.ifname);
+      addrAdd(inside, index, address, sub.subnet.prefix, ep.ifname);
+      if (route) routeAdd(inside, { dstLen: 0, gateway: sub.gateway, oif: index }, rec.name);
+    });
+    if (sb) sb.loDown = false;
+    if (!route) {
       ep.noDefaultRoute = true;
       saveRecord(rec);
     }
@@ -153,7 +185,7 @@ export function attachEndpoint(rec: ContainerRecord, net: NetworkRecord, nsFd: n
     }
     throw e;
   } finally {
-    inside.close();
+    if (inside !== sb?.rtnl) inside.close();
   }
 }
 
@@ -180,6 +212,11 @@ export function detachEndpoint(rec: ContainerRecord, ep: Endpoint): void {
  */
 export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox): void {
   const c = new Cleanup();
+  if (sandbox?.rtnl) {
+    const rtnl = sandbox.rtnl;
+    sandbox.rtnl = undefined;
+    c.step(() => rtnl.close());
+  }
   if (sandbox) c.step(() => closeNetns(sandbox.ns));
   const netns = rec.netns;
   if (netns) c.step(() => deleteNetns(netns));

@@ -23,6 +23,8 @@ export interface LinkSpec {
   nsFd?: number;
   /** The other end of a veth pair. */
   peer?: LinkSpec;
+  /** The ifindex to give a new link (0 or absent: the kernel's next). */
+  index?: number;
 }
 
 export interface LinkInfo {
@@ -53,7 +55,7 @@ function ifinfomsg(w: NetlinkWriter, family: number, index: number, up?: boolean
 // A veth peer is a whole ifinfomsg plus attributes nested in the parent's link info, so one
 // message creates both ends, each already in its namespace, attached and up.
 function linkBody(w: NetlinkWriter, spec: LinkSpec): void {
-  ifinfomsg(w, AF_UNSPEC, 0, spec.up);
+  ifinfomsg(w, AF_UNSPEC, spec.index ?? 0, spec.up);
   w.attrStr(IFLA_IFNAME, spec.name);
   if (spec.mac) w.attrBytes(IFLA_ADDRESS, spec.mac);
   if (spec.mtu !== undefined) w.attrU32(IFLA_MTU, spec.mtu);
@@ -79,7 +81,7 @@ export function linkAdd(nl: NetlinkSocket, spec: LinkSpec): void {
 
 /** Changes an existing link: up/down, master, MAC, namespace. */
 export function linkSet(nl: NetlinkSocket, index: number, change: Omit<LinkSpec, "name" | "kind" | "peer">, what: string): void {
-  const w = nl.writer.reset();
+  const w = nl.startRequest();
   const seq = nl.nextSeq();
   const at = w.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
   ifinfomsg(w, AF_UNSPEC, index, change.up);

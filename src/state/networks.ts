@@ -43,23 +43,47 @@ export function checkNetworkName(name: string): void {
   }
 }
 
-function networkPath(id: string): string {
-  if (!ID_RE.test(id)) throw new Error(`not a network id: ${JSON.stringify(id)}`);
-  return `${NETWORKS_DIR}/${id}.json`;
+// A record's file is NAME.ID.json: a lookup by name (what every `run --network NAME` does) reads
+// the directory and one file, not every record.
+const FILE_RE = /^([a-zA-Z0-9][a-zA-Z0-9_.-]{0,62})\.([0-9a-f]{64})\.json$/;
+
+function networkPath(n: Pick<NetworkRecord, "id" | "name">): string {
+  if (!ID_RE.test(n.id)) throw new Error(`not a network id: ${JSON.stringify(n.id)}`);
+  if (!NETWORK_NAME_RE.test(n.name)) throw new Error(`not a network name: ${JSON.stringify(n.name)}`);
+  return `${NETWORKS_DIR}/${n.name}.${n.id}.json`;
+}
+
+/** The record files present, as name and id. */
+function recordFiles(): { name: string; id: string }[] {
+  if (!trustDir(NETWORKS_DIR)) return [];
+  let files: string[];
+  try {
+    files = readdirSync(NETWORKS_DIR);
+  } catch (e) {
+    throw fsError("read directory", NETWORKS_DIR, e);
+  }
+  const out: { name: string; id: string }[] = [];
+  for (const f of files) {
+    const m = FILE_RE.exec(f);
+    if (m) out.push({ name: m[1]!, id: m[2]! });
+  }
+  return out;
 }
 
 export function saveNetwork(n: NetworkRecord): void {
   ensureDir(NETWORKS_DIR);
-  writeAtomic(networkPath(n.id), `${JSON.stringify(n, null, 2)}\n`);
+  writeAtomic(networkPath(n), `${JSON.stringify(n, null, 2)}\n`);
 }
 
 export function deleteNetworkRecord(n: NetworkRecord): void {
-  removeFile(networkPath(n.id));
+  removeFile(networkPath(n));
 }
 
-export function loadNetwork(id: string): NetworkRecord | undefined {
+export function loadNetwork(id: string, name?: string): NetworkRecord | undefined {
   if (!ID_RE.test(id)) return undefined;
-  const path = networkPath(id);
+  const found = name ?? recordFiles().find((f) => f.id === id)?.name;
+  if (found === undefined) return undefined;
+  const path = networkPath({ id, name: found });
   const text = readText(path);
   if (text === undefined) return undefined;
   let n: unknown;
@@ -93,24 +117,26 @@ function badField(v: unknown, id: string): string | undefined {
 }
 
 export function listNetworks(): NetworkRecord[] {
-  if (!trustDir(NETWORKS_DIR)) return [];
-  let files: string[];
-  try {
-    files = readdirSync(NETWORKS_DIR);
-  } catch (e) {
-    throw fsError("read directory", NETWORKS_DIR, e);
-  }
   const out: NetworkRecord[] = [];
-  for (const f of files) {
-    const m = /^([0-9a-f]{64})\.json$/.exec(f);
-    const n = m ? loadNetwork(m[1]!) : undefined;
+  for (const f of recordFiles()) {
+    const n = loadNetwork(f.id, f.name);
     if (n) out.push(n);
   }
   return out.sort((a, b) => a.created.localeCompare(b.created) || a.name.localeCompare(b.name));
 }
 
 /** A network by name, full id or unique id prefix, as Docker resolves references. */
-export function findNetwork(ref: string, all = listNetworks()): NetworkRecord | undefined {
+export function findNetwork(ref: string, all?: readonly NetworkRecord[]): NetworkRecord | undefined {
+  if (!all) {
+    // From the file names: only the record named is read.
+    const files = recordFiles();
+    const byName = files.find((f) => f.name === ref);
+    if (byName) return loadNetwork(byName.id, byName.name);
+    if (!/^[0-9a-f]{1,64}$/.test(ref)) return undefined;
+    const hits = files.filter((f) => f.id.startsWith(ref));
+    if (hits.length > 1) throw new TsnetError(`"${ref}" matches ${hits.length} networks: give more of the id or the name`, 1);
+    return hits[0] && loadNetwork(hits[0].id, hits[0].name);
+  }
   const byName = all.find((n) => n.name === ref);
   if (byName) return byName;
   if (!/^[0-9a-f]{1,64}$/.test(ref)) return undefined;
