@@ -1,65 +1,7 @@
-// The CNI plugin's parts that need no kernel: what its path loads, the libc file calls it uses
-// instead of node:fs, and the reading of configurations and results.
+// The CNI plugin's parts that need no kernel: the reading of configurations and results.
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync as nodeRead, rmSync, statSync, writeFileSync as nodeWrite } from "node:fs";
-import { dirname, resolve } from "node:path";
-import * as ffs from "../ffi/fs.ts";
 import { parseConf, readEnv } from "../src/cni/config.ts";
 import { readResult, toVersion } from "../src/cni/spec.ts";
-
-describe("what the plugin's path loads", () => {
-  // Bun builds node:fs on first import, 1.2 ms of every plugin call (ffi/fs.ts says why); the
-  // modules a CNI request loads (src/cli/main.ts imports src/cni/main.ts, which imports one
-  // command's module) must keep to ffi/fs.ts.
-  test("no module statically imported from src/cni/ imports node:fs or node:crypto", () => {
-    const seen = new Map<string, string[]>();
-    const walk = (file: string) => {
-      if (seen.has(file)) return;
-      const src = nodeRead(file, "utf8");
-      const specs = [...src.matchAll(/^\s*(?:import|export)\s+(type\s+)?[^;]*?from\s+"([^"]+)"/gms)].filter((m) => !m[1]).map((m) => m[2]!);
-      seen.set(file, specs);
-      for (const s of specs) if (s.startsWith(".")) walk(resolve(dirname(file), s));
-    };
-    const root = resolve(import.meta.dir, "../src/cni");
-    for (const f of ["main", "add", "del", "check", "gc", "status"]) walk(`${root}/${f}.ts`);
-    const offenders = [...seen].filter(([, specs]) => specs.some((s) => s === "node:fs" || s === "node:crypto")).map(([f]) => f);
-    expect(offenders).toEqual([]);
-    expect(seen.size).toBeGreaterThan(30);
-  });
-});
-
-describe("ffi/fs.ts: libc's file calls with node:fs's semantics", () => {
-  test("write, read, exclusive create, rename, list, unlink, mkdir -p, and node's error codes", () => {
-    const dir = mkdtempSync("/tmp/tsnet-ffs-");
-    try {
-      ffs.mkdirSync(`${dir}/a/b/c`, { recursive: true, mode: 0o700 });
-      ffs.mkdirSync(`${dir}/a/b/c`, { recursive: true });
-      expect(statSync(`${dir}/a/b/c`).mode & 0o777).toBe(0o700);
-      ffs.writeFileSync(`${dir}/a/f`, "héllo\n", { mode: 0o600 });
-      expect(nodeRead(`${dir}/a/f`, "utf8")).toBe("héllo\n");
-      expect(statSync(`${dir}/a/f`).mode & 0o777).toBe(0o600);
-      const big = "x".repeat(200_000);
-      nodeWrite(`${dir}/big`, big);
-      expect(ffs.readFileSync(`${dir}/big`, "utf8")).toBe(big);
-      expect(() => ffs.writeFileSync(`${dir}/a/f`, "again", { flag: "wx" })).toThrow(expect.objectContaining({ code: "EEXIST", syscall: "open" }));
-      ffs.renameSync(`${dir}/a/f`, `${dir}/a/g`);
-      expect(ffs.readdirSync(`${dir}/a`).sort()).toEqual(["b", "g"]);
-      ffs.unlinkSync(`${dir}/a/g`);
-      expect(() => ffs.readFileSync(`${dir}/a/g`, "utf8")).toThrow(expect.objectContaining({ code: "ENOENT", errno: -2, path: `${dir}/a/g` }));
-      expect(() => ffs.unlinkSync(`${dir}/a/g`)).toThrow(expect.objectContaining({ code: "ENOENT" }));
-      expect(() => ffs.readdirSync(`${dir}/nope`)).toThrow(expect.objectContaining({ code: "ENOENT" }));
-      const fd = ffs.openSync(`${dir}/app`, "a", 0o600);
-      ffs.writeSync(fd, Buffer.from("1"));
-      ffs.closeSync(fd);
-      ffs.writeFileSync(`${dir}/app`, "2", { flag: "a" });
-      expect(nodeRead(`${dir}/app`, "utf8")).toBe("12");
-      expect(() => ffs.accessSync(`${dir}/app`, ffs.constants.X_OK)).toThrow(expect.objectContaining({ code: "EACCES" }));
-      expect(ffs.readlinkSync("/proc/self/ns/net")).toMatch(/^net:\[\d+\]$/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
 
 describe("configurations and results", () => {
   const env = readEnv({ CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/x", CNI_IFNAME: "eth0", CNI_ARGS: "IgnoreUnknown=1;IP=10.1.2.3" });

@@ -506,18 +506,18 @@ describe("the portMappings capability", () => {
 
 describe("network options", () => {
   test("bridge, subnet, gateway, mtu, ipMasq false, hairpinMode true: in the record, the kernel and the ruleset", async () => {
-    const conf = { cniVersion: "1.0.0", name: "opts", type: "tsnet", bridge: "cniopts0", subnet: "10.92.0.0/24", gateway: "10.92.0.254", mtu: 1400, ipMasq: false, hairpinMode: true };
+    const conf = { cniVersion: "1.0.0", name: "opts", type: "tsnet", bridge: "tsnetopts0", subnet: "10.92.0.0/24", gateway: "10.92.0.254", mtu: 1400, ipMasq: false, hairpinMode: true };
     const a: Attachment = { id: newId(), ns: netns() };
     const res = mustAdd(a, conf);
-    expect(res.interfaces[0].name).toBe("cniopts0");
+    expect(res.interfaces[0].name).toBe("tsnetopts0");
     expect(res.interfaces[2].mtu).toBe(1400);
-    expect(ipj(["-4", "addr", "show", "cniopts0"])[0].addr_info[0]).toMatchObject({ local: "10.92.0.254", prefixlen: 24 });
+    expect(ipj(["-4", "addr", "show", "tsnetopts0"])[0].addr_info[0]).toMatchObject({ local: "10.92.0.254", prefixlen: 24 });
     expect(ipj(["link", "show", "eth0"], a.ns.name)[0].mtu).toBe(1400);
     const host = ipj(["-d", "link", "show", res.interfaces[1].name])[0];
     expect(host.mtu).toBe(1400);
     expect(host.linkinfo.info_slave_data.hairpin).toBe(true); // with no port published
     expect(JSON.parse(tsnet(["network", "inspect", "opts"]).stdout)[0].Options).toEqual({
-      "com.docker.network.bridge.name": "cniopts0", "com.docker.network.bridge.enable_ip_masquerade": "false", "com.docker.network.driver.mtu": "1400", "tsnet.hairpin": "true",
+      "com.docker.network.bridge.name": "tsnetopts0", "com.docker.network.bridge.enable_ip_masquerade": "false", "com.docker.network.driver.mtu": "1400", "tsnet.hairpin": "true",
     });
     const rules = ruleset();
     expect(rules).not.toContain("opts: containers reach out as the host");

@@ -46,9 +46,21 @@ export function ipj<T = any>(args: string[], netns?: string): T {
   return JSON.parse(r.stdout || "[]") as T;
 }
 
-/** tsnet's veths on the host (the tests' own helper links are not counted). */
+/**
+ * tsnet's veths on the host (the tests' own helper links are not counted). A container's veth pair
+ * goes with its namespace, which the kernel destroys in its cleanup worker some milliseconds after
+ * tsnet has let go of it (as after `ip netns del`): veths of containers that have ended are waited
+ * for, up to 10 s (the worker batches dying namespaces, and is slow under load), so a veth still
+ * there after that is a real leak.
+ */
 export function veths(): string[] {
-  return ipj<any[]>(["link", "show", "type", "veth"]).map((l) => l.ifname).filter((n: string) => /^veth[0-9a-f]{7}(-\d+)?$/.test(n));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const now = ipj<any[]>(["link", "show", "type", "veth"]).map((l) => l.ifname).filter((n: string) => /^veth[0-9a-f]{7}(-\d+)?$/.test(n));
+    const live = new Set(records().filter((r) => r.status !== "exited").flatMap((r) => (r.endpoints ?? []).map((e: any) => e.hostVeth)));
+    if (now.every((v: string) => live.has(v)) || Date.now() > deadline) return now;
+    Bun.sleepSync(10);
+  }
 }
 
 /** tsnet's namespaces under /run/netns (the tests' own helper hosts are not counted). */
@@ -255,4 +267,14 @@ export function pidsByArgv(argv: string[]): number[] {
 export function nginxProcesses(dir: string): { master: number; workers: number[] } {
   const master = Number(readFileSync(`${dir}/nginx.pid`, "utf8").trim());
   return { master, workers: childrenOf(master) };
+}
+
+/**
+ * The process managing a container (the supervisor for `run -d`), from its record: the record
+ * names its manager as PID-STARTTIME. Another supervisor may still be on its way out.
+ */
+export function managerPid(name: string): number {
+  const rec = records().find((r) => r.name === name);
+  if (!rec?.manager) throw new Error(`no manager recorded for container ${name}`);
+  return Number(String(rec.manager).split("-")[0]);
 }

@@ -4,7 +4,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import {
-  TSNET, alive, assertThrowawayHost, cgroupMount, cgroupParent, childrenOf, containerCgroups, curl, leases, netnsNames, nginxProcesses,
+  TSNET, alive, assertThrowawayHost, managerPid, cgroupMount, cgroupParent, childrenOf, containerCgroups, curl, leases, netnsNames, nginxProcesses,
   nginxSite, parentOf, pidsByArgv, procState, records, sh, tsnet, veths, waitFor,
 } from "./helpers.ts";
 
@@ -35,14 +35,6 @@ function sessionOf(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
 }
 
-function supervisorPid(): number | undefined {
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("_supervise")) return Number(pid);
-    } catch {}
-  }
-  return undefined;
-}
 
 /** A foreground `tsnet run` started by the test, its output collected. */
 function foreground(args: string[]) {
@@ -94,7 +86,7 @@ describe("a daemonizing nginx (no `daemon off`) with -p", () => {
     expect(curl("http://127.0.0.1:8191/").stdout).toBe("daemonized, detached\n");
     const { master, workers } = nginxProcesses(site.dir);
     expect(workers.length).toBe(1);
-    expect(parentOf(master)).toBe(supervisorPid()!);
+    expect(parentOf(master)).toBe(managerPid("dbg"));
     expect(tsnet(["stop", "dbg"]).code).toBe(0);
     for (const pid of [master, ...workers]) expect(alive(pid)).toBe(false);
     expect(curl("http://127.0.0.1:8191/", undefined, 1).code).not.toBe(0);
@@ -201,7 +193,7 @@ describe("crashes: nothing a container started survives its manager", () => {
     runD(["--name", "crashd", "-p", "8193:80", "--", ...site.command]);
     await waitFor("nginx", () => curl("http://127.0.0.1:8193/").stdout);
     const { master, workers } = nginxProcesses(site.dir);
-    const sup = supervisorPid()!;
+    const sup = managerPid("crashd");
     process.kill(sup, "SIGKILL");
     await waitFor("supervisor dead", () => !alive(sup));
     tsnet(["ps"]);

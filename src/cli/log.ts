@@ -1,21 +1,3 @@
-// Messages for people go to stderr, one line each, prefixed "tsnet:"; stdout carries only data.
-// consola/core brings the logger without consola's fancy reporters (the full package costs tens
-// of milliseconds to import; see ARCHITECTURE.md).
-import { createConsola, type ConsolaReporter } from "consola/core";
-import { setWarningSink } from "../errors/notice.ts";
-import { err } from "./output.ts";
-
-const oneLine: ConsolaReporter = {
-  log(entry) {
-    const text = entry.args.map((a) => (a instanceof Error ? a.message : String(a))).join(" ");
-    const tag = entry.type === "warn" ? "warning: " : "";
-    err(`tsnet: ${tag}${text}\n`);
-  },
-};
-
-export const log = createConsola({
-  level: process.env.TSNET_DEBUG ? 4 : 3,
-  reporters: [oneLine],
-});
-
-setWarningSink((m) => log.warn(m));
+// The commands' logger is the one every layer uses (src/errors/notice.ts): one line per message
+// on stderr, through consola, loaded on the first message.
+export { log } from "../errors/notice.ts";

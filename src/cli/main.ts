@@ -2,6 +2,7 @@
 // loaded when needed, and a command's module (and the kernel layers under it) when that
 // command runs, so `tsnet --version` and `tsnet ps` pay only for what they use.
 import { versionLine } from "./version.ts";
+import { flushTrace, mark } from "../errors/trace.ts";
 
 /** Docker's code for "the runtime itself failed", also used for a wrong command line. */
 const EXIT_TSNET = 125;
@@ -11,12 +12,15 @@ function isVersion(word: string | undefined): boolean {
 }
 
 async function main(argv: string[]): Promise<number> {
+  mark("main");
   const first = argv[0];
-  const [{ out }, { UsageError }, { resolveCommand }, { isGroup }, help, { parseArgv }] = await Promise.all([
-    import("./output.ts"), import("../errors/errors.ts"), import("./dispatch.ts"), import("./command.ts"), import("./help.ts"), import("./argv.ts"),
+  const [{ out }, { UsageError }, { resolveCommand }, { isGroup }, { parseArgv }] = await Promise.all([
+    import("./output.ts"), import("../errors/errors.ts"), import("./dispatch.ts"), import("./command.ts"), import("./argv.ts"),
   ]);
+  // Help text only when asked for: its module loads node:tty, a millisecond of every run.
+  const help = () => import("./help.ts");
   if (first === undefined || first === "--help" || first === "-h") {
-    out(help.topHelp());
+    out((await help()).topHelp());
     return 0;
   }
   if (first.startsWith("-")) {
@@ -27,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
   const { path, entry, def, rest } = await resolveCommand(argv, true);
   if (isGroup(def)) {
     if (rest.length === 0 || rest[0] === "--help" || rest[0] === "-h") {
-      out(help.groupHelp(path, entry.description, def));
+      out((await help()).groupHelp(path, entry.description, def));
       return 0;
     }
     throw new UsageError(`unknown option "${rest[0]}" for tsnet ${path}: see tsnet ${path} --help`);
@@ -35,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
   const parsed = parseArgv(def, rest);
   if ("help" in parsed) {
     if (entry.hidden) throw new UsageError(`tsnet ${path} is one of tsnet's own helpers and has no help: see tsnet --help`);
-    out(help.commandHelp(path, entry.description, def));
+    out((await help()).commandHelp(path, entry.description, def));
     return 0;
   }
   return await def.run(parsed);
@@ -52,16 +56,19 @@ function oneLine(s: string): string {
  * TSNET_DEBUG is set.
  */
 async function report(e: unknown): Promise<number> {
-  const [{ TsnetError }, { err }] = await Promise.all([import("../errors/errors.ts"), import("./output.ts")]);
+  const [{ TsnetError }, { err, printable }] = await Promise.all([import("../errors/errors.ts"), import("./output.ts")]);
   if (e instanceof TsnetError) {
-    err(`tsnet: ${oneLine(e.message)}\n`);
+    // tsnet's own messages are one line by construction: a control character in one came from
+    // the user's input (a name with a newline), and is shown escaped.
+    err(`tsnet: ${printable(e.message)}\n`);
+    if (process.env.TSNET_DEBUG && e.stack) err(`${e.stack}\n`);
     return e.exitCode;
   }
   if (process.env.TSNET_DEBUG) {
     err(`tsnet: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   } else {
     const what = e instanceof Error ? `${e.name === "Error" ? "" : `${e.name}: `}${e.message}` : String(e);
-    err(`tsnet: internal error: ${oneLine(what)} (run with TSNET_DEBUG=1 for details)\n`);
+    err(`tsnet: internal error: ${printable(oneLine(what))} (run with TSNET_DEBUG=1 for details)\n`);
   }
   return EXIT_TSNET;
 }
@@ -80,5 +87,9 @@ if (process.env.CNI_COMMAND !== undefined) {
 } else {
   process.on("uncaughtException", fail);
   process.on("unhandledRejection", fail);
-  main(process.argv.slice(2)).then((code) => process.exit(code), fail);
+  main(process.argv.slice(2)).then((code) => {
+    mark("exit");
+    flushTrace();
+    process.exit(code);
+  }, fail);
 }

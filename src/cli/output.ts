@@ -46,3 +46,5 @@ export function err(text: string): void {
     writeAll(2, text);
   } catch {}
 }
+
+export { printable } from "../errors/notice.ts";

@@ -18,7 +18,6 @@ export const COMMANDS: Record<string, CommandEntry> = {
   completion: { description: "Print a shell completion script for bash, zsh or fish", load: () => import("../commands/completion.ts") },
   help: { description: "Show help for a command", load: () => import("../commands/help.ts") },
   // tsnet's own helpers, started by tsnet itself or by a completion script.
-  _dellink: { description: "Delete links and sit out the kernel's wait", hidden: true, load: () => import("../commands/_dellink.ts") },
   _supervise: { description: "The supervisor of detached containers", hidden: true, load: () => import("../commands/_supervise.ts") },
   _complete: { description: "Candidates for the word being completed", hidden: true, load: () => import("../commands/_complete.ts") },
 };

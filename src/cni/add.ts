@@ -138,18 +138,20 @@ function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undef
       aliases: conf.aliases,
       hairpin: a.ports.length > 0,
       routes: lease ? lease.routes : conf.routes,
+      awaitNames: true,
     });
     if (a.ports.length) {
       try {
         publishPorts(portOwnerOf(a), publishedFor(a), natNetworks);
         a.published = true;
-        saveAttachment(a);
       } catch (e) {
         // Another owner took one of the keys between the check above and this commit.
         if (e instanceof TsnetError && !(e instanceof KernelError)) throw new CniError(ERR_PORT_TAKEN, e.message);
         throw e;
       }
     }
+    // The endpoint as made (its veth now this attachment's to delete) and the ports as published.
+    saveAttachment(a);
     return result(env, conf, net, a, lease?.dns ?? conf.dns, ep);
   } catch (e) {
     try {

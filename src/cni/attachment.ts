@@ -61,8 +61,8 @@ export function teardownAttachment(a: CniAttachment, wait = false): void {
   // key only once published (a failed publish met a key another owner holds), else by tag.
   if (a.ports.length) c.step(() => unpublishPorts(portOwnerOf(a), a.published ? publishedFor(a) : undefined));
   // The endpoint is recorded before its veth is made, so the veth can exist only if recorded.
-  // The helper deletes the veth while tsnet returns (a later ADD waits for the names if needed);
-  // with `wait` (a failed ADD's undo) tsnet returns only once the kernel has announced it gone.
+  // The veth is handed to a namespace of its own for the kernel to delete (a later ADD waits for
+  // the names if needed); with `wait` (a failed ADD's undo) it is deleted here.
   for (const ep of [...a.endpoints]) c.step(() => detachEndpoint(owner, ep, !wait));
   // A lease is taken just before its endpoint is recorded: a crash in between leaves one that
   // only its owner id names.

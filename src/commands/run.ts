@@ -6,11 +6,13 @@ import { createContainer, finishContainer, recoverOrphans, spawnIn, started, tra
 import { forwardSignals, type SignalRoute } from "../container/proc.ts";
 import { adoptOrphans, reapOrphans } from "../process/children.ts";
 import { runDetached } from "../supervisor/client.ts";
+import { retireManager } from "../state/managers.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { describeMapping, parsePublishAll } from "../network/ports.ts";
 import type { NetworkMode } from "../state/containers.ts";
 import { parseIp } from "../ip/addr.ts";
 import { parseMac } from "../network/bridge.ts";
+import { mark } from "../errors/trace.ts";
 
 const OPTIONS = {
   detach: {
@@ -201,6 +203,7 @@ export async function runForeground(opts: RunOptions): Promise<number> {
     let code: number;
     try {
       const child = spawnIn(live, opts.command, ["inherit", "inherit", "inherit"]);
+mark("spawned");
       const running = track(live, child);
       route = running.route;
       signals.flush();
@@ -210,11 +213,16 @@ export async function runForeground(opts: RunOptions): Promise<number> {
       code = e instanceof TsnetError ? e.exitCode : 125;
       log.error(e);
     }
+mark("ended");
     finishContainer(live, code);
+mark("finished");
     reapOrphans();
     return code;
   } finally {
+    // Done managing (or never got to it): this process's manager lock file goes.
+    retireManager();
     signals.stop();
+    mark("retired");
   }
 }
 
@@ -237,6 +245,7 @@ export default defineCommand({
     "tsnet run --rm --network container:web -- curl -s localhost",
   ],
   async run({ opts: values, args }) {
+mark("command");
     const opts = runOptions(values, args);
     requireRoot(`tsnet run --network ${opts.mode}`, opts.mode === "host" ? "it records the container under /run/tsnet, which is root's" : undefined);
     if (opts.detached) {

@@ -3,13 +3,21 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { cgroupPids, killCgroup, signalCgroup } from "../cgroup/cgroup.ts";
 import { TsnetError } from "../errors/errors.ts";
-import { findContainer, loadRecord, type ContainerRecord } from "../state/containers.ts";
-import { noteStopSignal } from "../state/live.ts";
+import { findContainer, isContainerRef, loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";
 import { containerAlive, recoverOrphans } from "./lifecycle.ts";
 import { SIGKILL, isSameProcess, signalCommand, startTime } from "./proc.ts";
 
 /** Docker's code for a command that failed on an object (no such container, not running...). */
 export const OBJECT_ERROR = 1;
+
+/**
+ * The container a reference names, if any; a reference no container could ever have (a path,
+ * odd characters) is still "no such container", and an ambiguous id prefix still an error.
+ */
+export function findContainerRef(ref: string): ContainerRecord | undefined {
+  if (!isContainerRef(ref)) throw new TsnetError(`no such container: ${ref}`, OBJECT_ERROR);
+  return findContainer(ref);
+}
 
 export function mustFind(ref: string): ContainerRecord {
   const rec = findContainer(ref);
@@ -58,11 +66,22 @@ export async function waitEnded(id: string, ms: number): Promise<boolean> {
 
 /**
  * Sends sig to every process of the container (KILL through cgroup.kill, all at once); without a
- * cgroup, to its first process's group. The manager is told first, so that the exit status can
- * say the container was stopped.
+ * cgroup, to its first process's group. The record notes the signal first, so that the exit
+ * status can say the container was stopped. Under the container's lock: a container still being
+ * set up is waited for (its manager holds the lock until the command has started), so a signal
+ * never misses a container that is about to run. Returns the record as it was then; undefined
+ * when the container was forgotten meanwhile (its setup failed, or another rm took it).
  */
-export function signalContainer(rec: ContainerRecord, sig: number): void {
-  noteStopSignal(rec.id, sig);
+export function signalContainer(found: ContainerRecord, sig: number): ContainerRecord | undefined {
+  const rec = withRecordLock(found.id, () => {
+    const now = loadRecord(found.id);
+    if (now && isRunning(now)) {
+      now.stopSignal = sig;
+      saveRecord(now);
+    }
+    return now;
+  });
+  if (!rec || !isRunning(rec)) return rec;
   // A cgroup tsnet cannot see here (its hierarchy is not mounted in this mount namespace) leaves
   // the first process's group as the next best thing.
   if (rec.cgroup && existsSync(rec.cgroup)) {
@@ -71,15 +90,17 @@ export function signalContainer(rec: ContainerRecord, sig: number): void {
   } else if (rec.pid !== undefined) {
     signalCommand(rec.pid, rec.pidStart, sig);
   }
+  return rec;
 }
 
 /**
  * TERM (or the given signal) to every process, then KILL after `seconds`, as `docker stop` does.
  * Resolves when the container has ended.
  */
-export async function stopContainer(rec: ContainerRecord, seconds: number, first = 15): Promise<void> {
-  if (!isRunning(rec)) return;
-  signalContainer(rec, first);
+export async function stopContainer(found: ContainerRecord, seconds: number, first = 15): Promise<void> {
+  if (!isRunning(found)) return;
+  const rec = signalContainer(found, first);
+  if (!rec || !isRunning(rec)) return;
   if (await waitEnded(rec.id, seconds * 1000)) return;
   if (first !== SIGKILL) signalContainer(rec, SIGKILL);
   if (!(await waitEnded(rec.id, 10_000))) {

@@ -10,7 +10,7 @@ import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
 import { inNetns, openNetns } from "../netns/netns.ts";
 import { allNetworks, natNetworks } from "../network/networks.ts";
 import { findNetwork, type NetworkRecord } from "../state/networks.ts";
-import { attachEndpoint, checkStaticIp, containerOwner, createSandbox, primaryAddress, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
+import { attachEndpoint, checkStaticIp, completeSandbox, containerOwner, createSandbox, primaryAddress, reclaimNetns, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
 import type { PublishedPort } from "../nat/ruleset.ts";
 import { parseIp, toV4, type IpAddress } from "../ip/addr.ts";
 import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
@@ -18,9 +18,12 @@ import type { PortMapping } from "../network/ports.ts";
 import { close, kill } from "../../ffi/libc.ts";
 import { spawnChild } from "../process/children.ts";
 import {
-  deleteRecord, findContainer, loadRecord, newId, reserveName, saveRecord, withRecordLock, type ContainerRecord, type NetworkMode,
+  containerLock, deleteRecord, findContainer, listRecords, loadRecord, newId, reserveName, saveRecord, withRecordLock, type ContainerRecord,
+  type NetworkMode,
 } from "../state/containers.ts";
-import { dropLive, holdLive, orphanedContainers, stopSignal } from "../state/live.ts";
+import { deadManagers, managerId, releaseManager } from "../state/managers.ts";
+import { releaseLock, sweepTemporaries, takeLock } from "../state/files.ts";
+import { CONTAINERS_DIR } from "../state/paths.ts";
 import { releaseLeasesOwnedBy } from "../state/leases.ts";
 import { SIGKILL, SignalRoute, exitStatus, isSameProcess, signalCommand, startTime } from "./proc.ts";
 import { removeEtcFiles, upstreamServers, writeEtcFiles } from "./etc.ts";
@@ -28,6 +31,7 @@ import { startResolver, type Resolver } from "../network/resolver.ts";
 import { inPrivateNamespaces, inNamespacesOf, type PrivateFiles } from "../netns/private.ts";
 import { warn } from "../errors/notice.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
+import { mark } from "../errors/trace.ts";
 
 export interface CreateOptions {
   mode: NetworkMode;
@@ -54,8 +58,9 @@ export interface CreateOptions {
 
 export interface Live {
   rec: ContainerRecord;
-  /** The liveness lock (src/state/live.ts), held until the network is released. */
-  liveFd: number;
+  /** The container's lock, held by its manager from before its record exists until it is
+   * started, so `rm -f` or `stop` racing the setup wait for it instead of missing it. */
+  setupLock?: { fd: number; path: string };
   sandbox?: Sandbox;
   /** fd of a joined container's namespace. */
   joinedFd?: number;
@@ -70,6 +75,7 @@ export interface Live {
 
 export function createContainer(o: CreateOptions): Live {
   // Everything that can be refused is refused before anything is made.
+  mark("create");
   const net = o.mode === "bridge" ? findRunNetwork(o.network ?? "bridge") : undefined;
   if (net) {
     if (net.internal && o.publish.length) throw new UsageError(`-p cannot be used on internal network ${net.name}: it has no way in from outside`);
@@ -88,40 +94,55 @@ export function createContainer(o: CreateOptions): Live {
     status: "created",
     autoRemove: o.rm,
     detached: o.detached === true,
+    manager: managerId(),
     ...(o.hostname !== undefined && { hostname: o.hostname }),
     ...(o.dns?.length && { dns: o.dns }),
     ...(o.dnsSearch?.length && { dnsSearch: o.dnsSearch }),
   };
   if (o.join !== undefined) rec.joined = resolveJoin(o.join);
-  // Lock, then record, then name: whatever a crash interrupts, a record with a dead lock says
-  // what to undo.
-  const live: Live = { rec, reservations: [], liveFd: holdLive(id) };
+  // Lock, then record (naming this process as its manager), then name: whatever a crash
+  // interrupts, a record whose manager is dead says what to undo.
+  const live: Live = { rec, reservations: [], setupLock: takeLock(containerLock(id)) };
+  // Where its cgroup will be, in the record from its first write: recorded before it is made.
+  const place = placeContainer(id);
+  if ("path" in place) rec.cgroup = place.path;
   try {
-    saveRecord(rec);
-    rec.name = reserveName(o.name, id);
-    saveRecord(rec);
-    // Ports first: a port someone holds is refused before anything else is made.
+    // The first write of the record (naming its manager, cgroup and name) comes before the name
+    // is reserved.
+    reserveName(rec, o.name);
+    mark("recorded");
+    crashPoint("after-name");
+    // Ports first: a port someone holds is refused before anything else is made. The record
+    // names them at once, so the loser of a race for a port can name this container.
     live.reservations = reservePorts(o.publish, id);
-    if (live.reservations.length) rec.ports = live.reservations.map((r) => r.mapping);
-    const place = placeContainer(id);
-    if ("path" in place) {
-      rec.cgroup = place.path;
+    if (live.reservations.length) {
+      rec.ports = live.reservations.map((r) => r.mapping);
       saveRecord(rec);
+    }
+    mark("ports");
+    if ("path" in place) {
       createCgroup(place.path);
       crashPoint("after-cgroup");
     } else if (place.fallback) {
       live.warning = `${place.fallback}: tracking the command by its process group, so processes that leave it (daemons, setsid) are neither waited for nor ended with the container`;
     }
+    mark("cgroup");
     if (o.mode === "bridge" || o.mode === "none") live.sandbox = createSandbox(rec);
     if (net && live.sandbox) {
-      live.resolver = startResolver(live.sandbox.ns.fd, { containerId: rec.id, upstream: upstreamServers(rec) });
-      attachEndpoint(containerOwner(rec), net, live.sandbox.ns.fd, {
+      mark("netns");
+      attachEndpoint(containerOwner(rec), net, live.sandbox, {
         ip: o.ip === undefined ? undefined : parseIp(o.ip),
         mac: o.mac === undefined ? undefined : parseMac(o.mac),
         aliases: o.aliases,
         hairpin: (rec.ports?.length ?? 0) > 0,
+        freshNamespace: true,
       });
+      mark("endpoint");
     }
+    if (live.sandbox) completeSandbox(live.sandbox);
+    // After lo is up: 127.0.0.11 is an address of the namespace only then.
+    if (net && live.sandbox) live.resolver = startResolver(live.sandbox.ns.fd, { containerId: rec.id, upstream: upstreamServers(rec) });
+    mark("resolver");
     if (o.extraHosts?.length) {
       const gw = rec.endpoints?.[0]?.ips[0]?.gateway;
       rec.extraHosts = o.extraHosts.map((h) => ({ name: h.name, address: h.address === "host-gateway" ? gw ?? "" : h.address }));
@@ -129,7 +150,6 @@ export function createContainer(o: CreateOptions): Live {
     }
     if (rec.joined) live.joinedFd = openNetns(rec.joined.netns);
     if (rec.ports?.length) {
-      saveRecord(rec);
       publishPorts(portOwner(rec), publishedFor(rec), natNetworks);
       live.published = true;
       crashPoint("after-publish");
@@ -142,9 +162,15 @@ export function createContainer(o: CreateOptions): Live {
       if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
     }
     deleteRecord(rec);
-    dropLive(id, live.liveFd);
+    releaseSetup(live);
     throw e;
   }
+}
+
+function releaseSetup(live: Live): void {
+  if (!live.setupLock) return;
+  releaseLock(live.setupLock);
+  live.setupLock = undefined;
 }
 
 /** Marks the container started. */
@@ -156,6 +182,7 @@ export function started(live: Live, child: Bun.Subprocess): void {
   rec.startedAt = new Date().toISOString();
   saveRecord(rec);
   crashPoint("after-start");
+  releaseSetup(live);
 }
 
 /**
@@ -164,6 +191,7 @@ export function started(live: Live, child: Bun.Subprocess): void {
  */
 export function finishContainer(live: Live, code: number): void {
   const rec = live.rec;
+  releaseSetup(live);
   // `network connect` may have added endpoints since this process last wrote the record.
   withRecordLock(rec.id, () => {
     const disk = loadRecord(rec.id);
@@ -175,9 +203,8 @@ export function finishContainer(live: Live, code: number): void {
   try {
     destroyContainer(live);
   } finally {
-    if (rec.autoRemove) deleteRecord(rec);
-    else saveRecord(rec);
-    dropLive(rec.id, live.liveFd);
+    // Under the lock: a `stop` that read the record as running must not write it back after this.
+    withRecordLock(rec.id, () => (rec.autoRemove ? deleteRecord(rec) : saveRecord(rec)));
   }
 }
 
@@ -210,7 +237,7 @@ export function track(live: Live, child: Bun.Subprocess): Running {
     }
     if (!isPopulated(cgroup)) return first;
     await whenEmpty(cgroup);
-    const sig = stopSignal(live.liveFd) ?? route.signalAfterFirst;
+    const sig = loadRecord(live.rec.id)?.stopSignal ?? route.signalAfterFirst;
     return sig === undefined ? first : 128 + sig;
   });
   return { route, ended };
@@ -220,26 +247,36 @@ export function track(live: Live, child: Bun.Subprocess): Running {
 export const CRASHED_EXIT_CODE = 137;
 
 /**
- * Finds containers whose managing tsnet died (kill -9, a crash) and releases everything they
- * held: their command, veth, namespace, published ports, address and name (or record). Run by
- * every command before it reads or allocates anything, so a crash never blocks a name, an
- * address or a host port for long.
+ * Finds containers whose manager died (kill -9, a crash) and releases everything they held: their
+ * processes, namespace, veths, published ports, addresses and name (or record), and the
+ * temporary files the manager left. Every command runs it before it reads or allocates anything,
+ * so a crash never blocks a name, an address or a host port for long. It costs a lock probe per
+ * live manager; records are read only when a manager is found dead.
  */
 export function recoverOrphans(): void {
-  for (const { id, fd } of orphanedContainers()) {
-    const rec = loadRecord(id);
-    if (!rec || rec.status === "exited") {
-      dropLive(id, fd);
-      continue;
+  const dead = deadManagers();
+  if (!dead.length) return;
+  const recs = listRecords();
+  for (const m of dead) {
+    for (const rec of recs) {
+      if (rec.manager !== m.id) continue;
+      if (rec.status !== "exited") recoverContainer(rec);
+      else if (rec.autoRemove) deleteRecord(rec); // it died between recording the exit and forgetting it
     }
-    // Its first process's group goes now; teardown then kills every process of its cgroup.
-    if (rec.pid !== undefined) signalCommand(rec.pid, rec.pidStart, SIGKILL);
-    try {
-      releaseLeasesOwnedBy(rec.id);
-      finishContainer({ rec, reservations: [], liveFd: fd }, CRASHED_EXIT_CODE);
-    } catch (e) {
-      warn(`cleaning up after crashed container ${rec.name}: ${(e as Error).message}`);
-    }
+    sweepTemporaries(CONTAINERS_DIR, m.id);
+    releaseManager(m.id, m.fd);
+  }
+}
+
+function recoverContainer(rec: ContainerRecord): void {
+  // Its first process's group goes now; teardown then kills every process of its cgroup.
+  if (rec.pid !== undefined) signalCommand(rec.pid, rec.pidStart, SIGKILL);
+  try {
+    releaseLeasesOwnedBy(rec.id);
+    reclaimNetns(rec);
+    finishContainer({ rec, reservations: [] }, CRASHED_EXIT_CODE);
+  } catch (e) {
+    warn(`cleaning up after crashed container ${rec.name}: ${(e as Error).message}`);
   }
 }
 
@@ -298,7 +335,11 @@ const START_CWD = process.cwd();
  * not the controlling one reads and writes without job-control checks.
  */
 export function spawnInNamespace(fd: number | undefined, command: string[], stdio: Stdio, extras: SpawnExtras = {}, ns: NamespaceChoice = {}): Bun.Subprocess {
-  const start = () => spawnChild(command, { stdio, env: extras.env, cwd: extras.cwd ?? START_CWD, detached: true, cgroup: extras.cgroup });
+  const start = () => {
+    const child = spawnChild(command, { stdio, env: extras.env, cwd: extras.cwd ?? START_CWD, detached: true, cgroup: extras.cgroup });
+    crashPoint("after-spawn");
+    return child;
+  };
   const withMounts = () => {
     if (ns.private) return inPrivateNamespaces(ns.private, start);
     if (ns.joinPid !== undefined) return inNamespacesOf(ns.joinPid, start);
@@ -341,7 +382,8 @@ export function destroyContainer(live: Live): void {
 
 /** The network `run --network NAME` attaches to; an unknown one is a run error (125). */
 function findRunNetwork(ref: string): NetworkRecord {
-  const net = findNetwork(ref, allNetworks());
+  // The common case reads one record; the built-in ones are written on first need.
+  const net = findNetwork(ref) ?? findNetwork(ref, allNetworks());
   if (!net) throw new TsnetError(`network ${ref} not found: create it with tsnet network create ${ref}, or see tsnet network ls`);
   if (net.driver !== "bridge") throw new UsageError(`network ${net.name} is the ${net.driver} network: use --network ${net.name === "none" ? "none" : "host"}`);
   return net;

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { ignoreSignal, kill } from "../../ffi/libc.ts";
 import { signalCgroup } from "../cgroup/cgroup.ts";
-import { log } from "../cli/log.ts";
+import { warn } from "../errors/notice.ts";
 
 const SIG = constants.signals as Record<string, number>;
 export const SIGKILL = 9, SIGTERM = 15, SIGCONT = 18, SIGSTOP = 19;
@@ -126,7 +126,7 @@ export function forwardSignals(target: () => SignalRoute | undefined): { flush: 
       else if (!pending.includes(sig)) pending.push(sig);
     } catch (e) {
       // A handler that threw would end tsnet with its command still running.
-      log.warn(`forwarding ${name}: ${(e as Error).message}`);
+      warn(`forwarding ${name}: ${(e as Error).message}`);
     }
   };
   for (const s of UNHANDLED) ignoreSignal(s);

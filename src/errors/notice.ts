@@ -1,12 +1,60 @@
-// Warnings from layers below the CLI (a network layer noticing an ignored setting, a cleanup that
-// half failed): one line each on stderr through whatever sink the CLI installs, so lower layers
-// never import the CLI's logger.
-let sink: (message: string) => void = (m) => process.stderr.write(`tsnet: warning: ${m}\n`);
+// Messages for people, from any layer: one line each on stderr, "tsnet: ...", written by consola.
+// consola/core brings the logger without consola's fancy reporters (the full package costs tens
+// of milliseconds to import; see ARCHITECTURE.md), and even it is loaded only on the first
+// message: a command that succeeds says nothing, and pays nothing for it at start-up. Lines are
+// written synchronously, so they land where they happen, in order.
+import type { ConsolaInstance, ConsolaReporter } from "consola/core";
+import { writeSync } from "node:fs";
 
-export function setWarningSink(fn: (message: string) => void): void {
-  sink = fn;
+const ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * A message made safe to print as one line: control characters (a newline in a name someone
+ * typed, a terminal escape sequence) are shown escaped (\n, \x1b), never acted on.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return ESCAPES[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`);
+  });
 }
 
+/** Writes to stderr; if stderr itself is gone there is no one to tell. */
+function toStderr(text: string): void {
+  let buf = Buffer.from(text);
+  try {
+    while (buf.length > 0) buf = buf.subarray(writeSync(2, buf));
+  } catch {}
+}
+
+const oneLine: ConsolaReporter = {
+  log(entry) {
+    const text = entry.args.map((a) => (a instanceof Error ? a.message : String(a))).join(" ");
+    const tag = entry.type === "warn" ? "warning: " : "";
+    toStderr(`tsnet: ${tag}${printable(text)}\n`);
+    // The stack of an error, only for whoever debugs tsnet.
+    const e = entry.args.find((a) => a instanceof Error);
+    if (process.env.TSNET_DEBUG && e?.stack) toStderr(`${e.stack}\n`);
+  },
+};
+
+let instance: ConsolaInstance | undefined;
+function consola(): ConsolaInstance {
+  instance ??= (require("consola/core") as typeof import("consola/core")).createConsola({
+    level: process.env.TSNET_DEBUG ? 4 : 3,
+    reporters: [oneLine],
+  });
+  return instance;
+}
+
+export const log = {
+  info: (message: unknown, ...rest: unknown[]) => consola().info(message, ...rest),
+  warn: (message: unknown, ...rest: unknown[]) => consola().warn(message, ...rest),
+  error: (message: unknown, ...rest: unknown[]) => consola().error(message, ...rest),
+  debug: (message: unknown, ...rest: unknown[]) => consola().debug(message, ...rest),
+};
+
+/** A warning from a layer below the commands. */
 export function warn(message: string): void {
-  sink(message);
+  log.warn(message);
 }

@@ -81,9 +81,36 @@ export class NetlinkSocket {
     }
   }
 
-  /** One request, one ack. */
+  /** One request, one ack; inside batch(), queued instead (sent by batch). */
   request(w: NetlinkWriter, p: Pending): void {
-    this.transact(w, [p]);
+    if (this.queued) this.queued.push(p);
+    else this.transact(w, [p]);
+  }
+
+  private queued: Pending[] | undefined;
+
+  /** The writer for a new request: cleared, unless batch() is collecting requests in it. */
+  startRequest(): NetlinkWriter {
+    return this.queued ? this.writer : this.writer.reset();
+  }
+
+  /**
+   * The requests fn makes (through startRequest/request) go to the kernel together, in one
+   * write, and their acks are awaited together: one round trip instead of one per request. The
+   * kernel handles them in order; the first failure is thrown, naming its request.
+   */
+  batch(fn: () => void): void {
+    if (this.queued) throw new Error("netlink batches do not nest");
+    this.writer.reset();
+    this.queued = [];
+    let pending: Pending[];
+    try {
+      fn();
+    } finally {
+      pending = this.queued;
+      this.queued = undefined;
+    }
+    if (pending.length) this.transact(this.writer, pending);
   }
 
   /** Sends a dump request and collects every reply until NLMSG_DONE. */

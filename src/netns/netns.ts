@@ -4,14 +4,16 @@
 // unshare()/setns() move only the calling thread. Bun runs JavaScript on the main thread, so a
 // switched window must stay synchronous (no await inside): anything scheduled in between would
 // run in the wrong namespace.
-import { closeSync, mkdirSync, openSync, readlinkSync, unlinkSync } from "../../ffi/fs.ts";
+import { readFileSync, readlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import {
-  CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, O_RDONLY, close, mount, open, setns, umount2, unshare,
+  CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, O_NOFOLLOW, O_RDONLY, close, mount, open, setns, umount2, unshare,
 } from "../../ffi/libc.ts";
 import { KernelError, isErrno } from "../errors/errors.ts";
 import { EEXIST, EINVAL, ENOENT } from "../errors/errno.ts";
+import { checkNetnsPath, ensureDir, fsError } from "../state/files.ts";
+import { NETNS_DIR } from "../state/paths.ts";
 
-export const NETNS_RUN_DIR = "/run/netns";
+export const NETNS_RUN_DIR = NETNS_DIR;
 
 let home: number | undefined;
 
@@ -32,8 +34,11 @@ export function inNetns<T>(fd: number, fn: () => T, what = "container namespace"
   }
 }
 
+/** Where namespace NAME is persisted; the directory is made (and checked) first, so a refusal
+ * comes before anything names a path in it. */
 export function netnsPath(name: string): string {
-  return `${NETNS_RUN_DIR}/${name}`;
+  prepareRunDir();
+  return checkNetnsPath(`${NETNS_RUN_DIR}/${name}`);
 }
 
 // Like iproute2: /run/netns is a shared mount point so that namespace mounts made later also
@@ -41,7 +46,8 @@ export function netnsPath(name: string): string {
 let runDirReady = false;
 function prepareRunDir(): void {
   if (runDirReady) return;
-  mkdirSync(NETNS_RUN_DIR, { recursive: true, mode: 0o755 });
+  // 0755 as iproute2 makes it; refused unless root's alone (src/state/owned.ts).
+  ensureDir(NETNS_RUN_DIR, 0o755);
   try {
     mount("none", NETNS_RUN_DIR, null, MS_SHARED | MS_REC);
   } catch (e) {
@@ -61,17 +67,26 @@ export interface Netns {
 
 /**
  * Creates a namespace persisted at /run/netns/NAME and runs `inside` once within it, to open the
- * sockets that must live there. On any failure nothing is left: no mount, no file.
+ * sockets that must live there. The file is made first with O_EXCL and holds `owner` until the
+ * namespace is mounted over it: an existing namespace of that name (someone's `ip netns add`) is
+ * refused and never touched, and `created` runs (to record it) only once the file is ours. After a
+ * crash before the record says so, reclaimNetnsFile tells our file by its content. On any failure
+ * nothing of ours is left: no mount, no file.
  */
-export function createNetns<T>(name: string, inside: () => T): { ns: Netns; result: T } {
-  prepareRunDir();
+export function createNetns<T>(name: string, owner: string, created: (path: string) => void, inside: () => T): { ns: Netns; result: T } {
   const path = netnsPath(name);
   try {
-    closeSync(openSync(path, "wx", 0o444));
+    writeFileSync(path, owner, { flag: "wx", mode: 0o444 });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "EEXIST") {
-      throw new KernelError("create namespace", path, EEXIST, "a namespace of that name exists");
+      throw new KernelError("create namespace", path, EEXIST, "a namespace of that name exists and is not this container's: remove it (ip netns del) or choose another --name");
     }
+    throw fsError("create namespace", path, e);
+  }
+  try {
+    created(path);
+  } catch (e) {
+    tryUnlink(path);
     throw e;
   }
   const back = homeNetns();
@@ -97,7 +112,7 @@ export function createNetns<T>(name: string, inside: () => T): { ns: Netns; resu
 
 /** Opens a persisted namespace by path (for exec, joining another container). */
 export function openNetns(path: string): number {
-  return open(path, O_RDONLY);
+  return open(checkNetnsPath(path), O_RDONLY | O_NOFOLLOW);
 }
 
 /**
@@ -124,6 +139,7 @@ export function ownNetnsIdentity(): string {
  * process, mount or fd holds it any more. Missing pieces are not an error: teardown is idempotent.
  */
 export function deleteNetns(path: string): void {
+  checkNetnsPath(path);
   tryUmount(path);
   tryUnlink(path);
 }
@@ -140,8 +156,23 @@ function tryUnlink(path: string): void {
   try {
     unlinkSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw fsError("remove", path, e);
   }
+}
+
+/**
+ * Removes /run/netns/NAME if it is still the unmounted file a crashed createNetns made for owner
+ * (a mounted namespace reads as nothing like an id); anything else is left alone.
+ */
+export function reclaimNetnsFile(name: string, owner: string): void {
+  const path = netnsPath(name);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return;
+  }
+  if (text === owner) tryUnlink(path);
 }
 
 export function closeNetns(ns: Netns): void {

@@ -1,8 +1,9 @@
 // The host's side of every network: one rtnetlink socket in tsnet's own namespace, opened once
 // per process, and the few sysctls networks need.
-import { readFileSync, writeFileSync } from "../../ffi/fs.ts";
+import { readFileSync, writeFileSync } from "node:fs";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
+import { fsError } from "../state/files.ts";
 
 let hostSocket: NetlinkSocket | undefined;
 
@@ -14,5 +15,9 @@ export function hostRtnl(): NetlinkSocket {
 
 /** Writes 1 to a /proc/sys file unless it already holds 1 (tsnet never runs sysctl). */
 export function enableSysctl(path: string): void {
-  if (readFileSync(path, "utf8").trim() !== "1") writeFileSync(path, "1\n");
+  try {
+    if (readFileSync(path, "utf8").trim() !== "1") writeFileSync(path, "1\n");
+  } catch (e) {
+    throw fsError("set", path, e);
+  }
 }

@@ -15,7 +15,7 @@ import { routeList } from "../rtnetlink/route.ts";
 import { withLock } from "../state/files.ts";
 import { hasLeases } from "../state/leases.ts";
 import {
-  checkNetworkName, deleteNetworkRecord, findNetwork, listNetworks, saveNetwork, type NetworkRecord,
+  BRIDGE_RE, checkNetworkName, deleteNetworkRecord, findNetwork, listNetworks, saveNetwork, type NetworkRecord,
 } from "../state/networks.ts";
 import { newId } from "../state/containers.ts";
 import { bridgeReady, deleteBridge, makeBridge, type BridgeSpec } from "./bridge.ts";
@@ -212,7 +212,6 @@ export function bridgeNameFor(id: string): string {
   return `tsnet-${id.slice(0, 9)}`;
 }
 
-const BRIDGE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 
 /**
  * `tsnet network create`: validates everything first, then, under the networks lock, picks or
@@ -254,8 +253,9 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     if (!gateway) throw new UsageError(`invalid ${gatewayWord} "${o.gateway}": give an address, e.g. ${gatewayWord} 10.80.0.1`);
     if (!subnet) throw new UsageError(`${gatewayWord} ${o.gateway} needs ${subnetWord}: give the subnet it belongs to`);
   }
-  if (o.bridge !== undefined && !BRIDGE_NAME_RE.test(o.bridge)) {
-    throw new UsageError(`invalid bridge name "${o.bridge}": use 1-15 letters, digits, '_', '.' or '-', starting with a letter or digit`);
+  // A record's bridge is one network rm may delete, so it is always a name of tsnet's.
+  if (o.bridge !== undefined && !BRIDGE_RE.test(o.bridge)) {
+    throw new UsageError(`invalid bridge name "${o.bridge}": tsnet's bridges are named "tsnet" and 1 to 10 more letters, digits, '_', '.' or '-' (for example tsnet-cni0)`);
   }
   all ??= allNetworks();
   if (findNetwork(o.name, all)?.name === o.name) throw new UsageError(`network with name ${o.name} already exists: choose another name or remove it (tsnet network rm ${o.name})`);

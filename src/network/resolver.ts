@@ -13,8 +13,9 @@ import {
 } from "../dns/message.ts";
 import { formatIp, ipBytes, parseIp, toV4, type IpAddress } from "../ip/addr.ts";
 import { dnsRedirectTable } from "../nat/dns.ts";
-import { ensureTable, openNftSocket } from "../nftables/index.ts";
+import { createTable, openNftSocket } from "../nftables/index.ts";
 import { inNetns } from "../netns/netns.ts";
+import { warn } from "../errors/notice.ts";
 import { loadRecord, type ContainerRecord } from "../state/containers.ts";
 import { leaseDir, listLeases, type Lease } from "../state/leases.ts";
 import { loadNetwork, type NetworkRecord } from "../state/networks.ts";
@@ -317,7 +318,8 @@ export function startResolver(nsFd: number, cfg: ResolverConfig): Resolver {
     // commit would wait for an RCU grace period.
     const nft = openNftSocket();
     try {
-      ensureTable(nft, dnsRedirectTable(toV4(parseIp(RESOLVER_ADDRESS)!), tcp.port));
+      // The namespace is new: nothing to compare with, one batch.
+      createTable(nft, dnsRedirectTable(toV4(parseIp(RESOLVER_ADDRESS)!), tcp.port));
     } catch (e) {
       nft.close();
       tcp.stop(true);
@@ -327,7 +329,11 @@ export function startResolver(nsFd: number, cfg: ResolverConfig): Resolver {
     return { udp, tcp, nft };
   });
   let closed = false;
-  const udpReady = udp.catch(() => undefined);
+  // Bun binds a UDP socket before its promise settles; a failure would leave names unanswered.
+  const udpReady = udp.catch((e) => {
+    warn(`the container's resolver cannot listen on ${RESOLVER_ADDRESS}: ${(e as Error).message}`);
+    return undefined;
+  });
   return {
     close() {
       if (closed) return;

@@ -6,39 +6,45 @@
 // same attach/detach serves `run`, `network connect/disconnect` and the CNI plugin: anything that
 // wires a namespace given by path, for an owner that records its endpoints (EndpointOwner).
 import { Cleanup, KernelError, TsnetError, UsageError } from "../errors/errors.ts";
-import { ENODEV } from "../errors/errno.ts";
+import { EEXIST, ENODEV } from "../errors/errno.ts";
+import { close, CLONE_NEWNET, O_RDONLY, open, setns, unshare } from "../../ffi/libc.ts";
 import { contains, formatIp, formatPrefix, nth, parseIp, parsePrefix, type IpAddress, type IpPrefix } from "../ip/addr.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
-import { closeNetns, createNetns, deleteNetns, inNetns, netnsPath, type Netns } from "../netns/netns.ts";
+import { closeNetns, createNetns, deleteNetns, homeNetns, inNetns, reclaimNetnsFile, type Netns } from "../netns/netns.ts";
+import { NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { addrAdd, addrList } from "../rtnetlink/addr.ts";
-import { bridgePortHairpin, linkAdd, linkGet, linkSet } from "../rtnetlink/link.ts";
-import { IFF_UP, RT_TABLE_MAIN } from "../rtnetlink/constants.ts";
+import { IFF_UP, RT_TABLE_MAIN, RTM_DELLINK, RTMGRP_LINK } from "../rtnetlink/constants.ts";
+import { bridgePortHairpin, linkAdd, linkDelIfExists, linkGet, linkSet } from "../rtnetlink/link.ts";
 import { routeAdd, routeList } from "../rtnetlink/route.ts";
 import { saveRecord, type ContainerRecord, type Endpoint } from "../state/containers.ts";
 import { leaseHolder, releaseLease, takeLease, takeLeaseAt, type LeaseOwner } from "../state/leases.ts";
 import type { NetworkRecord } from "../state/networks.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
 import { formatMac, macFor } from "./bridge.ts";
-import { deleteLinkInBackground, deleteLinkQuickly, linkGoneWithin } from "./dellink.ts";
 import { hostRtnl } from "./host.ts";
 import { leaseRange, networkUp, subnetsOf } from "./networks.ts";
 
 const LOOPBACK_IFINDEX = 1; // lo is always the first link of a new namespace
+const FIRST_IFINDEX = 2;
 /** How long a link name still taken by a deletion under way is waited for. */
 const NAME_WAIT_MS = 2000;
 
 export interface Sandbox {
   ns: Netns;
+  /** rtnetlink inside the namespace, open until the sandbox is configured (completeSandbox). */
+  rtnl?: NetlinkSocket;
+  /** lo is still down: it goes up with the first endpoint's configuration, in one round trip. */
+  loDown?: boolean;
 }
 
 /** How to attach a container to one network (Docker's --ip, --mac-address, --network-alias). */
 export interface AttachOptions {
   ip?: IpAddress;
-  mac?: Uint8Array;
-  aliases?: string[];
   /** Where `ip` came from, for messages (`--ip` unless said otherwise). */
   ipWhat?: string;
+  mac?: Uint8Array;
+  aliases?: string[];
   /**
    * Put the bridge port in hairpin mode (the container publishes ports); the network's own
    * `hairpin` setting, when it has one, wins.
@@ -46,20 +52,40 @@ export interface AttachOptions {
   hairpin?: boolean;
   /** Routes besides the default one; one to 0.0.0.0/0 replaces it. */
   routes?: ExtraRoute[];
+  /**
+   * The interface and host veth names may still be held by links on their way out (a CNI DEL
+   * hands its veth to the kernel and returns): wait for them before refusing.
+   */
+  awaitNames?: boolean;
+  /** The namespace was just made by this run and holds only lo (its eth0 can take ifindex 2). */
+  freshNamespace?: boolean;
 }
 
-/** The container's own namespace, persisted at /run/netns/tsnet-NAME with lo up. */
+/**
+ * The container's own namespace, persisted at /run/netns/tsnet-NAME, with an rtnetlink socket
+ * opened inside it. lo is brought up with the first endpoint (or by completeSandbox), so the
+ * namespace is configured in one round trip.
+ */
 export function createSandbox(rec: ContainerRecord): Sandbox {
-  rec.netns = netnsPath(`tsnet-${rec.name}`);
-  saveRecord(rec);
-  const { ns, result: nl } = createNetns(`tsnet-${rec.name}`, () => {
-    const nl = new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`);
-    linkSet(nl, LOOPBACK_IFINDEX, { up: true }, "lo");
-    return nl;
-  });
-  nl.close();
+  const recordIt = (path: string) => {
+    rec.netns = path;
+    saveRecord(rec);
+  };
+  const { ns, result: rtnl } = createNetns(`tsnet-${rec.name}`, rec.id, recordIt, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`));
   crashPoint("after-netns");
-  return { ns };
+  return { ns, rtnl, loDown: true };
+}
+
+/** Whatever the endpoints left to do: lo up (a namespace with no network), the socket closed. */
+export function completeSandbox(sb: Sandbox): void {
+  if (!sb.rtnl) return;
+  try {
+    if (sb.loDown) linkSet(sb.rtnl, LOOPBACK_IFINDEX, { up: true }, "lo");
+    sb.loDown = false;
+  } finally {
+    sb.rtnl.close();
+    sb.rtnl = undefined;
+  }
 }
 
 /**
@@ -131,32 +157,53 @@ export interface ExtraRoute {
 }
 
 /**
- * Attaches the owner's namespace (behind nsFd) to a bridge network: brings the network up,
- * leases an address, records the endpoint, then makes the veth pair with its peer born inside
- * the namespace, and configures it there. Throws with what it made undone.
+ * Attaches the owner's namespace to a bridge network: brings the network up, leases an address,
+ * records the endpoint, then makes the veth pair with its peer born inside the namespace, and
+ * configures it there. `where` is a sandbox this run made (its socket is reused) or an fd on a
+ * namespace given by path. Throws with what it made undone.
  */
-export function attachEndpoint(owner: EndpointOwner, net: NetworkRecord, nsFd: number, o: AttachOptions = {}): Endpoint {
+export function attachEndpoint(owner: EndpointOwner, net: NetworkRecord, where: Sandbox | number, o: AttachOptions = {}): Endpoint {
+  const sb = typeof where === "number" ? undefined : where;
+  const nsFd = sb ? sb.ns.fd : (where as number);
   if (net.driver !== "bridge" || !net.bridge) throw new UsageError(`network ${net.name} has no bridge to attach to`);
+  const host = hostRtnl();
   const bridgeIndex = networkUp(net);
   const ifname = owner.nextIfname();
-  const inside = inNetns(nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${owner.what})`));
+  const hostVeth = owner.hostVethName(ifname);
+  // In a namespace of its own making, where only lo (1) exists, the peer asks for ifindex 2, so
+  // nothing has to look it up before configuring it; its names cannot be taken there.
+  const fresh = owner.endpoints.length === 0 && o.freshNamespace === true;
+  // The sandbox's own socket when it is still open; otherwise one opened inside for this.
+  const inside = sb?.rtnl ?? inNetns(nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${owner.what})`));
   try {
-    // A CNI runtime names the interface; one of that name already there is the caller's mistake,
-    // unless it is on its way out (a DEL hands deletions to a helper and returns): then wait.
-    if (!linkGoneWithin(inside, ifname, NAME_WAIT_MS, nsFd)) {
-      throw new TsnetError(`${owner.netns ?? "the namespace"} already has an interface named ${ifname}: give another interface name`);
+    if (o.awaitNames) {
+      // A CNI runtime names the interface: one of that name is the caller's mistake, unless it is
+      // on its way out (a DEL hands its veth to the kernel and returns): then it is waited for.
+      if (!linkGoneWithin(inside, ifname, NAME_WAIT_MS, nsFd)) {
+        throw new TsnetError(`${owner.netns ?? "the namespace"} already has an interface named ${ifname}: give another interface name`);
+      }
+      if (!linkGoneWithin(host, hostVeth, NAME_WAIT_MS)) {
+        throw new KernelError("add veth", hostVeth, EEXIST, "a link of that name exists on the host and is not tsnet's: remove it if nothing uses it");
+      }
     }
-    const hostVeth = owner.hostVethName(ifname);
-    if (!linkGoneWithin(hostRtnl(), hostVeth, NAME_WAIT_MS)) {
-      throw new TsnetError(`a link named ${hostVeth} exists on the host and stays: remove it (ip link del ${hostVeth}) if nothing uses it`);
-    }
-    return attachWith(owner, net, nsFd, inside, bridgeIndex, ifname, o);
+    return attachWith(owner, net, { sb, nsFd, inside, bridgeIndex, ifname, hostVeth, fresh }, o);
   } finally {
-    inside.close();
+    if (inside !== sb?.rtnl) inside.close();
   }
 }
 
-function attachWith(owner: EndpointOwner, net: NetworkRecord, nsFd: number, inside: NetlinkSocket, bridgeIndex: number, ifname: string, o: AttachOptions): Endpoint {
+interface Where {
+  sb: Sandbox | undefined;
+  nsFd: number;
+  inside: NetlinkSocket;
+  bridgeIndex: number;
+  ifname: string;
+  hostVeth: string;
+  fresh: boolean;
+}
+
+function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: AttachOptions): Endpoint {
+  const { sb, nsFd, inside, ifname, fresh } = w;
   const host = hostRtnl();
   const leaseOwner = owner.leaseOwner(ifname, o.aliases ?? []);
   // v4 only for now; a dual-stack network leases one address per subnet the same way.
@@ -176,24 +223,31 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, nsFd: number, insi
   }
   crashPoint("after-lease");
   const mac = o.mac ?? macFor(address);
+  // isGateway false: the bridge has no address, so nothing routes through it.
   const gateway = net.isGateway === false ? undefined : sub.gateway;
   const ep: Endpoint = {
     networkId: net.id,
     network: net.name,
     bridge: net.bridge!,
-    hostVeth: owner.hostVethName(ifname),
+    hostVeth: w.hostVeth,
     ifname,
     mac: formatMac(mac),
     ips: [{ address: formatIp(address), prefix: sub.subnet.prefix, ...(gateway && { gateway: formatIp(gateway) }) }],
     aliases: o.aliases ?? [],
   };
   if (o.routes?.length) ep.routes = o.routes.map((r) => ({ dst: formatPrefix(r.dst), ...(r.gw && { gw: formatIp(r.gw) }) }));
+  // Until it exists, undo must not delete a link of that name: it would be someone else's.
+  ep.vethMade = false;
   owner.endpoints.push(ep);
   owner.save();
   try {
     // One message makes both ends: the host end attached to the bridge and up, the container end
     // born inside the namespace under its final name (so no rename or move is needed).
-    linkAdd(host, { name: ep.hostVeth, kind: "veth", master: bridgeIndex, up: true, mtu: net.mtu, peer: { name: ep.ifname, nsFd, mac, mtu: net.mtu } });
+    linkAdd(host, {
+      name: ep.hostVeth, kind: "veth", master: w.bridgeIndex, up: true, mtu: net.mtu,
+      peer: { name: ep.ifname, nsFd, mac, mtu: net.mtu, ...(fresh && { index: FIRST_IFINDEX }) },
+    });
+    ep.vethMade = true;
     crashPoint("after-veth");
     // A container reaching its own published port through a host address is DNAT-ed on the
     // bridge back out of the port it came in by, which a bridge allows only in hairpin mode.
@@ -201,26 +255,35 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, nsFd: number, insi
       const port = linkGet(host, ep.hostVeth);
       if (port) bridgePortHairpin(host, port.index, true, ep.hostVeth);
     }
-    const link = linkGet(inside, ep.ifname);
-    if (!link) throw new KernelError("find link", `${ep.ifname} in ${owner.netns ?? "the namespace"}`, ENODEV);
-    // The peer cannot be brought up in the creating message (the kernel has not paired the
-    // ends yet at that point), so it goes up here.
-    linkSet(inside, link.index, { up: true }, ep.ifname);
-    addrAdd(inside, link.index, address, sub.subnet.prefix, ep.ifname);
-    // The first network with a way out gives the default route (the namespace says whether one
-    // is there: an earlier endpoint's, or another CNI plugin's); an internal one never does.
+    let index = FIRST_IFINDEX;
+    if (!fresh) {
+      const link = linkGet(inside, ep.ifname);
+      if (!link) throw new KernelError("find link", `${ep.ifname} in ${owner.netns ?? "the namespace"}`, ENODEV);
+      index = link.index;
+    }
+    // The first network with a way out gives the default route; an internal one never does.
+    // In a namespace of this run's own there is none yet; in one given by path (a CNI runtime's,
+    // a `network connect`) the namespace says whether an earlier network or plugin gave one.
     const extra = o.routes ?? [];
     const wantDefault = gateway !== undefined && !net.internal && !extra.some((r) => r.dst.prefix === 0);
-    if (wantDefault && !routeList(inside).some((r) => r.dstLen === 0 && r.table === RT_TABLE_MAIN)) {
-      routeAdd(inside, { dstLen: 0, gateway, oif: link.index }, owner.what);
-    } else {
-      ep.noDefaultRoute = true;
-      owner.save();
-    }
+    const route = wantDefault && (fresh || !routeList(inside).some((r) => r.dstLen === 0 && r.table === RT_TABLE_MAIN));
+    // One round trip for the three. The peer cannot be brought up in the creating message (the
+    // kernel has not paired the ends yet at that point), so it goes up here.
+    inside.batch(() => {
+      if (sb?.loDown) linkSet(inside, LOOPBACK_IFINDEX, { up: true }, "lo");
+      linkSet(inside, index, { up: true }, ep.ifname);
+      addrAdd(inside, index, address, sub.subnet.prefix, ep.ifname);
+      if (route) routeAdd(inside, { dstLen: 0, gateway: gateway!, oif: index }, owner.what);
+    });
+    if (sb) sb.loDown = false;
     for (const r of extra) {
       const gw = r.gw ?? gateway;
       if (!gw) throw new UsageError(`route ${formatPrefix(r.dst)} has no gateway and network ${net.name} has none (isGateway false): give the route a "gw"`);
-      routeAdd(inside, { dst: nth(r.dst, 0n), dstLen: r.dst.prefix, gateway: gw, oif: link.index }, owner.what);
+      routeAdd(inside, { dst: nth(r.dst, 0n), dstLen: r.dst.prefix, gateway: gw, oif: index }, owner.what);
+    }
+    if (!route) {
+      ep.noDefaultRoute = true;
+      owner.save();
     }
     return ep;
   } catch (e) {
@@ -234,28 +297,80 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, nsFd: number, insi
 }
 
 /**
- * Removes the endpoint's veth and lease and forgets it in the owner's list (the caller saves).
- * With `background` the veth's deletion is handed to a helper without waiting for it (CNI DEL).
+ * Removes one endpoint of a namespace that stays (`network disconnect`, a failed attach, a CNI
+ * DEL): its veth (deleting one end deletes the pair; only a veth this endpoint made), then its
+ * leases. With `handOff` the veth is not deleted here but given to a namespace of its own that
+ * nothing holds (see handLinkAway): the caller does not wait for the kernel's rcu_barrier().
  */
-export function detachEndpoint(owner: EndpointOwner, ep: Endpoint, background = false): void {
+export function detachEndpoint(owner: EndpointOwner, ep: Endpoint, handOff = false): void {
   const c = new Cleanup();
-  // Deleting one end deletes the pair. Without this the namespace's destruction would remove it
-  // too, but asynchronously, after tsnet has already exited.
-  c.step(() => (background ? deleteLinkInBackground : deleteLinkQuickly)(hostRtnl(), ep.hostVeth));
+  if (ep.vethMade !== false) c.step(() => (handOff ? handLinkAway : linkDelIfExists)(hostRtnl(), ep.hostVeth));
   crashPoint("teardown-after-veth");
-  for (const ip of ep.ips) {
-    const a = parseIp(ip.address);
-    if (a) c.step(() => releaseLease(ep.networkId, a, owner.id));
-  }
-  const i = owner.endpoints.findIndex((e) => e === ep || e.hostVeth === ep.hostVeth);
-  if (i >= 0) owner.endpoints.splice(i, 1);
+  c.step(() => forgetEndpoint(owner, ep));
   c.done();
+}
+
+/**
+ * Gets rid of a link without waiting for its deletion: it is moved into a network namespace made
+ * for the purpose, and that namespace is let go at once (no process, mount or fd holds it), so
+ * the kernel's namespace cleanup worker deletes it, and a veth's peer with it, as it does for a
+ * container's namespace. Deleting it here would block for the kernel's rcu_barrier() (15-40 ms
+ * measured), longer than a whole CNI ADD; a move waits only for an expedited RCU grace period.
+ * Until the worker gets to it the peer keeps its name in its namespace (attachEndpoint waits for
+ * such a name). If the namespace cannot be made, the link is deleted here.
+ */
+export function handLinkAway(host: NetlinkSocket, name: string): void {
+  const link = linkGet(host, name);
+  if (!link) return;
+  let fd: number | undefined;
+  const back = homeNetns();
+  try {
+    unshare(CLONE_NEWNET, "network namespace for a link's deletion");
+    try {
+      fd = open("/proc/thread-self/ns/net", O_RDONLY);
+    } finally {
+      setns(back, CLONE_NEWNET, "tsnet's own namespace");
+    }
+  } catch {
+    linkDelIfExists(host, name);
+    return;
+  }
+  try {
+    linkSet(host, link.index, { nsFd: fd }, name);
+  } catch (e) {
+    linkDelIfExists(host, name);
+    if (!(e instanceof KernelError)) throw e;
+  } finally {
+    close(fd);
+  }
+}
+
+/**
+ * True when no link of that name exists (in the namespace `nl` speaks to), or the one there goes
+ * within `ms`: a deletion handed to the kernel may still be under way. The events socket is
+ * opened (in the namespace behind nsFd, if given) only when there is something to wait for.
+ */
+function linkGoneWithin(nl: NetlinkSocket, name: string, ms: number, nsFd?: number): boolean {
+  if (!linkGet(nl, name)) return true;
+  const openEvents = () => new NetlinkSocket(NETLINK_ROUTE, "rtnetlink link events", { groups: RTMGRP_LINK, timeoutMs: ms });
+  const events = nsFd === undefined ? openEvents() : inNetns(nsFd, openEvents);
+  try {
+    // Subscribed before this second look, so a deletion in between cannot be missed.
+    const link = linkGet(nl, name);
+    if (!link) return true;
+    events.waitFor((m) => m.type === RTM_DELLINK && m.view.getInt32(NLMSG_HDRLEN + 4, true) === link.index, Date.now() + ms);
+  } catch {
+    // A timeout says nothing the next look does not.
+  } finally {
+    events.close();
+  }
+  return !linkGet(nl, name);
 }
 
 /**
  * What differs between an endpoint as its owner recorded it and as the kernel has it: the bridge
  * up, the host end on it and up, the inside end up with its MAC, each address and each route the
- * endpoint made (CNI CHECK). An empty list: all there.
+ * endpoint made, its lease (CNI CHECK). An empty list: all there.
  */
 export function endpointProblems(ep: Endpoint, net: NetworkRecord, nsFd: number, owner: EndpointOwner): string[] {
   const problems: string[] = [];
@@ -306,14 +421,45 @@ export function hostMacs(ep: Endpoint): { bridge?: string; hostVeth?: string } {
   return { bridge: mac(ep.bridge), hostVeth: mac(ep.hostVeth) };
 }
 
-/** Removes everything the record names; goes on past failures and reports them all at the end. */
+/**
+ * Removes everything the record names; goes on past failures and reports them all at the end.
+ * The veths are not deleted one by one: unmounting the namespace (and closing its last fd) lets
+ * the kernel destroy it, and the veth pairs with it, in its cleanup worker, as `ip netns del`
+ * does. A link deletion would block here for the kernel's rcu_barrier() (15-40 ms); the
+ * namespace's end costs nothing on this path. The addresses are released now: leases are
+ * handed out round-robin, so an old veth still holding one for a few milliseconds is never given
+ * the same address again at once (ARCHITECTURE.md).
+ */
 export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox): void {
   const c = new Cleanup();
+  if (sandbox?.rtnl) {
+    const rtnl = sandbox.rtnl;
+    sandbox.rtnl = undefined;
+    c.step(() => rtnl.close());
+  }
   if (sandbox) c.step(() => closeNetns(sandbox.ns));
-  const owner = containerOwner(rec);
-  for (const ep of [...owner.endpoints]) c.step(() => detachEndpoint(owner, ep));
   const netns = rec.netns;
   if (netns) c.step(() => deleteNetns(netns));
+  crashPoint("teardown-after-netns");
+  const owner = containerOwner(rec);
+  for (const ep of [...owner.endpoints]) c.step(() => forgetEndpoint(owner, ep));
+  c.done();
+}
+
+/** After a crash: the namespace file a run made but had not recorded yet (see createNetns). */
+export function reclaimNetns(rec: ContainerRecord): void {
+  if (!rec.netns && rec.name) reclaimNetnsFile(`tsnet-${rec.name}`, rec.id);
+}
+
+/** Releases the endpoint's leases and forgets it in the owner's list (the caller saves). */
+function forgetEndpoint(owner: EndpointOwner, ep: Endpoint): void {
+  const c = new Cleanup();
+  for (const ip of ep.ips) {
+    const a = parseIp(ip.address);
+    if (a) c.step(() => releaseLease(ep.networkId, a, owner.id));
+  }
+  const i = owner.endpoints.findIndex((e) => e === ep || e.hostVeth === ep.hostVeth);
+  if (i >= 0) owner.endpoints.splice(i, 1);
   c.done();
 }
 

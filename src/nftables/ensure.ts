@@ -1,5 +1,5 @@
 import type { NetlinkSocket } from "../netlink/socket.ts";
-import { transaction, type Batch } from "./batch.ts";
+import { Batch, transaction } from "./batch.ts";
 import { addChain, type ChainSpec } from "./chain.ts";
 import type { Family } from "./nfnl.ts";
 import { addRule, deleteRule, listRules, ruleMatches, type RuleInfo, type RuleSpec } from "./rule.ts";
@@ -93,6 +93,25 @@ export function ensureTable(nl: NetlinkSocket, spec: TableSpec, opts: EnsureOpti
     for (const a of opts.add ?? []) addElements(b, family, name, a.set, a.elements);
   });
   return result;
+}
+
+/**
+ * Adds a whole table, as the spec says, in one transaction and without reading anything first:
+ * for a place known to be empty (a namespace just made), where ensureTable's comparisons would
+ * only cost round trips.
+ */
+export function createTable(nl: NetlinkSocket, spec: TableSpec): void {
+  const b = new Batch();
+  addTable(b, spec.family, spec.name);
+  for (const s of spec.sets ?? []) {
+    addSet(b, spec.family, spec.name, s);
+    if (s.elements?.length) addElements(b, spec.family, spec.name, s.name, s.elements);
+  }
+  for (const c of spec.chains ?? []) {
+    addChain(b, spec.family, spec.name, c);
+    for (const r of c.rules ?? []) addRule(b, spec.family, spec.name, c.name, r);
+  }
+  b.commitUnconditional(nl);
 }
 
 function hex(b: Uint8Array): string {

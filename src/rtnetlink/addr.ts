@@ -20,7 +20,7 @@ const IFADDRMSG_LEN = 8;
 // RTM_NEWADDR: ifaddrmsg | family u8 | prefixlen u8 | flags u8 | scope u8 | index u32 |,
 //   IFA_LOCAL (the interface's own address), IFA_ADDRESS (same, on a non point-to-point link)
 export function addrAdd(nl: NetlinkSocket, index: number, address: IpAddress, prefix: number, what: string): void {
-  const w = nl.writer.reset();
+  const w = nl.startRequest();
   const seq = nl.nextSeq();
   const at = w.begin(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq);
   const h = w.struct(IFADDRMSG_LEN);

@@ -1,6 +1,8 @@
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { Attrs, type NetlinkMessage } from "../netlink/reader.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
+import { KernelError } from "../errors/errors.ts";
+import { ENODEV } from "../errors/errno.ts";
 import type { NetlinkWriter } from "../netlink/writer.ts";
 import {
   AF_BRIDGE, AF_UNSPEC, IFF_UP, IFLA_ADDRESS, IFLA_BRPORT_MODE, IFLA_IFNAME, IFLA_INFO_DATA,
@@ -21,6 +23,8 @@ export interface LinkSpec {
   nsFd?: number;
   /** The other end of a veth pair. */
   peer?: LinkSpec;
+  /** The ifindex to give a new link (0 or absent: the kernel's next). */
+  index?: number;
 }
 
 export interface LinkInfo {
@@ -51,7 +55,7 @@ function ifinfomsg(w: NetlinkWriter, family: number, index: number, up?: boolean
 // A veth peer is a whole ifinfomsg plus attributes nested in the parent's link info, so one
 // message creates both ends, each already in its namespace, attached and up.
 function linkBody(w: NetlinkWriter, spec: LinkSpec): void {
-  ifinfomsg(w, AF_UNSPEC, 0, spec.up);
+  ifinfomsg(w, AF_UNSPEC, spec.index ?? 0, spec.up);
   w.attrStr(IFLA_IFNAME, spec.name);
   if (spec.mac) w.attrBytes(IFLA_ADDRESS, spec.mac);
   if (spec.mtu !== undefined) w.attrU32(IFLA_MTU, spec.mtu);
@@ -77,7 +81,7 @@ export function linkAdd(nl: NetlinkSocket, spec: LinkSpec): void {
 
 /** Changes an existing link: up/down, master, MAC, namespace. */
 export function linkSet(nl: NetlinkSocket, index: number, change: Omit<LinkSpec, "name" | "kind" | "peer">, what: string): void {
-  const w = nl.writer.reset();
+  const w = nl.startRequest();
   const seq = nl.nextSeq();
   const at = w.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
   ifinfomsg(w, AF_UNSPEC, index, change.up);
@@ -152,4 +156,13 @@ export function linkList(nl: NetlinkSocket): LinkInfo[] {
     if (m.type === RTM_NEWLINK) out.push(parseLink(m));
   });
   return out;
+}
+
+/** Deletes the link; one that is already gone is not an error (teardown is idempotent). */
+export function linkDelIfExists(nl: NetlinkSocket, name: string): void {
+  try {
+    linkDel(nl, name);
+  } catch (e) {
+    if (!(e instanceof KernelError && e.errno === ENODEV)) throw e;
+  }
 }

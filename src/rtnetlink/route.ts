@@ -24,7 +24,7 @@ const RTMSG_LEN = 12;
 //        | type u8 | flags u32 |
 // RTM_NEWROUTE: rtmsg, [RTA_DST], RTA_GATEWAY, RTA_OIF
 export function routeAdd(nl: NetlinkSocket, r: { dst?: IpAddress; dstLen: number; gateway: IpAddress; oif: number }, what: string): void {
-  const w = nl.writer.reset();
+  const w = nl.startRequest();
   const seq = nl.nextSeq();
   const at = w.begin(RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq);
   const h = w.struct(RTMSG_LEN);

@@ -6,11 +6,12 @@
 // recording it, or on a second DEL. The file is the attachment's record, as a container's record
 // is a container's: written before each kernel object it names is made, so teardown always knows
 // what to remove. /run is a tmpfs: attachments vanish with the kernel objects at reboot.
-import { readdirSync } from "../../ffi/fs.ts";
+import { readdirSync } from "node:fs";
 import type { PortMapping } from "../network/ports.ts";
 import type { Endpoint } from "./containers.ts";
-import { createExclusive, ensureDir, readText, removeFile, writeAtomic } from "./files.ts";
-import { CNI_DIR } from "./paths.ts";
+import { TsnetError } from "../errors/errors.ts";
+import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, writeAtomic } from "./files.ts";
+import { CNI_DIR, ID_RE } from "./paths.ts";
 
 export interface CniAttachment {
   /** 64 hex digits: sha256 of the network name, container id and interface name. */
@@ -42,10 +43,12 @@ export function attachmentId(network: string, containerId: string, ifname: strin
 
 // Network names are path-safe: letters, digits, '_', '.', '-', starting with a letter or digit.
 function dirOf(network: string): string {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(network)) throw new Error(`not a network name: ${JSON.stringify(network)}`);
   return `${CNI_DIR}/${network}`;
 }
 
 function pathOf(network: string, id: string): string {
+  if (!ID_RE.test(id)) throw new Error(`not an attachment id: ${JSON.stringify(id)}`);
   return `${dirOf(network)}/${id}.json`;
 }
 
@@ -60,13 +63,41 @@ export function saveAttachment(a: CniAttachment): void {
 }
 
 export function loadAttachment(network: string, id: string): CniAttachment | undefined {
-  const text = readText(pathOf(network, id));
+  const path = pathOf(network, id);
+  const text = readText(path);
   if (text === undefined) return undefined;
+  let a: unknown;
   try {
-    return JSON.parse(text) as CniAttachment;
+    a = JSON.parse(text);
   } catch {
-    return undefined;
+    throw notAnAttachment(path, "it is not JSON");
   }
+  const bad = badField(a, network, id);
+  if (bad) throw notAnAttachment(path, `its field ${bad} is not one tsnet writes`);
+  return a as CniAttachment;
+}
+
+function notAnAttachment(path: string, why: string): TsnetError {
+  return new TsnetError(`refusing ${path}: not a CNI attachment record of tsnet's (${why}): remove it`);
+}
+
+/**
+ * The first field tsnet would never have written, or undefined. DEL moves away and deletes the
+ * link a record names, so it must be the one this attachment's id names (veth + 7 hex digits).
+ */
+function badField(v: unknown, network: string, id: string): string | undefined {
+  if (typeof v !== "object" || v === null) return "(the whole record)";
+  const a = v as Record<string, any>;
+  if (a.id !== id) return "id";
+  if (a.network !== network) return "network";
+  if (typeof a.networkId !== "string" || !ID_RE.test(a.networkId)) return "networkId";
+  if (typeof a.containerId !== "string" || typeof a.ifname !== "string") return "containerId";
+  if (!Array.isArray(a.ports)) return "ports";
+  if (!Array.isArray(a.endpoints) || a.endpoints.length > 1) return "endpoints";
+  for (const ep of a.endpoints) {
+    if (typeof ep !== "object" || ep === null || ep.hostVeth !== `veth${id.slice(0, 7)}` || ep.networkId !== a.networkId || !Array.isArray(ep.ips)) return "endpoints";
+  }
+  return undefined;
 }
 
 export function deleteAttachment(a: Pick<CniAttachment, "network" | "id">): void {
@@ -75,11 +106,13 @@ export function deleteAttachment(a: Pick<CniAttachment, "network" | "id">): void
 
 /** Every attachment recorded on the network. */
 export function listAttachments(network: string): CniAttachment[] {
+  const dir = dirOf(network);
+  if (!trustDir(dir)) return [];
   let files: string[];
   try {
-    files = readdirSync(dirOf(network));
-  } catch {
-    return [];
+    files = readdirSync(dir);
+  } catch (e) {
+    throw fsError("read directory", dir, e);
   }
   const out: CniAttachment[] = [];
   for (const f of files) {

@@ -1,45 +1,118 @@
-// libc's calls, not node:fs: see ffi/fs.ts.
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "../../ffi/fs.ts";
-import { LOCK_EX, LOCK_UN, flock } from "../../ffi/libc.ts";
+// Reading and writing state files. Every path goes through src/state/owned.ts first (directories
+// root's alone, no symbolic links followed, files checked), and every failure is one line naming
+// the operation and the path (ENOSPC, EROFS...).
+import { closeSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { crashPoint } from "../errors/crashpoint.ts";
+import { LOCK_EX, LOCK_UN, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, flock } from "../../ffi/libc.ts";
 import { LOCKS_DIR } from "./paths.ts";
+import { ensureDir, fsError, openOwned, trustDir } from "./owned.ts";
 
-export function ensureDir(path: string): void {
-  mkdirSync(path, { recursive: true, mode: 0o700 });
+export { checkNetnsPath, ensureDir, fsError, openOwned, trustDir, trustSocket } from "./owned.ts";
+
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/")) || "/";
 }
 
-/** Writes via a temporary file and rename(2), so a reader never sees half a file. */
+/**
+ * Writes via a temporary file and rename(2), so a reader never sees half a file. The temporary
+ * name carries the writer's token (pid and start time), so that after a crash the one who
+ * recovers the dead writer's containers removes exactly its leftovers (sweepTemporaries).
+ */
 export function writeAtomic(path: string, data: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data, { mode: 0o600 });
-  renameSync(tmp, path);
+  const tmp = `${path}.${processToken()}.tmp`;
+  const fd = openOwned(tmp, O_WRONLY | O_CREAT | O_TRUNC)!;
+  try {
+    writeFileSync(fd, data);
+  } catch (e) {
+    closeSync(fd);
+    removeQuietly(tmp);
+    throw fsError("write", path, e);
+  }
+  closeSync(fd);
+  crashPoint("tmp-write");
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    removeQuietly(tmp);
+    throw fsError("write", path, e);
+  }
+}
+
+/** Writes the file in place (the same inode: a bind mount of it stays valid). */
+export function writeText(path: string, data: string, mode = 0o600): void {
+  const fd = openOwned(path, O_WRONLY | O_CREAT | O_TRUNC, mode)!;
+  try {
+    writeFileSync(fd, data);
+  } catch (e) {
+    throw fsError("write", path, e);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+let token: string | undefined;
+/** This process's token: pid and start time (clock ticks since boot), unique across pid reuse. */
+export function processToken(): string {
+  if (token === undefined) {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    token = `${process.pid}-${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]}`;
+  }
+  return token;
+}
+
+/** Removes the temporary files a dead process (by its token) left in dir. */
+export function sweepTemporaries(dir: string, deadToken: string): void {
+  if (!trustDir(dir)) return;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) if (n.endsWith(`.${deadToken}.tmp`)) removeFile(`${dir}/${n}`);
 }
 
 /** Creates the file only if it does not exist yet (O_EXCL); false when it exists. */
 export function createExclusive(path: string, data: string): boolean {
+  const fd = openOwned(path, O_WRONLY | O_CREAT | O_EXCL);
+  if (fd === undefined) return false;
   try {
-    writeFileSync(path, data, { flag: "wx", mode: 0o600 });
-    return true;
+    writeFileSync(fd, data);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw e;
+    // A name file left empty (ENOSPC) would hold the name for nobody.
+    closeSync(fd);
+    removeQuietly(path);
+    throw fsError("write", path, e);
   }
+  closeSync(fd);
+  return true;
 }
 
 export function readText(path: string): string | undefined {
+  const fd = openOwned(path, O_RDONLY);
+  if (fd === undefined) return undefined;
   try {
-    return readFileSync(path, "utf8");
+    return readFileSync(fd, "utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
+    throw fsError("read", path, e);
+  } finally {
+    closeSync(fd);
   }
 }
 
 export function removeFile(path: string): void {
+  if (!trustDir(parentOf(path))) return;
   try {
     unlinkSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw fsError("remove", path, e);
   }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {}
 }
 
 /**
@@ -65,10 +138,20 @@ export async function withLockAsync<T>(name: string, fn: () => Promise<T>): Prom
   }
 }
 
+/** A lock held across steps that are not one function (a container's setup, until it is started). */
+export function takeLock(name: string): { fd: number; path: string } {
+  return lock(name);
+}
+
+export function releaseLock(held: { fd: number; path: string }): void {
+  unlock(held.fd, held.path);
+}
+
 function lock(name: string): { fd: number; path: string } {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`bad lock name ${JSON.stringify(name)}`);
   ensureDir(LOCKS_DIR);
   const path = `${LOCKS_DIR}/${name}.lock`;
-  const fd = openSync(path, "a", 0o600);
+  const fd = openOwned(path, O_RDWR | O_CREAT)!;
   try {
     flock(fd, LOCK_EX, path);
   } catch (e) {

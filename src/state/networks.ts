@@ -2,10 +2,10 @@
 // is the definition (name, bridge, subnets, options); the kernel objects it describes are made
 // from it on first use, so a record survives a reboot and its network comes back as it was.
 // There are few networks, so lookups by name simply read them all.
-import { readdirSync } from "../../ffi/fs.ts";
+import { readdirSync } from "node:fs";
 import { TsnetError } from "../errors/errors.ts";
-import { ensureDir, readText, removeFile, writeAtomic } from "./files.ts";
-import { NETWORKS_DIR } from "./paths.ts";
+import { ensureDir, fsError, readText, removeFile, trustDir, writeAtomic } from "./files.ts";
+import { ID_RE, NETWORKS_DIR } from "./paths.ts";
 
 /** Docker's driver names: "null" is the network of `--network none`. */
 export type Driver = "bridge" | "host" | "null";
@@ -52,6 +52,8 @@ export interface NetworkRecord {
 export const BUILTIN_NETWORKS = ["bridge", "host", "none"] as const;
 
 const NETWORK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+/** A bridge of tsnet's: "tsnet" and up to 10 more characters (IFNAMSIZ allows 15). */
+export const BRIDGE_RE = /^tsnet[a-zA-Z0-9_.-]{1,10}$/;
 
 export function checkNetworkName(name: string): void {
   if (!NETWORK_NAME_RE.test(name)) {
@@ -59,32 +61,84 @@ export function checkNetworkName(name: string): void {
   }
 }
 
-export function saveNetwork(n: NetworkRecord): void {
-  ensureDir(NETWORKS_DIR);
-  writeAtomic(`${NETWORKS_DIR}/${n.id}.json`, `${JSON.stringify(n, null, 2)}\n`);
+// A record's file is NAME.ID.json: a lookup by name (what every `run --network NAME` does) reads
+// the directory and one file, not every record.
+const FILE_RE = /^([a-zA-Z0-9][a-zA-Z0-9_.-]{0,62})\.([0-9a-f]{64})\.json$/;
+
+function networkPath(n: Pick<NetworkRecord, "id" | "name">): string {
+  if (!ID_RE.test(n.id)) throw new Error(`not a network id: ${JSON.stringify(n.id)}`);
+  if (!NETWORK_NAME_RE.test(n.name)) throw new Error(`not a network name: ${JSON.stringify(n.name)}`);
+  return `${NETWORKS_DIR}/${n.name}.${n.id}.json`;
 }
 
-export function deleteNetworkRecord(n: NetworkRecord): void {
-  removeFile(`${NETWORKS_DIR}/${n.id}.json`);
-}
-
-export function loadNetwork(id: string): NetworkRecord | undefined {
-  if (!/^[0-9a-f]{64}$/.test(id)) return undefined;
-  const text = readText(`${NETWORKS_DIR}/${id}.json`);
-  return text === undefined ? undefined : (JSON.parse(text) as NetworkRecord);
-}
-
-export function listNetworks(): NetworkRecord[] {
+/** The record files present, as name and id. */
+function recordFiles(): { name: string; id: string }[] {
+  if (!trustDir(NETWORKS_DIR)) return [];
   let files: string[];
   try {
     files = readdirSync(NETWORKS_DIR);
-  } catch {
-    return [];
+  } catch (e) {
+    throw fsError("read directory", NETWORKS_DIR, e);
   }
-  const out: NetworkRecord[] = [];
+  const out: { name: string; id: string }[] = [];
   for (const f of files) {
-    const m = /^([0-9a-f]{64})\.json$/.exec(f);
-    const n = m ? loadNetwork(m[1]!) : undefined;
+    const m = FILE_RE.exec(f);
+    if (m) out.push({ name: m[1]!, id: m[2]! });
+  }
+  return out;
+}
+
+export function saveNetwork(n: NetworkRecord): void {
+  ensureDir(NETWORKS_DIR);
+  writeAtomic(networkPath(n), `${JSON.stringify(n, null, 2)}\n`);
+}
+
+export function deleteNetworkRecord(n: NetworkRecord): void {
+  removeFile(networkPath(n));
+}
+
+export function loadNetwork(id: string, name?: string): NetworkRecord | undefined {
+  if (!ID_RE.test(id)) return undefined;
+  const found = name ?? recordFiles().find((f) => f.id === id)?.name;
+  if (found === undefined) return undefined;
+  const path = networkPath({ id, name: found });
+  const text = readText(path);
+  if (text === undefined) return undefined;
+  let n: unknown;
+  try {
+    n = JSON.parse(text);
+  } catch {
+    throw notANetwork(path, "it is not JSON");
+  }
+  const bad = badField(n, id);
+  if (bad) throw notANetwork(path, `its field ${bad} is not one tsnet writes`);
+  return n as NetworkRecord;
+}
+
+function notANetwork(path: string, why: string): TsnetError {
+  return new TsnetError(`refusing ${path}: not a network record of tsnet's (${why}): remove it`);
+}
+
+/**
+ * The first field tsnet would never have written, or undefined. `network rm` deletes the bridge a
+ * record names, so it must be one of tsnet's: tsnet0, tsnet- and 9 hex digits of the id, or a
+ * name a CNI configuration gave, which must begin with "tsnet" too (src/cni/config.ts).
+ */
+function badField(v: unknown, id: string): string | undefined {
+  if (typeof v !== "object" || v === null) return "(the whole record)";
+  const n = v as Record<string, any>;
+  if (n.id !== id) return "id";
+  if (typeof n.name !== "string" || !NETWORK_NAME_RE.test(n.name)) return "name";
+  if (!["bridge", "host", "null"].includes(n.driver)) return "driver";
+  if (n.bridge !== undefined && (typeof n.bridge !== "string" || !BRIDGE_RE.test(n.bridge))) return "bridge";
+  if (!Array.isArray(n.subnets) || !n.subnets.every((s: any) => typeof s?.subnet === "string" && typeof s?.gateway === "string")) return "subnets";
+  return undefined;
+}
+
+export function listNetworks(): NetworkRecord[] {
+  const out: NetworkRecord[] = [];
+  for (const f of recordFiles()) {
+    const n = loadNetwork(f.id, f.name);
     if (n) out.push(n);
   }
   // Code-unit order, not localeCompare: ISO timestamps and names sort the same either way here,
@@ -94,7 +148,17 @@ export function listNetworks(): NetworkRecord[] {
 }
 
 /** A network by name, full id or unique id prefix, as Docker resolves references. */
-export function findNetwork(ref: string, all = listNetworks()): NetworkRecord | undefined {
+export function findNetwork(ref: string, all?: readonly NetworkRecord[]): NetworkRecord | undefined {
+  if (!all) {
+    // From the file names: only the record named is read.
+    const files = recordFiles();
+    const byName = files.find((f) => f.name === ref);
+    if (byName) return loadNetwork(byName.id, byName.name);
+    if (!/^[0-9a-f]{1,64}$/.test(ref)) return undefined;
+    const hits = files.filter((f) => f.id.startsWith(ref));
+    if (hits.length > 1) throw new TsnetError(`"${ref}" matches ${hits.length} networks: give more of the id or the name`, 1);
+    return hits[0] && loadNetwork(hits[0].id, hits[0].name);
+  }
   const byName = all.find((n) => n.name === ref);
   if (byName) return byName;
   if (!/^[0-9a-f]{1,64}$/.test(ref)) return undefined;
