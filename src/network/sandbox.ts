@@ -10,7 +10,7 @@ import { ENODEV } from "../errors/errno.ts";
 import { contains, formatIp, parseIp, type IpAddress } from "../ip/addr.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
-import { closeNetns, createNetns, deleteNetns, inNetns, reclaimNetnsFile, type Netns } from "../netns/netns.ts";
+import { closeNetns, createNetns, deleteNetns, inNetns, reclaimNetnsLink, type Netns } from "../netns/netns.ts";
 import { addrAdd } from "../rtnetlink/addr.ts";
 import { bridgePortHairpin, linkAdd, linkDelIfExists, linkGet, linkSet } from "../rtnetlink/link.ts";
 import { routeAdd } from "../rtnetlink/route.ts";
@@ -54,7 +54,7 @@ export function createSandbox(rec: ContainerRecord): Sandbox {
     rec.netns = path;
     saveRecord(rec);
   };
-  const { ns, result: rtnl } = createNetns(`tsnet-${rec.name}`, rec.id, recordIt, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`));
+  const { ns, result: rtnl } = createNetns(`tsnet-${rec.name}`, recordIt, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`));
   crashPoint("after-netns");
   return { ns, rtnl, loDown: true };
 }
@@ -227,7 +227,8 @@ export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox): void {
 
 /** After a crash: the namespace file a run made but had not recorded yet (see createNetns). */
 export function reclaimNetns(rec: ContainerRecord): void {
-  if (!rec.netns && rec.name) reclaimNetnsFile(`tsnet-${rec.name}`, rec.id);
+  const pid = Number(rec.manager?.split("-")[0]);
+  if (!rec.netns && rec.name && pid > 0) reclaimNetnsLink(`tsnet-${rec.name}`, pid);
 }
 
 /** Releases the endpoint's leases and forgets it; its veth goes with the namespace. */
