@@ -27,6 +27,7 @@ const libc = dlopen("libc.so.6", {
   bind: { args: [i32, ptr, u32], returns: i32 },
   getsockname: { args: [i32, ptr, ptr], returns: i32 },
   sethostname: { args: [ptr, u64], returns: i32 },
+  pread: { args: [i32, ptr, u64, i64], returns: i64 },
 }).symbols;
 
 // Kernel constants (sched.h, sys/mount.h, fcntl.h, sys/file.h, sys/socket.h) under their C names.
@@ -229,3 +230,26 @@ export function attachDropAllFilter(fd: number, what: string): void {
 export type { Pointer };
 export { CString };
 
+
+/**
+ * Reads a small file whole into buf, without the runtime's file machinery (a `ps` of thousands of
+ * containers reads thousands of records): open (never through a symbolic link), one pread, close.
+ * Returns the byte count, or undefined when the file does not exist. Throws a KernelError for any
+ * other failure, or when the file does not fit in buf.
+ */
+export function readSmall(path: string, buf: Uint8Array): number | undefined {
+  const fd = libc.open(cstr(path), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (fd < 0) {
+    const e = errno();
+    if (e === 2) return undefined;
+    throw new KernelError("open", path, e, strerror(e));
+  }
+  try {
+    const n = Number(libc.pread(fd, buf, buf.byteLength, 0));
+    if (n < 0) fail("read", path);
+    if (n === buf.byteLength) throw new KernelError("read", path, 27, "file larger than expected");
+    return n;
+  } finally {
+    libc.close(fd);
+  }
+}
