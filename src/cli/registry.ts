@@ -13,6 +13,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   logs: { description: "Print what a detached container's command wrote", load: () => import("../commands/logs.ts") },
   stop: { description: "Stop running containers (SIGTERM, then SIGKILL)", load: () => import("../commands/stop.ts") },
   rm: { description: "Remove containers", load: () => import("../commands/rm.ts") },
+  "firewall-reload": { description: "Restore tsnet's rules and ports after a firewall reload", load: () => import("../commands/firewall-reload.ts") },
   network: { description: "Manage networks: ls, create, inspect, rm, connect, disconnect, prune", load: () => import("../commands/network.ts") },
   completion: { description: "Print a shell completion script for bash, zsh or fish", load: () => import("../commands/completion.ts") },
   help: { description: "Show help for a command", load: () => import("../commands/help.ts") },

@@ -7,6 +7,7 @@ import { parseMac } from "../network/bridge.ts";
 import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
 import { inNetns, openNetns } from "../netns/netns.ts";
 import { allNetworks, natNetworks } from "../network/networks.ts";
+import { holdFirewall, type OwnedPorts } from "../network/firewall.ts";
 import { findNetwork, type NetworkRecord } from "../state/networks.ts";
 import { attachEndpoint, checkStaticIp, createSandbox, primaryAddress, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
 import type { PublishedPort } from "../nat/ruleset.ts";
@@ -59,6 +60,8 @@ export interface Live {
   reservations: Reservation[];
   /** The container's DNS resolver, served by this process (the container's manager). */
   resolver?: Resolver;
+  /** Ends this manager's watch over the container's rules (src/network/firewall.ts). */
+  releaseFirewall?: () => void;
 }
 
 export function createContainer(o: CreateOptions): Live {
@@ -90,6 +93,8 @@ export function createContainer(o: CreateOptions): Live {
   // what to undo.
   const live: Live = { rec, reservations: [], liveFd: holdLive(id) };
   try {
+    // Subscribed before the network is touched, so no firewall reload from here on goes unseen.
+    if (net) live.releaseFirewall = holdFirewall(() => firewallOf(live.rec));
     saveRecord(rec);
     rec.name = reserveName(o.name, id);
     saveRecord(rec);
@@ -259,6 +264,8 @@ export function spawnInNamespace(fd: number | undefined, command: string[], stdi
 /** Releases everything the container holds; goes on past failures and reports them together. */
 export function destroyContainer(live: Live): void {
   const c = new Cleanup();
+  // First, or the watch would put back the elements being deleted.
+  if (live.releaseFirewall) c.step(() => live.releaseFirewall!());
   if (live.rec.ports?.length) c.step(() => unpublishPorts(portOwner(live.rec), publishedFor(live.rec)));
   crashPoint("teardown-after-unpublish");
   c.step(() => teardownSandbox(live.rec, live.sandbox));
@@ -280,6 +287,11 @@ function findRunNetwork(ref: string): NetworkRecord {
 /** A container's published ports are tagged with its short id and named after it. */
 export function portOwner(rec: ContainerRecord): { tag: string; name: string } {
   return { tag: rec.id.slice(0, 12), name: rec.name };
+}
+
+/** What a restore must put back for the container: its published ports. */
+export function firewallOf(rec: ContainerRecord): OwnedPorts | undefined {
+  return rec.ports?.length ? { owner: portOwner(rec), ports: publishedFor(rec) } : undefined;
 }
 
 /** The record's port mappings aimed at its primary address (eth0's). */

@@ -109,6 +109,8 @@ export function dnatMap(key: readonly Field[], set: string): Expr[] {
 }
 
 export const BRIDGES_SET = "bridges";
+/** The raw-priority chain whose first rule makes route_localnet safe (see above). */
+export const GUARD_CHAIN = "guard";
 export const INTERNAL_SET = "internal";
 export const SAME_BRIDGE_SET = "same_bridge";
 
@@ -178,7 +180,7 @@ export function natTable(o: NatTableOptions): TableSpec {
       },
     ],
     chains: [
-      { name: "guard", base: { type: "filter", hook: "prerouting", priority: NF_IP_PRI_RAW }, rules: guard },
+      { name: GUARD_CHAIN, base: { type: "filter", hook: "prerouting", priority: NF_IP_PRI_RAW }, rules: guard },
       { name: "prerouting", base: { type: "nat", hook: "prerouting", priority: NF_IP_PRI_NAT_DST }, rules: dnatRules },
       { name: "output", base: { type: "nat", hook: "output", priority: NF_IP_PRI_NAT_DST }, rules: dnatRules },
       {

@@ -56,6 +56,11 @@ export class NetlinkSocket {
     return this.sock.fd;
   }
 
+  /** The port id the kernel gave this socket; notifications caused by its requests carry it. */
+  get portid(): number {
+    return this.sock.portid;
+  }
+
   nextSeq(): number {
     this.seq = (this.seq + 1) >>> 0 || 1;
     return this.seq;
