@@ -3,6 +3,7 @@ import { log } from "../cli/log.ts";
 import { requireRoot } from "../cli/root.ts";
 import { reloadFirewall } from "../container/firewall.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
+import { describeRestore } from "../network/firewall.ts";
 
 export default defineCommand({
   name: "firewall-reload",
@@ -17,10 +18,7 @@ export default defineCommand({
     requireRoot("tsnet firewall-reload", "it writes nf_tables rules and /proc/sys settings");
     recoverOrphans();
     const r = reloadFirewall();
-    if (r.repaired) {
-      const ports = r.portsAdded ? `, ${r.portsAdded} published port(s)` : "";
-      log.info(`restored ${r.guardWasMissing ? "tsnet's table (guards, isolation, port maps)" : "tsnet's rules"}${ports} (${r.containers} running container(s) with published ports)`);
-    }
+    if (r.repaired) log.info(describeRestore(r));
     return 0;
   },
 });

@@ -9,23 +9,16 @@ import { hostRtnl } from "../network/host.ts";
 import { listRecords } from "../state/containers.ts";
 import { firewallOf } from "./lifecycle.ts";
 
-export interface FirewallReload extends FirewallRestore {
-  /** Running containers whose published ports were checked. */
-  containers: number;
-  /** Whether there was anything of tsnet's on this host to restore. */
-  inUse: boolean;
-}
-
 /**
  * Restores tsnet's table, the guard, route_localnet and every running container's published
  * ports. A host where no tsnet bridge exists and no container runs is left alone: there is
  * nothing to protect, and a firewall hook must not add a table to a host that never used tsnet.
  */
-export function reloadFirewall(): FirewallReload {
+export function reloadFirewall(): FirewallRestore {
   const running = listRecords().filter((r) => r.status === "running");
   const owned = running.map(firewallOf).filter((o): o is OwnedPorts => o !== undefined);
   const nl = hostRtnl();
   const inUse = running.length > 0 || natNetworks().some((n) => linkGet(nl, n.bridge) !== undefined);
-  if (!inUse) return { repaired: false, guardWasMissing: false, portsAdded: 0, containers: 0, inUse };
-  return { ...restoreFirewall(owned), containers: owned.length, inUse };
+  if (!inUse) return { repaired: false, tableWasMissing: false, guardWasMissing: false, portsAdded: 0 };
+  return restoreFirewall(owned);
 }

@@ -8,7 +8,7 @@
 import { NFPROTO_INET, NFT_MSG_DELCHAIN, NFT_MSG_DELRULE, NFT_MSG_DELSET, NFT_MSG_DELSETELEM, NFT_MSG_DELTABLE } from "../nftables/constants.ts";
 import { ensureTable, type ElementAdd, type EnsureResult, type NftEvent } from "../nftables/index.ts";
 import { NAT_TABLE, natSocket, type PortOwner } from "./portmap.ts";
-import { GUARD_CHAIN, PORT_SETS, natTable, portElements, type NatNetwork, type PublishedPort } from "./ruleset.ts";
+import { GUARD_CHAIN, LOOPBACK_GUARD, PORT_SETS, natTable, portElements, type NatNetwork, type PublishedPort } from "./ruleset.ts";
 
 /** One owner's published ports, as its record says they must be. */
 export interface OwnedPorts {
@@ -41,9 +41,13 @@ export function restoreNatTable(networks: readonly NatNetwork[], owned: readonly
   });
 }
 
-/** The guard (and with it what makes route_localnet safe) was not in place. */
+/**
+ * The loopback guard, what makes route_localnet safe, was not in place. (Only that rule: a
+ * network's direct-access rule missing, as while `network rm` runs, is no reason to take
+ * 127.0.0.1 away from every published port.)
+ */
 export function guardWasMissing(r: EnsureResult): boolean {
-  return r.tableMissing || r.rewrittenChains.includes(GUARD_CHAIN);
+  return r.tableMissing || r.missingRules.some((x) => x.chain === GUARD_CHAIN && x.comment === LOOPBACK_GUARD);
 }
 
 const DELETIONS = new Set([NFT_MSG_DELTABLE, NFT_MSG_DELCHAIN, NFT_MSG_DELRULE, NFT_MSG_DELSET, NFT_MSG_DELSETELEM]);

@@ -109,8 +109,9 @@ export function dnatMap(key: readonly Field[], set: string): Expr[] {
 }
 
 export const BRIDGES_SET = "bridges";
-/** The raw-priority chain whose first rule makes route_localnet safe (see above). */
+/** The raw-priority chain, and the comment of its rule that makes route_localnet safe (see above). */
 export const GUARD_CHAIN = "guard";
+export const LOOPBACK_GUARD = "tsnet: 127.0.0.0/8 only from lo (route_localnet)";
 export const INTERNAL_SET = "internal";
 export const SAME_BRIDGE_SET = "same_bridge";
 
@@ -138,7 +139,7 @@ export function natTable(o: NatTableOptions): TableSpec {
     {
       // The counter shows attempts in `nft list ruleset`.
       exprs: [...iifname("lo", NFT_CMP_NEQ), ...ipPrefix("daddr", LOOPBACK.net, LOOPBACK.prefix), counter(), drop()],
-      comment: "tsnet: 127.0.0.0/8 only from lo (route_localnet)",
+      comment: LOOPBACK_GUARD,
     },
   ];
   const masq: RuleSpec[] = [];

@@ -33,10 +33,18 @@ export type { OwnedPorts } from "../nat/restore.ts";
 export interface FirewallRestore {
   /** Something was missing and has been put back. */
   repaired: boolean;
+  /** The whole table was missing. */
+  tableWasMissing: boolean;
   /** The table or its guard chain was missing (route_localnet was off until it was back). */
   guardWasMissing: boolean;
   /** Port elements put back. */
   portsAdded: number;
+}
+
+/** "restored tsnet's nf_tables table and 2 published port(s)", for a message. */
+export function describeRestore(r: FirewallRestore): string {
+  const what = r.tableWasMissing ? "tsnet's nf_tables table (guards, isolation, port maps)" : "missing parts of tsnet's nf_tables table";
+  return `restored ${what}${r.portsAdded ? ` and ${r.portsAdded} published port(s)` : ""}`;
 }
 
 function setLocalnet(networks: readonly NatNetwork[], on: boolean): void {
@@ -50,7 +58,7 @@ function setLocalnet(networks: readonly NatNetwork[], on: boolean): void {
  */
 export function restoreFirewall(owned: readonly OwnedPorts[]): FirewallRestore {
   const check = restoreNatTable(natNetworks(), owned, { dryRun: true });
-  let result: FirewallRestore = { repaired: false, guardWasMissing: guardWasMissing(check), portsAdded: 0 };
+  let result: FirewallRestore = { repaired: false, tableWasMissing: check.tableMissing, guardWasMissing: guardWasMissing(check), portsAdded: 0 };
   if (check.drifted) {
     // Before anything can wait (the lock): without the guard, route_localnet is a way in.
     if (result.guardWasMissing) setLocalnet(natNetworks(), false);
@@ -63,7 +71,12 @@ export function restoreFirewall(owned: readonly OwnedPorts[]): FirewallRestore {
           if (guardWasMissing(plan)) setLocalnet(networks, false);
         },
       });
-      return { repaired: r.committed, guardWasMissing: result.guardWasMissing || guardWasMissing(r), portsAdded: r.committed ? r.added : 0 };
+      return {
+        repaired: r.committed,
+        tableWasMissing: result.tableWasMissing || r.tableMissing,
+        guardWasMissing: result.guardWasMissing || guardWasMissing(r),
+        portsAdded: r.committed ? r.added : 0,
+      };
     });
   }
   // The guard is in place now (checked, or just committed).
@@ -116,8 +129,7 @@ function check(): void {
     failures = 0;
     if (r.repaired) {
       recent.push(Date.now());
-      const what = r.guardWasMissing ? "tsnet's table (guards, isolation, port maps)" : "tsnet's rules";
-      warn(`${what} had been removed from nf_tables (a firewall reload?): restored${r.portsAdded ? `, with ${r.portsAdded} published port(s)` : ""}`);
+      warn(`${describeRestore(r)} (a firewall reload?)`);
     }
   } catch (e) {
     // Try again, less and less often: whatever failed (a busy lock holder, memory) may pass.

@@ -48,6 +48,8 @@ export interface EnsureResult {
   missingSets: string[];
   /** Chains whose rules were (re)written. */
   rewrittenChains: string[];
+  /** Rules of the spec that no rule of their chain matched (the chain is among rewrittenChains). */
+  missingRules: { chain: string; comment?: string }[];
   /** Elements of the spec's element lists that were missing or extra, per set. */
   changedSets: string[];
   /** Elements of `add` that were added (all of them, unless addMissingOnly). */
@@ -73,7 +75,7 @@ function sameRules(have: readonly RuleInfo[], want: readonly RuleSpec[]): boolea
 }
 
 function emptyResult(): EnsureResult {
-  return { tableMissing: false, missingSets: [], rewrittenChains: [], changedSets: [], added: 0, deleted: {}, drifted: false, committed: false };
+  return { tableMissing: false, missingSets: [], rewrittenChains: [], missingRules: [], changedSets: [], added: 0, deleted: {}, drifted: false, committed: false };
 }
 
 /**
@@ -132,6 +134,7 @@ function planTable(nl: NetlinkSocket, spec: TableSpec, opts: EnsureOptions, b: B
     const have = rules.filter((x) => x.chain === c.name);
     if (sameRules(have, c.rules)) continue;
     r.rewrittenChains.push(c.name);
+    for (const x of c.rules) if (!have.some((h) => ruleMatches(h, x))) r.missingRules.push({ chain: c.name, comment: x.comment });
     for (const x of have) deleteRule(b, family, name, c.name, x.handle, x.comment);
     for (const x of c.rules) addRule(b, family, name, c.name, x);
   }
