@@ -12,7 +12,7 @@
 // over an idle period, with this build and, if TSNET_REF names one, a reference build without
 // the watch, alternated. Then the same with another program committing to an unrelated table
 // 50 times a second (every commit wakes the managers).
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { NETLINK_NETFILTER } from "../src/netlink/constants.ts";
 import { NetlinkSocket } from "../src/netlink/socket.ts";
 import { Batch, openNftSocket } from "../src/nftables/index.ts";
@@ -31,10 +31,12 @@ function sh(cmd: string[]): string {
   return p.stdout.toString();
 }
 
+/** Processes of this throwaway host (other hosts on the machine run supervisors of their own). */
 function pidsOf(word: string): number[] {
+  const ours = readlinkSync("/proc/self/ns/net");
   return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => {
     try {
-      return readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").includes(word);
+      return readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").includes(word) && readlinkSync(`/proc/${p}/ns/net`) === ours;
     } catch {
       return false;
     }
@@ -74,11 +76,12 @@ function setUp(T: string): Setup {
   for (let i = 0; i < 200 && !sh(["nft", "list", "map", "inet", "tsnet", "ports"]).includes("18080"); i++) Bun.sleepSync(10);
   return {
     fg,
-    // The supervisor with containers (one from an earlier phase may still be on its way out).
-    managers: () => [fg.pid, ...pidsOf("_supervise").filter((p) => readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim())],
+    managers: () => [fg.pid, ...pidsOf("_supervise")],
     stop() {
       sh([T, "rm", "-f", "fg", "bg1", "bg2"]);
       sh([T, "network", "rm", "benchnet"]);
+      // The next setup may be another build's: its `run -d` must not reach this supervisor.
+      for (let i = 0; i < 500 && pidsOf("_supervise").length; i++) Bun.sleepSync(10);
     },
   };
 }
