@@ -3,7 +3,7 @@
 import { dlopen, FFIType, read, ptr as addressOf, CString, type Pointer } from "bun:ffi";
 import { KernelError } from "../src/errors/errors.ts";
 
-const { i32, u32, u64, ptr, cstring, void: v } = FFIType;
+const { i32, u32, u64, i64, ptr, cstring, void: v } = FFIType;
 
 const libc = dlopen("libc.so.6", {
   unshare: { args: [i32], returns: i32 },
@@ -20,6 +20,9 @@ const libc = dlopen("libc.so.6", {
   kill: { args: [i32, i32], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   waitpid: { args: [i32, ptr, i32], returns: i32 },
+  waitid: { args: [i32, i32, ptr, i32], returns: i32 },
+  signal: { args: [i32, u64], returns: u64 },
+  sysconf: { args: [i32], returns: i64 },
   socket: { args: [i32, i32, i32], returns: i32 },
   bind: { args: [i32, ptr, u32], returns: i32 },
   getsockname: { args: [i32, ptr, ptr], returns: i32 },
@@ -136,6 +139,34 @@ export function becomeSubreaper(): void {
 export function reapChild(pid: number): number {
   const status = new Int32Array(1);
   return libc.waitpid(pid, status, WNOHANG);
+}
+
+// waitid(2) (sys/wait.h): idtype P_ALL, options WEXITED | WNOHANG | WNOWAIT.
+export const P_ALL = 0, WEXITED = 4, WNOWAIT = 0x01000000;
+// siginfo_t as waitid fills it (x86_64 and arm64 alike):
+// | si_signo i32 | si_errno i32 | si_code i32 | pad i32 | si_pid i32 @16 | si_uid u32 | si_status i32 |
+const siginfo = new Int32Array(32);
+
+/**
+ * The pid of one exited child that nobody has reaped yet, leaving it reapable (WNOWAIT); 0 when
+ * there is none. The kernel offers the first such child it finds, in the order children came.
+ */
+export function peekExitedChild(): number {
+  siginfo.fill(0);
+  if (libc.waitid(P_ALL, 0, siginfo, WEXITED | WNOHANG | WNOWAIT) < 0) return 0; // ECHILD: no children
+  return siginfo[4]!;
+}
+
+/** SIG_IGN for a signal Bun cannot handle, so that it does not kill tsnet. Bun.spawn gives its
+ * children every signal back at its default. */
+export function ignoreSignal(sig: number): void {
+  libc.signal(sig, 1); // SIG_IGN is (void (*)(int)) 1
+}
+
+const _SC_CLK_TCK = 2;
+/** Clock ticks per second, the unit of the CPU times in /proc/PID/stat. */
+export function clockTicks(): number {
+  return Number(libc.sysconf(_SC_CLK_TCK));
 }
 
 // struct sockaddr_in: | family u16 (host order) | port u16 (network order) | addr u32 (network) | zero[8] |

@@ -75,6 +75,14 @@ describe("a failure half-way undoes what was done", () => {
     expect(r.stderr).toMatch(/subnet 10\.77\.0\.0\/16 overlaps the host route 10\.77\.5\.0\/24 dev o1.*TSNET_BRIDGE_SUBNET/);
   });
 
+  test("TSNET_CGROUP_PARENT that is not a relative cgroup path is refused, with nothing left", () => {
+    const before = snapshot();
+    const r = tsnet(["run", "--rm", "--", "true"], { env: { TSNET_CGROUP_PARENT: "../escape" } });
+    expect(r.code).toBe(125);
+    expect(r.stderr.trim().split("\n")).toEqual([expect.stringContaining('TSNET_CGROUP_PARENT="../escape" is not a cgroup path')]);
+    expect(snapshot()).toEqual(before);
+  });
+
   test("TSNET_BRIDGE_SUBNET that is not a subnet is refused", () => {
     const r = tsnet(["run", "--rm", "--", "true"], { env: { TSNET_BRIDGE_SUBNET: "10.1.2/33" } });
     expect(r.code).toBe(125);

@@ -1,9 +1,9 @@
 // Containers that outlive the command line: run -d, ps, inspect, exec, logs, stop, rm, the
 // supervisor, crash recovery and concurrency. Observed with ip, nft, curl and /proc.
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import {
-  TSNET, assertThrowawayHost, curl, ipj, leases, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor,
+  TSNET, assertThrowawayHost, managerPid, containerCgroups, curl, ipj, leases, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor,
 } from "./helpers.ts";
 
 beforeAll(() => assertThrowawayHost());
@@ -18,22 +18,13 @@ function runD(args: string[], env?: Record<string, string>): string {
 }
 
 /** This throwaway host's supervisor: others on the machine (other sandboxes) are not ours to judge or kill. */
-function supervisorPid(): number | undefined {
-  const ours = readlinkSync("/proc/self/ns/net");
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      if (cmd.includes("_supervise") && readlinkSync(`/proc/${pid}/ns/net`) === ours) return Number(pid);
-    } catch {}
-  }
-  return undefined;
-}
 
 function expectAllReleased(): void {
   expect(veths()).toEqual([]);
   expect(netnsNames()).toEqual([]);
   expect(leases()).toEqual([]);
   expect(ruleset()).not.toMatch(/comment "[0-9a-f]{12} /);
+  expect(containerCgroups()).toEqual([]);
 }
 
 afterEach(() => {
@@ -206,7 +197,8 @@ describe("supervision", () => {
     // The inner shell leaves a sleep behind and exits: the sleep is re-parented to the supervisor.
     runD(["--name", "s1", "--", "sh", "-c", "sh -c 'sleep 0.3 &'; exec sleep 30"]);
     runD(["--name", "s2", "--", "sleep", "30"]);
-    const sup = supervisorPid()!;
+    const sup = managerPid("s1");
+    expect(managerPid("s2")).toBe(sup);
     expect(sup).toBeGreaterThan(0);
     const tree = records().filter((r) => r.status === "running").map((r) => Number(readFileSync(`/proc/${r.pid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]));
     expect(tree).toEqual([sup, sup]); // both commands are the supervisor's children
@@ -220,7 +212,7 @@ describe("supervision", () => {
 });
 
 describe("crash safety", () => {
-  const points = ["after-lease", "after-netns", "after-veth", "after-publish", "after-start", "teardown-after-unpublish", "teardown-after-veth"];
+  const points = ["after-cgroup", "after-lease", "after-netns", "after-veth", "after-publish", "after-start", "teardown-after-unpublish", "teardown-after-netns"];
   for (const point of points) {
     test(`kill -9 of a foreground tsnet at ${point}: the next command cleans up, name, address and port are free`, () => {
       const r = tsnet(["run", "--rm", "--name", "crashy", "-p", "8099:80", "--", "sh", "-c", point === "after-start" ? "exec sleep 31 >/dev/null 2>&1" : "true"], { env: { TSNET_CRASH_AT: point } });
@@ -239,7 +231,7 @@ describe("crash safety", () => {
     runD(["--rm", "--name", "orphan1", "-p", "8097:80", "--", "sleep", "30"]);
     runD(["--name", "orphan2", "--", "sleep", "30"]);
     const pids = records().map((r) => r.pid);
-    const sup = supervisorPid()!;
+    const sup = managerPid("orphan1");
     process.kill(sup, "SIGKILL");
     await waitFor("supervisor dead", () => !existsSync(`/proc/${sup}`));
     const ps = tsnet(["ps", "-a", "--format", "json"]).stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));

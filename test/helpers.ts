@@ -46,9 +46,21 @@ export function ipj<T = any>(args: string[], netns?: string): T {
   return JSON.parse(r.stdout || "[]") as T;
 }
 
-/** tsnet's veths on the host (the tests' own helper links are not counted). */
+/**
+ * tsnet's veths on the host (the tests' own helper links are not counted). A container's veth pair
+ * goes with its namespace, which the kernel destroys in its cleanup worker some milliseconds after
+ * tsnet has let go of it (as after `ip netns del`): veths of containers that have ended are waited
+ * for, up to 10 s (the worker batches dying namespaces, and is slow under load), so a veth still
+ * there after that is a real leak.
+ */
 export function veths(): string[] {
-  return ipj<any[]>(["link", "show", "type", "veth"]).map((l) => l.ifname).filter((n: string) => /^veth[0-9a-f]{7}(-\d+)?$/.test(n));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const now = ipj<any[]>(["link", "show", "type", "veth"]).map((l) => l.ifname).filter((n: string) => /^veth[0-9a-f]{7}(-\d+)?$/.test(n));
+    const live = new Set(records().filter((r) => r.status !== "exited").flatMap((r) => (r.endpoints ?? []).map((e: any) => e.hostVeth)));
+    if (now.every((v: string) => live.has(v)) || Date.now() > deadline) return now;
+    Bun.sleepSync(10);
+  }
 }
 
 /** tsnet's namespaces under /run/netns (the tests' own helper hosts are not counted). */
@@ -103,8 +115,13 @@ export function containerAddress(netns: string): { address: string; prefix: numb
   return { address: a.local, prefix: a.prefixlen };
 }
 
-/** A directory with an nginx config serving index.html with `body`, listening on port 80. */
-export function nginxSite(body: string): { dir: string; command: string[] } {
+/**
+ * A directory with an nginx config serving index.html with `body`, listening on port 80.
+ * `daemon: true` leaves out `daemon off;`: nginx then daemonizes as Debian's does by default (the
+ * command exits at once, a master and its workers stay), and writes its master's pid to
+ * `${dir}/nginx.pid`.
+ */
+export function nginxSite(body: string, opts: { daemon?: boolean } = {}): { dir: string; command: string[] } {
   const { mkdtempSync, writeFileSync, mkdirSync, chmodSync } = require("node:fs") as typeof import("node:fs");
   const dir = mkdtempSync("/tmp/tsnet-nginx-");
   chmodSync(dir, 0o755);
@@ -129,7 +146,8 @@ export function nginxSite(body: string): { dir: string; command: string[] } {
       "}",
     ].join("\n"),
   );
-  return { dir, command: ["nginx", "-c", `${dir}/nginx.conf`, "-p", dir, "-g", "daemon off;"] };
+  const command = ["nginx", "-c", `${dir}/nginx.conf`, "-p", dir];
+  return { dir, command: opts.daemon ? command : [...command, "-g", "daemon off;"] };
 }
 
 export function curl(url: string, netns?: string, seconds = 2): Result {
@@ -177,4 +195,86 @@ export function makeNeighbour(): () => void {
     sh(["ip", "link", "del", "nb0"]);
     sh(["ip", "netns", "del", "nb"]);
   };
+}
+
+/** The unified cgroup hierarchy's mount point, read from mountinfo (not from tsnet). */
+export function cgroupMount(): string {
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (right?.startsWith("cgroup2 ")) return left!.split(" ")[4]!;
+  }
+  throw new Error("no cgroup2 mount: the cgroup tests need a cgroup v2 hierarchy");
+}
+
+/** The cgroup parent of this test run's containers (test/sandbox.sh sets it). */
+export function cgroupParent(): string {
+  const parent = process.env.TSNET_CGROUP_PARENT;
+  if (!parent) throw new Error("TSNET_CGROUP_PARENT is not set: run the tests through test/sandbox.sh");
+  return `${cgroupMount()}/${parent}`;
+}
+
+/** Container cgroups that exist now (directories under this run's parent). */
+export function containerCgroups(): string[] {
+  const dir = cgroupParent();
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+}
+
+/** The process's state letter (R, S, T, Z...), or undefined once it is gone and reaped. */
+export function procState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Alive: exists and is not a zombie. */
+export function alive(pid: number): boolean {
+  const s = procState(pid);
+  return s !== undefined && s !== "Z";
+}
+
+export function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+export function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+      readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(" ").filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** Processes whose argv is exactly `argv`, found in /proc. */
+export function pidsByArgv(argv: string[]): number[] {
+  const want = `${argv.join("\0")}\0`;
+  return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, "utf8") === want && alive(p);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** nginx's master pid (from its pid file) and its workers (the master's children). */
+export function nginxProcesses(dir: string): { master: number; workers: number[] } {
+  const master = Number(readFileSync(`${dir}/nginx.pid`, "utf8").trim());
+  return { master, workers: childrenOf(master) };
+}
+
+/**
+ * The process managing a container (the supervisor for `run -d`), from its record: the record
+ * names its manager as PID-STARTTIME. Another supervisor may still be on its way out.
+ */
+export function managerPid(name: string): number {
+  const rec = records().find((r) => r.name === name);
+  if (!rec?.manager) throw new Error(`no manager recorded for container ${name}`);
+  return Number(String(rec.manager).split("-")[0]);
 }

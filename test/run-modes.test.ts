@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readlinkSync } from "node:fs";
 import {
-  TSNET, assertThrowawayHost, containerAddress, ipj, leases, netnsNames, records, sh, startContainer, tsnet, veths, waitFor,
+  TSNET, assertThrowawayHost, containerAddress, containerCgroups, ipj, leases, netnsNames, records, sh, startContainer, tsnet, veths, waitFor,
 } from "./helpers.ts";
 
 beforeAll(() => assertThrowawayHost());
@@ -13,6 +13,7 @@ function expectNothingLeft(): void {
   expect(netnsNames()).toEqual([]);
   expect(leases()).toEqual([]);
   expect(records().filter((r) => r.status !== "exited")).toEqual([]);
+  expect(containerCgroups()).toEqual([]);
 }
 
 describe("--network none", () => {

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Runs a command inside a throwaway host: a new network namespace (its own lo, routes, nf_tables)
-# and a private mount namespace with a fresh tmpfs on /run, so every bridge, namespace, lease and
-# rule the tests make vanishes with it. The machine's own network is never touched.
+# Runs a command inside a throwaway host: a new network namespace (its own lo, routes, nf_tables),
+# a private mount namespace with a fresh tmpfs on /run, and a PID namespace of its own, so every
+# bridge, namespace, lease, rule and process the tests make vanishes with it. The machine's own
+# network is never touched.
+#
+# cgroups cannot be made private: containers' cgroups go under a parent of this run's own
+# (TSNET_CGROUP_PARENT), which is emptied (cgroup.kill) and removed when the run ends.
 set -euo pipefail
 if [[ $(id -u) -ne 0 ]]; then
   echo "test/sandbox.sh: the kernel tests need root (network namespaces); run them as root" >&2
@@ -9,12 +13,33 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 # The namespace we were started in: the tests refuse to run if they find themselves still in it.
 export TSNET_OUTER_NETNS=$(readlink /proc/self/ns/net)
-exec unshare --net --mount --propagation private -- bash -c '
+
+# The unified hierarchy's mount point: the field after " - " is the file system type.
+cgroot=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
+export TSNET_CGROUP_PARENT=tsnet-test-$$
+
+# Kills what is left in each cgroup of the tree and removes it, deepest first.
+remove_cgroups() {
+  local dir=$cgroot/$TSNET_CGROUP_PARENT d
+  [[ -n $cgroot && -d $dir ]] || return 0
+  while IFS= read -r d; do
+    if [[ -e $d/cgroup.kill ]]; then echo 1 >"$d/cgroup.kill"; fi
+    for _ in $(seq 500); do grep -q '^populated 0' "$d/cgroup.events" && break; sleep 0.01; done
+    rmdir "$d" || echo "test/sandbox.sh: could not remove cgroup $d" >&2
+  done < <(find "$dir" -depth -type d)
+}
+trap remove_cgroups EXIT
+
+# PID 1 of the new PID namespace is this bash: it runs the command as its child (never execs it)
+# and reaps every orphan re-parented to it; when it exits, the kernel kills whatever remains.
+unshare --net --mount --pid --fork --mount-proc --propagation private -- bash -c '
   set -e
   mount -t tmpfs -o mode=755 tsnet-test-run /run
   ip link set lo up
   export TSNET_THROWAWAY_HOST=1
   # Network records live on this tmpfs too (tsnet defaults to /var/lib/tsnet).
   export TSNET_STATE_DIR=/run/tsnet-state
-  exec "$@"
+  set +e
+  "$@"
+  exit $?
 ' sandbox "$@"

@@ -100,3 +100,16 @@ describe("IPv4", () => {
     expect(parseCidr("10.0.0.0")).toBeUndefined();
   });
 });
+
+describe("children", () => {
+  // Bun crashes (an uncaught ECHILD) when someone else reaps a child it spawned, and tsnet's
+  // orphan reaper skips only the children spawnChild registered.
+  test("every spawn in src/ goes through spawnChild", () => {
+    const { readdirSync, readFileSync } = require("node:fs") as typeof import("node:fs");
+    const root = `${import.meta.dir}/../src`;
+    const offenders = (readdirSync(root, { recursive: true }) as string[])
+      .filter((f) => f.endsWith(".ts") && f !== "process/children.ts")
+      .filter((f) => /Bun\.spawn(Sync)?\(/.test(readFileSync(`${root}/${f}`, "utf8")));
+    expect(offenders).toEqual([]);
+  });
+});

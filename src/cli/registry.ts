@@ -11,6 +11,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   ps: { description: "List containers", load: () => import("../commands/ps.ts") },
   inspect: { description: "Show containers as Docker-shaped JSON, read from the kernel", load: () => import("../commands/inspect.ts") },
   logs: { description: "Print what a detached container's command wrote", load: () => import("../commands/logs.ts") },
+  top: { description: "List a running container's processes (its whole cgroup)", load: () => import("../commands/top.ts") },
   stop: { description: "Stop running containers (SIGTERM, then SIGKILL)", load: () => import("../commands/stop.ts") },
   rm: { description: "Remove containers", load: () => import("../commands/rm.ts") },
   "firewall-reload": { description: "Restore tsnet's rules and ports after a firewall reload", load: () => import("../commands/firewall-reload.ts") },
@@ -18,7 +19,6 @@ export const COMMANDS: Record<string, CommandEntry> = {
   completion: { description: "Print a shell completion script for bash, zsh or fish", load: () => import("../commands/completion.ts") },
   help: { description: "Show help for a command", load: () => import("../commands/help.ts") },
   // tsnet's own helpers, started by tsnet itself or by a completion script.
-  _dellink: { description: "Delete links and sit out the kernel's wait", hidden: true, load: () => import("../commands/_dellink.ts") },
   _supervise: { description: "The supervisor of detached containers", hidden: true, load: () => import("../commands/_supervise.ts") },
   _complete: { description: "Candidates for the word being completed", hidden: true, load: () => import("../commands/_complete.ts") },
 };

@@ -3,7 +3,7 @@ import { defineCommand } from "../cli/command.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, isRunning, mustFind, runningNamespaceOf } from "../container/control.ts";
 import { livePidOf, recoverOrphans, spawnInNamespace } from "../container/lifecycle.ts";
-import { exitStatus, forwardSignals } from "../container/proc.ts";
+import { SignalRoute, exitStatus, forwardSignals } from "../container/proc.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { openNetns } from "../netns/netns.ts";
 
@@ -40,18 +40,25 @@ export default defineCommand({
     const rec = mustFind(ref);
     if (!isRunning(rec)) throw new TsnetError(`container ${rec.name} is not running: start a new one with tsnet run`, OBJECT_ERROR);
     const path = runningNamespaceOf(rec);
-    const fd = path === undefined ? undefined : openNetns(path);
-    let child: Bun.Subprocess;
+    // The command leads its own session, as a container's does: each signal reaches it once.
+    let route: SignalRoute | undefined;
+    const signals = forwardSignals(() => route);
     try {
-      // The container's own /etc files and hostname: join a live process's mount and UTS namespaces.
-      const joinPid = livePidOf(rec.id) ?? (rec.joined ? livePidOf(rec.joined.id) : undefined);
-      child = spawnInNamespace(fd, command, ["inherit", "inherit", "inherit"], {}, rec.mode === "host" ? {} : { joinPid });
+      const fd = path === undefined ? undefined : openNetns(path);
+      let child: Bun.Subprocess;
+      try {
+        // The container's own /etc files and hostname: join a live process's mount and UTS namespaces.
+        const joinPid = livePidOf(rec.id) ?? (rec.joined ? livePidOf(rec.joined.id) : undefined);
+        child = spawnInNamespace(fd, command, ["inherit", "inherit", "inherit"], {}, rec.mode === "host" ? {} : { joinPid });
+      } finally {
+        if (fd !== undefined) close(fd);
+      }
+      route = new SignalRoute(child.pid);
+      signals.flush();
+      await child.exited;
+      return exitStatus(child);
     } finally {
-      if (fd !== undefined) close(fd);
+      signals.stop();
     }
-    const signals = forwardSignals(() => child);
-    await child.exited;
-    signals.stop();
-    return exitStatus(child);
   },
 });

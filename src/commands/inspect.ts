@@ -4,9 +4,8 @@ import { execute, parseFormat } from "../cli/format.ts";
 import { log } from "../cli/log.ts";
 import { out } from "../cli/output.ts";
 import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
-import { eachRef, isRunning, mustFind, namespaceOf } from "../container/control.ts";
-import { recoverOrphans } from "../container/lifecycle.ts";
-import { isSameProcess } from "../container/proc.ts";
+import { containerPids, eachRef, mainPid, mustFind, namespaceOf } from "../container/control.ts";
+import { containerAlive, recoverOrphans } from "../container/lifecycle.ts";
 import { formatIPv4 } from "../ip/ipv4.ts";
 import { formatIp } from "../ip/addr.ts";
 import { publishedPorts } from "../nat/portmap.ts";
@@ -61,7 +60,8 @@ function addressing(path: string, ifnames: string[]): Map<string, Addressing> {
 }
 
 export function inspectContainer(rec: ContainerRecord) {
-  const running = isRunning(rec) && isSameProcess(rec.pid, rec.pidStart);
+  const running = containerAlive(rec);
+  const pids = running ? containerPids(rec) : [];
   const netns = namespaceOf(rec);
   const eps = rec.endpoints ?? [];
   const kernel = running && eps.length && rec.netns ? addressing(rec.netns, eps.map((e) => e.ifname)) : new Map<string, Addressing>();
@@ -94,7 +94,12 @@ export function inspectContainer(rec: ContainerRecord) {
     State: {
       Status: rec.status,
       Running: running,
-      Pid: running ? rec.pid : 0,
+      // The first process while it lives, then the longest-running of the others.
+      Pid: running ? mainPid(rec, pids) : 0,
+      // tsnet's own: every process of the container, and the cgroup that holds them ("" where
+      // there is no cgroup v2 and the container is its first process's group).
+      Pids: pids,
+      Cgroup: rec.cgroup ?? "",
       ExitCode: rec.exitCode ?? 0,
       StartedAt: rec.startedAt ?? ZERO_TIME,
       FinishedAt: rec.finishedAt ?? ZERO_TIME,

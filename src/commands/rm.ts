@@ -2,7 +2,7 @@ import { defineCommand } from "../cli/command.ts";
 import { log } from "../cli/log.ts";
 import { out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
-import { OBJECT_ERROR, eachRef, isRunning, mustFind, stopContainer } from "../container/control.ts";
+import { OBJECT_ERROR, eachRef, findContainerRef, isRunning, mustFind, stopContainer } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { deleteRecord, loadRecord } from "../state/containers.ts";
@@ -11,7 +11,9 @@ import { logPath } from "../supervisor/protocol.ts";
 
 export default defineCommand({
   name: "rm",
-  details: ["Each name is printed once its container is gone; its log goes with it."],
+  details: [
+    "Each name is printed once its container is gone; its log goes with it. With -f, a name that is no container (any more) is not an error: nothing is printed for it and the exit status stays 0, as rm -f does with a missing file, so parallel or repeated rm -f of one container all succeed.",
+  ],
   args: [{ name: "CONTAINER", what: "at least one container", description: "Name or id (a unique prefix is enough)", repeat: true, complete: "container" }],
   options: {
     force: {
@@ -25,7 +27,8 @@ export default defineCommand({
     requireRoot("tsnet rm", "it kills containers' commands and releases their networks");
     recoverOrphans();
     return eachRef(rest, async (ref) => {
-      const rec = mustFind(ref);
+      const rec = values.force ? findContainerRef(ref) : mustFind(ref);
+      if (!rec) return;
       if (isRunning(rec)) {
         if (!values.force) {
           throw new TsnetError(`cannot remove running container ${rec.name}: stop it first, or use tsnet rm -f`, OBJECT_ERROR);

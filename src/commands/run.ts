@@ -2,9 +2,11 @@ import { defineCommand, type Values } from "../cli/command.ts";
 import { log } from "../cli/log.ts";
 import { out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
-import { createContainer, finishContainer, recoverOrphans, spawnIn, started, type CreateOptions } from "../container/lifecycle.ts";
-import { exitStatus, forwardSignals } from "../container/proc.ts";
+import { createContainer, finishContainer, recoverOrphans, spawnIn, started, track, type CreateOptions } from "../container/lifecycle.ts";
+import { forwardSignals, type SignalRoute } from "../container/proc.ts";
+import { adoptOrphans, reapOrphans } from "../process/children.ts";
 import { runDetached } from "../supervisor/client.ts";
+import { retireManager } from "../state/managers.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { describeMapping, parsePublishAll } from "../network/ports.ts";
 import type { NetworkMode } from "../state/containers.ts";
@@ -180,29 +182,38 @@ export function runOptions(values: Values<typeof OPTIONS>, command: string[]): R
   return opts;
 }
 
-/** Runs the command in its container in the foreground; resolves to tsnet's exit code. */
+/**
+ * Runs the command in its container in the foreground, until the last of its processes has ended;
+ * resolves to tsnet's exit code.
+ */
 export async function runForeground(opts: RunOptions): Promise<number> {
   // Handlers go in before anything is made: a signal during setup must not kill tsnet with
   // objects half-made. It is held and delivered once the command exists.
-  let child: Bun.Subprocess | undefined;
-  const signals = forwardSignals(() => child);
+  let route: SignalRoute | undefined;
+  const signals = forwardSignals(() => route);
+  // The container's daemons are re-parented to tsnet when their parent exits, and reaped here.
+  adoptOrphans();
   try {
     const live = createContainer(opts);
+    if (live.warning) log.warn(live.warning);
     for (const m of live.rec.ports ?? []) {
       if (!opts.publish.some((p) => p.hostPort === m.hostPort && p.proto === m.proto)) log.info(`published ${describeMapping(m)}`);
     }
     let code: number;
     try {
-      child = spawnIn(live, opts.command, ["inherit", "inherit", "inherit"]);
+      const child = spawnIn(live, opts.command, ["inherit", "inherit", "inherit"]);
+      const running = track(live, child);
+      route = running.route;
       signals.flush();
       started(live, child);
-      await child.exited;
-      code = exitStatus(child);
+      code = await running.ended;
     } catch (e) {
       code = e instanceof TsnetError ? e.exitCode : 125;
       log.error(e);
     }
     finishContainer(live, code);
+    retireManager();
+    reapOrphans();
     return code;
   } finally {
     signals.stop();
@@ -232,7 +243,8 @@ export default defineCommand({
     requireRoot(`tsnet run --network ${opts.mode}`, opts.mode === "host" ? "it records the container under /run/tsnet, which is root's" : undefined);
     if (opts.detached) {
       // Only the id goes to stdout, so `id=$(tsnet run -d ...)` works.
-      const id = await runDetached({ op: "run", opts, env: process.env, cwd: process.cwd() });
+      const { id, warning } = await runDetached({ op: "run", opts, env: process.env, cwd: process.cwd() });
+      if (warning) log.warn(warning);
       out(`${id}\n`);
       return 0;
     }

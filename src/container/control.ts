@@ -1,13 +1,19 @@
-// What the object commands (stop, rm, exec, logs, inspect) share: resolving references and
-// waiting for a container to end.
-import { existsSync } from "node:fs";
+// What the object commands (stop, rm, exec, logs, inspect, top) share: resolving references,
+// a container's processes, ending it and waiting for it to end.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { cgroupPids, killCgroup, signalCgroup } from "../cgroup/cgroup.ts";
 import { TsnetError } from "../errors/errors.ts";
-import { findContainer, loadRecord, type ContainerRecord } from "../state/containers.ts";
-import { recoverOrphans } from "./lifecycle.ts";
-import { isSameProcess, signalCommand } from "./proc.ts";
+import { findContainer, loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";
+import { containerAlive, recoverOrphans } from "./lifecycle.ts";
+import { SIGKILL, isSameProcess, signalCommand, startTime } from "./proc.ts";
 
 /** Docker's code for a command that failed on an object (no such container, not running...). */
 export const OBJECT_ERROR = 1;
+
+/** The container a reference names, if any (an ambiguous id prefix is still an error). */
+export function findContainerRef(ref: string): ContainerRecord | undefined {
+  return findContainer(ref);
+}
 
 export function mustFind(ref: string): ContainerRecord {
   const rec = findContainer(ref);
@@ -55,14 +61,44 @@ export async function waitEnded(id: string, ms: number): Promise<boolean> {
 }
 
 /**
- * TERM (or the given signal), then KILL after `seconds`, as `docker stop` does. Resolves when the
- * container has ended.
+ * Sends sig to every process of the container (KILL through cgroup.kill, all at once); without a
+ * cgroup, to its first process's group. The record notes the signal first, so that the exit
+ * status can say the container was stopped. Under the container's lock: a container still being
+ * set up is waited for (its manager holds the lock until the command has started), so a signal
+ * never misses a container that is about to run. Returns the record as it was then; undefined
+ * when the container was forgotten meanwhile (its setup failed, or another rm took it).
  */
-export async function stopContainer(rec: ContainerRecord, seconds: number, first = 15): Promise<void> {
-  if (!isRunning(rec) || rec.pid === undefined) return;
-  signalCommand(rec.pid, rec.pidStart, rec.detached === true, first);
+export function signalContainer(found: ContainerRecord, sig: number): ContainerRecord | undefined {
+  const rec = withRecordLock(found.id, () => {
+    const now = loadRecord(found.id);
+    if (now && isRunning(now)) {
+      now.stopSignal = sig;
+      saveRecord(now);
+    }
+    return now;
+  });
+  if (!rec || !isRunning(rec)) return rec;
+  // A cgroup tsnet cannot see here (its hierarchy is not mounted in this mount namespace) leaves
+  // the first process's group as the next best thing.
+  if (rec.cgroup && existsSync(rec.cgroup)) {
+    if (sig === SIGKILL) killCgroup(rec.cgroup);
+    else signalCgroup(rec.cgroup, sig);
+  } else if (rec.pid !== undefined) {
+    signalCommand(rec.pid, rec.pidStart, sig);
+  }
+  return rec;
+}
+
+/**
+ * TERM (or the given signal) to every process, then KILL after `seconds`, as `docker stop` does.
+ * Resolves when the container has ended.
+ */
+export async function stopContainer(found: ContainerRecord, seconds: number, first = 15): Promise<void> {
+  if (!isRunning(found)) return;
+  const rec = signalContainer(found, first);
+  if (!rec || !isRunning(rec)) return;
   if (await waitEnded(rec.id, seconds * 1000)) return;
-  signalCommand(rec.pid, rec.pidStart, rec.detached === true, 9);
+  if (first !== SIGKILL) signalContainer(rec, SIGKILL);
   if (!(await waitEnded(rec.id, 10_000))) {
     throw new TsnetError(`container ${rec.name} did not end after SIGKILL`, OBJECT_ERROR);
   }
@@ -80,4 +116,42 @@ export async function eachRef(refs: string[], fn: (ref: string) => Promise<void>
     }
   }
   return code;
+}
+
+/**
+ * The pids of a running container: its cgroup's processes; without a cgroup, its first
+ * process's group, found in /proc.
+ */
+export function containerPids(rec: ContainerRecord): number[] {
+  if (!containerAlive(rec)) return [];
+  if (rec.cgroup) {
+    const pids = cgroupPids(rec.cgroup);
+    if (pids.length) return pids.sort((a, b) => a - b);
+  }
+  if (rec.pid === undefined || !isSameProcess(rec.pid, rec.pidStart)) return [];
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      // After the command name: state ppid pgrp ...
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) === rec.pid) out.push(Number(name));
+    } catch {} // gone meanwhile
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/**
+ * The container's main pid (inspect's State.Pid): its first process while that lives, then the
+ * longest-running of the processes that remain; 0 when none does.
+ */
+export function mainPid(rec: ContainerRecord, pids: number[]): number {
+  if (rec.pid !== undefined && isSameProcess(rec.pid, rec.pidStart)) return rec.pid;
+  let best = 0;
+  let bestStart = Infinity;
+  for (const pid of pids) {
+    const t = startTime(pid);
+    if (t !== undefined && t < bestStart) [best, bestStart] = [pid, t];
+  }
+  return best;
 }

@@ -1,7 +1,9 @@
 // One container's life, shared by every command that starts or ends one: create (record, name,
-// port reservations, sandbox, published ports), spawn the command inside, destroy. Each step of
-// create is undone by destroy, which removes whatever the record names and tolerates what is
-// already gone, so the same code serves a failed setup, a normal exit and a crashed run.
+// port reservations, cgroup, sandbox, published ports), spawn the command inside, wait for its
+// last process, destroy. Each step of create is undone by destroy, which removes whatever the
+// record names and tolerates what is already gone, so the same code serves a failed setup, a
+// normal exit and a crashed run.
+import { cgroupPids, createCgroup, isPopulated, placeContainer, removeCgroup, whenEmpty } from "../cgroup/cgroup.ts";
 import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
 import { parseMac } from "../network/bridge.ts";
 import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
@@ -9,18 +11,22 @@ import { inNetns, openNetns } from "../netns/netns.ts";
 import { allNetworks, natNetworks } from "../network/networks.ts";
 import { holdFirewall, type OwnedPorts } from "../network/firewall.ts";
 import { findNetwork, type NetworkRecord } from "../state/networks.ts";
-import { attachEndpoint, checkStaticIp, createSandbox, primaryAddress, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
+import { attachEndpoint, checkStaticIp, createSandbox, primaryAddress, reclaimNetns, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
 import type { PublishedPort } from "../nat/ruleset.ts";
 import { parseIp, toV4, type IpAddress } from "../ip/addr.ts";
 import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
 import type { PortMapping } from "../network/ports.ts";
-import { close } from "../../ffi/libc.ts";
+import { close, kill } from "../../ffi/libc.ts";
+import { spawnChild } from "../process/children.ts";
 import {
-  deleteRecord, findContainer, loadRecord, newId, reserveName, saveRecord, withRecordLock, type ContainerRecord, type NetworkMode,
+  containerLock, deleteRecord, findContainer, listRecords, loadRecord, newId, reserveName, saveRecord, withRecordLock, type ContainerRecord,
+  type NetworkMode,
 } from "../state/containers.ts";
-import { dropLive, holdLive, orphanedContainers } from "../state/live.ts";
+import { deadManagers, managerId, releaseManager } from "../state/managers.ts";
+import { releaseLock, sweepTemporaries, takeLock } from "../state/files.ts";
+import { CONTAINERS_DIR } from "../state/paths.ts";
 import { releaseLeasesOwnedBy } from "../state/leases.ts";
-import { isSameProcess, signalCommand, startTime } from "./proc.ts";
+import { SIGKILL, SignalRoute, exitStatus, isSameProcess, signalCommand, startTime } from "./proc.ts";
 import { removeEtcFiles, upstreamServers, writeEtcFiles } from "./etc.ts";
 import { startResolver, type Resolver } from "../network/resolver.ts";
 import { inPrivateNamespaces, inNamespacesOf, type PrivateFiles } from "../netns/private.ts";
@@ -52,14 +58,17 @@ export interface CreateOptions {
 
 export interface Live {
   rec: ContainerRecord;
-  /** The liveness lock (src/state/live.ts), held until the network is released. */
-  liveFd: number;
+  /** The container's lock, held by its manager from before its record exists until it is
+   * started, so `rm -f` or `stop` racing the setup wait for it instead of missing it. */
+  setupLock?: { fd: number; path: string };
   sandbox?: Sandbox;
   /** fd of a joined container's namespace. */
   joinedFd?: number;
   reservations: Reservation[];
   /** The container's DNS resolver, served by this process (the container's manager). */
   resolver?: Resolver;
+  /** Why the container has no cgroup, for a one-line warning (see README, "no cgroup v2"). */
+  warning?: string;
   /** Ends this manager's watch over the container's rules (src/network/firewall.ts). */
   releaseFirewall?: () => void;
 }
@@ -84,23 +93,37 @@ export function createContainer(o: CreateOptions): Live {
     status: "created",
     autoRemove: o.rm,
     detached: o.detached === true,
+    manager: managerId(),
     ...(o.hostname !== undefined && { hostname: o.hostname }),
     ...(o.dns?.length && { dns: o.dns }),
     ...(o.dnsSearch?.length && { dnsSearch: o.dnsSearch }),
   };
   if (o.join !== undefined) rec.joined = resolveJoin(o.join);
-  // Lock, then record, then name: whatever a crash interrupts, a record with a dead lock says
-  // what to undo.
-  const live: Live = { rec, reservations: [], liveFd: holdLive(id) };
+  // Lock, then record (naming this process as its manager), then name: whatever a crash
+  // interrupts, a record whose manager is dead says what to undo.
+  const live: Live = { rec, reservations: [], setupLock: takeLock(containerLock(id)) };
   try {
     // Subscribed before the network is touched, so no firewall reload from here on goes unseen.
     if (net) live.releaseFirewall = holdFirewall(() => firewallOf(live.rec));
     saveRecord(rec);
-    rec.name = reserveName(o.name, id);
-    saveRecord(rec);
-    // Ports first: a port someone holds is refused before anything else is made.
+    reserveName(rec, o.name);
+    crashPoint("after-name");
+    // Ports first: a port someone holds is refused before anything else is made. The record
+    // names them at once, so the loser of a race for a port can name this container.
     live.reservations = reservePorts(o.publish, id);
-    if (live.reservations.length) rec.ports = live.reservations.map((r) => r.mapping);
+    if (live.reservations.length) {
+      rec.ports = live.reservations.map((r) => r.mapping);
+      saveRecord(rec);
+    }
+    const place = placeContainer(id);
+    if ("path" in place) {
+      rec.cgroup = place.path;
+      saveRecord(rec);
+      createCgroup(place.path);
+      crashPoint("after-cgroup");
+    } else if (place.fallback) {
+      live.warning = `${place.fallback}: tracking the command by its process group, so processes that leave it (daemons, setsid) are neither waited for nor ended with the container`;
+    }
     if (o.mode === "bridge" || o.mode === "none") live.sandbox = createSandbox(rec);
     if (net && live.sandbox) {
       live.resolver = startResolver(live.sandbox.ns.fd, { containerId: rec.id, upstream: upstreamServers(rec) });
@@ -130,9 +153,15 @@ export function createContainer(o: CreateOptions): Live {
       if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
     }
     deleteRecord(rec);
-    dropLive(id, live.liveFd);
+    releaseSetup(live);
     throw e;
   }
+}
+
+function releaseSetup(live: Live): void {
+  if (!live.setupLock) return;
+  releaseLock(live.setupLock);
+  live.setupLock = undefined;
 }
 
 /** Marks the container started. */
@@ -144,6 +173,7 @@ export function started(live: Live, child: Bun.Subprocess): void {
   rec.startedAt = new Date().toISOString();
   saveRecord(rec);
   crashPoint("after-start");
+  releaseSetup(live);
 }
 
 /**
@@ -152,6 +182,7 @@ export function started(live: Live, child: Bun.Subprocess): void {
  */
 export function finishContainer(live: Live, code: number): void {
   const rec = live.rec;
+  releaseSetup(live);
   // `network connect` may have added endpoints since this process last wrote the record.
   withRecordLock(rec.id, () => {
     const disk = loadRecord(rec.id);
@@ -163,35 +194,80 @@ export function finishContainer(live: Live, code: number): void {
   try {
     destroyContainer(live);
   } finally {
-    if (rec.autoRemove) deleteRecord(rec);
-    else saveRecord(rec);
-    dropLive(rec.id, live.liveFd);
+    // Under the lock: a `stop` that read the record as running must not write it back after this.
+    withRecordLock(rec.id, () => (rec.autoRemove ? deleteRecord(rec) : saveRecord(rec)));
   }
+}
+
+/** A started container: where its manager's forwarded signals go, and its exit status once its
+ * last process has ended. */
+export interface Running {
+  route: SignalRoute;
+  ended: Promise<number>;
+}
+
+/**
+ * Follows a started container to its end. The container lives while any of its processes lives
+ * (systemd's rule): the first process's exit ends it only when nothing else remains in its
+ * cgroup; otherwise one inotify watch on cgroup.events waits for the last. The exit status is the
+ * first process's own, unless a signal sent through tsnet (forwarded by its manager, or by
+ * `tsnet stop`) after the first process had exited ended the rest: then 128+N. Without a cgroup,
+ * the container ends with its first process and whatever remains of its process group is killed.
+ */
+export function track(live: Live, child: Bun.Subprocess): Running {
+  const cgroup = live.rec.cgroup;
+  const route = new SignalRoute(child.pid, cgroup);
+  const ended = child.exited.then(async () => {
+    route.firstAlive = false;
+    const first = exitStatus(child);
+    if (!cgroup) {
+      try {
+        kill(-child.pid, SIGKILL);
+      } catch {}
+      return first;
+    }
+    if (!isPopulated(cgroup)) return first;
+    await whenEmpty(cgroup);
+    const sig = loadRecord(live.rec.id)?.stopSignal ?? route.signalAfterFirst;
+    return sig === undefined ? first : 128 + sig;
+  });
+  return { route, ended };
 }
 
 /** Exit status of a container whose manager died: the command is killed, as by SIGKILL. */
 export const CRASHED_EXIT_CODE = 137;
 
 /**
- * Finds containers whose managing tsnet died (kill -9, a crash) and releases everything they
- * held: their command, veth, namespace, published ports, address and name (or record). Run by
- * every command before it reads or allocates anything, so a crash never blocks a name, an
- * address or a host port for long.
+ * Finds containers whose manager died (kill -9, a crash) and releases everything they held: their
+ * processes, namespace, veths, published ports, addresses and name (or record), and the
+ * temporary files the manager left. Every command runs it before it reads or allocates anything,
+ * so a crash never blocks a name, an address or a host port for long. It costs a lock probe per
+ * live manager; records are read only when a manager is found dead.
  */
 export function recoverOrphans(): void {
-  for (const { id, fd } of orphanedContainers()) {
-    const rec = loadRecord(id);
-    if (!rec || rec.status === "exited") {
-      dropLive(id, fd);
-      continue;
+  const dead = deadManagers();
+  if (!dead.length) return;
+  const recs = listRecords();
+  for (const m of dead) {
+    for (const rec of recs) {
+      if (rec.manager !== m.id) continue;
+      if (rec.status !== "exited") recoverContainer(rec);
+      else if (rec.autoRemove) deleteRecord(rec); // it died between recording the exit and forgetting it
     }
-    if (rec.pid !== undefined) signalCommand(rec.pid, rec.pidStart, rec.detached === true, 9);
-    try {
-      releaseLeasesOwnedBy(rec.id);
-      finishContainer({ rec, reservations: [], liveFd: fd }, CRASHED_EXIT_CODE);
-    } catch (e) {
-      warn(`cleaning up after crashed container ${rec.name}: ${(e as Error).message}`);
-    }
+    sweepTemporaries(CONTAINERS_DIR, m.id);
+    releaseManager(m.id, m.fd);
+  }
+}
+
+function recoverContainer(rec: ContainerRecord): void {
+  // Its first process's group goes now; teardown then kills every process of its cgroup.
+  if (rec.pid !== undefined) signalCommand(rec.pid, rec.pidStart, SIGKILL);
+  try {
+    releaseLeasesOwnedBy(rec.id);
+    reclaimNetns(rec);
+    finishContainer({ rec, reservations: [] }, CRASHED_EXIT_CODE);
+  } catch (e) {
+    warn(`cleaning up after crashed container ${rec.name}: ${(e as Error).message}`);
   }
 }
 
@@ -199,7 +275,7 @@ function resolveJoin(ref: string): { id: string; netns: string } {
   const target = findContainer(ref);
   if (!target) throw new TsnetError(`no such container: "${ref}" (see tsnet ps)`, 125);
   const netns = target.netns ?? target.joined?.netns;
-  if (target.status !== "running" || !isSameProcess(target.pid, target.pidStart)) {
+  if (target.status !== "running" || !containerAlive(target)) {
     throw new TsnetError(`cannot join container "${target.name}": it is not running`, 125);
   }
   if (!netns) throw new UsageError(`cannot join container "${target.name}": it uses the host's network (use --network host)`);
@@ -212,16 +288,17 @@ export type Stdio = ["inherit" | "ignore" | number, "inherit" | "ignore" | numbe
 export interface SpawnExtras {
   env?: Record<string, string | undefined>;
   cwd?: string;
-  /** A session and process group of its own (setsid), for detached containers. */
-  detached?: boolean;
+  /** The cgroup the command is born in. */
+  cgroup?: string;
 }
 
+/** Starts the container's command: in its namespace and cgroup, in a session of its own. */
 export function spawnIn(live: Live, command: string[], stdio: Stdio, extras: SpawnExtras = {}): Bun.Subprocess {
   const rec = live.rec;
   let ns: NamespaceChoice = {};
   if (rec.mode === "bridge" || rec.mode === "none") ns = { private: writeEtcFiles(rec) };
   else if (rec.joined) ns = { joinPid: livePidOf(rec.joined.id) };
-  return spawnInNamespace(live.sandbox?.ns.fd ?? live.joinedFd, command, stdio, extras, ns);
+  return spawnInNamespace(live.sandbox?.ns.fd ?? live.joinedFd, command, stdio, { ...extras, cgroup: rec.cgroup }, ns);
 }
 
 /** Where a command's mount and UTS namespaces come from: fresh ones with the container's files, or a live process's. */
@@ -233,16 +310,27 @@ export interface NamespaceChoice {
 /** A live process of the container, to join its mount and UTS namespaces (exec, container: mode). */
 export function livePidOf(id: string): number | undefined {
   const rec = loadRecord(id);
-  return rec && isSameProcess(rec.pid, rec.pidStart) ? rec.pid : undefined;
+  if (!rec) return undefined;
+  if (isSameProcess(rec.pid, rec.pidStart)) return rec.pid;
+  return rec.cgroup ? cgroupPids(rec.cgroup)[0] : undefined;
 }
 
 // The working directory tsnet was started in: a mount-namespace window resets the JS thread's
 // cwd to /, so children are always given it explicitly.
 const START_CWD = process.cwd();
 
-/** Starts a command in the namespace behind fd (the host's when undefined). */
+/**
+ * Starts a command in the namespace behind fd (the host's when undefined), leading a session and
+ * process group of its own (setsid): the terminal's signals then reach only tsnet, which forwards
+ * each exactly once (src/container/proc.ts). Its stdio may still be the terminal: a tty that is
+ * not the controlling one reads and writes without job-control checks.
+ */
 export function spawnInNamespace(fd: number | undefined, command: string[], stdio: Stdio, extras: SpawnExtras = {}, ns: NamespaceChoice = {}): Bun.Subprocess {
-  const start = () => Bun.spawn(command, { stdio, env: extras.env, cwd: extras.cwd ?? START_CWD, detached: extras.detached });
+  const start = () => {
+    const child = spawnChild(command, { stdio, env: extras.env, cwd: extras.cwd ?? START_CWD, detached: true, cgroup: extras.cgroup });
+    crashPoint("after-spawn");
+    return child;
+  };
   const withMounts = () => {
     if (ns.private) return inPrivateNamespaces(ns.private, start);
     if (ns.joinPid !== undefined) return inNamespacesOf(ns.joinPid, start);
@@ -252,7 +340,11 @@ export function spawnInNamespace(fd: number | undefined, command: string[], stdi
     // Bun.spawn forks on the calling thread, so the child is born in that thread's namespaces.
     return fd === undefined ? withMounts() : inNetns(fd, withMounts);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const { code, syscall } = e as NodeJS.ErrnoException;
+    // Joining the cgroup happens between fork and exec, and fails as open or clone3.
+    if (extras.cgroup && (syscall === "open" || syscall === "clone3")) {
+      throw new TsnetError(`cannot start "${command[0]}" in cgroup ${extras.cgroup}: ${code}`);
+    }
     if (code === "ENOENT") throw new TsnetError(`cannot run "${command[0]}": executable file not found in $PATH`, 127);
     if (code === "EACCES" || code === "EISDIR" || code === "ENOEXEC") {
       throw new TsnetError(`cannot run "${command[0]}": permission denied (not an executable file)`, 126);
@@ -264,8 +356,11 @@ export function spawnInNamespace(fd: number | undefined, command: string[], stdi
 /** Releases everything the container holds; goes on past failures and reports them together. */
 export function destroyContainer(live: Live): void {
   const c = new Cleanup();
-  // First, or the watch would put back the elements being deleted.
+  // The watch before the elements go, or it would put back what is being deleted.
   if (live.releaseFirewall) c.step(() => live.releaseFirewall!());
+  // Processes first: nothing the container started outlives it, whatever it did to its session.
+  const cgroup = live.rec.cgroup;
+  if (cgroup) c.step(() => removeCgroup(cgroup));
   if (live.rec.ports?.length) c.step(() => unpublishPorts(portOwner(live.rec), publishedFor(live.rec)));
   crashPoint("teardown-after-unpublish");
   c.step(() => teardownSandbox(live.rec, live.sandbox));
@@ -306,4 +401,14 @@ export function publishedFor(rec: ContainerRecord): PublishedPort[] {
     containerIp: toV4(address),
     containerPort: m.containerPort,
   }));
+}
+
+/**
+ * Whether any process of the container lives: its cgroup is populated (without one, its first
+ * process lives). The record alone cannot say: its manager may have died.
+ */
+export function containerAlive(rec: ContainerRecord): boolean {
+  if (rec.status !== "running") return false;
+  if (rec.cgroup && isPopulated(rec.cgroup)) return true;
+  return isSameProcess(rec.pid, rec.pidStart);
 }

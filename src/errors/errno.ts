@@ -14,7 +14,7 @@ const NAMES: Record<number, string> = {
 
 export const EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EAGAIN = 11, EACCES = 13, EBUSY = 16,
   EEXIST = 17, ENODEV = 19, EINVAL = 22, ENOSPC = 28, ENODATA = 61, EOPNOTSUPP = 95,
-  EADDRINUSE = 98, EADDRNOTAVAIL = 99, ERESTART = 85;
+  EADDRINUSE = 98, EADDRNOTAVAIL = 99, ERESTART = 85, EROFS = 30;
 
 export function errnoName(errno: number): string {
   return NAMES[errno] ?? `errno ${errno}`;

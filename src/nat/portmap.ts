@@ -6,7 +6,6 @@
 import { KernelError, TsnetError } from "../errors/errors.ts";
 import { EEXIST, ENOENT } from "../errors/errno.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
-import { lingerOnExit } from "../netlink/linger.ts";
 import { Batch, addElements, commentTag, deleteElements, deleteTaggedElements, ensureTable, listElements, openNftSocket, tableExists } from "../nftables/index.ts";
 import { ipv4FromBytes } from "../ip/ipv4.ts";
 import { HOSTIP_PORTS_MAP, PORTS_MAP, PORT_SETS, natTable, portElements, type NatNetwork, type PublishedPort } from "./ruleset.ts";
@@ -19,10 +18,7 @@ export function natSocket(): NetlinkSocket {
   return nft();
 }
 function nft(): NetlinkSocket {
-  if (!socket) {
-    socket = openNftSocket();
-    lingerOnExit(socket.fd);
-  }
+  socket ??= openNftSocket();
   return socket;
 }
 

@@ -4,7 +4,7 @@
 // unshare()/setns() move only the calling thread. Bun runs JavaScript on the main thread, so a
 // switched window must stay synchronous (no await inside): anything scheduled in between would
 // run in the wrong namespace.
-import { closeSync, mkdirSync, openSync, unlinkSync } from "node:fs";
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import {
   CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, O_RDONLY, close, mount, open, setns, umount2, unshare,
 } from "../../ffi/libc.ts";
@@ -61,17 +61,27 @@ export interface Netns {
 
 /**
  * Creates a namespace persisted at /run/netns/NAME and runs `inside` once within it, to open the
- * sockets that must live there. On any failure nothing is left: no mount, no file.
+ * sockets that must live there. The file is made first with O_EXCL and holds `owner` until the
+ * namespace is mounted over it: an existing namespace of that name (someone's `ip netns add`) is
+ * refused and never touched, and `created` runs (to record it) only once the file is ours. After a
+ * crash before the record says so, reclaimNetnsFile tells our file by its content. On any failure
+ * nothing of ours is left: no mount, no file.
  */
-export function createNetns<T>(name: string, inside: () => T): { ns: Netns; result: T } {
+export function createNetns<T>(name: string, owner: string, created: (path: string) => void, inside: () => T): { ns: Netns; result: T } {
   prepareRunDir();
   const path = netnsPath(name);
   try {
-    closeSync(openSync(path, "wx", 0o444));
+    writeFileSync(path, owner, { flag: "wx", mode: 0o444 });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "EEXIST") {
-      throw new KernelError("create namespace", path, EEXIST, "a namespace of that name exists");
+      throw new KernelError("create namespace", path, EEXIST, "a namespace of that name exists and is not this container's: remove it (ip netns del) or choose another --name");
     }
+    throw e;
+  }
+  try {
+    created(path);
+  } catch (e) {
+    tryUnlink(path);
     throw e;
   }
   const back = homeNetns();
@@ -123,6 +133,21 @@ function tryUnlink(path: string): void {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
+}
+
+/**
+ * Removes /run/netns/NAME if it is still the unmounted file a crashed createNetns made for owner
+ * (a mounted namespace reads as nothing like an id); anything else is left alone.
+ */
+export function reclaimNetnsFile(name: string, owner: string): void {
+  const path = netnsPath(name);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return;
+  }
+  if (text === owner) tryUnlink(path);
 }
 
 export function closeNetns(ns: Netns): void {

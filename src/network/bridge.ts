@@ -8,7 +8,7 @@ import { ipBytes, type IpAddress } from "../ip/addr.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
 import { addrAdd, addrList, afOf } from "../rtnetlink/addr.ts";
 import { IFF_UP } from "../rtnetlink/constants.ts";
-import { linkAdd, linkDel, linkGet, linkSet } from "../rtnetlink/link.ts";
+import { linkAdd, linkDelIfExists, linkGet, linkSet } from "../rtnetlink/link.ts";
 import { enableSysctl, setSysctl } from "./host.ts";
 
 export interface BridgeSpec {
@@ -76,11 +76,7 @@ export function makeBridge(nl: NetlinkSocket, spec: BridgeSpec): { index: number
 
 /** Removes the bridge; one that is already gone is not an error. */
 export function deleteBridge(nl: NetlinkSocket, bridge: string): void {
-  try {
-    linkDel(nl, bridge);
-  } catch (e) {
-    if (!(e instanceof KernelError && e.errno === ENODEV)) throw e;
-  }
+  linkDelIfExists(nl, bridge);
 }
 
 /** Routing between the bridge and the host's other links needs IPv4 forwarding (as Docker sets it). */

@@ -45,16 +45,32 @@ export function releasePorts(held: Reservation[]): void {
 
 /** Who holds a port: a tsnet container if one published it, else the process owning the socket. */
 function holderOf(m: PortMapping, selfId: string): string {
-  for (const r of listRecords()) {
-    if (r.id === selfId || r.status !== "running") continue;
-    const p = r.ports?.find((x) => x.proto === m.proto && x.hostPort === m.hostPort);
-    if (p) return `container "${r.name}" (${r.id.slice(0, 12)}, ${describeMapping(p)})`;
+  const container = () => {
+    for (const r of listRecords()) {
+      if (r.id === selfId || r.status === "exited") continue;
+      const p = r.ports?.find((x) => x.proto === m.proto && x.hostPort === m.hostPort);
+      if (p) return `container "${r.name}" (${r.id.slice(0, 12)}, ${describeMapping(p)})`;
+    }
+    return undefined;
+  };
+  const found = container();
+  if (found) return found;
+  const holder = processHolding(m);
+  // A tsnet process that has bound the port but not yet written it to its record (another run
+  // racing for the same port): its record says so within moments.
+  if (holder?.tsnet) {
+    const deadline = Date.now() + 2000;
+    while (Date.now() < deadline) {
+      Bun.sleepSync(10);
+      const again = container();
+      if (again) return again;
+    }
   }
-  return processHolding(m) ?? "another program";
+  return holder?.text ?? "another program";
 }
 
 // /proc/net/{tcp,udp}[6]: "sl local_address rem_address st ... inode"; local is HEXIP:HEXPORT.
-function processHolding(m: PortMapping): string | undefined {
+function processHolding(m: PortMapping): { text: string; tsnet: boolean } | undefined {
   const inodes = new Set<string>();
   for (const file of [`/proc/net/${m.proto}`, `/proc/net/${m.proto}6`]) {
     let text: string;
@@ -89,7 +105,11 @@ function processHolding(m: PortMapping): string | undefined {
       const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
       if (inode && inodes.has(inode)) {
         const comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-        return `${comm} (pid ${pid})`;
+        let tsnet = false;
+        try {
+          tsnet = readlinkSync(`/proc/${pid}/exe`) === readlinkSync("/proc/self/exe");
+        } catch {}
+        return { text: `${comm} (pid ${pid})`, tsnet };
       }
     }
   }

@@ -10,16 +10,15 @@ import { ENODEV } from "../errors/errno.ts";
 import { contains, formatIp, parseIp, type IpAddress } from "../ip/addr.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
-import { closeNetns, createNetns, deleteNetns, inNetns, netnsPath, type Netns } from "../netns/netns.ts";
+import { closeNetns, createNetns, deleteNetns, inNetns, reclaimNetnsFile, type Netns } from "../netns/netns.ts";
 import { addrAdd } from "../rtnetlink/addr.ts";
-import { bridgePortHairpin, linkAdd, linkGet, linkSet } from "../rtnetlink/link.ts";
+import { bridgePortHairpin, linkAdd, linkDelIfExists, linkGet, linkSet } from "../rtnetlink/link.ts";
 import { routeAdd } from "../rtnetlink/route.ts";
 import { saveRecord, type ContainerRecord, type Endpoint } from "../state/containers.ts";
 import { leaseHolder, releaseLease, takeLease, takeLeaseAt, type LeaseOwner } from "../state/leases.ts";
 import type { NetworkRecord } from "../state/networks.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
 import { formatMac, macFor } from "./bridge.ts";
-import { deleteLinkQuickly } from "./dellink.ts";
 import { hostRtnl } from "./host.ts";
 import { leaseRange, networkUp, subnetsOf } from "./networks.ts";
 
@@ -40,9 +39,11 @@ export interface AttachOptions {
 
 /** The container's own namespace, persisted at /run/netns/tsnet-NAME with lo up. */
 export function createSandbox(rec: ContainerRecord): Sandbox {
-  rec.netns = netnsPath(`tsnet-${rec.name}`);
-  saveRecord(rec);
-  const { ns, result: nl } = createNetns(`tsnet-${rec.name}`, () => {
+  const recordIt = (path: string) => {
+    rec.netns = path;
+    saveRecord(rec);
+  };
+  const { ns, result: nl } = createNetns(`tsnet-${rec.name}`, rec.id, recordIt, () => {
     const nl = new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`);
     linkSet(nl, LOOPBACK_IFINDEX, { up: true }, "lo");
     return nl;
@@ -118,7 +119,10 @@ export function attachEndpoint(rec: ContainerRecord, net: NetworkRecord, nsFd: n
   try {
     // One message makes both ends: the host end attached to the bridge and up, the container end
     // born inside the namespace under its final name (so no rename or move is needed).
+    // Until it exists, undo must not delete a link of that name: it would be someone else's.
+    ep.vethMade = false;
     linkAdd(host, { name: ep.hostVeth, kind: "veth", master: bridgeIndex, up: true, peer: { name: ep.ifname, nsFd, mac } });
+    ep.vethMade = true;
     crashPoint("after-veth");
     // A container reaching its own published port through a host address is DNAT-ed on the
     // bridge back out of the port it came in by, which a bridge allows only in hairpin mode.
@@ -153,28 +157,50 @@ export function attachEndpoint(rec: ContainerRecord, net: NetworkRecord, nsFd: n
   }
 }
 
-/** Removes the endpoint's veth and lease and forgets it in the record. */
+/**
+ * Removes one endpoint of a namespace that stays (`network disconnect`, or a failed attach): its
+ * veth (deleting one end deletes the pair; only a veth this endpoint made), then its leases.
+ */
 export function detachEndpoint(rec: ContainerRecord, ep: Endpoint): void {
   const c = new Cleanup();
-  // Deleting one end deletes the pair. Without this the namespace's destruction would remove it
-  // too, but asynchronously, after tsnet has already exited.
-  c.step(() => deleteLinkQuickly(hostRtnl(), ep.hostVeth));
+  if (ep.vethMade !== false) c.step(() => linkDelIfExists(hostRtnl(), ep.hostVeth));
   crashPoint("teardown-after-veth");
+  c.step(() => forgetEndpoint(rec, ep));
+  c.done();
+}
+
+/**
+ * Removes everything the record names; goes on past failures and reports them all at the end.
+ * The veths are not deleted one by one: unmounting the namespace (and closing its last fd) lets
+ * the kernel destroy it, and the veth pairs with it, in its cleanup worker, as `ip netns del`
+ * does. A link deletion would block here for the kernel's rcu_barrier() (15-40 ms); the
+ * namespace's end costs nothing on this path. The addresses are released now: leases are
+ * handed out round-robin, so an old veth still holding one for a few milliseconds is never given
+ * the same address again at once (ARCHITECTURE.md).
+ */
+export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox): void {
+  const c = new Cleanup();
+  if (sandbox) c.step(() => closeNetns(sandbox.ns));
+  const netns = rec.netns;
+  if (netns) c.step(() => deleteNetns(netns));
+  crashPoint("teardown-after-netns");
+  for (const ep of [...(rec.endpoints ?? [])]) c.step(() => forgetEndpoint(rec, ep));
+  c.done();
+}
+
+/** After a crash: the namespace file a run made but had not recorded yet (see createNetns). */
+export function reclaimNetns(rec: ContainerRecord): void {
+  if (!rec.netns && rec.name) reclaimNetnsFile(`tsnet-${rec.name}`, rec.id);
+}
+
+/** Releases the endpoint's leases and forgets it; its veth goes with the namespace. */
+function forgetEndpoint(rec: ContainerRecord, ep: Endpoint): void {
+  const c = new Cleanup();
   for (const ip of ep.ips) {
     const a = parseIp(ip.address);
     if (a) c.step(() => releaseLease(ep.networkId, a, rec.id));
   }
   rec.endpoints = (rec.endpoints ?? []).filter((e) => e !== ep && e.hostVeth !== ep.hostVeth);
-  c.done();
-}
-
-/** Removes everything the record names; goes on past failures and reports them all at the end. */
-export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox): void {
-  const c = new Cleanup();
-  if (sandbox) c.step(() => closeNetns(sandbox.ns));
-  for (const ep of [...(rec.endpoints ?? [])]) c.step(() => detachEndpoint(rec, ep));
-  const netns = rec.netns;
-  if (netns) c.step(() => deleteNetns(netns));
   c.done();
 }
 

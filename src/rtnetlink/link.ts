@@ -1,6 +1,8 @@
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { Attrs, type NetlinkMessage } from "../netlink/reader.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
+import { KernelError } from "../errors/errors.ts";
+import { ENODEV } from "../errors/errno.ts";
 import type { NetlinkWriter } from "../netlink/writer.ts";
 import {
   AF_BRIDGE, AF_UNSPEC, IFF_UP, IFLA_ADDRESS, IFLA_BRPORT_MODE, IFLA_IFNAME, IFLA_INFO_DATA,
@@ -152,4 +154,13 @@ export function linkList(nl: NetlinkSocket): LinkInfo[] {
     if (m.type === RTM_NEWLINK) out.push(parseLink(m));
   });
   return out;
+}
+
+/** Deletes the link; one that is already gone is not an error (teardown is idempotent). */
+export function linkDelIfExists(nl: NetlinkSocket, name: string): void {
+  try {
+    linkDel(nl, name);
+  } catch (e) {
+    if (!(e instanceof KernelError && e.errno === ENODEV)) throw e;
+  }
 }

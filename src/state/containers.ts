@@ -35,6 +35,8 @@ export interface Endpoint {
   aliases: string[];
   /** The default route goes elsewhere (an earlier network), or nowhere (an internal network). */
   noDefaultRoute?: boolean;
+  /** false while the veth is being made: a link of that name that exists then is not ours. */
+  vethMade?: boolean;
 }
 
 export interface ContainerRecord {
@@ -44,11 +46,20 @@ export interface ContainerRecord {
   created: string;
   mode: NetworkMode;
   status: "created" | "running" | "exited";
+  /** The process managing it (src/state/managers.ts): a foreground run, or the supervisor. */
+  manager?: string;
+  /** The last signal `tsnet stop`/`kill`/`rm -f` sent it (decides the exit status once its first process has exited). */
+  stopSignal?: number;
   pid?: number;
   /** Start time of pid (see src/container/proc.ts), so a recycled pid is never signalled. */
   pidStart?: number;
-  /** Started with -d: managed by the supervisor, the command leads its own process group. */
+  /** Started with -d: managed by the supervisor. */
   detached?: boolean;
+  /**
+   * The container's cgroup (v2), recorded before it is made; every process of the container is
+   * in it. Absent where there is no cgroup v2: the container is then its first process's group.
+   */
+  cgroup?: string;
   exitCode?: number;
   startedAt?: string;
   finishedAt?: string;
@@ -94,20 +105,28 @@ function pick<T>(xs: T[]): T {
   return xs[Math.floor(Math.random() * xs.length)]!;
 }
 
-/** Reserves the name for id; a generated name is retried until one is free. */
-export function reserveName(requested: string | undefined, id: string): string {
+/**
+ * Reserves a name for the record: the requested one, or a generated one retried until free. The
+ * record names it (saved) before the reservation is made, so a crash in between leaves nothing
+ * that its recovery cannot release (releaseName checks the reservation holds this id).
+ */
+export function reserveName(rec: ContainerRecord, requested: string | undefined): void {
   ensureDir(NAMES_DIR);
   if (requested !== undefined) {
     checkName(requested);
-    if (!createExclusive(`${NAMES_DIR}/${requested}`, id)) {
+    rec.name = requested;
+    saveRecord(rec);
+    if (!createExclusive(`${NAMES_DIR}/${requested}`, rec.id)) {
+      rec.name = "";
       const holder = readText(`${NAMES_DIR}/${requested}`)?.slice(0, 12) ?? "another container";
       throw new TsnetError(`the container name "${requested}" is already in use by ${holder}: choose another --name or remove that container`);
     }
-    return requested;
+    return;
   }
   for (let i = 0; ; i++) {
-    const name = i < 50 ? `${pick(ADJECTIVES)}_${pick(NOUNS)}` : `${pick(ADJECTIVES)}_${pick(NOUNS)}_${i}`;
-    if (createExclusive(`${NAMES_DIR}/${name}`, id)) return name;
+    rec.name = i < 50 ? `${pick(ADJECTIVES)}_${pick(NOUNS)}` : `${pick(ADJECTIVES)}_${pick(NOUNS)}_${i}`;
+    saveRecord(rec);
+    if (createExclusive(`${NAMES_DIR}/${rec.name}`, rec.id)) return;
   }
 }
 
@@ -161,7 +180,12 @@ export function findContainer(ref: string): ContainerRecord | undefined {
  * change a running container (network connect/disconnect).
  */
 export function withRecordLock<T>(id: string, fn: () => T): T {
-  return withLock(`container-${id.slice(0, 12)}`, fn);
+  return withLock(containerLock(id), fn);
+}
+
+/** The name of a container's lock (src/state/files.ts withLock/takeLock). */
+export function containerLock(id: string): string {
+  return `container-${id.slice(0, 12)}`;
 }
 
 export function deleteRecord(r: ContainerRecord): void {

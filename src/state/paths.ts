@@ -10,8 +10,8 @@ export const NAMES_DIR = `${RUN_DIR}/names`;
 /** Per network: leases and the allocation cursor (runtime state, keyed by network id). */
 export const NETWORKS_RUN_DIR = `${RUN_DIR}/networks`;
 export const LOCKS_DIR = `${RUN_DIR}/locks`;
-/** One lock file per container whose network is live, held by the process that manages it. */
-export const LIVE_DIR = `${RUN_DIR}/live`;
+/** One lock file per process that manages containers, held for its whole life (managers.ts). */
+export const MANAGERS_DIR = `${RUN_DIR}/managers`;
 export const SUPERVISOR_SOCKET = `${RUN_DIR}/supervisor.sock`;
 
 export const STATE_DIR = process.env.TSNET_STATE_DIR || "/var/lib/tsnet";

@@ -2,6 +2,7 @@
 import { closeSync, openSync } from "node:fs";
 import { selfCommand, selfEnv } from "../cli/self.ts";
 import { TsnetError } from "../errors/errors.ts";
+import { spawnChild } from "../process/children.ts";
 import { withLockAsync } from "../state/files.ts";
 import { RUN_DIR, SUPERVISOR_SOCKET } from "../state/paths.ts";
 import type { RunReply, RunRequest } from "./protocol.ts";
@@ -62,7 +63,7 @@ async function startSupervisor(): Promise<void> {
     if (await connectable()) return;
     const out = openSync(`${RUN_DIR}/supervisor.log`, "a", 0o600);
     try {
-      Bun.spawn(selfCommand(["_supervise"]), { stdio: ["ignore", out, out], env: selfEnv(), cwd: "/", detached: true }).unref();
+      spawnChild(selfCommand(["_supervise"]), { stdio: ["ignore", out, out], env: selfEnv(), cwd: "/", detached: true }).unref();
     } finally {
       closeSync(out);
     }
@@ -75,7 +76,8 @@ async function startSupervisor(): Promise<void> {
   });
 }
 
-export async function runDetached(req: RunRequest): Promise<string> {
+/** Hands the run to the supervisor; resolves to the container's id and any warning for the user. */
+export async function runDetached(req: RunRequest): Promise<{ id: string; warning?: string }> {
   let reply = await ask(req);
   if (!reply) {
     await startSupervisor();
@@ -83,5 +85,5 @@ export async function runDetached(req: RunRequest): Promise<string> {
   }
   if (!reply) throw new TsnetError(`the tsnet supervisor did not answer: see ${RUN_DIR}/supervisor.log`);
   if (!reply.ok) throw new TsnetError(reply.message, reply.exitCode);
-  return reply.id;
+  return { id: reply.id, warning: reply.warning };
 }

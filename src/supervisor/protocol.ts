@@ -8,7 +8,8 @@ export interface RunRequest {
   cwd: string;
 }
 
-export type RunReply = { ok: true; id: string } | { ok: false; message: string; exitCode: number };
+/** warning: one line for the user (no cgroup v2, say), printed by the client. */
+export type RunReply = { ok: true; id: string; warning?: string } | { ok: false; message: string; exitCode: number };
 
 export function logPath(id: string): string {
   return `/run/tsnet/containers/${id}.log`;

@@ -1,17 +1,20 @@
 // The supervisor: one process for all detached containers, started on demand by `tsnet run -d`
 // and gone once none remains. It creates each container (so it holds the container's liveness
-// lock and port reservations), starts the command in its own session with stdout and stderr
-// going to the container's log, records its exit status, releases its network, and reaps the
-// command's orphaned descendants (it is their subreaper). A Bun process costs ~25 MiB whatever
-// it does, so one shared process is what keeps the per-container cost small.
-import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
-import { LOCK_EX, becomeSubreaper, flock, kill, reapChild } from "../../ffi/libc.ts";
+// lock and port reservations), starts the command in its cgroup and its own session with stdout
+// and stderr going to the container's log, follows it until its last process has ended, records
+// its exit status, releases its network, and reaps the container's orphaned descendants (it is
+// their subreaper). A Bun process costs ~25 MiB whatever it does, so one shared process is what
+// keeps the per-container cost small; per container it keeps no timer, and an inotify watch only
+// while the first process has exited and others remain.
+import { closeSync, openSync } from "node:fs";
+import { LOCK_EX, flock } from "../../ffi/libc.ts";
 import { log } from "../cli/log.ts";
-import { createContainer, finishContainer, recoverOrphans, spawnIn, started, type Live } from "../container/lifecycle.ts";
+import { createContainer, finishContainer, recoverOrphans, spawnIn, started, track, type Live } from "../container/lifecycle.ts";
 import { TsnetError } from "../errors/errors.ts";
+import { adoptOrphans } from "../process/children.ts";
 import { ensureDir, removeFile } from "../state/files.ts";
-import { exitStatus } from "../container/proc.ts";
 import { RUN_DIR, SUPERVISOR_SOCKET } from "../state/paths.ts";
+import { retireManager } from "../state/managers.ts";
 import { logPath, type RunReply, type RunRequest } from "./protocol.ts";
 
 /** How long an idle supervisor waits for new work before it exits. */
@@ -22,10 +25,10 @@ export async function supervise(): Promise<number> {
   const lockFd = openSync(`${RUN_DIR}/supervisor.lock`, "a", 0o600);
   // Started only when none answers; one that is still on its way out holds this until it is gone.
   flock(lockFd, LOCK_EX, "supervisor.lock");
-  becomeSubreaper();
+  adoptOrphans();
   removeFile(SUPERVISOR_SOCKET);
 
-  const running = new Map<number, Live>();
+  const running = new Set<Live>();
   let clients = 0;
   let idleTimer: Timer | undefined;
 
@@ -46,6 +49,7 @@ export async function supervise(): Promise<number> {
       // Stop listening first: a client that cannot connect starts a new supervisor.
       server.stop(true);
       removeFile(SUPERVISOR_SOCKET);
+      retireManager();
       process.exit(0);
     }, IDLE_MS);
   };
@@ -63,7 +67,7 @@ export async function supervise(): Promise<number> {
     try {
       const out = openSync(logPath(id), "a", 0o600);
       try {
-        child = spawnIn(live, req.opts.command, ["ignore", out, out], { env: req.env, cwd: req.cwd, detached: true });
+        child = spawnIn(live, req.opts.command, ["ignore", out, out], { env: req.env, cwd: req.cwd });
       } finally {
         closeSync(out);
       }
@@ -72,23 +76,23 @@ export async function supervise(): Promise<number> {
       finishContainer(live, code);
       return { ok: false, message: (e as Error).message, exitCode: code };
     }
+    const { ended } = track(live, child);
     started(live, child);
-    running.set(child.pid, live);
-    void child.exited.then(() => {
-      const code = exitStatus(child);
-      // As when a container's init ends: whatever the command left running in its group goes too.
-      try {
-        kill(-child.pid, 9);
-      } catch {}
-      running.delete(child.pid);
+    running.add(live);
+    const finish = (code: number) => {
+      running.delete(live);
       try {
         finishContainer(live, code);
       } catch (e) {
         log.error(`releasing ${live.rec.name}: ${(e as Error).message}`);
       }
       maybeExit();
+    };
+    ended.then(finish, (e: unknown) => {
+      log.error(`following ${live.rec.name}: ${(e as Error).message}`);
+      finish(125);
     });
-    return { ok: true, id };
+    return { ok: true, id, warning: live.warning };
   };
 
   const server = Bun.listen<{ buf: string }>({
@@ -120,22 +124,6 @@ export async function supervise(): Promise<number> {
     },
   });
 
-  // Orphans re-parented to us are not Bun's children: reap them ourselves.
-  setInterval(() => {
-    for (const pid of childPids()) if (!running.has(pid)) reapChild(pid);
-  }, 1000).unref();
-
   maybeExit();
   return await new Promise<number>(() => {});
-}
-
-function childPids(): number[] {
-  const out: number[] = [];
-  try {
-    for (const tid of readdirSync("/proc/self/task")) {
-      const text = readFileSync(`/proc/self/task/${tid}/children`, "utf8").trim();
-      if (text) for (const p of text.split(" ")) out.push(Number(p));
-    }
-  } catch {}
-  return out;
 }

@@ -1,0 +1,76 @@
+// Liveness without pid files, and without looking at every container: each process that manages
+// containers (a foreground `tsnet run`, or the supervisor of detached ones) holds an flock on
+// /run/tsnet/managers/ID for as long as it lives, and every container record names its manager.
+// The kernel drops the lock when the process dies, however it dies, so a later tsnet finds the
+// dead managers by trying a handful of locks (one per live manager, not one per container) and
+// only then reads the records of the containers a dead one left behind.
+import { closeSync, openSync, readdirSync, renameSync } from "node:fs";
+import { LOCK_EX, close, flock, tryLock } from "../../ffi/libc.ts";
+import { ensureDir, processToken, removeFile } from "./files.ts";
+import { MANAGERS_DIR } from "./paths.ts";
+
+let mine: { id: string; fd: number } | undefined;
+
+/**
+ * Registers this process as a manager (once) and returns its id. The lock file appears under its
+ * final name already locked (made under a temporary name, then renamed), so no prober ever finds
+ * it unlocked while the manager lives.
+ */
+export function managerId(): string {
+  if (mine) return mine.id;
+  // The token (pid and start time) also names every temporary file this process writes, so
+  // whoever finds the manager dead knows which ones it left (sweepTemporaries).
+  const token = processToken();
+  ensureDir(MANAGERS_DIR);
+  const tmp = `${MANAGERS_DIR}/.${token}`;
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    flock(fd, LOCK_EX, tmp);
+    renameSync(tmp, `${MANAGERS_DIR}/${token}`);
+  } catch (e) {
+    closeSync(fd);
+    removeFile(tmp);
+    throw e;
+  }
+  mine = { id: token, fd };
+  return mine.id;
+}
+
+/** Managers that have died; each comes with its lock, now held by the caller until released. */
+export function deadManagers(): { id: string; fd: number }[] {
+  let names: string[];
+  try {
+    names = readdirSync(MANAGERS_DIR);
+  } catch {
+    return [];
+  }
+  const out: { id: string; fd: number }[] = [];
+  for (const id of names) {
+    if (id === mine?.id) continue;
+    let fd: number;
+    try {
+      fd = openSync(`${MANAGERS_DIR}/${id}`, "r");
+    } catch {
+      continue; // released in the meantime
+    }
+    if (!tryLock(fd, id)) closeSync(fd);
+    // A manager killed while registering left only its temporary name: it managed nothing yet.
+    else if (id.startsWith(".")) releaseManager(id, fd);
+    else out.push({ id, fd });
+  }
+  return out;
+}
+
+/** Forgets a dead manager once everything it held has been released. */
+export function releaseManager(id: string, fd: number): void {
+  removeFile(`${MANAGERS_DIR}/${id}`);
+  close(fd);
+}
+
+/** A manager that has let go of all its containers unregisters before it exits. */
+export function retireManager(): void {
+  if (!mine) return;
+  removeFile(`${MANAGERS_DIR}/${mine.id}`);
+  close(mine.fd);
+  mine = undefined;
+}
