@@ -210,6 +210,18 @@ const DROP_ALL_PROG = (() => {
   return b;
 })();
 
+/**
+ * Attaches a classic BPF program (struct sock_filter[]: | code u16 | jt u8 | jf u8 | k u32 |,
+ * host order) to a socket. The kernel copies it during the call.
+ */
+export function attachSocketFilter(fd: number, program: Uint8Array, what: string): void {
+  const prog = new Uint8Array(16);
+  const v = new DataView(prog.buffer);
+  v.setUint16(0, program.byteLength / 8, true);
+  v.setBigUint64(8, BigInt(addressOf(program)), true);
+  check(libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, prog, 16), "setsockopt SO_ATTACH_FILTER", what);
+}
+
 /** A reserved UDP port must not collect datagrams nobody reads. */
 export function attachDropAllFilter(fd: number, what: string): void {
   check(libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, DROP_ALL_PROG, 16), "setsockopt SO_ATTACH_FILTER", what);

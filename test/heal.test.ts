@@ -3,8 +3,8 @@
 // Witnesses: curl on the published ports, `nft -j list table`, `nft monitor`, /proc/sys, and a
 // UDP listener bound to the host's 127.0.0.1 that no container may ever reach.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, readdirSync, readlinkSync, rmSync } from "node:fs";
-import { assertThrowawayHost, nginxSite, sh, startContainer, tsnet, waitFor } from "./helpers.ts";
+import { readFileSync, rmSync } from "node:fs";
+import { assertThrowawayHost, managerPid, nginxSite, sh, startContainer, tsnet, waitFor } from "./helpers.ts";
 
 const NET = "healnet";
 const NET_GW = "10.93.0.1";
@@ -62,17 +62,8 @@ function chainRules(snapshot: string, chain: string): string[] {
 
 const localnet = (bridge: string) => readFileSync(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, "utf8").trim();
 
-/** This throwaway host's supervisor. */
-function supervisorPid(): number {
-  const ours = readlinkSync("/proc/self/ns/net");
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      if (cmd.includes("_supervise") && readlinkSync(`/proc/${pid}/ns/net`) === ours) return Number(pid);
-    } catch {}
-  }
-  throw new Error("no supervisor");
-}
+/** The supervisor managing the detached containers. */
+const supervisorPid = () => managerPid("hbg");
 
 /** ps --format json rows by name. */
 function psPorts(): Record<string, string> {

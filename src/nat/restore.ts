@@ -6,7 +6,7 @@
 // restoring is ensureTable (one transaction) with the owners' elements added, and a check that
 // finds nothing missing commits nothing.
 import { NFPROTO_INET, NFT_MSG_DELCHAIN, NFT_MSG_DELRULE, NFT_MSG_DELSET, NFT_MSG_DELSETELEM, NFT_MSG_DELTABLE } from "../nftables/constants.ts";
-import { ensureTable, type ElementAdd, type EnsureResult, type NftEvent } from "../nftables/index.ts";
+import { ensureTable, type ElementAdd, type EnsureResult, type NftEvent, type NftWatchFilter } from "../nftables/index.ts";
 import { NAT_TABLE, natSocket, type PortOwner } from "./portmap.ts";
 import { GUARD_CHAIN, LOOPBACK_GUARD, PORT_SETS, natTable, portElements, type NatNetwork, type PublishedPort } from "./ruleset.ts";
 
@@ -50,7 +50,11 @@ export function guardWasMissing(r: EnsureResult): boolean {
   return r.tableMissing || r.missingRules.some((x) => x.chain === GUARD_CHAIN && x.comment === LOOPBACK_GUARD);
 }
 
-const DELETIONS = new Set([NFT_MSG_DELTABLE, NFT_MSG_DELCHAIN, NFT_MSG_DELRULE, NFT_MSG_DELSET, NFT_MSG_DELSETELEM]);
+const DELETION_MSGS = [NFT_MSG_DELTABLE, NFT_MSG_DELCHAIN, NFT_MSG_DELRULE, NFT_MSG_DELSET, NFT_MSG_DELSETELEM];
+const DELETIONS = new Set(DELETION_MSGS);
+
+/** What a watch needs to see (the kernel drops the rest): deletions in tsnet's table. */
+export const NAT_WATCH_FILTER: NftWatchFilter = { family: NFPROTO_INET, table: NAT_TABLE, msgs: DELETION_MSGS };
 
 /**
  * Whether notifications may mean that something of tsnet's table, or one of the owners'

@@ -22,7 +22,7 @@
 // most once a second.
 import { warn } from "../errors/notice.ts";
 import { natSocket } from "../nat/portmap.ts";
-import { guardWasMissing, natTableTouched, restoreNatTable, type OwnedPorts } from "../nat/restore.ts";
+import { NAT_WATCH_FILTER, guardWasMissing, natTableTouched, restoreNatTable, type OwnedPorts } from "../nat/restore.ts";
 import type { NatNetwork } from "../nat/ruleset.ts";
 import { watchNftables, type NftWatch } from "../nftables/index.ts";
 import { setRouteLocalnet } from "./bridge.ts";
@@ -160,7 +160,7 @@ function start(): void {
         }
       }, 1000);
     },
-  });
+  }, NAT_WATCH_FILTER);
   // Anything removed before the subscription started would go unseen: look once, right away
   // (after the caller's synchronous work; reading only, unless something is missing).
   schedule();
