@@ -139,44 +139,57 @@ function check(): void {
   }
 }
 
-function start(): void {
-  watch = watchNftables({
-    events(events, lost) {
-      if (holders.size === 0) return;
-      // Lost notifications may have said anything: look.
-      if (lost || natTableTouched(events, owned(), new Set([natSocket().portid]))) schedule();
-    },
-    failed(e) {
-      warn(`watching nf_tables for firewall reloads stopped: ${e.message}`);
-      watch = undefined;
-      // Listen again on a new socket, and look at once: something may have passed unseen.
-      if (holders.size) setTimeout(() => {
-        if (holders.size && !watch) {
-          try {
-            start();
-          } catch (err) {
-            warn(`watching nf_tables for firewall reloads: ${(err as Error).message}`);
-          }
-        }
-      }, 1000);
-    },
-  }, NAT_WATCH_FILTER);
-  // Anything removed before the subscription started would go unseen: look once, right away
-  // (after the caller's synchronous work; reading only, unless something is missing).
-  schedule();
+// A container that ends this soon has nothing to protect, and a short `run --rm` should not pay
+// for a subscription (about 2 ms) or a check (a few ms of cold code): the subscription starts
+// this long after the first holder, and a check at once then covers whatever happened before.
+// Both stay within the 100 ms a restore may take.
+const SUBSCRIBE_AFTER_MS = 50;
+let starting: Timer | undefined;
+
+function subscribeSoon(delay: number): void {
+  if (watch || starting) return;
+  starting = setTimeout(() => {
+    starting = undefined;
+    if (holders.size === 0 || watch) return;
+    try {
+      watch = watchNftables({
+        events(events, lost) {
+          if (holders.size === 0) return;
+          // Lost notifications may have said anything: look.
+          if (lost || natTableTouched(events, owned(), new Set([natSocket().portid]))) schedule();
+        },
+        failed(e) {
+          warn(`watching nf_tables for firewall reloads stopped: ${e.message}`);
+          watch = undefined;
+          // Listen again on a new socket (and look: something may have passed unseen).
+          subscribeSoon(1000);
+        },
+      }, NAT_WATCH_FILTER);
+    } catch (e) {
+      warn(`watching nf_tables for firewall reloads: ${(e as Error).message}`);
+      subscribeSoon(1000);
+      return;
+    }
+    // Anything removed before the subscription went unseen: look once (reading only, unless
+    // something is missing).
+    schedule();
+  }, delay);
 }
 
 /**
  * Keeps tsnet's table, the guard, route_localnet and `ports()`'s elements restored for as long
  * as the returned release function has not been called. The first holder of a process starts
- * the subscription (on the calling thread's namespace: call it in the host's), the last release
- * ends it. `ports()` is asked at each restore, so it always reflects the container's record.
+ * the subscription (SUBSCRIBE_AFTER_MS later, from the event loop, so in the process's own
+ * namespace), the last release ends it. `ports()` is asked at each restore, so it always
+ * reflects the container's record.
  */
 export function holdFirewall(ports: () => OwnedPorts | undefined): () => void {
   holders.add(ports);
-  if (!watch) start();
+  subscribeSoon(SUBSCRIBE_AFTER_MS);
   return () => {
     if (!holders.delete(ports) || holders.size) return;
+    clearTimeout(starting);
+    starting = undefined;
     clearTimeout(timer);
     timer = undefined;
     watch?.stop();

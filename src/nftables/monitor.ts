@@ -63,8 +63,9 @@ export interface NftWatchFilter {
 
 // How many messages of one datagram the filter looks at. nf_tables puts the announcements of one
 // transaction into as few datagrams as fit; a datagram with more messages than this is let
-// through whole, for the reader to sort out.
-const FILTER_MESSAGES = 24;
+// through whole, for the reader to sort out. Other programs' everyday commits (an element, a
+// rule) are one message; a flush of many tables may pass, which is rare and harmless.
+const FILTER_MESSAGES = 8;
 
 /**
  * A classic BPF program passing a datagram if any of its first FILTER_MESSAGES messages matches
@@ -80,6 +81,16 @@ const FILTER_MESSAGES = 24;
  *     else off += NLMSG_ALIGN(nlmsg_len)  (nlmsg_len < 16 or >= 64 KiB -> pass)
  */
 export function nftFilterProgram(f: NftWatchFilter): Uint8Array {
+  // Built once per process and filter: building it is most of a subscription's cost.
+  const key = `${f.family} ${f.table} ${f.msgs.join(",")}`;
+  let program = programs.get(key);
+  if (!program) programs.set(key, (program = buildFilter(f)));
+  return program;
+}
+
+const programs = new Map<string, Uint8Array>();
+
+function buildFilter(f: NftWatchFilter): Uint8Array {
   const name = Buffer.from(`${f.table}\0`, "utf8");
   const attrLen = NLA_HDRLEN + name.length;
   if (attrLen > 255) throw new RangeError(`table name ${f.table} is too long to filter on`);
