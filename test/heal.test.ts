@@ -4,7 +4,7 @@
 // UDP listener bound to the host's 127.0.0.1 that no container may ever reach.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
-import { assertThrowawayHost, managerPid, nginxSite, sh, startContainer, tsnet, waitFor } from "./helpers.ts";
+import { TSNET, assertThrowawayHost, managerPid, nginxSite, sh, startContainer, tsnet, waitFor } from "./helpers.ts";
 
 const NET = "healnet";
 const NET_GW = "10.93.0.1";
@@ -279,3 +279,24 @@ describe("tsnet firewall-reload", () => {
   });
 });
 
+
+describe("a flush in a container's first moments", () => {
+  test("is healed too: a manager's watch that starts after it looks once", async () => {
+    // A new foreground manager: its subscription starts 50 ms after its container does, so a
+    // flush as soon as the element appears most likely lands before it.
+    const p = Bun.spawn([TSNET, "run", "--rm", "--name", "hnew", "-p", "18084:80", "--", ...site()], { stdio: ["ignore", "ignore", "pipe"] });
+    try {
+      await waitFor("the new element", () => sh(["nft", "list", "map", "inet", "tsnet", "ports"]).stdout.includes("18084"), 5000);
+      const flushed = Date.now();
+      expect(sh(["nft", "flush", "ruleset"]).code).toBe(0);
+      for (;;) {
+        if (status(18084) === "200" && Object.keys(PORTS).every((port) => status(Number(port)) === "200")) break;
+        if (Date.now() - flushed > 1000) throw new Error("not every port answered again within a second");
+        await Bun.sleep(10);
+      }
+    } finally {
+      p.kill();
+      await p.exited;
+    }
+  });
+});
