@@ -34,8 +34,10 @@ export const CLONE_NEWNS = 0x00020000, CLONE_FS = 0x00000200, CLONE_NEWUTS = 0x0
 export const MS_BIND = 4096, MS_REC = 16384, MS_PRIVATE = 262144, MS_SLAVE = 524288,
   MS_SHARED = 1048576;
 export const MNT_DETACH = 2;
-export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 64, O_EXCL = 128,
-  O_CLOEXEC = 524288;
+export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 64, O_EXCL = 128, O_TRUNC = 512,
+  O_APPEND = 1024, O_CLOEXEC = 524288;
+/** Never follow a symbolic link in the last component. arm64 has its own value (asm/fcntl.h). */
+export const O_NOFOLLOW = process.arch === "arm64" ? 0o100000 : 0o400000;
 export const LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
 export const SOL_SOCKET = 1, SO_RCVTIMEO = 20, SO_RCVBUF = 8, SO_SNDBUF = 7, SO_ATTACH_FILTER = 26;
 export const AF_INET = 2, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 524288;
@@ -163,7 +165,16 @@ export function ignoreSignal(sig: number): void {
   libc.signal(sig, 1); // SIG_IGN is (void (*)(int)) 1
 }
 
-const _SC_CLK_TCK = 2;
+const _SC_ARG_MAX = 0, _SC_CLK_TCK = 2;
+/** 3/4 of _STK_LIM: the kernel never allows more for arguments and environment (fs/exec.c). */
+const ARG_MAX_CEILING = 6 * 1024 * 1024;
+
+/** Bytes of arguments and environment execve accepts: a quarter of the stack limit (glibc's
+ * sysconf), capped as the kernel caps it. */
+export function argMax(): number {
+  return Math.min(Number(libc.sysconf(_SC_ARG_MAX)), ARG_MAX_CEILING);
+}
+
 /** Clock ticks per second, the unit of the CPU times in /proc/PID/stat. */
 export function clockTicks(): number {
   return Number(libc.sysconf(_SC_CLK_TCK));

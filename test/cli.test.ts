@@ -6,6 +6,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { CommandDef, OptionDef } from "../src/cli/command.ts";
 import { COMMANDS } from "../src/cli/registry.ts";
 import { TSNET, assertThrowawayHost, ipj, records, sh, tsnet, waitFor } from "./helpers.ts";
+import { NestedHost } from "./nested-host.ts";
 
 beforeAll(() => assertThrowawayHost());
 
@@ -226,20 +227,42 @@ describe("output discipline", () => {
     }
   });
 
-  test("an unexpected failure is one line, exit 125; its stack only with TSNET_DEBUG=1", () => {
+  test("a record that is not JSON: one line naming it, exit 125; the stack only with TSNET_DEBUG=1", () => {
     const bad = `/run/tsnet/containers/${"0".repeat(64)}.json`;
     tsnet(["ps"]); // makes the state directories
     writeFileSync(bad, '{"id": "truncated');
     try {
-      const r = tsnet(["ps"]);
-      expect(r.code).toBe(125);
-      expect(r.stdout).toBe("");
-      expect(r.stderr).toMatch(/^tsnet: internal error: SyntaxError: [^\n]+ \(run with TSNET_DEBUG=1 for details\)\n$/);
+      const line = `tsnet: refusing ${bad}: not a container record of tsnet's (it is not JSON): remove it\n`;
+      expect(tsnet(["ps"])).toEqual({ code: 125, stdout: "", stderr: line });
       const debug = tsnet(["ps"], { env: { TSNET_DEBUG: "1" } });
       expect(debug.code).toBe(125);
-      expect(debug.stderr).toMatch(/^tsnet: internal error: SyntaxError: [^\n]+\n\s+at /);
+      expect(debug.stderr.startsWith(line)).toBe(true);
+      expect(debug.stderr.slice(line.length)).toMatch(/^TsnetError: [^\n]+\n\s+at /);
     } finally {
       rmSync(bad);
+    }
+  });
+
+  test("an unexpected failure is one line, exit 125; its stack only with TSNET_DEBUG=1", async () => {
+    // Two records whose creation times are numbers: valid enough to be read, and then a TypeError
+    // where ps sorts them (a bug this input provokes on purpose). A host of its own, so that
+    // these two are all ps sees.
+    const h = await NestedHost.start();
+    try {
+      for (const d of ["a", "b"]) {
+        const id = d.repeat(64);
+        const rec = JSON.stringify({ id, name: `odd${d}`, command: ["true"], created: 5, mode: "none", status: "exited", autoRemove: false });
+        h.must(`mkdir -m 0700 -p /run/tsnet/containers; printf %s "$REC" > /run/tsnet/containers/${id}.json`, { REC: rec });
+      }
+      const r = h.tsnet(["ps", "-a"]);
+      expect(r.code).toBe(125);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(/^tsnet: internal error: TypeError: [^\n]+ \(run with TSNET_DEBUG=1 for details\)\n$/);
+      const debug = h.tsnet(["ps", "-a"], { env: { TSNET_DEBUG: "1" } });
+      expect(debug.code).toBe(125);
+      expect(debug.stderr).toMatch(/^tsnet: internal error: TypeError: [^\n]+\n\s+at /);
+    } finally {
+      await h.close();
     }
   });
 

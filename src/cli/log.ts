@@ -3,13 +3,16 @@
 // of milliseconds to import; see ARCHITECTURE.md).
 import { createConsola, type ConsolaReporter } from "consola/core";
 import { setWarningSink } from "../errors/notice.ts";
-import { err } from "./output.ts";
+import { err, printable } from "./output.ts";
 
 const oneLine: ConsolaReporter = {
   log(entry) {
     const text = entry.args.map((a) => (a instanceof Error ? a.message : String(a))).join(" ");
     const tag = entry.type === "warn" ? "warning: " : "";
-    err(`tsnet: ${tag}${text}\n`);
+    err(`tsnet: ${tag}${printable(text)}\n`);
+    // The stack of an error, only for whoever debugs tsnet.
+    const e = entry.args.find((a) => a instanceof Error);
+    if (process.env.TSNET_DEBUG && e?.stack) err(`${e.stack}\n`);
   },
 };
 

@@ -52,16 +52,19 @@ function oneLine(s: string): string {
  * TSNET_DEBUG is set.
  */
 async function report(e: unknown): Promise<number> {
-  const [{ TsnetError }, { err }] = await Promise.all([import("../errors/errors.ts"), import("./output.ts")]);
+  const [{ TsnetError }, { err, printable }] = await Promise.all([import("../errors/errors.ts"), import("./output.ts")]);
   if (e instanceof TsnetError) {
-    err(`tsnet: ${oneLine(e.message)}\n`);
+    // tsnet's own messages are one line by construction: a control character in one came from
+    // the user's input (a name with a newline), and is shown escaped.
+    err(`tsnet: ${printable(e.message)}\n`);
+    if (process.env.TSNET_DEBUG && e.stack) err(`${e.stack}\n`);
     return e.exitCode;
   }
   if (process.env.TSNET_DEBUG) {
     err(`tsnet: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   } else {
     const what = e instanceof Error ? `${e.name === "Error" ? "" : `${e.name}: `}${e.message}` : String(e);
-    err(`tsnet: internal error: ${oneLine(what)} (run with TSNET_DEBUG=1 for details)\n`);
+    err(`tsnet: internal error: ${printable(oneLine(what))} (run with TSNET_DEBUG=1 for details)\n`);
   }
   return EXIT_TSNET;
 }

@@ -46,3 +46,16 @@ export function err(text: string): void {
     writeAll(2, text);
   } catch {}
 }
+
+const ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * A message made safe to print as one line: control characters (a newline in a name someone
+ * typed, a terminal escape sequence) are shown escaped (\n, \x1b), never acted on.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return ESCAPES[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`);
+  });
+}

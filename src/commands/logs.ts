@@ -1,4 +1,5 @@
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, readSync } from "node:fs";
+import { O_RDONLY } from "../../ffi/libc.ts";
 import { defineCommand } from "../cli/command.ts";
 import { out } from "../cli/output.ts";
 import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
@@ -6,6 +7,7 @@ import { OBJECT_ERROR, isRunning, mustFind } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { loadRecord } from "../state/containers.ts";
+import { fsError, openOwned } from "../state/files.ts";
 import { logPath } from "../supervisor/protocol.ts";
 
 export default defineCommand({
@@ -24,17 +26,21 @@ export default defineCommand({
     requireRoot("tsnet logs", STATE_IS_ROOTS);
     recoverOrphans();
     const rec = mustFind(rest[0]!);
-    let fd: number;
-    try {
-      fd = openSync(logPath(rec.id), "r");
-    } catch {
+    const path = logPath(rec.id);
+    const fd = openOwned(path, O_RDONLY);
+    if (fd === undefined) {
       if (!rec.detached) throw new TsnetError(`container ${rec.name} ran in the foreground: its output went to its terminal, not to a log`, OBJECT_ERROR);
       return 0;
     }
     const buf = Buffer.alloc(65536);
     const drain = () => {
       for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, null);
+        let n: number;
+        try {
+          n = readSync(fd, buf, 0, buf.length, null);
+        } catch (e) {
+          throw fsError("read", path, e);
+        }
         if (n <= 0) return;
         out(buf.subarray(0, n));
       }

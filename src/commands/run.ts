@@ -212,10 +212,11 @@ export async function runForeground(opts: RunOptions): Promise<number> {
       log.error(e);
     }
     finishContainer(live, code);
-    retireManager();
     reapOrphans();
     return code;
   } finally {
+    // Done managing (or never got to it): this process's manager lock file goes.
+    retireManager();
     signals.stop();
   }
 }

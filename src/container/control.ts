@@ -3,15 +3,19 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { cgroupPids, killCgroup, signalCgroup } from "../cgroup/cgroup.ts";
 import { TsnetError } from "../errors/errors.ts";
-import { findContainer, loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";
+import { findContainer, isContainerRef, loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";
 import { containerAlive, recoverOrphans } from "./lifecycle.ts";
 import { SIGKILL, isSameProcess, signalCommand, startTime } from "./proc.ts";
 
 /** Docker's code for a command that failed on an object (no such container, not running...). */
 export const OBJECT_ERROR = 1;
 
-/** The container a reference names, if any (an ambiguous id prefix is still an error). */
+/**
+ * The container a reference names, if any; a reference no container could ever have (a path,
+ * odd characters) is still "no such container", and an ambiguous id prefix still an error.
+ */
 export function findContainerRef(ref: string): ContainerRecord | undefined {
+  if (!isContainerRef(ref)) throw new TsnetError(`no such container: ${ref}`, OBJECT_ERROR);
   return findContainer(ref);
 }
 

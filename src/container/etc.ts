@@ -2,14 +2,15 @@
 // its own under /run/tsnet/containers/ID/, bind-mounted over the host's paths in the container's
 // private mount namespace (src/netns/private.ts), so the host's files are never edited and only
 // the container's processes (and `tsnet exec`) see them.
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { readResolvConf, RESOLVER_ADDRESS } from "../network/resolver.ts";
 import type { PrivateFiles } from "../netns/private.ts";
 import type { ContainerRecord } from "../state/containers.ts";
-import { CONTAINERS_DIR } from "../state/paths.ts";
+import { ensureDir, fsError, trustDir, writeText } from "../state/files.ts";
+import { CONTAINERS_DIR, containerDir } from "../state/paths.ts";
 
 export function etcDir(id: string): string {
-  return `${CONTAINERS_DIR}/${id}`;
+  return containerDir(id);
 }
 
 /** Docker's default hostname: the first 12 hex digits of the id. */
@@ -59,10 +60,12 @@ function resolvConf(rec: ContainerRecord): string {
  */
 export function writeEtcFiles(rec: ContainerRecord): PrivateFiles {
   const dir = etcDir(rec.id);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  ensureDir(dir);
   const binds: PrivateFiles["binds"] = [];
+  // 0644: the container's processes, whatever their user, read them through the bind mounts
+  // (which do not pass through the directory, so it stays 0700).
   const write = (name: string, text: string, target: string) => {
-    writeFileSync(`${dir}/${name}`, text, { mode: 0o644 });
+    writeText(`${dir}/${name}`, text, 0o644);
     binds.push({ source: `${dir}/${name}`, target });
   };
   write("hostname", `${hostnameOf(rec)}\n`, "/etc/hostname");
@@ -74,10 +77,16 @@ export function writeEtcFiles(rec: ContainerRecord): PrivateFiles {
 /** Rewrites /etc/hosts in place (the same inode stays mounted), e.g. after network connect. */
 export function refreshHosts(rec: ContainerRecord): void {
   try {
-    writeFileSync(`${etcDir(rec.id)}/hosts`, hostsFile(rec));
+    writeText(`${etcDir(rec.id)}/hosts`, hostsFile(rec), 0o644);
   } catch {}
 }
 
 export function removeEtcFiles(id: string): void {
-  rmSync(etcDir(id), { recursive: true, force: true });
+  const dir = etcDir(id);
+  if (!trustDir(CONTAINERS_DIR)) return;
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch (e) {
+    throw fsError("remove", dir, e);
+  }
 }

@@ -4,14 +4,16 @@
 // unshare()/setns() move only the calling thread. Bun runs JavaScript on the main thread, so a
 // switched window must stay synchronous (no await inside): anything scheduled in between would
 // run in the wrong namespace.
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import {
-  CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, O_RDONLY, close, mount, open, setns, umount2, unshare,
+  CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, O_NOFOLLOW, O_RDONLY, close, mount, open, setns, umount2, unshare,
 } from "../../ffi/libc.ts";
 import { KernelError, isErrno } from "../errors/errors.ts";
 import { EEXIST, EINVAL, ENOENT } from "../errors/errno.ts";
+import { checkNetnsPath, ensureDir, fsError } from "../state/files.ts";
+import { NETNS_DIR } from "../state/paths.ts";
 
-export const NETNS_RUN_DIR = "/run/netns";
+export const NETNS_RUN_DIR = NETNS_DIR;
 
 let home: number | undefined;
 
@@ -32,8 +34,11 @@ export function inNetns<T>(fd: number, fn: () => T, what = "container namespace"
   }
 }
 
+/** Where namespace NAME is persisted; the directory is made (and checked) first, so a refusal
+ * comes before anything names a path in it. */
 export function netnsPath(name: string): string {
-  return `${NETNS_RUN_DIR}/${name}`;
+  prepareRunDir();
+  return checkNetnsPath(`${NETNS_RUN_DIR}/${name}`);
 }
 
 // Like iproute2: /run/netns is a shared mount point so that namespace mounts made later also
@@ -41,7 +46,8 @@ export function netnsPath(name: string): string {
 let runDirReady = false;
 function prepareRunDir(): void {
   if (runDirReady) return;
-  mkdirSync(NETNS_RUN_DIR, { recursive: true, mode: 0o755 });
+  // 0755 as iproute2 makes it; refused unless root's alone (src/state/owned.ts).
+  ensureDir(NETNS_RUN_DIR, 0o755);
   try {
     mount("none", NETNS_RUN_DIR, null, MS_SHARED | MS_REC);
   } catch (e) {
@@ -68,7 +74,6 @@ export interface Netns {
  * nothing of ours is left: no mount, no file.
  */
 export function createNetns<T>(name: string, owner: string, created: (path: string) => void, inside: () => T): { ns: Netns; result: T } {
-  prepareRunDir();
   const path = netnsPath(name);
   try {
     writeFileSync(path, owner, { flag: "wx", mode: 0o444 });
@@ -76,7 +81,7 @@ export function createNetns<T>(name: string, owner: string, created: (path: stri
     if ((e as NodeJS.ErrnoException).code === "EEXIST") {
       throw new KernelError("create namespace", path, EEXIST, "a namespace of that name exists and is not this container's: remove it (ip netns del) or choose another --name");
     }
-    throw e;
+    throw fsError("create namespace", path, e);
   }
   try {
     created(path);
@@ -107,7 +112,7 @@ export function createNetns<T>(name: string, owner: string, created: (path: stri
 
 /** Opens a persisted namespace by path (for exec, joining another container). */
 export function openNetns(path: string): number {
-  return open(path, O_RDONLY);
+  return open(checkNetnsPath(path), O_RDONLY | O_NOFOLLOW);
 }
 
 /**
@@ -115,6 +120,7 @@ export function openNetns(path: string): number {
  * process, mount or fd holds it any more. Missing pieces are not an error: teardown is idempotent.
  */
 export function deleteNetns(path: string): void {
+  checkNetnsPath(path);
   tryUmount(path);
   tryUnlink(path);
 }
@@ -131,7 +137,7 @@ function tryUnlink(path: string): void {
   try {
     unlinkSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw fsError("remove", path, e);
   }
 }
 

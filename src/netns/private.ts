@@ -20,12 +20,14 @@ export interface PrivateFiles {
 
 let home: { mnt: number; uts: number } | undefined;
 
-/** tsnet's own mount and UTS namespaces, opened before any window moves the thread. */
+/**
+ * tsnet's own mount and UTS namespaces, opened before any window moves the thread. Every window
+ * first gives the thread an fs_struct of its own again: a thread Bun starts later (lazily, from
+ * the JS thread) shares the JS thread's, and setns(CLONE_NEWNS) refuses a shared one (EINVAL).
+ */
 function homeNamespaces(): { mnt: number; uts: number } {
-  if (!home) {
-    unshare(CLONE_FS, "fs_struct (so the thread may setns into mount namespaces)");
-    home = { mnt: open("/proc/thread-self/ns/mnt", O_RDONLY), uts: open("/proc/thread-self/ns/uts", O_RDONLY) };
-  }
+  unshare(CLONE_FS, "fs_struct (so the thread may setns into mount namespaces)");
+  home ??= { mnt: open("/proc/thread-self/ns/mnt", O_RDONLY), uts: open("/proc/thread-self/ns/uts", O_RDONLY) };
   return home;
 }
 

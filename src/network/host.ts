@@ -3,6 +3,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
+import { fsError } from "../state/files.ts";
 
 let hostSocket: NetlinkSocket | undefined;
 
@@ -28,6 +29,6 @@ export function setSysctl(path: string, on: boolean): boolean {
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw e;
+    throw fsError("set", path, e);
   }
 }

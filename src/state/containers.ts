@@ -3,8 +3,8 @@
 // The record lists every kernel object the container owns, written before the object is made,
 // so teardown (normal, after a failure, or after a crash) knows what to remove.
 import { TsnetError, UsageError } from "../errors/errors.ts";
-import { createExclusive, ensureDir, readText, removeFile, withLock, writeAtomic } from "./files.ts";
-import { CONTAINERS_DIR, LOCKS_DIR, NAMES_DIR } from "./paths.ts";
+import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, withLock, writeAtomic } from "./files.ts";
+import { CONTAINERS_DIR, ID_RE, LOCKS_DIR, NAMES_DIR, NETNS_DIR, checkedId } from "./paths.ts";
 
 import { readdirSync } from "node:fs";
 import type { PortMapping } from "../network/ports.ts";
@@ -131,27 +131,96 @@ export function reserveName(rec: ContainerRecord, requested: string | undefined)
 }
 
 export function releaseName(name: string, id: string): void {
-  if (!name) return; // not reserved yet
+  if (!name || !NAME_RE.test(name)) return; // not reserved yet
   const path = `${NAMES_DIR}/${name}`;
   if (readText(path) === id) removeFile(path);
 }
 
 export function saveRecord(r: ContainerRecord): void {
   ensureDir(CONTAINERS_DIR);
-  writeAtomic(`${CONTAINERS_DIR}/${r.id}.json`, JSON.stringify(r));
+  writeAtomic(`${CONTAINERS_DIR}/${checkedId(r.id)}.json`, JSON.stringify(r));
 }
 
+/** The record of a full id; undefined for anything that is not one, never a path. */
 export function loadRecord(id: string): ContainerRecord | undefined {
-  const text = readText(`${CONTAINERS_DIR}/${id}.json`);
-  return text === undefined ? undefined : (JSON.parse(text) as ContainerRecord);
+  if (!ID_RE.test(id)) return undefined;
+  const path = `${CONTAINERS_DIR}/${id}.json`;
+  const text = readText(path);
+  if (text === undefined) return undefined;
+  let r: unknown;
+  try {
+    r = JSON.parse(text);
+  } catch {
+    throw notARecord(path, "it is not JSON");
+  }
+  const bad = badField(r, id);
+  if (bad) throw notARecord(path, `its field ${bad} is not one tsnet writes`);
+  return r as ContainerRecord;
+}
+
+function notARecord(path: string, why: string): TsnetError {
+  return new TsnetError(`refusing ${path}: not a container record of tsnet's (${why}): remove it`);
+}
+
+const NETNS_RE = new RegExp(`^${NETNS_DIR}/[A-Za-z0-9][A-Za-z0-9_.-]*$`);
+const IFNAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+const isStrings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
+
+/**
+ * The first field of a record that tsnet would never have written, or undefined. Everything that
+ * becomes a path, a link name, a cgroup or a signal's target is held to the form tsnet gives it:
+ * a record, however it got there, can only name a container's own objects.
+ */
+function badField(v: unknown, id: string): string | undefined {
+  if (typeof v !== "object" || v === null) return "(the whole record)";
+  const r = v as Record<string, any>;
+  if (r.id !== id) return "id";
+  if (typeof r.name !== "string" || (r.name !== "" && !NAME_RE.test(r.name))) return "name";
+  if (!isStrings(r.command)) return "command";
+  if (!["none", "host", "bridge", "container"].includes(r.mode)) return "mode";
+  if (!["created", "running", "exited"].includes(r.status)) return "status";
+  // pid 1 would make kill(-pid) every process.
+  if (r.pid !== undefined && !isInt(r.pid, 2)) return "pid";
+  if (r.pidStart !== undefined && !isInt(r.pidStart, 0)) return "pidStart";
+  if (r.manager !== undefined && (typeof r.manager !== "string" || !/^\d+-\d+$/.test(r.manager))) return "manager";
+  if (r.stopSignal !== undefined && !isInt(r.stopSignal, 1, 64)) return "stopSignal";
+  if (r.netns !== undefined && (typeof r.netns !== "string" || !NETNS_RE.test(r.netns))) return "netns";
+  if (r.joined !== undefined) {
+    if (typeof r.joined !== "object" || r.joined === null || !ID_RE.test(r.joined.id) || typeof r.joined.netns !== "string" || !NETNS_RE.test(r.joined.netns)) return "joined";
+  }
+  // <cgroup2 mount>/<parent>/<id>: absolute, no "." or ".." anywhere, ending in its own id.
+  if (r.cgroup !== undefined) {
+    const parts = typeof r.cgroup === "string" ? r.cgroup.split("/") : [];
+    if (parts[0] !== "" || parts.at(-1) !== id || parts.slice(1).some((p) => p === "" || p === "." || p === "..")) return "cgroup";
+  }
+  if (r.endpoints !== undefined) {
+    if (!Array.isArray(r.endpoints)) return "endpoints";
+    for (const e of r.endpoints) {
+      if (typeof e !== "object" || e === null || !ID_RE.test(e.networkId)) return "endpoints.networkId";
+      // The host end is named after the container's id (src/network/sandbox.ts).
+      if (typeof e.hostVeth !== "string" || !new RegExp(`^veth${id.slice(0, 7)}(-[0-9]+)?$`).test(e.hostVeth)) return "endpoints.hostVeth";
+      if (typeof e.ifname !== "string" || !/^eth[0-9]+$/.test(e.ifname)) return "endpoints.ifname";
+      if (typeof e.bridge !== "string" || !IFNAME_RE.test(e.bridge)) return "endpoints.bridge";
+      if (!Array.isArray(e.ips) || !e.ips.every((i: any) => typeof i?.address === "string" && isInt(i.prefix, 0, 128))) return "endpoints.ips";
+    }
+  }
+  if (r.ports !== undefined) {
+    if (!Array.isArray(r.ports)) return "ports";
+    for (const p of r.ports) {
+      if (typeof p !== "object" || p === null || !["tcp", "udp"].includes(p.proto) || !isInt(p.hostPort, 0, 65535) || !isInt(p.containerPort, 1, 65535) || !isInt(p.hostIp, 0, 2 ** 32 - 1)) return "ports";
+    }
+  }
+  return undefined;
 }
 
 export function listRecords(): ContainerRecord[] {
+  if (!trustDir(CONTAINERS_DIR)) return [];
   let files: string[];
   try {
     files = readdirSync(CONTAINERS_DIR);
-  } catch {
-    return [];
+  } catch (e) {
+    throw fsError("read directory", CONTAINERS_DIR, e);
   }
   const out: ContainerRecord[] = [];
   for (const f of files) {
@@ -162,10 +231,19 @@ export function listRecords(): ContainerRecord[] {
   return out;
 }
 
+/**
+ * Whether ref can name a container at all: a name (as --name accepts them) or a prefix of an id.
+ * Anything else (a path, a newline, 300 characters) names none, and never reaches a path.
+ */
+export function isContainerRef(ref: string): boolean {
+  return NAME_RE.test(ref) || /^[0-9a-f]{1,64}$/.test(ref);
+}
+
 /** A container by name, full id or unique id prefix, as Docker resolves references. */
 export function findContainer(ref: string): ContainerRecord | undefined {
-  const byName = readText(`${NAMES_DIR}/${ref}`);
-  if (byName !== undefined && /^[0-9a-f]{64}$/.test(byName)) {
+  if (!isContainerRef(ref)) return undefined;
+  const byName = NAME_RE.test(ref) ? readText(`${NAMES_DIR}/${ref}`) : undefined;
+  if (byName !== undefined && ID_RE.test(byName)) {
     const r = loadRecord(byName);
     if (r) return r;
   }
@@ -185,11 +263,11 @@ export function withRecordLock<T>(id: string, fn: () => T): T {
 
 /** The name of a container's lock (src/state/files.ts withLock/takeLock). */
 export function containerLock(id: string): string {
-  return `container-${id.slice(0, 12)}`;
+  return `container-${checkedId(id).slice(0, 12)}`;
 }
 
 export function deleteRecord(r: ContainerRecord): void {
-  removeFile(`${CONTAINERS_DIR}/${r.id}.json`);
+  removeFile(`${CONTAINERS_DIR}/${checkedId(r.id)}.json`);
   // Whoever waits on this lock finds no record once it gets it, and gives up.
   removeFile(`${LOCKS_DIR}/container-${r.id.slice(0, 12)}.lock`);
   releaseName(r.name, r.id);

@@ -1,10 +1,16 @@
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+// Reading and writing state files. Every path goes through src/state/owned.ts first (directories
+// root's alone, no symbolic links followed, files checked), and every failure is one line naming
+// the operation and the path (ENOSPC, EROFS...).
+import { closeSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { crashPoint } from "../errors/crashpoint.ts";
-import { LOCK_EX, LOCK_UN, flock } from "../../ffi/libc.ts";
+import { LOCK_EX, LOCK_UN, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, flock } from "../../ffi/libc.ts";
 import { LOCKS_DIR } from "./paths.ts";
+import { ensureDir, fsError, openOwned, trustDir } from "./owned.ts";
 
-export function ensureDir(path: string): void {
-  mkdirSync(path, { recursive: true, mode: 0o700 });
+export { checkNetnsPath, ensureDir, fsError, openOwned, trustDir, trustSocket } from "./owned.ts";
+
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/")) || "/";
 }
 
 /**
@@ -14,9 +20,34 @@ export function ensureDir(path: string): void {
  */
 export function writeAtomic(path: string, data: string): void {
   const tmp = `${path}.${processToken()}.tmp`;
-  writeFileSync(tmp, data, { mode: 0o600 });
+  const fd = openOwned(tmp, O_WRONLY | O_CREAT | O_TRUNC)!;
+  try {
+    writeFileSync(fd, data);
+  } catch (e) {
+    closeSync(fd);
+    removeQuietly(tmp);
+    throw fsError("write", path, e);
+  }
+  closeSync(fd);
   crashPoint("tmp-write");
-  renameSync(tmp, path);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    removeQuietly(tmp);
+    throw fsError("write", path, e);
+  }
+}
+
+/** Writes the file in place (the same inode: a bind mount of it stays valid). */
+export function writeText(path: string, data: string, mode = 0o600): void {
+  const fd = openOwned(path, O_WRONLY | O_CREAT | O_TRUNC, mode)!;
+  try {
+    writeFileSync(fd, data);
+  } catch (e) {
+    throw fsError("write", path, e);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 let token: string | undefined;
@@ -31,6 +62,7 @@ export function processToken(): string {
 
 /** Removes the temporary files a dead process (by its token) left in dir. */
 export function sweepTemporaries(dir: string, deadToken: string): void {
+  if (!trustDir(dir)) return;
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -42,30 +74,45 @@ export function sweepTemporaries(dir: string, deadToken: string): void {
 
 /** Creates the file only if it does not exist yet (O_EXCL); false when it exists. */
 export function createExclusive(path: string, data: string): boolean {
+  const fd = openOwned(path, O_WRONLY | O_CREAT | O_EXCL);
+  if (fd === undefined) return false;
   try {
-    writeFileSync(path, data, { flag: "wx", mode: 0o600 });
-    return true;
+    writeFileSync(fd, data);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw e;
+    // A name file left empty (ENOSPC) would hold the name for nobody.
+    closeSync(fd);
+    removeQuietly(path);
+    throw fsError("write", path, e);
   }
+  closeSync(fd);
+  return true;
 }
 
 export function readText(path: string): string | undefined {
+  const fd = openOwned(path, O_RDONLY);
+  if (fd === undefined) return undefined;
   try {
-    return readFileSync(path, "utf8");
+    return readFileSync(fd, "utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
+    throw fsError("read", path, e);
+  } finally {
+    closeSync(fd);
   }
 }
 
 export function removeFile(path: string): void {
+  if (!trustDir(parentOf(path))) return;
   try {
     unlinkSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw fsError("remove", path, e);
   }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {}
 }
 
 /**
@@ -101,9 +148,10 @@ export function releaseLock(held: { fd: number; path: string }): void {
 }
 
 function lock(name: string): { fd: number; path: string } {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`bad lock name ${JSON.stringify(name)}`);
   ensureDir(LOCKS_DIR);
   const path = `${LOCKS_DIR}/${name}.lock`;
-  const fd = openSync(path, "a", 0o600);
+  const fd = openOwned(path, O_RDWR | O_CREAT)!;
   try {
     flock(fd, LOCK_EX, path);
   } catch (e) {

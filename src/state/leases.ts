@@ -6,11 +6,11 @@
 // Addresses are handed out round-robin from a per-network cursor, as Docker's IPAM does: an
 // address just released is not handed out again at once, because the kernel may still be
 // removing the old veth that held it (see ARCHITECTURE.md).
-import { readdirSync, writeFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { formatIp, parseIp, type IpAddress } from "../ip/addr.ts";
 import { TsnetError } from "../errors/errors.ts";
-import { createExclusive, ensureDir, readText, removeFile } from "./files.ts";
-import { NETWORKS_RUN_DIR } from "./paths.ts";
+import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, withLock, writeText } from "./files.ts";
+import { ID_RE, NETWORKS_RUN_DIR } from "./paths.ts";
 
 export interface LeaseOwner {
   container: string;
@@ -24,11 +24,12 @@ export interface Lease extends LeaseOwner {
 }
 
 export function leaseDir(networkId: string): string {
+  if (!ID_RE.test(networkId)) throw new Error(`not a network id: ${JSON.stringify(networkId)}`);
   return `${NETWORKS_RUN_DIR}/${networkId}/leases`;
 }
 
 function cursorPath(networkId: string, family: number): string {
-  return `${NETWORKS_RUN_DIR}/${networkId}/next-v${family}`;
+  return `${leaseDir(networkId).slice(0, -"/leases".length)}/next-v${family}`;
 }
 
 function readOwner(path: string): LeaseOwner | undefined {
@@ -64,11 +65,29 @@ export function takeLease(
     if (skip && skip.value === v) continue;
     const a: IpAddress = { family: first.family, value: v };
     if (createExclusive(`${dir}/${formatIp(a)}`, data)) {
-      writeFileSync(cursorPath(networkId, first.family), formatIp(a));
+      advanceCursor(networkId, range, a);
       return a;
     }
   }
   throw new TsnetError(`network ${networkName} has no free address left: remove containers from it (tsnet ps --filter network=${networkName}) or create a network with a larger --subnet`);
+}
+
+/**
+ * Moves the cursor to a, unless a run that took its address at the same moment has already moved
+ * it further (within half the ring, wrapping): the cursor only goes forward, so the address after
+ * it was not just handed out. The lock covers only this read and write, not the lease itself.
+ */
+function advanceCursor(networkId: string, range: { first: IpAddress; last: IpAddress }, a: IpAddress): void {
+  const path = cursorPath(networkId, a.family);
+  withLock(`cursor-${networkId.slice(0, 12)}`, () => {
+    const cur = parseIp(readText(path)?.trim() ?? "");
+    if (cur && cur.family === a.family && cur.value >= range.first.value && cur.value <= range.last.value) {
+      const span = range.last.value - range.first.value + 1n;
+      const ahead = (a.value - cur.value + span) % span;
+      if (ahead === 0n || ahead > span / 2n) return;
+    }
+    writeText(path, formatIp(a));
+  });
 }
 
 /** Takes exactly this address (`--ip`); false when someone holds it. */
@@ -90,11 +109,12 @@ export function releaseLease(networkId: string, address: IpAddress, owner: strin
 
 export function listLeases(networkId: string): Lease[] {
   const dir = leaseDir(networkId);
+  if (!trustDir(dir)) return [];
   let names: string[];
   try {
     names = readdirSync(dir);
-  } catch {
-    return [];
+  } catch (e) {
+    throw fsError("read directory", dir, e);
   }
   const out: Lease[] = [];
   for (const n of names) {
@@ -110,13 +130,15 @@ export function listLeases(networkId: string): Lease[] {
  * address and recording it leaves a lease that only its id points to.
  */
 export function releaseLeasesOwnedBy(owner: string): void {
+  if (!trustDir(NETWORKS_RUN_DIR)) return;
   let networks: string[];
   try {
     networks = readdirSync(NETWORKS_RUN_DIR);
-  } catch {
-    return;
+  } catch (e) {
+    throw fsError("read directory", NETWORKS_RUN_DIR, e);
   }
   for (const net of networks) {
+    if (!ID_RE.test(net)) continue;
     for (const l of listLeases(net)) {
       if (l.container === owner) removeFile(`${leaseDir(net)}/${formatIp(l.address)}`);
     }

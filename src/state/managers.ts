@@ -4,9 +4,9 @@
 // The kernel drops the lock when the process dies, however it dies, so a later tsnet finds the
 // dead managers by trying a handful of locks (one per live manager, not one per container) and
 // only then reads the records of the containers a dead one left behind.
-import { closeSync, openSync, readdirSync, renameSync } from "node:fs";
-import { LOCK_EX, close, flock, tryLock } from "../../ffi/libc.ts";
-import { ensureDir, processToken, removeFile } from "./files.ts";
+import { closeSync, readdirSync, renameSync } from "node:fs";
+import { LOCK_EX, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, close, flock, tryLock } from "../../ffi/libc.ts";
+import { ensureDir, fsError, openOwned, processToken, removeFile, trustDir } from "./files.ts";
 import { MANAGERS_DIR } from "./paths.ts";
 
 let mine: { id: string; fd: number } | undefined;
@@ -23,10 +23,14 @@ export function managerId(): string {
   const token = processToken();
   ensureDir(MANAGERS_DIR);
   const tmp = `${MANAGERS_DIR}/.${token}`;
-  const fd = openSync(tmp, "w", 0o600);
+  const fd = openOwned(tmp, O_WRONLY | O_CREAT | O_TRUNC)!;
   try {
     flock(fd, LOCK_EX, tmp);
-    renameSync(tmp, `${MANAGERS_DIR}/${token}`);
+    try {
+      renameSync(tmp, `${MANAGERS_DIR}/${token}`);
+    } catch (e) {
+      throw fsError("rename", tmp, e);
+    }
   } catch (e) {
     closeSync(fd);
     removeFile(tmp);
@@ -38,21 +42,19 @@ export function managerId(): string {
 
 /** Managers that have died; each comes with its lock, now held by the caller until released. */
 export function deadManagers(): { id: string; fd: number }[] {
+  if (!trustDir(MANAGERS_DIR)) return [];
   let names: string[];
   try {
     names = readdirSync(MANAGERS_DIR);
-  } catch {
-    return [];
+  } catch (e) {
+    throw fsError("read directory", MANAGERS_DIR, e);
   }
   const out: { id: string; fd: number }[] = [];
   for (const id of names) {
-    if (id === mine?.id) continue;
-    let fd: number;
-    try {
-      fd = openSync(`${MANAGERS_DIR}/${id}`, "r");
-    } catch {
-      continue; // released in the meantime
-    }
+    // Only names tsnet makes: PID-STARTTIME, or that with a leading dot while being made.
+    if (id === mine?.id || !/^\.?\d+-\d+$/.test(id)) continue;
+    const fd = openOwned(`${MANAGERS_DIR}/${id}`, O_RDONLY);
+    if (fd === undefined) continue; // released in the meantime
     if (!tryLock(fd, id)) closeSync(fd);
     // A manager killed while registering left only its temporary name: it managed nothing yet.
     else if (id.startsWith(".")) releaseManager(id, fd);

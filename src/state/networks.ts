@@ -4,8 +4,8 @@
 // There are few networks, so lookups by name simply read them all.
 import { readdirSync } from "node:fs";
 import { TsnetError } from "../errors/errors.ts";
-import { ensureDir, readText, removeFile, writeAtomic } from "./files.ts";
-import { NETWORKS_DIR } from "./paths.ts";
+import { ensureDir, fsError, readText, removeFile, trustDir, writeAtomic } from "./files.ts";
+import { ID_RE, NETWORKS_DIR } from "./paths.ts";
 
 /** Docker's driver names: "null" is the network of `--network none`. */
 export type Driver = "bridge" | "host" | "null";
@@ -43,27 +43,62 @@ export function checkNetworkName(name: string): void {
   }
 }
 
+function networkPath(id: string): string {
+  if (!ID_RE.test(id)) throw new Error(`not a network id: ${JSON.stringify(id)}`);
+  return `${NETWORKS_DIR}/${id}.json`;
+}
+
 export function saveNetwork(n: NetworkRecord): void {
   ensureDir(NETWORKS_DIR);
-  writeAtomic(`${NETWORKS_DIR}/${n.id}.json`, `${JSON.stringify(n, null, 2)}\n`);
+  writeAtomic(networkPath(n.id), `${JSON.stringify(n, null, 2)}\n`);
 }
 
 export function deleteNetworkRecord(n: NetworkRecord): void {
-  removeFile(`${NETWORKS_DIR}/${n.id}.json`);
+  removeFile(networkPath(n.id));
 }
 
 export function loadNetwork(id: string): NetworkRecord | undefined {
-  if (!/^[0-9a-f]{64}$/.test(id)) return undefined;
-  const text = readText(`${NETWORKS_DIR}/${id}.json`);
-  return text === undefined ? undefined : (JSON.parse(text) as NetworkRecord);
+  if (!ID_RE.test(id)) return undefined;
+  const path = networkPath(id);
+  const text = readText(path);
+  if (text === undefined) return undefined;
+  let n: unknown;
+  try {
+    n = JSON.parse(text);
+  } catch {
+    throw notANetwork(path, "it is not JSON");
+  }
+  const bad = badField(n, id);
+  if (bad) throw notANetwork(path, `its field ${bad} is not one tsnet writes`);
+  return n as NetworkRecord;
+}
+
+function notANetwork(path: string, why: string): TsnetError {
+  return new TsnetError(`refusing ${path}: not a network record of tsnet's (${why}): remove it`);
+}
+
+/**
+ * The first field tsnet would never have written, or undefined. `network rm` deletes the bridge a
+ * record names, so it must be one of tsnet's: tsnet0, or tsnet- and 9 hex digits of the id.
+ */
+function badField(v: unknown, id: string): string | undefined {
+  if (typeof v !== "object" || v === null) return "(the whole record)";
+  const n = v as Record<string, any>;
+  if (n.id !== id) return "id";
+  if (typeof n.name !== "string" || !NETWORK_NAME_RE.test(n.name)) return "name";
+  if (!["bridge", "host", "null"].includes(n.driver)) return "driver";
+  if (n.bridge !== undefined && (typeof n.bridge !== "string" || !/^tsnet(0|-[0-9a-f]{9})$/.test(n.bridge))) return "bridge";
+  if (!Array.isArray(n.subnets) || !n.subnets.every((s: any) => typeof s?.subnet === "string" && typeof s?.gateway === "string")) return "subnets";
+  return undefined;
 }
 
 export function listNetworks(): NetworkRecord[] {
+  if (!trustDir(NETWORKS_DIR)) return [];
   let files: string[];
   try {
     files = readdirSync(NETWORKS_DIR);
-  } catch {
-    return [];
+  } catch (e) {
+    throw fsError("read directory", NETWORKS_DIR, e);
   }
   const out: NetworkRecord[] = [];
   for (const f of files) {

@@ -4,6 +4,8 @@
 // - /var/lib/tsnet: network definitions, which outlive a reboot as Docker's do; their kernel
 //   objects (bridge, rules) are made again on first use. TSNET_STATE_DIR moves it (the tests put
 //   it on a tmpfs of their own).
+// Both, and /run/netns where namespaces are kept, are trusted only while nobody but root can
+// write to them (src/state/owned.ts).
 export const RUN_DIR = "/run/tsnet";
 export const CONTAINERS_DIR = `${RUN_DIR}/containers`;
 export const NAMES_DIR = `${RUN_DIR}/names`;
@@ -13,7 +15,31 @@ export const LOCKS_DIR = `${RUN_DIR}/locks`;
 /** One lock file per process that manages containers, held for its whole life (managers.ts). */
 export const MANAGERS_DIR = `${RUN_DIR}/managers`;
 export const SUPERVISOR_SOCKET = `${RUN_DIR}/supervisor.sock`;
+export const SUPERVISOR_LOG = `${RUN_DIR}/supervisor.log`;
+export const SUPERVISOR_LOCK = `${RUN_DIR}/supervisor.lock`;
 
 export const STATE_DIR = process.env.TSNET_STATE_DIR || "/var/lib/tsnet";
 /** Network records, one JSON file per network id. */
 export const NETWORKS_DIR = `${STATE_DIR}/networks`;
+
+/** Persisted network namespaces, shared with `ip netns`. */
+export const NETNS_DIR = "/run/netns";
+
+/** A container id: 64 hex digits (the only form that ever becomes part of a path). */
+export const ID_RE = /^[0-9a-f]{64}$/;
+
+/** The directory of a container's own files (its /etc files). */
+export function containerDir(id: string): string {
+  return `${CONTAINERS_DIR}/${checkedId(id)}`;
+}
+
+/** A detached container's log: its command's stdout and stderr. */
+export function logPath(id: string): string {
+  return `${CONTAINERS_DIR}/${checkedId(id)}.log`;
+}
+
+/** Ids come from validated records; anything else reaching a path is a bug, never a path. */
+export function checkedId(id: string): string {
+  if (!ID_RE.test(id)) throw new Error(`not a container id: ${JSON.stringify(id)}`);
+  return id;
+}

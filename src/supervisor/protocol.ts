@@ -1,5 +1,13 @@
-// The supervisor's socket speaks one JSON line each way per connection.
+// The supervisor's socket speaks one JSON line each way per connection: the request (a run's
+// options, its whole environment and working directory), then the reply. A request is as large
+// as the command line and environment the kernel accepted for `tsnet run -d` itself: up to
+// ARG_MAX (a quarter of the stack limit, 2 MiB by default, 6 MiB at most), more once JSON has
+// escaped it. A unix socket takes about 200 KiB at a time, so both sides write in pieces,
+// resuming on drain, and read until the newline (JSON escapes every newline inside a string,
+// so the first one ends the message).
 import type { CreateOptions } from "../container/lifecycle.ts";
+
+export { logPath } from "../state/paths.ts";
 
 export interface RunRequest {
   op: "run";
@@ -11,6 +19,67 @@ export interface RunRequest {
 /** warning: one line for the user (no cgroup v2, say), printed by the client. */
 export type RunReply = { ok: true; id: string; warning?: string } | { ok: false; message: string; exitCode: number };
 
-export function logPath(id: string): string {
-  return `/run/tsnet/containers/${id}.log`;
+/**
+ * The most a request may take. The kernel's own ceiling is 6 MiB of arguments and environment
+ * (3/4 of _STK_LIM, whatever the stack limit), which JSON may grow to six times in the worst case
+ * (control characters as \u00XX): a runaway client cannot make the supervisor hold more.
+ */
+export const MAX_MESSAGE = 40 * 1024 * 1024;
+
+/** The part of a Bun socket a message is written to. */
+interface Writable {
+  write(data: Uint8Array): number;
+}
+
+/**
+ * A message being written: `pump()` writes as much as the socket takes now; call it again from
+ * the socket's drain handler until it returns true (all written). false with `closed` set: the
+ * peer went away.
+ */
+export class Outgoing {
+  private sent = 0;
+  closed = false;
+  private readonly bytes: Uint8Array;
+
+  constructor(message: unknown) {
+    // An array of its own: a small Buffer would be a view into Buffer's shared pool.
+    this.bytes = new TextEncoder().encode(`${JSON.stringify(message)}\n`);
+  }
+
+  pump(s: Writable): boolean {
+    while (this.sent < this.bytes.length) {
+      const n = s.write(this.bytes.subarray(this.sent));
+      if (n < 0) {
+        this.closed = true;
+        return false;
+      }
+      if (n === 0) return false; // full: drain() resumes
+      this.sent += n;
+    }
+    return true;
+  }
+}
+
+/**
+ * A message being read: chunks are kept as bytes (a character may be split between two of
+ * them) and decoded once the newline has come.
+ */
+export class Incoming {
+  private readonly chunks: Uint8Array[] = [];
+  private size = 0;
+
+  /** Adds a chunk; the message's text once it is complete, else undefined. */
+  add(chunk: Uint8Array): string | undefined {
+    const nl = chunk.indexOf(10);
+    // A copy: the socket may reuse the chunk's memory for the next read.
+    this.chunks.push(Buffer.from(nl < 0 ? chunk : chunk.subarray(0, nl)));
+    this.size += nl < 0 ? chunk.length : nl;
+    if (this.size > MAX_MESSAGE) throw new Error(`message larger than ${MAX_MESSAGE} bytes`);
+    return nl < 0 ? undefined : Buffer.concat(this.chunks, this.size).toString("utf8");
+  }
+
+  /** What came before the peer closed without a newline (a partial message: "" if nothing). */
+  get received(): number {
+    return this.size;
+  }
 }

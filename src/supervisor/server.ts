@@ -6,23 +6,29 @@
 // their subreaper). A Bun process costs ~25 MiB whatever it does, so one shared process is what
 // keeps the per-container cost small; per container it keeps no timer, and an inotify watch only
 // while the first process has exited and others remain.
-import { closeSync, openSync } from "node:fs";
-import { LOCK_EX, flock } from "../../ffi/libc.ts";
+import { closeSync } from "node:fs";
+import { LOCK_EX, O_APPEND, O_CREAT, O_RDWR, O_WRONLY, flock } from "../../ffi/libc.ts";
 import { log } from "../cli/log.ts";
 import { createContainer, finishContainer, recoverOrphans, spawnIn, started, track, type Live } from "../container/lifecycle.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { adoptOrphans } from "../process/children.ts";
-import { ensureDir, removeFile } from "../state/files.ts";
-import { RUN_DIR, SUPERVISOR_SOCKET } from "../state/paths.ts";
+import { ensureDir, openOwned, removeFile } from "../state/files.ts";
+import { RUN_DIR, SUPERVISOR_LOCK, SUPERVISOR_SOCKET } from "../state/paths.ts";
 import { retireManager } from "../state/managers.ts";
-import { logPath, type RunReply, type RunRequest } from "./protocol.ts";
+import { Incoming, Outgoing, logPath, type RunReply, type RunRequest } from "./protocol.ts";
+
+/** One connection: the request coming in, then the reply going out. */
+interface Conn {
+  request: Incoming;
+  reply?: Outgoing;
+}
 
 /** How long an idle supervisor waits for new work before it exits. */
 const IDLE_MS = 2000;
 
 export async function supervise(): Promise<number> {
   ensureDir(RUN_DIR);
-  const lockFd = openSync(`${RUN_DIR}/supervisor.lock`, "a", 0o600);
+  const lockFd = openOwned(SUPERVISOR_LOCK, O_RDWR | O_CREAT)!;
   // Started only when none answers; one that is still on its way out holds this until it is gone.
   flock(lockFd, LOCK_EX, "supervisor.lock");
   adoptOrphans();
@@ -65,7 +71,7 @@ export async function supervise(): Promise<number> {
     const id = live.rec.id;
     let child: Bun.Subprocess;
     try {
-      const out = openSync(logPath(id), "a", 0o600);
+      const out = openOwned(logPath(id), O_WRONLY | O_CREAT | O_APPEND)!;
       try {
         child = spawnIn(live, req.opts.command, ["ignore", out, out], { env: req.env, cwd: req.cwd });
       } finally {
@@ -95,34 +101,56 @@ export async function supervise(): Promise<number> {
     return { ok: true, id, warning: live.warning };
   };
 
-  const server = Bun.listen<{ buf: string }>({
-    unix: SUPERVISOR_SOCKET,
-    socket: {
-      open(s) {
-        clients++;
-        clearTimeout(idleTimer);
-        s.data = { buf: "" };
+  const answer = (s: Bun.Socket<Conn>, reply: RunReply) => {
+    s.data.reply = new Outgoing(reply);
+    if (s.data.reply.pump(s)) s.end();
+  };
+
+  // The socket is made root's and 0600 (the umask, while it is bound), though the directory
+  // already keeps everyone else out.
+  const umask = process.umask(0o077);
+  let server: ReturnType<typeof Bun.listen<Conn>>;
+  try {
+    server = Bun.listen<Conn>({
+      unix: SUPERVISOR_SOCKET,
+      socket: {
+        open(s) {
+          clients++;
+          clearTimeout(idleTimer);
+          s.data = { request: new Incoming() };
+        },
+        data(s, chunk) {
+          if (s.data.reply) return; // one request per connection
+          let text: string | undefined;
+          try {
+            text = s.data.request.add(chunk);
+          } catch (e) {
+            answer(s, { ok: false, message: `supervisor: request refused: ${(e as Error).message}`, exitCode: 125 });
+            return;
+          }
+          if (text === undefined) return;
+          let reply: RunReply;
+          try {
+            reply = startContainer(JSON.parse(text) as RunRequest);
+          } catch (e) {
+            reply = { ok: false, message: `supervisor: ${(e as Error).message}`, exitCode: 125 };
+          }
+          answer(s, reply);
+        },
+        // The reply did not fit at once: the rest goes as the socket drains.
+        drain(s) {
+          if (s.data.reply?.pump(s)) s.end();
+        },
+        close() {
+          clients--;
+          maybeExit();
+        },
+        error() {},
       },
-      data(s, chunk) {
-        s.data.buf += chunk.toString();
-        const nl = s.data.buf.indexOf("\n");
-        if (nl < 0) return;
-        let reply: RunReply;
-        try {
-          reply = startContainer(JSON.parse(s.data.buf.slice(0, nl)) as RunRequest);
-        } catch (e) {
-          reply = { ok: false, message: `supervisor: ${(e as Error).message}`, exitCode: 125 };
-        }
-        s.write(`${JSON.stringify(reply)}\n`);
-        s.end();
-      },
-      close() {
-        clients--;
-        maybeExit();
-      },
-      error() {},
-    },
-  });
+    });
+  } finally {
+    process.umask(umask);
+  }
 
   maybeExit();
   return await new Promise<number>(() => {});
