@@ -222,6 +222,18 @@ const DROP_ALL_PROG = (() => {
   return b;
 })();
 
+/**
+ * Attaches a classic BPF program (struct sock_filter[]: | code u16 | jt u8 | jf u8 | k u32 |,
+ * host order) to a socket. The kernel copies it during the call.
+ */
+export function attachSocketFilter(fd: number, program: Uint8Array, what: string): void {
+  const prog = new Uint8Array(16);
+  const v = new DataView(prog.buffer);
+  v.setUint16(0, program.byteLength / 8, true);
+  v.setBigUint64(8, BigInt(addressOf(program)), true);
+  check(libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, prog, 16), "setsockopt SO_ATTACH_FILTER", what);
+}
+
 /** A reserved UDP port must not collect datagrams nobody reads. */
 export function attachDropAllFilter(fd: number, what: string): void {
   check(libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, DROP_ALL_PROG, 16), "setsockopt SO_ATTACH_FILTER", what);
@@ -234,10 +246,10 @@ export { CString };
 /**
  * Reads a small file whole into buf, without the runtime's file machinery (a `ps` of thousands of
  * containers reads thousands of records): open (never through a symbolic link), one pread, close.
- * Returns the byte count, or undefined when the file does not exist. Throws a KernelError for any
- * other failure, or when the file does not fit in buf.
+ * Returns the byte count, undefined when the file does not exist, or null when it does not fit in
+ * buf (read it another way). Throws a KernelError for any other failure.
  */
-export function readSmall(path: string, buf: Uint8Array): number | undefined {
+export function readSmall(path: string, buf: Uint8Array): number | undefined | null {
   const fd = libc.open(cstr(path), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
   if (fd < 0) {
     const e = errno();
@@ -247,8 +259,7 @@ export function readSmall(path: string, buf: Uint8Array): number | undefined {
   try {
     const n = Number(libc.pread(fd, buf, buf.byteLength, 0));
     if (n < 0) fail("read", path);
-    if (n === buf.byteLength) throw new KernelError("read", path, 27, "file larger than expected");
-    return n;
+    return n === buf.byteLength ? null : n;
   } finally {
     libc.close(fd);
   }

@@ -230,14 +230,15 @@ export function listRecords(): ContainerRecord[] {
   for (const f of files) {
     if (!f.endsWith(".json")) continue;
     const path = `${CONTAINERS_DIR}/${f}`;
-    let n: number | undefined;
+    let n: number | undefined | null;
     try {
       n = readSmall(path, LIST_BUF);
     } catch (e) {
       throw fsError("read", path, e);
     }
     if (n === undefined) continue; // removed meanwhile
-    const r = loadRecord(f.slice(0, -5), decoder.decode(LIST_BUF.subarray(0, n)));
+    // A record too large for the buffer (a command line of thousands of words) is read whole.
+    const r = loadRecord(f.slice(0, -5), n === null ? undefined : decoder.decode(LIST_BUF.subarray(0, n)));
     if (r) out.push(r);
   }
   return out;
