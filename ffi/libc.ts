@@ -42,6 +42,7 @@ const sockets = group({
   bind: { args: [i32, ptr, u32], returns: i32 },
   getsockname: { args: [i32, ptr, ptr], returns: i32 },
 });
+const files = group({ pread: { args: [i32, ptr, u64, i64], returns: i64 } });
 
 // Kernel constants (sched.h, sys/mount.h, fcntl.h, sys/file.h, sys/socket.h) under their C names.
 export const CLONE_NEWNS = 0x00020000, CLONE_FS = 0x00000200, CLONE_NEWUTS = 0x04000000, CLONE_NEWNET = 0x40000000;
@@ -235,6 +236,18 @@ const DROP_ALL_PROG = (() => {
   return b;
 })();
 
+/**
+ * Attaches a classic BPF program (struct sock_filter[]: | code u16 | jt u8 | jf u8 | k u32 |,
+ * host order) to a socket. The kernel copies it during the call.
+ */
+export function attachSocketFilter(fd: number, program: Uint8Array, what: string): void {
+  const prog = new Uint8Array(16);
+  const v = new DataView(prog.buffer);
+  v.setUint16(0, program.byteLength / 8, true);
+  v.setBigUint64(8, BigInt(addressOf(program)), true);
+  check(core().setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, prog, 16), "setsockopt SO_ATTACH_FILTER", what);
+}
+
 /** A reserved UDP port must not collect datagrams nobody reads. */
 export function attachDropAllFilter(fd: number, what: string): void {
   check(core().setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, DROP_ALL_PROG, 16), "setsockopt SO_ATTACH_FILTER", what);
@@ -243,3 +256,25 @@ export function attachDropAllFilter(fd: number, what: string): void {
 export type { Pointer };
 export { CString };
 
+
+/**
+ * Reads a small file whole into buf, without the runtime's file machinery (a `ps` of thousands of
+ * containers reads thousands of records): open (never through a symbolic link), one pread, close.
+ * Returns the byte count, undefined when the file does not exist, or null when it does not fit in
+ * buf (read it another way). Throws a KernelError for any other failure.
+ */
+export function readSmall(path: string, buf: Uint8Array): number | undefined | null {
+  const fd = core().open(cstr(path), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (fd < 0) {
+    const e = errno();
+    if (e === 2) return undefined;
+    throw new KernelError("open", path, e, strerror(e));
+  }
+  try {
+    const n = Number(files().pread(fd, buf, buf.byteLength, 0));
+    if (n < 0) fail("read", path);
+    return n === buf.byteLength ? null : n;
+  } finally {
+    core().close(fd);
+  }
+}

@@ -5,6 +5,8 @@ import { TSNET, assertThrowawayHost, ipj, leases, netnsNames, records, sh, tsnet
 beforeAll(() => assertThrowawayHost());
 
 function snapshot() {
+  // veths() first: it waits for the veths of containers that ended to go with their namespaces.
+  veths();
   return {
     links: ipj<any[]>(["link"]).map((l) => l.ifname).sort(),
     netns: netnsNames(),

@@ -504,6 +504,35 @@ describe("the portMappings capability", () => {
   });
 });
 
+describe("a firewall reload", () => {
+  test("removes an attachment's ports with everything else; CHECK says so; tsnet firewall-reload puts them back, and not those of an attachment deleted since", async () => {
+    const conf = { cniVersion: "1.0.0", name: "reloaded", type: "tsnet", runtimeConfig: { portMappings: [{ hostPort: 8320, containerPort: 80 }] } };
+    const conf2 = { ...conf, runtimeConfig: { portMappings: [{ hostPort: 8321, containerPort: 80 }] } };
+    const a: Attachment = { id: newId(), ns: netns() };
+    const b: Attachment = { id: newId(), ns: netns() };
+    const res = mustAdd(a, conf);
+    const res2 = mustAdd(b, conf2);
+    serveIn(a.ns.name);
+    expect(await serving("http://127.0.0.1:8320/")).toBe("hello from a CNI container\n");
+    expect(sh(["nft", "flush", "ruleset"]).code).toBe(0);
+    expect(curl("http://127.0.0.1:8320/", undefined, 1).code).not.toBe(0);
+    expect(tsnetCni("CHECK", a, { ...conf, prevResult: res }).json).toMatchObject({ code: 101, msg: expect.stringContaining("port mapping tcp *:8320 -> ") });
+    expect(tsnetCni("DEL", b, { ...conf2, prevResult: res2 }).code).toBe(0);
+    const r = tsnet(["firewall-reload"]);
+    expect(r).toMatchObject({ code: 0, stdout: "" });
+    expect(r.stderr).toContain("and 1 published port(s)");
+    expect(await serving("http://127.0.0.1:8320/")).toBe("hello from a CNI container\n");
+    expect(ruleset()).toContain("8320");
+    expect(ruleset()).not.toContain("8321");
+    expect(tsnetCni("CHECK", a, { ...conf, prevResult: res }).code).toBe(0);
+    expect(tsnetCni("DEL", a, { ...conf, prevResult: res }).code).toBe(0);
+    expect(ruleset()).not.toContain("8320");
+    await waitFor("the veths to go", () => linkGone(res.interfaces[1].name) && linkGone(res2.interfaces[1].name));
+    dropNetns(a.ns.name);
+    dropNetns(b.ns.name);
+  });
+});
+
 describe("network options", () => {
   test("bridge, subnet, gateway, mtu, ipMasq false, hairpinMode true: in the record, the kernel and the ruleset", async () => {
     const conf = { cniVersion: "1.0.0", name: "opts", type: "tsnet", bridge: "tsnetopts0", subnet: "10.92.0.0/24", gateway: "10.92.0.254", mtu: 1400, ipMasq: false, hairpinMode: true };

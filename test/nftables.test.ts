@@ -408,3 +408,52 @@ describe("packets follow the map", () => {
     expect(r.code).not.toBe(0);
   }, 15000);
 });
+
+describe("announcements (NFNLGRP_NFTABLES) and the watch's kernel filter", () => {
+  test("the filter lets through deletions in inet tsnet only; a datagram of a whole flush passes", async () => {
+    const { NetlinkSocket } = await import("../src/netlink/socket.ts");
+    const { NETLINK_NETFILTER } = await import("../src/netlink/constants.ts");
+    const { NFNLGRP_NFTABLES } = await import("../src/nftables/constants.ts");
+    const { nftEvent, nftFilterProgram } = await import("../src/nftables/index.ts");
+    const { NAT_WATCH_FILTER } = await import("../src/nat/restore.ts");
+    const open = (filtered: boolean) => {
+      const s = new NetlinkSocket(NETLINK_NETFILTER, "test announcements", { groups: 1 << (NFNLGRP_NFTABLES - 1), timeoutMs: 50 });
+      if (filtered) s.attachFilter(nftFilterProgram(NAT_WATCH_FILTER));
+      return s;
+    };
+    /** What arrived, as "msg family table" per message, gens left out; one line per datagram. */
+    const drain = (s: NetlinkSocket) => {
+      const got: string[] = [];
+      s.waitFor((m) => {
+        const ev = nftEvent(m.view, m.type, m.portid);
+        if (ev && ev.msg !== 15) got.push(`${ev.msg} ${ev.family} ${ev.table}`);
+        return false;
+      }, Date.now() + 500);
+      return got;
+    };
+    sh(["nft", "flush", "ruleset"]);
+    const all = open(false);
+    const only = open(true);
+    try {
+      for (const cmd of [
+        "add table inet other", "add set inet other s { type inet_service; }", "add element inet other s { 1 }", "delete element inet other s { 1 }",
+        "add table inet tsnet", "add chain inet tsnet c", "add rule inet tsnet c accept", "add map inet tsnet ports { type inet_service : inet_service; }",
+        "add element inet tsnet ports { 1 : 2 }", "add table ip tsnet", "delete table ip tsnet", "add table inet tsnetx", "delete table inet tsnetx",
+        "delete element inet tsnet ports { 1 }", "flush chain inet tsnet c",
+      ]) expect({ cmd, code: sh(["nft", ...cmd.split(" ")]).code }).toEqual({ cmd, code: 0 });
+      const everything = drain(all);
+      expect(everything.length).toBeGreaterThan(12);
+      // DELSETELEM (14) and DELRULE (8) of inet (1) tsnet, nothing else.
+      expect(drain(only)).toEqual(["14 1 tsnet", "8 1 tsnet"]);
+      expect(sh(["nft", "flush", "ruleset"]).code).toBe(0);
+      // One datagram for the flush, other tables' deletions in it too: it passes whole.
+      const flushed = drain(only);
+      expect(flushed).toContain("2 1 tsnet");
+      expect(flushed).toContain("2 1 other");
+      expect(drain(all)).toEqual(flushed);
+    } finally {
+      all.close();
+      only.close();
+    }
+  });
+});

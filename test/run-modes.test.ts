@@ -87,6 +87,7 @@ describe("--network bridge (the default)", () => {
   });
 
   test("while running: one veth on tsnet0, eth0 inside via ip netns exec; after exit both are gone", async () => {
+    veths(); // the veths of earlier containers go with their namespaces, a moment after they end
     const c = await startContainer("inspectme", [], ["sleep", "30"]);
     try {
       const ports = ipj<any[]>(["link", "show", "master", "tsnet0"]);

@@ -14,6 +14,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   top: { description: "List a running container's processes (its whole cgroup)", load: () => import("../commands/top.ts") },
   stop: { description: "Stop running containers (SIGTERM, then SIGKILL)", load: () => import("../commands/stop.ts") },
   rm: { description: "Remove containers", load: () => import("../commands/rm.ts") },
+  "firewall-reload": { description: "Restore tsnet's rules and ports after a firewall reload", load: () => import("../commands/firewall-reload.ts") },
   network: { description: "Manage networks: ls, create, inspect, rm, connect, disconnect, prune", load: () => import("../commands/network.ts") },
   completion: { description: "Print a shell completion script for bash, zsh or fish", load: () => import("../commands/completion.ts") },
   help: { description: "Show help for a command", load: () => import("../commands/help.ts") },

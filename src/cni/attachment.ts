@@ -3,11 +3,11 @@
 // whose elements are tagged with its id. `tsnet run` containers are the other kind of owner of
 // both; the veth, lease, address, route and port code is theirs.
 import { Cleanup } from "../errors/errors.ts";
-import { parseIp, toV4 } from "../ip/addr.ts";
-import { unpublishPorts, type PortOwner } from "../nat/portmap.ts";
-import type { PublishedPort } from "../nat/ruleset.ts";
+import { unpublishPorts } from "../nat/portmap.ts";
 import { detachEndpoint, type EndpointOwner } from "../network/sandbox.ts";
-import { deleteAttachment, saveAttachment, type CniAttachment } from "../state/cni.ts";
+import { deleteAttachment, portOwnerOf, publishedFor, saveAttachment, type CniAttachment } from "../state/cni.ts";
+
+export { portOwnerOf, publishedFor } from "../state/cni.ts";
 import { listLeases, releaseLease } from "../state/leases.ts";
 
 /** The host end of an attachment's veth: veth and 7 hex of its id, as a container's eth0. */
@@ -28,25 +28,6 @@ export function attachmentOwner(a: CniAttachment): EndpointOwner {
   };
 }
 
-/** Elements are tagged with 12 hex of the attachment's id and named after the runtime's container. */
-export function portOwnerOf(a: Pick<CniAttachment, "id" | "containerId" | "ifname">): PortOwner {
-  return { tag: a.id.slice(0, 12), name: `cni:${a.containerId.slice(0, 12)}:${a.ifname}` };
-}
-
-/** The attachment's port mappings aimed at its address. */
-export function publishedFor(a: CniAttachment): PublishedPort[] {
-  const text = a.endpoints[0]?.ips[0]?.address;
-  const address = text === undefined ? undefined : parseIp(text);
-  if (!address || address.family !== 4) return [];
-  return a.ports.map((m) => ({
-    proto: m.proto,
-    hostPort: m.hostPort,
-    hostIp: m.hostIp === 0 ? undefined : m.hostIp,
-    containerIp: toV4(address),
-    containerPort: m.containerPort,
-  }));
-}
-
 /**
  * Releases everything the attachment holds, each step tolerating what is already gone and the
  * rest going on past a failure: its port elements, its veth (which takes the inside end with it,
@@ -58,8 +39,17 @@ export function teardownAttachment(a: CniAttachment, wait = false): void {
   const c = new Cleanup();
   const owner = attachmentOwner(a);
   // Ports are recorded before they are published, so a record without any published none; by
-  // key only once published (a failed publish met a key another owner holds), else by tag.
-  if (a.ports.length) c.step(() => unpublishPorts(portOwnerOf(a), a.published ? publishedFor(a) : undefined));
+  // key only once published (a failed publish met a key another owner holds), else by tag. The
+  // record stops saying so first: `tsnet firewall-reload` puts back what records say is published,
+  // and must not put back what is being deleted.
+  if (a.ports.length) {
+    const published = a.published === true;
+    if (published) {
+      a.published = false;
+      c.step(() => saveAttachment(a));
+    }
+    c.step(() => unpublishPorts(portOwnerOf(a), published ? publishedFor(a) : undefined));
+  }
   // The endpoint is recorded before its veth is made, so the veth can exist only if recorded.
   // The veth is handed to a namespace of its own for the kernel to delete (a later ADD waits for
   // the names if needed); with `wait` (a failed ADD's undo) it is deleted here.

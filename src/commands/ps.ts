@@ -4,7 +4,8 @@ import { out } from "../cli/output.ts";
 import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { isRunning } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
-import { describeMapping } from "../network/ports.ts";
+import type { KernelPort } from "../nat/portmap.ts";
+import { describeMapping, type PortMapping } from "../network/ports.ts";
 import { listRecords, type ContainerRecord } from "../state/containers.ts";
 
 function ago(iso: string | undefined): string {
@@ -22,7 +23,26 @@ function status(r: ContainerRecord): string {
   return `Exited (${r.exitCode}) ${ago(r.finishedAt)} ago`;
 }
 
-function row(r: ContainerRecord) {
+/**
+ * The published ports of running containers as the kernel's maps hold them, by short id: one
+ * dump of each map for all rows. A port whose element is gone (a firewall reload nobody has
+ * mended yet) does not work, so it is not listed.
+ */
+async function kernelPorts(rows: readonly ContainerRecord[]): Promise<Map<string, KernelPort[]>> {
+  if (!rows.some((r) => isRunning(r) && r.ports?.length)) return new Map();
+  // Loaded only when some container publishes ports: nf_tables code is not ps's usual cost.
+  const { publishedPortsByOwner } = await import("../nat/portmap.ts");
+  return publishedPortsByOwner();
+}
+
+/** The record's mappings that the kernel holds, in the record's order. */
+function portsOf(r: ContainerRecord, kernel: ReadonlyMap<string, KernelPort[]>): PortMapping[] {
+  const held = kernel.get(r.id.slice(0, 12)) ?? [];
+  return (r.ports ?? []).filter((m) =>
+    held.some((k) => k.proto === m.proto && k.hostIp === m.hostIp && k.hostPort === m.hostPort && k.containerPort === m.containerPort));
+}
+
+function row(r: ContainerRecord, kernel: ReadonlyMap<string, KernelPort[]>) {
   return {
     ID: r.id.slice(0, 12),
     Names: r.name,
@@ -30,14 +50,15 @@ function row(r: ContainerRecord) {
     Status: status(r),
     State: r.status,
     Address: isRunning(r) ? (r.endpoints ?? []).map((e) => e.ips[0]?.address ?? "").join(",") : "",
-    Ports: isRunning(r) ? (r.ports ?? []).map(describeMapping).join(", ") : "",
+    Ports: isRunning(r) ? portsOf(r, kernel).map(describeMapping).join(", ") : "",
     Networks: r.mode === "container" ? `container:${r.joined?.id.slice(0, 12)}` : r.mode === "bridge" ? (r.endpoints ?? []).map((e) => e.network).join(",") : r.mode,
     CreatedAt: r.created,
   };
 }
 
 /** Column titles for `--format 'table ...'`, as Docker names them. */
-const HEADERS: Record<keyof ReturnType<typeof row>, string> = {
+type Row = ReturnType<typeof row>;
+const HEADERS: Record<keyof Row, string> = {
   ID: "CONTAINER ID", Names: "NAMES", Command: "COMMAND", Status: "STATUS", State: "STATE",
   Address: "ADDRESS", Ports: "PORTS", Networks: "NETWORKS", CreatedAt: "CREATED AT",
 };
@@ -66,15 +87,16 @@ export default defineCommand({
     },
   },
   examples: ["tsnet ps", "tsnet ps -a --format '{{.Names}} {{.Status}}'", "tsnet ps --format json"],
-  run({ opts }) {
+  async run({ opts }) {
     const format = parseFormat("ps", opts.format, "error");
     if (format.kind === "template") execute("ps", format.template, HEADERS); // an unknown field fails here, before anything is read
     requireRoot("tsnet ps", STATE_IS_ROOTS);
     recoverOrphans();
-    const rows = listRecords()
+    const recs = listRecords()
       .filter((r) => opts.all || isRunning(r))
-      .sort((a, b) => b.created.localeCompare(a.created))
-      .map(row);
+      .sort((a, b) => b.created.localeCompare(a.created));
+    const kernel = opts.quiet ? new Map<string, KernelPort[]>() : await kernelPorts(recs);
+    const rows = recs.map((r) => row(r, kernel));
     let text: string;
     if (opts.quiet) text = lines(rows.map((r) => r.ID));
     else if (format.kind === "json") text = lines(rows.map((r) => JSON.stringify(r)));
@@ -89,11 +111,11 @@ function lines(xs: string[]): string {
   return xs.map((x) => `${x}\n`).join("");
 }
 
-function table(rows: ReturnType<typeof row>[]): string {
-  const cols: [string, keyof ReturnType<typeof row>][] = [
+function table(rows: Row[]): string {
+  const cols: [string, keyof Row][] = [
     ["CONTAINER ID", "ID"], ["NAME", "Names"], ["COMMAND", "Command"], ["STATUS", "Status"], ["ADDRESS", "Address"], ["PORTS", "Ports"],
   ];
-  const cell = (r: ReturnType<typeof row>, k: keyof ReturnType<typeof row>) => {
+  const cell = (r: Row, k: keyof Row) => {
     const v = String(r[k]);
     return k === "Command" ? JSON.stringify(v.length > 20 ? `${v.slice(0, 19)}…` : v) : v;
   };

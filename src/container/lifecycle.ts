@@ -9,6 +9,7 @@ import { parseMac } from "../network/bridge.ts";
 import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
 import { inNetns, openNetns } from "../netns/netns.ts";
 import { allNetworks, natNetworks } from "../network/networks.ts";
+import { holdFirewall, type OwnedPorts } from "../network/firewall.ts";
 import { findNetwork, type NetworkRecord } from "../state/networks.ts";
 import { attachEndpoint, checkStaticIp, completeSandbox, containerOwner, createSandbox, primaryAddress, reclaimNetns, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
 import type { PublishedPort } from "../nat/ruleset.ts";
@@ -71,6 +72,8 @@ export interface Live {
   warning?: string;
   /** Its ports' elements were added by this process (so their keys are its own to delete). */
   published?: boolean;
+  /** Ends this manager's watch over the container's rules (src/network/firewall.ts). */
+  releaseFirewall?: () => void;
 }
 
 export function createContainer(o: CreateOptions): Live {
@@ -107,6 +110,8 @@ export function createContainer(o: CreateOptions): Live {
   const place = placeContainer(id);
   if ("path" in place) rec.cgroup = place.path;
   try {
+    // Subscribed before the network is touched, so no firewall reload from here on goes unseen.
+    if (net) live.releaseFirewall = holdFirewall(() => firewallOf(live.rec));
     // The first write of the record (naming its manager, cgroup and name) comes before the name
     // is reserved.
     reserveName(rec, o.name);
@@ -365,6 +370,8 @@ export function spawnInNamespace(fd: number | undefined, command: string[], stdi
 /** Releases everything the container holds; goes on past failures and reports them together. */
 export function destroyContainer(live: Live): void {
   const c = new Cleanup();
+  // The watch before the elements go, or it would put back what is being deleted.
+  if (live.releaseFirewall) c.step(() => live.releaseFirewall!());
   // Processes first: nothing the container started outlives it, whatever it did to its session.
   const cgroup = live.rec.cgroup;
   if (cgroup) c.step(() => removeCgroup(cgroup));
@@ -392,6 +399,11 @@ function findRunNetwork(ref: string): NetworkRecord {
 /** A container's published ports are tagged with its short id and named after it. */
 export function portOwner(rec: ContainerRecord): { tag: string; name: string } {
   return { tag: rec.id.slice(0, 12), name: rec.name };
+}
+
+/** What a restore must put back for the container: its published ports. */
+export function firewallOf(rec: ContainerRecord): OwnedPorts | undefined {
+  return rec.ports?.length ? { owner: portOwner(rec), ports: publishedFor(rec) } : undefined;
 }
 
 /** The record's port mappings aimed at its primary address (eth0's). */

@@ -13,6 +13,10 @@ import { HOSTIP_PORTS_MAP, PORTS_MAP, PORT_SETS, natTable, portElements, type Na
 export const NAT_TABLE = "tsnet";
 
 let socket: NetlinkSocket | undefined;
+/** The process's one nf_tables socket for tsnet's table (its port id marks our own notifications). */
+export function natSocket(): NetlinkSocket {
+  return nft();
+}
 function nft(): NetlinkSocket {
   socket ??= openNftSocket();
   return socket;
@@ -100,25 +104,45 @@ export interface OwnedPort extends KernelPort {
 
 /** The owner's published ports as the kernel holds them (not as a record remembers them). */
 export function publishedPorts(tag: string): KernelPort[] {
-  return listPublished().filter((p) => p.tag === tag);
+  return publishedPortsByOwner().get(tag) ?? [];
+}
+
+/** Every owner's published ports as the kernel holds them: one dump of each map, whatever the number of owners. */
+export function publishedPortsByOwner(): Map<string, KernelPort[]> {
+  const out = new Map<string, KernelPort[]>();
+  for (const { tag, name: _, ...port } of listPublished()) {
+    let list = out.get(tag);
+    if (!list) out.set(tag, (list = []));
+    list.push(port);
+  }
+  return out;
 }
 
 // Element layouts (each field padded to 4 bytes, ports big-endian in the first two):
 //   ports:        key | proto u8 ... | port be16 .. |            data | ip 4 | port be16 .. |
 //   hostip_ports: key | ip 4 | proto u8 ... | port be16 .. |       data as above
-/** Every published port in tsnet's maps (or in the ones named), whoever published it. */
+/** Every published port in tsnet's maps (or in the ones named), with the owner its comment names. */
 export function listPublished(maps: readonly string[] = PORT_SETS): OwnedPort[] {
   const nl = nft();
   if (!tableExists(nl, "inet", NAT_TABLE)) return [];
   const out: OwnedPort[] = [];
   for (const set of maps) {
-    for (const e of listElements(nl, "inet", NAT_TABLE, set)) {
-      if (!e.data) continue;
+    let elements;
+    try {
+      elements = listElements(nl, "inet", NAT_TABLE, set);
+    } catch (e) {
+      // A map someone deleted holds no ports.
+      if (e instanceof KernelError && e.errno === ENOENT) continue;
+      throw e;
+    }
+    for (const e of elements) {
+      const tag = commentTag(e.comment);
+      if (tag === undefined || !e.data) continue;
       const k = new DataView(e.key.buffer, e.key.byteOffset, e.key.byteLength);
       const d = new DataView(e.data.buffer, e.data.byteOffset, e.data.byteLength);
       const off = set === HOSTIP_PORTS_MAP ? 4 : 0;
       out.push({
-        tag: commentTag(e.comment) ?? "",
+        tag,
         name: e.comment?.split(" ")[1] ?? "",
         proto: k.getUint8(off) === 17 ? "udp" : "tcp",
         hostIp: set === HOSTIP_PORTS_MAP ? ipv4FromBytes(e.key.subarray(0, 4)) : 0,

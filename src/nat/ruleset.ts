@@ -115,6 +115,9 @@ export function dnatMap(key: readonly Field[], set: string): Expr[] {
 }
 
 export const BRIDGES_SET = "bridges";
+/** The raw-priority chain, and the comment of its rule that makes route_localnet safe (see above). */
+export const GUARD_CHAIN = "guard";
+export const LOOPBACK_GUARD = "tsnet: 127.0.0.0/8 only from lo (route_localnet)";
 export const INTERNAL_SET = "internal";
 export const SAME_BRIDGE_SET = "same_bridge";
 
@@ -142,7 +145,7 @@ export function natTable(o: NatTableOptions): TableSpec {
     {
       // The counter shows attempts in `nft list ruleset`.
       exprs: [...iifname("lo", NFT_CMP_NEQ), ...ipPrefix("daddr", LOOPBACK.net, LOOPBACK.prefix), counter(), drop()],
-      comment: "tsnet: 127.0.0.0/8 only from lo (route_localnet)",
+      comment: LOOPBACK_GUARD,
     },
   ];
   const masq: RuleSpec[] = [];
@@ -187,7 +190,7 @@ export function natTable(o: NatTableOptions): TableSpec {
       },
     ],
     chains: [
-      { name: "guard", base: { type: "filter", hook: "prerouting", priority: NF_IP_PRI_RAW }, rules: guard },
+      { name: GUARD_CHAIN, base: { type: "filter", hook: "prerouting", priority: NF_IP_PRI_RAW }, rules: guard },
       { name: "prerouting", base: { type: "nat", hook: "prerouting", priority: NF_IP_PRI_NAT_DST }, rules: dnatRules },
       { name: "output", base: { type: "nat", hook: "output", priority: NF_IP_PRI_NAT_DST }, rules: dnatRules },
       {

@@ -1,4 +1,4 @@
-import { strerror } from "../../ffi/libc.ts";
+import { attachSocketFilter, strerror } from "../../ffi/libc.ts";
 import { MnlSocket } from "../../ffi/libmnl.ts";
 import { KernelError } from "../errors/errors.ts";
 import {
@@ -54,6 +54,16 @@ export class NetlinkSocket {
 
   get fd(): number {
     return this.sock.fd;
+  }
+
+  /** Lets the kernel drop, before they are queued, the messages a classic BPF program rejects (src/netlink/bpf.ts). */
+  attachFilter(program: Uint8Array): void {
+    attachSocketFilter(this.fd, program, this.what);
+  }
+
+  /** The port id the kernel gave this socket; notifications caused by its requests carry it. */
+  get portid(): number {
+    return this.sock.portid;
   }
 
   nextSeq(): number {

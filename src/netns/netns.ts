@@ -1,12 +1,12 @@
-// Network namespaces as `ip netns` keeps them: a file under /run/netns bind-mounted over the
-// namespace, so `ip netns list` and `ip netns exec NAME` work on tsnet's namespaces too.
+// Network namespaces under names `ip netns` knows: /run/netns/NAME, so `ip netns list`,
+// `ip netns exec NAME` and `ip -n NAME` work on tsnet's namespaces too (see FD_LINK below).
 //
 // unshare()/setns() move only the calling thread. Bun runs JavaScript on the main thread, so a
 // switched window must stay synchronous (no await inside): anything scheduled in between would
 // run in the wrong namespace.
-import { readFileSync, readlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, readlinkSync, symlinkSync, unlinkSync } from "node:fs";
 import {
-  CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, O_NOFOLLOW, O_RDONLY, close, mount, open, setns, umount2, unshare,
+  CLONE_NEWNET, MNT_DETACH, O_NOFOLLOW, O_RDONLY, close, open, setns, umount2, unshare,
 } from "../../ffi/libc.ts";
 import { KernelError, isErrno } from "../errors/errors.ts";
 import { EEXIST, EINVAL, ENOENT } from "../errors/errno.ts";
@@ -41,78 +41,84 @@ export function netnsPath(name: string): string {
   return checkNetnsPath(`${NETNS_RUN_DIR}/${name}`);
 }
 
-// Like iproute2: /run/netns is a shared mount point so that namespace mounts made later also
-// appear in mount namespaces cloned earlier (other `ip netns exec` sessions, a supervisor).
 let runDirReady = false;
-function prepareRunDir(): void {
+export function prepareRunDir(): void {
   if (runDirReady) return;
   // 0755 as iproute2 makes it; refused unless root's alone (src/state/owned.ts).
   ensureDir(NETNS_RUN_DIR, 0o755);
-  try {
-    mount("none", NETNS_RUN_DIR, null, MS_SHARED | MS_REC);
-  } catch (e) {
-    if (!isErrno(e, EINVAL)) throw e;
-    mount(NETNS_RUN_DIR, NETNS_RUN_DIR, "none", MS_BIND | MS_REC);
-    mount("none", NETNS_RUN_DIR, null, MS_SHARED | MS_REC);
-  }
   runDirReady = true;
 }
 
 export interface Netns {
   name: string;
   path: string;
-  /** Open fd on the namespace (for setns and IFLA_NET_NS_FD); close() releases it. */
+  /** Open fd on the namespace (for setns and IFLA_NET_NS_FD); it keeps the namespace alive. */
   fd: number;
 }
 
+// What /run/netns/tsnet-NAME is: a symbolic link to the fd by which the container's manager holds
+// its namespace, /proc/PID/fd/N. `ip netns exec`, `ip -n` and nsenter open the name and follow
+// the link into the namespace, as they would open a bind mount. It is not a bind mount (what
+// `ip netns add` makes) because a mount is copied into every mount namespace made after it: each
+// container's own mount namespace would copy every other container's mount, and cost grows with
+// the number of containers. A link costs nothing to anyone else, and vanishes in effect with its
+// manager, which is also the container's end.
+const FD_LINK = /^\/proc\/(\d+)\/fd\/\d+$/;
+
 /**
- * Creates a namespace persisted at /run/netns/NAME and runs `inside` once within it, to open the
- * sockets that must live there. The file is made first with O_EXCL and holds `owner` until the
- * namespace is mounted over it: an existing namespace of that name (someone's `ip netns add`) is
- * refused and never touched, and `created` runs (to record it) only once the file is ours. After a
- * crash before the record says so, reclaimNetnsFile tells our file by its content. On any failure
- * nothing of ours is left: no mount, no file.
+ * Creates a network namespace, held by an fd of this process and named by the link
+ * /run/netns/NAME, then runs `inside` once within it, to open the sockets that must live there.
+ * An existing entry of that name (someone's `ip netns add`) is refused and never touched;
+ * `created` runs (to record it) only once the link is ours. On any failure nothing of ours is
+ * left: no link, and the namespace goes with its fd.
  */
-export function createNetns<T>(name: string, owner: string, created: (path: string) => void, inside: () => T): { ns: Netns; result: T } {
+export function createNetns<T>(name: string, created: (path: string) => void, inside: () => T): { ns: Netns; result: T } {
   const path = netnsPath(name);
-  try {
-    writeFileSync(path, owner, { flag: "wx", mode: 0o444 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") {
-      throw new KernelError("create namespace", path, EEXIST, "a namespace of that name exists and is not this container's: remove it (ip netns del) or choose another --name");
-    }
-    throw fsError("create namespace", path, e);
-  }
-  try {
-    created(path);
-  } catch (e) {
-    tryUnlink(path);
-    throw e;
-  }
   const back = homeNetns();
-  let mounted = false;
+  unshare(CLONE_NEWNET, "network namespace");
+  let fd: number;
   try {
-    let result: T;
-    unshare(CLONE_NEWNET, "network namespace");
+    fd = open("/proc/thread-self/ns/net", O_RDONLY);
+  } finally {
+    setns(back, CLONE_NEWNET, "tsnet's own namespace");
+  }
+  try {
     try {
-      mount("/proc/thread-self/ns/net", path, "none", MS_BIND);
-      mounted = true;
-      result = inside();
-    } finally {
-      setns(back, CLONE_NEWNET, "tsnet's own namespace");
+      symlinkSync(`/proc/${process.pid}/fd/${fd}`, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") {
+        throw new KernelError("create namespace", path, EEXIST, "a namespace of that name exists and is not this container's: remove it (ip netns del) or choose another --name");
+      }
+      throw fsError("create namespace", path, e);
     }
-    const fd = open(path, O_RDONLY);
-    return { ns: { name, path, fd }, result };
+    try {
+      created(path);
+      const result = inNetns(fd, inside);
+      return { ns: { name, path, fd }, result };
+    } catch (e) {
+      tryUnlink(path);
+      throw e;
+    }
   } catch (e) {
-    if (mounted) tryUmount(path);
-    tryUnlink(path);
+    close(fd);
     throw e;
   }
 }
 
 /** Opens a persisted namespace by path (for exec, joining another container). */
 export function openNetns(path: string): number {
-  return open(checkNetnsPath(path), O_RDONLY | O_NOFOLLOW);
+  checkNetnsPath(path);
+  let target: string | undefined;
+  try {
+    target = readlinkSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new KernelError("open", path, ENOENT, "no such namespace");
+    if (code !== "EINVAL") throw fsError("open", path, e);
+  }
+  // tsnet's own: a link to a manager's fd, followed; anything else (a bind mount) is opened as is.
+  if (target !== undefined && !FD_LINK.test(target)) throw new KernelError("open", path, EINVAL, `not a namespace of tsnet's (it links to ${target})`);
+  return open(path, target === undefined ? O_RDONLY | O_NOFOLLOW : O_RDONLY);
 }
 
 /**
@@ -135,12 +141,19 @@ export function ownNetnsIdentity(): string {
 }
 
 /**
- * Removes the persisted namespace. The kernel frees it (and the veth end inside it) once no
- * process, mount or fd holds it any more. Missing pieces are not an error: teardown is idempotent.
+ * Removes the persisted namespace. The kernel frees it (and the veths inside it) once no process,
+ * mount or fd holds it any more. Missing pieces are not an error: teardown is idempotent.
  */
 export function deleteNetns(path: string): void {
   checkNetnsPath(path);
-  tryUmount(path);
+  let link = false;
+  try {
+    link = lstatSync(path).isSymbolicLink();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw fsError("examine", path, e);
+  }
+  if (!link) tryUmount(path);
   tryUnlink(path);
 }
 
@@ -161,18 +174,18 @@ function tryUnlink(path: string): void {
 }
 
 /**
- * Removes /run/netns/NAME if it is still the unmounted file a crashed createNetns made for owner
- * (a mounted namespace reads as nothing like an id); anything else is left alone.
+ * After a crash before the record named it: removes /run/netns/NAME if it is still the link a
+ * crashed manager (pid) made; anything else is left alone.
  */
-export function reclaimNetnsFile(name: string, owner: string): void {
+export function reclaimNetnsLink(name: string, managerPid: number): void {
   const path = netnsPath(name);
-  let text: string;
+  let target: string;
   try {
-    text = readFileSync(path, "utf8");
+    target = readlinkSync(path);
   } catch {
     return;
   }
-  if (text === owner) tryUnlink(path);
+  if (FD_LINK.exec(target)?.[1] === String(managerPid)) tryUnlink(path);
 }
 
 export function closeNetns(ns: Netns): void {

@@ -1,7 +1,7 @@
 // A bridge network's kernel objects on the host, as Docker makes docker0 and br-<id>: one Linux
 // bridge holding the gateway address of each subnet, IPv4 forwarding, route_localnet on the
-// bridge (for published ports reached at 127.0.0.1; the remote misuse of it is stopped by the
-// guard in src/nat/ruleset.ts).
+// bridge once tsnet's table is in place (for published ports reached at 127.0.0.1; the misuse of
+// it is stopped by the guard in src/nat/ruleset.ts).
 import { KernelError, TsnetError } from "../errors/errors.ts";
 import { ENODEV } from "../errors/errno.ts";
 import { ipBytes, type IpAddress } from "../ip/addr.ts";
@@ -9,7 +9,7 @@ import type { NetlinkSocket } from "../netlink/socket.ts";
 import { addrAdd, addrList, afOf } from "../rtnetlink/addr.ts";
 import { IFF_UP } from "../rtnetlink/constants.ts";
 import { linkAdd, linkDelIfExists, linkGet, linkSet } from "../rtnetlink/link.ts";
-import { enableSysctl } from "./host.ts";
+import { enableSysctl, setSysctl } from "./host.ts";
 
 export interface BridgeSpec {
   bridge: string;
@@ -69,7 +69,7 @@ export function makeBridge(nl: NetlinkSocket, spec: BridgeSpec): { index: number
         addrAdd(nl, link.index, g.address, g.prefix, spec.bridge);
       }
     }
-    enableRouting(spec.bridge);
+    enableForwarding();
     return { index: link.index, created };
   } catch (e) {
     if (created) deleteBridge(nl, spec.bridge);
@@ -82,12 +82,18 @@ export function deleteBridge(nl: NetlinkSocket, bridge: string): void {
   linkDelIfExists(nl, bridge);
 }
 
-/**
- * Routing between the bridge and the host's other links needs IPv4 forwarding (as Docker sets
- * it), and a published port reached at 127.0.0.1 is routed out through the bridge with its
- * loopback source, which the kernel allows only with route_localnet on the bridge.
- */
-export function enableRouting(bridge: string): void {
+/** Routing between the bridge and the host's other links needs IPv4 forwarding (as Docker sets it). */
+export function enableForwarding(): void {
   enableSysctl("/proc/sys/net/ipv4/ip_forward");
-  enableSysctl(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`);
+}
+
+/**
+ * A published port reached at 127.0.0.1 is routed out through the bridge with its loopback
+ * source, which the kernel allows only with route_localnet on the bridge. route_localnet also
+ * lets packets for 127.0.0.0/8 in from the bridge, so it is safe only while tsnet's guard drops
+ * them: it is turned on once the guard is in place, and off when the guard is found missing
+ * (src/network/firewall.ts). A bridge that does not exist is skipped (false).
+ */
+export function setRouteLocalnet(bridge: string, on: boolean): boolean {
+  return setSysctl(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, on);
 }

@@ -15,9 +15,20 @@ export function hostRtnl(): NetlinkSocket {
 
 /** Writes 1 to a /proc/sys file unless it already holds 1 (tsnet never runs sysctl). */
 export function enableSysctl(path: string): void {
+  setSysctl(path, true);
+}
+
+/**
+ * Sets a boolean /proc/sys file unless it already holds that value; false when the file does
+ * not exist (a per-link setting of a link that is gone).
+ */
+export function setSysctl(path: string, on: boolean): boolean {
+  const want = on ? "1" : "0";
   try {
-    if (readFileSync(path, "utf8").trim() !== "1") writeFileSync(path, "1\n");
+    if (readFileSync(path, "utf8").trim() !== want) writeFileSync(path, `${want}\n`);
+    return true;
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
     throw fsError("set", path, e);
   }
 }

@@ -18,7 +18,7 @@ import {
   BRIDGE_RE, checkNetworkName, deleteNetworkRecord, findNetwork, listNetworks, saveNetwork, type NetworkRecord,
 } from "../state/networks.ts";
 import { newId } from "../state/containers.ts";
-import { bridgeReady, deleteBridge, makeBridge, type BridgeSpec } from "./bridge.ts";
+import { bridgeReady, deleteBridge, makeBridge, setRouteLocalnet, type BridgeSpec } from "./bridge.ts";
 import { hostRtnl } from "./host.ts";
 
 // Clear of Docker's 172.17.0.0/16 (and its 172.18-31 pools), Podman's 10.88.0.0/16 and 10.89.x
@@ -68,6 +68,14 @@ export function natNetworks(all: readonly NetworkRecord[] = listNetworks()): Nat
 }
 
 const NETWORKS_LOCK = "networks";
+
+/**
+ * Runs fn holding the lock under which the set of networks and tsnet's table change together
+ * (network create/rm, a bridge made on first use, a firewall restore).
+ */
+export function withNetworksLock<T>(fn: () => T): T {
+  return withLock(NETWORKS_LOCK, fn);
+}
 
 function seededSubnet(): IpPrefix {
   const text = process.env[SUBNET_ENV] || DEFAULT_SUBNET;
@@ -140,6 +148,8 @@ export function networkUp(net: NetworkRecord): number {
     const made = makeBridge(nl, spec);
     try {
       ensureNatTable(() => natNetworks([...all, current]), true);
+      // Only now that the guard is in place (see setRouteLocalnet).
+      setRouteLocalnet(spec.bridge, true);
       if (!current.madeAt) saveNetwork({ ...current, madeAt: new Date().toISOString() });
     } catch (e) {
       if (made.created) deleteBridge(nl, spec.bridge);
@@ -296,6 +306,7 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     try {
       made = makeBridge(nl, bridgeSpec(rec));
       ensureNatTable(() => natNetworks([...others, rec]), true);
+      setRouteLocalnet(rec.bridge!, true);
       saveNetwork({ ...rec, madeAt: new Date().toISOString() });
     } catch (e) {
       if (made.created) deleteBridge(nl, rec.bridge!);

@@ -11,7 +11,7 @@ import { close, CLONE_NEWNET, O_RDONLY, open, setns, unshare } from "../../ffi/l
 import { contains, formatIp, formatPrefix, nth, parseIp, parsePrefix, type IpAddress, type IpPrefix } from "../ip/addr.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
-import { closeNetns, createNetns, deleteNetns, homeNetns, inNetns, reclaimNetnsFile, type Netns } from "../netns/netns.ts";
+import { closeNetns, createNetns, deleteNetns, homeNetns, inNetns, reclaimNetnsLink, type Netns } from "../netns/netns.ts";
 import { NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { addrAdd, addrList } from "../rtnetlink/addr.ts";
 import { IFF_UP, RT_TABLE_MAIN, RTM_DELLINK, RTMGRP_LINK } from "../rtnetlink/constants.ts";
@@ -71,7 +71,7 @@ export function createSandbox(rec: ContainerRecord): Sandbox {
     rec.netns = path;
     saveRecord(rec);
   };
-  const { ns, result: rtnl } = createNetns(`tsnet-${rec.name}`, rec.id, recordIt, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`));
+  const { ns, result: rtnl } = createNetns(`tsnet-${rec.name}`, recordIt, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`));
   crashPoint("after-netns");
   return { ns, rtnl, loDown: true };
 }
@@ -448,7 +448,8 @@ export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox): void {
 
 /** After a crash: the namespace file a run made but had not recorded yet (see createNetns). */
 export function reclaimNetns(rec: ContainerRecord): void {
-  if (!rec.netns && rec.name) reclaimNetnsFile(`tsnet-${rec.name}`, rec.id);
+  const pid = Number(rec.manager?.split("-")[0]);
+  if (!rec.netns && rec.name && pid > 0) reclaimNetnsLink(`tsnet-${rec.name}`, pid);
 }
 
 /** Releases the endpoint's leases and forgets it in the owner's list (the caller saves). */

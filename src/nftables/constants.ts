@@ -9,6 +9,8 @@ export const NFNL_MSG_BATCH_END = 0x11;
 export const NFNL_BATCH_GENID = 1;
 /** struct nfgenmsg { u8 nfgen_family; u8 version; be16 res_id; } */
 export const NFGENMSG_LEN = 4;
+/** enum nfnetlink_groups: every committed nf_tables change is announced here (`nft monitor`). */
+export const NFNLGRP_NFTABLES = 7;
 
 // netfilter.h
 export const NFPROTO_UNSPEC = 0;
@@ -51,6 +53,7 @@ export const NFT_MSG_NEWRULE = 6;
 export const NFT_MSG_GETRULE = 7;
 export const NFT_MSG_DELRULE = 8;
 export const NFT_MSG_NEWSET = 9;
+export const NFT_MSG_GETSET = 10;
 export const NFT_MSG_DELSET = 11;
 export const NFT_MSG_NEWSETELEM = 12;
 export const NFT_MSG_GETSETELEM = 13;

@@ -3,7 +3,7 @@ import { Batch, transaction } from "./batch.ts";
 import { addChain, type ChainSpec } from "./chain.ts";
 import type { Family } from "./nfnl.ts";
 import { addRule, deleteRule, listRules, ruleMatches, type RuleInfo, type RuleSpec } from "./rule.ts";
-import { addElements, addSet, deleteElements, listElements, type SetElement, type SetSpec } from "./set.ts";
+import { addElements, addSet, deleteElements, listElements, setExists, type SetElement, type SetSpec } from "./set.ts";
 import { tableExists, addTable } from "./table.ts";
 
 export interface TableSpec {
@@ -23,15 +23,43 @@ export interface ElementAdd {
 export interface EnsureOptions {
   /** Elements to add (in the same transaction, after the deletions). */
   add?: readonly ElementAdd[];
+  /**
+   * Add only those elements of `add` whose key the set lacks; an element already there is left
+   * as it is, whatever its data (it may be someone else's: that is for its owner to sort out).
+   */
+  addMissingOnly?: boolean;
   /** Delete every element, in every set of the spec, whose comment is tagged with this owner. */
   deleteTagged?: string;
+  /**
+   * Commit nothing when the table already matches the spec (and nothing of `add` is missing):
+   * no transaction, so no notifications, and a check that finds nothing wrong changes nothing.
+   */
+  onlyIfDrifted?: boolean;
+  /** Compute what would change, commit nothing. */
+  dryRun?: boolean;
+  /** Runs after the state was read and before the commit, when there is something to commit. */
+  beforeCommit?: (plan: EnsureResult) => void;
 }
 
 export interface EnsureResult {
+  /** The table did not exist. */
+  tableMissing: boolean;
+  /** Sets of the spec that did not exist. */
+  missingSets: string[];
   /** Chains whose rules were (re)written. */
   rewrittenChains: string[];
+  /** Rules of the spec that no rule of their chain matched (the chain is among rewrittenChains). */
+  missingRules: { chain: string; comment?: string }[];
+  /** Elements of the spec's element lists that were missing or extra, per set. */
+  changedSets: string[];
+  /** Elements of `add` that were added (all of them, unless addMissingOnly). */
+  added: number;
   /** Elements removed by deleteTagged, per set. */
   deleted: Record<string, SetElement[]>;
+  /** Whether anything differed from the spec (or `add` had something missing). */
+  drifted: boolean;
+  /** Whether a transaction was committed. */
+  committed: boolean;
 }
 
 /**
@@ -46,6 +74,10 @@ function sameRules(have: readonly RuleInfo[], want: readonly RuleSpec[]): boolea
   return have.length === want.length && want.every((r, i) => ruleMatches(have[i]!, r));
 }
 
+function emptyResult(): EnsureResult {
+  return { tableMissing: false, missingSets: [], rewrittenChains: [], missingRules: [], changedSets: [], added: 0, deleted: {}, drifted: false, committed: false };
+}
+
 /**
  * Makes the table look like `spec` and applies element changes, all in ONE transaction: the
  * table, its sets and chains are added if missing (adding is idempotent), a chain whose rules
@@ -55,42 +87,15 @@ function sameRules(have: readonly RuleInfo[], want: readonly RuleSpec[]): boolea
  * refuse the batch (ERESTART) and the whole thing is recomputed once.
  */
 export function ensureTable(nl: NetlinkSocket, spec: TableSpec, opts: EnsureOptions = {}): EnsureResult {
-  let result: EnsureResult = { rewrittenChains: [], deleted: {} };
+  let result = emptyResult();
   transaction(nl, (b: Batch) => {
-    result = { rewrittenChains: [], deleted: {} };
-    const { family, name } = spec;
-    const exists = tableExists(nl, family, name);
-    const rules = exists ? listRules(nl, family, name) : [];
-    addTable(b, family, name);
-    for (const s of spec.sets ?? []) addSet(b, family, name, s);
-    for (const s of spec.sets ?? []) {
-      if (!s.elements) continue;
-      const have = exists ? listElementsIfAny(nl, family, name, s.name) : [];
-      const want = new Set(s.elements.map((e) => hex(e.key)));
-      const held = new Set(have.map((e) => hex(e.key)));
-      const extra = have.filter((e) => !want.has(hex(e.key)));
-      const missing = s.elements.filter((e) => !held.has(hex(e.key)));
-      if (extra.length) deleteElements(b, family, name, s.name, extra);
-      if (missing.length) addElements(b, family, name, s.name, missing);
-    }
-    for (const c of spec.chains ?? []) addChain(b, family, name, c);
-    for (const c of spec.chains ?? []) {
-      if (!c.rules) continue;
-      const have = rules.filter((r) => r.chain === c.name);
-      if (sameRules(have, c.rules)) continue;
-      result.rewrittenChains.push(c.name);
-      for (const r of have) deleteRule(b, family, name, c.name, r.handle, r.comment);
-      for (const r of c.rules) addRule(b, family, name, c.name, r);
-    }
-    if (opts.deleteTagged !== undefined && exists) {
-      for (const s of spec.sets ?? []) {
-        const gone = listElements(nl, family, name, s.name).filter((e) => commentTag(e.comment) === opts.deleteTagged);
-        if (gone.length === 0) continue;
-        result.deleted[s.name] = gone;
-        deleteElements(b, family, name, s.name, gone);
-      }
-    }
-    for (const a of opts.add ?? []) addElements(b, family, name, a.set, a.elements);
+    result = emptyResult();
+    const plan = new Batch();
+    planTable(nl, spec, opts, plan, result);
+    if (opts.dryRun || (opts.onlyIfDrifted && !result.drifted)) return;
+    opts.beforeCommit?.(result);
+    for (const m of plan.messages) b.add(m);
+    result.committed = true;
   });
   return result;
 }
@@ -114,16 +119,75 @@ export function createTable(nl: NetlinkSocket, spec: TableSpec): void {
   b.commitUnconditional(nl);
 }
 
+/** Reads the table's state and puts into `b` what makes it match; fills in `r`. */
+function planTable(nl: NetlinkSocket, spec: TableSpec, opts: EnsureOptions, b: Batch, r: EnsureResult): void {
+  const { family, name } = spec;
+  const exists = tableExists(nl, family, name);
+  r.tableMissing = !exists;
+  const rules = exists ? listRules(nl, family, name) : [];
+  addTable(b, family, name);
+  for (const s of spec.sets ?? []) addSet(b, family, name, s);
+  // What each set holds now (undefined: the set is missing), listed only where it matters.
+  const held = new Map<string, SetElement[] | undefined>();
+  for (const s of spec.sets ?? []) {
+    const listed = s.elements !== undefined || (opts.add ?? []).some((a) => a.set === s.name);
+    if (!exists) held.set(s.name, undefined);
+    else if (listed) held.set(s.name, listElementsIfAny(nl, family, name, s.name));
+    else if (!setExists(nl, family, name, s.name)) held.set(s.name, undefined);
+    if (held.has(s.name) && held.get(s.name) === undefined) r.missingSets.push(s.name);
+  }
+  for (const s of spec.sets ?? []) {
+    if (!s.elements) continue;
+    const have = held.get(s.name) ?? [];
+    const want = new Set(s.elements.map((e) => hex(e.key)));
+    const keys = new Set(have.map((e) => hex(e.key)));
+    const extra = have.filter((e) => !want.has(hex(e.key)));
+    const missing = s.elements.filter((e) => !keys.has(hex(e.key)));
+    if (extra.length) deleteElements(b, family, name, s.name, extra);
+    if (missing.length) addElements(b, family, name, s.name, missing);
+    if (extra.length || missing.length) r.changedSets.push(s.name);
+  }
+  for (const c of spec.chains ?? []) addChain(b, family, name, c);
+  for (const c of spec.chains ?? []) {
+    if (!c.rules) continue;
+    const have = rules.filter((x) => x.chain === c.name);
+    if (sameRules(have, c.rules)) continue;
+    r.rewrittenChains.push(c.name);
+    for (const x of c.rules) if (!have.some((h) => ruleMatches(h, x))) r.missingRules.push({ chain: c.name, comment: x.comment });
+    for (const x of have) deleteRule(b, family, name, c.name, x.handle, x.comment);
+    for (const x of c.rules) addRule(b, family, name, c.name, x);
+  }
+  if (opts.deleteTagged !== undefined && exists) {
+    for (const s of spec.sets ?? []) {
+      const gone = (held.get(s.name) ?? listElementsIfAny(nl, family, name, s.name) ?? []).filter((e) => commentTag(e.comment) === opts.deleteTagged);
+      if (gone.length === 0) continue;
+      r.deleted[s.name] = gone;
+      deleteElements(b, family, name, s.name, gone);
+    }
+  }
+  for (const a of opts.add ?? []) {
+    let elements = a.elements;
+    if (opts.addMissingOnly) {
+      const keys = new Set((held.get(a.set) ?? []).map((e) => hex(e.key)));
+      elements = elements.filter((e) => !keys.has(hex(e.key)));
+    }
+    if (elements.length) addElements(b, family, name, a.set, elements);
+    r.added += elements.length;
+  }
+  r.drifted = r.tableMissing || r.missingSets.length > 0 || r.changedSets.length > 0 || r.rewrittenChains.length > 0 ||
+    Object.keys(r.deleted).length > 0 || r.added > 0;
+}
+
 function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 }
 
-/** The set's elements; none when the set does not exist yet (it is added in the same batch). */
-function listElementsIfAny(nl: NetlinkSocket, family: Family, table: string, set: string): SetElement[] {
+/** The set's elements; undefined when the set does not exist (yet: it may be added in the same batch). */
+function listElementsIfAny(nl: NetlinkSocket, family: Family, table: string, set: string): SetElement[] | undefined {
   try {
     return listElements(nl, family, table, set);
   } catch (e) {
-    if ((e as { errno?: number }).errno === 2) return [];
+    if ((e as { errno?: number }).errno === 2) return undefined;
     throw e;
   }
 }
@@ -144,7 +208,7 @@ export function deleteTaggedElements(
     for (const k of Object.keys(deleted)) delete deleted[k];
     if (!tableExists(nl, family, table)) return;
     for (const s of sets) {
-      const gone = listElementsIfAny(nl, family, table, s).filter((e) => commentTag(e.comment) === tag);
+      const gone = (listElementsIfAny(nl, family, table, s) ?? []).filter((e) => commentTag(e.comment) === tag);
       if (gone.length === 0) continue;
       deleted[s] = gone;
       deleteElements(b, family, table, s, gone);

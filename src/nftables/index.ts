@@ -4,7 +4,8 @@ export { addChain, deleteChain, type BaseChain, type ChainSpec, type Hook } from
 export { commentTag, createTable, deleteTaggedElements, ensureTable, type EnsureOptions, type EnsureResult, type ElementAdd, type TableSpec } from "./ensure.ts";
 export { getGeneration, openNftSocket, type Family } from "./nfnl.ts";
 export { addRule, deleteRule, listRules, ruleMatches, type RuleInfo, type RuleSpec } from "./rule.ts";
-export { addElements, addSet, deleteElements, deleteSet, listElements, type SetElement, type SetSpec } from "./set.ts";
+export { addElements, addSet, deleteElements, deleteSet, elementsOf, listElements, setExists, type SetElement, type SetSpec } from "./set.ts";
+export { nftEvent, nftFilterProgram, watchNftables, type NftEvent, type NftWatch, type NftWatchFilter, type NftWatchHandlers } from "./monitor.ts";
 export { addTable, deleteTable, tableExists } from "./table.ts";
 export { concatType, concatValue, inet_proto, inet_service, ipv4_addr, mark, value, type FieldType } from "./types.ts";
 export * as expr from "./expr/index.ts";

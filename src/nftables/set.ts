@@ -1,3 +1,4 @@
+import { isErrno } from "../errors/errors.ts";
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST } from "../netlink/constants.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
 import type { NetlinkWriter } from "../netlink/writer.ts";
@@ -5,6 +6,7 @@ import type { Batch } from "./batch.ts";
 import {
   NFT_MSG_DELSET,
   NFT_MSG_DELSETELEM,
+  NFT_MSG_GETSET,
   NFT_MSG_GETSETELEM,
   NFT_MSG_NEWSET,
   NFT_MSG_NEWSETELEM,
@@ -117,6 +119,24 @@ export function deleteSet(b: Batch, family: Family, table: string, name: string)
   });
 }
 
+// NFT_MSG_GETSET (no dump): nfgenmsg{family}, NFTA_SET_TABLE str, NFTA_SET_NAME str; ENOENT when
+// the set (or its table) is absent.
+export function setExists(nl: NetlinkSocket, family: Family, table: string, name: string): boolean {
+  const w = nl.writer.reset();
+  const seq = nl.nextSeq();
+  const at = beginNft(w, nftMsgType(NFT_MSG_GETSET), NLM_F_REQUEST, seq, nfproto(family));
+  w.attrStr(NFTA_SET_TABLE, table);
+  w.attrStr(NFTA_SET_NAME, name);
+  w.end(at);
+  try {
+    nl.query(w, { seq, at, op: "get set", object: `${table}/${name}` });
+    return true;
+  } catch (e) {
+    if (isErrno(e, 2)) return false;
+    throw e;
+  }
+}
+
 export interface SetElement {
   /** Key bytes, concatenated fields padded to 4 bytes each (see concatValue). */
   key: Uint8Array;
@@ -223,20 +243,29 @@ export function listElements(nl: NetlinkSocket, family: Family, table: string, s
   w.end(at);
   const out: SetElement[] = [];
   nl.dump(w, { seq, at, op: "list elements", object: `${table}/${set}` }, (m) => {
-    if (m.type !== nftMsgType(NFT_MSG_NEWSETELEM)) return;
-    for (const top of attrList(m.view, NFT_ATTRS)) {
-      if (top.type !== NFTA_SET_ELEM_LIST_ELEMENTS) continue;
-      for (const el of attrList(top.value)) {
-        if (el.type !== NFTA_LIST_ELEM) continue;
-        const a = attrList(el.value);
-        const get = (t: number) => a.find((x) => x.type === t)?.value;
-        const key = dataBytes(get(NFTA_SET_ELEM_KEY));
-        if (!key) continue;
-        const data = dataBytes(get(NFTA_SET_ELEM_DATA));
-        const comment = udataComment(get(NFTA_SET_ELEM_USERDATA), NFTNL_UDATA_SET_ELEM_COMMENT);
-        out.push({ key, ...(data && { data }), ...(comment !== undefined && { comment }) });
-      }
-    }
+    if (m.type === nftMsgType(NFT_MSG_NEWSETELEM)) out.push(...elementsOf(m.view));
   });
+  return out;
+}
+
+/**
+ * The elements of one NFT_MSG_NEWSETELEM / NFT_MSG_DELSETELEM message (a dump's answer or a
+ * notification), copied out of the receive buffer.
+ */
+export function elementsOf(message: DataView): SetElement[] {
+  const out: SetElement[] = [];
+  for (const top of attrList(message, NFT_ATTRS)) {
+    if (top.type !== NFTA_SET_ELEM_LIST_ELEMENTS) continue;
+    for (const el of attrList(top.value)) {
+      if (el.type !== NFTA_LIST_ELEM) continue;
+      const a = attrList(el.value);
+      const get = (t: number) => a.find((x) => x.type === t)?.value;
+      const key = dataBytes(get(NFTA_SET_ELEM_KEY));
+      if (!key) continue;
+      const data = dataBytes(get(NFTA_SET_ELEM_DATA));
+      const comment = udataComment(get(NFTA_SET_ELEM_USERDATA), NFTNL_UDATA_SET_ELEM_COMMENT);
+      out.push({ key, ...(data && { data }), ...(comment !== undefined && { comment }) });
+    }
+  }
   return out;
 }

@@ -10,6 +10,9 @@ import { readdirSync } from "node:fs";
 import type { PortMapping } from "../network/ports.ts";
 import type { Endpoint } from "./containers.ts";
 import { TsnetError } from "../errors/errors.ts";
+import { parseIp, toV4 } from "../ip/addr.ts";
+import type { PortOwner } from "../nat/portmap.ts";
+import type { PublishedPort } from "../nat/ruleset.ts";
 import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, writeAtomic } from "./files.ts";
 import { CNI_DIR, ID_RE } from "./paths.ts";
 
@@ -102,6 +105,37 @@ function badField(v: unknown, network: string, id: string): string | undefined {
 
 export function deleteAttachment(a: Pick<CniAttachment, "network" | "id">): void {
   removeFile(pathOf(a.network, a.id));
+}
+
+/** Elements are tagged with 12 hex of the attachment's id and named after the runtime's container. */
+export function portOwnerOf(a: Pick<CniAttachment, "id" | "containerId" | "ifname">): PortOwner {
+  return { tag: a.id.slice(0, 12), name: `cni:${a.containerId.slice(0, 12)}:${a.ifname}` };
+}
+
+/** The attachment's port mappings aimed at its address. */
+export function publishedFor(a: CniAttachment): PublishedPort[] {
+  const text = a.endpoints[0]?.ips[0]?.address;
+  const address = text === undefined ? undefined : parseIp(text);
+  if (!address || address.family !== 4) return [];
+  return a.ports.map((m) => ({
+    proto: m.proto,
+    hostPort: m.hostPort,
+    hostIp: m.hostIp === 0 ? undefined : m.hostIp,
+    containerIp: toV4(address),
+    containerPort: m.containerPort,
+  }));
+}
+
+/** Every attachment recorded, on every network (`tsnet firewall-reload` puts their ports back). */
+export function listAllAttachments(): CniAttachment[] {
+  if (!trustDir(CNI_DIR)) return [];
+  let networks: string[];
+  try {
+    networks = readdirSync(CNI_DIR);
+  } catch (e) {
+    throw fsError("read directory", CNI_DIR, e);
+  }
+  return networks.filter((n) => /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(n)).flatMap(listAttachments);
 }
 
 /** Every attachment recorded on the network. */

@@ -3,6 +3,7 @@
 // The record lists every kernel object the container owns, written before the object is made,
 // so teardown (normal, after a failure, or after a crash) knows what to remove.
 import { TsnetError, UsageError } from "../errors/errors.ts";
+import { readSmall } from "../../ffi/libc.ts";
 import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, withLock, writeAtomic } from "./files.ts";
 import { CONTAINERS_DIR, ID_RE, LOCKS_DIR, NAMES_DIR, NETNS_DIR, checkedId } from "./paths.ts";
 
@@ -144,10 +145,10 @@ export function saveRecord(r: ContainerRecord): void {
 }
 
 /** The record of a full id; undefined for anything that is not one, never a path. */
-export function loadRecord(id: string): ContainerRecord | undefined {
+export function loadRecord(id: string, text?: string): ContainerRecord | undefined {
   if (!ID_RE.test(id)) return undefined;
   const path = `${CONTAINERS_DIR}/${id}.json`;
-  const text = readText(path);
+  text ??= readText(path);
   if (text === undefined) return undefined;
   let r: unknown;
   try {
@@ -224,14 +225,28 @@ export function listRecords(): ContainerRecord[] {
   } catch (e) {
     throw fsError("read directory", CONTAINERS_DIR, e);
   }
+  // The directory is trusted (root's alone, checked above), so each record is read with one
+  // open, one pread and one close: `ps` reads thousands of them.
   const out: ContainerRecord[] = [];
+  const decoder = new TextDecoder();
   for (const f of files) {
     if (!f.endsWith(".json")) continue;
-    const r = loadRecord(f.slice(0, -5));
+    const path = `${CONTAINERS_DIR}/${f}`;
+    let n: number | undefined | null;
+    try {
+      n = readSmall(path, LIST_BUF);
+    } catch (e) {
+      throw fsError("read", path, e);
+    }
+    if (n === undefined) continue; // removed meanwhile
+    // A record too large for the buffer (a command line of thousands of words) is read whole.
+    const r = loadRecord(f.slice(0, -5), n === null ? undefined : decoder.decode(LIST_BUF.subarray(0, n)));
     if (r) out.push(r);
   }
   return out;
 }
+
+const LIST_BUF = new Uint8Array(256 * 1024);
 
 /**
  * Whether ref can name a container at all: a name (as --name accepts them) or a prefix of an id.

@@ -1,7 +1,7 @@
 // Reading and writing state files. Every path goes through src/state/owned.ts first (directories
 // root's alone, no symbolic links followed, files checked), and every failure is one line naming
 // the operation and the path (ENOSPC, EROFS...).
-import { closeSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, readFileSync, readSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { crashPoint } from "../errors/crashpoint.ts";
 import { LOCK_EX, LOCK_UN, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, flock } from "../../ffi/libc.ts";
 import { LOCKS_DIR } from "./paths.ts";
@@ -88,10 +88,16 @@ export function createExclusive(path: string, data: string): boolean {
   return true;
 }
 
+// State files are small: one buffer, reused, reads most of them in one read(2) (what `ps` does
+// thousands of times).
+const READ_BUF = Buffer.alloc(64 * 1024);
+
 export function readText(path: string): string | undefined {
   const fd = openOwned(path, O_RDONLY);
   if (fd === undefined) return undefined;
   try {
+    const n = readSync(fd, READ_BUF, 0, READ_BUF.length, 0);
+    if (n < READ_BUF.length) return READ_BUF.toString("utf8", 0, n);
     return readFileSync(fd, "utf8");
   } catch (e) {
     throw fsError("read", path, e);
