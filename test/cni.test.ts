@@ -172,7 +172,7 @@ function serveIn(ns: string): Bun.Subprocess {
 }
 
 describe("ADD, CHECK and DEL with a configuration of three keys", () => {
-  test("ADD makes the network, the veth, the address and the route; the result says so; CHECK passes; DEL removes it all, twice", async () => {
+  test("ADD makes the network, the veth, the address and the route; the result says so; CHECK passes; DEL removes it all, twice; the veth goes with the namespace", async () => {
     const conf = { cniVersion: "1.0.0", name: "plain", type: "tsnet" };
     const a: Attachment = { id: newId(), ns: netns() };
     const r = tsnetCni("ADD", a, conf);
@@ -208,15 +208,46 @@ describe("ADD, CHECK and DEL with a configuration of three keys", () => {
     const check = tsnetCni("CHECK", a, { ...conf, prevResult: res });
     expect(check).toMatchObject({ code: 0, stdout: "", stderr: "" });
 
+    // No process is in the namespace (a runtime stops the container's processes before DEL, and
+    // removes the namespace after it): the host end goes down at once, off the bridge's traffic,
+    // and the pair goes with the namespace.
     const del = tsnetCni("DEL", a, { ...conf, prevResult: res });
     expect(del).toMatchObject({ code: 0, stdout: "", stderr: "" });
-    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
-    expect(ipj(["link", "show"], a.ns.name).map((l: any) => l.ifname)).toEqual(["lo"]);
+    expect(ipj(["link", "show", res.interfaces[1].name])[0].flags).not.toContain("UP");
     expect(leasesOf("plain")).toEqual([]);
     expect(attachmentsOf("plain")).toEqual([]);
     // DEL again: nothing left to remove is not an error.
     expect(tsnetCni("DEL", a, { ...conf, prevResult: res })).toMatchObject({ code: 0, stdout: "" });
     dropNetns(a.ns.name);
+    await waitFor("the veth to go with its namespace", () => linkGone(res.interfaces[1].name));
+  });
+
+  test("DEL while a process is in the namespace (podman network disconnect) deletes the interface at once; a namespace kept after DEL takes the same attachment again", async () => {
+    const conf = { cniVersion: "1.0.0", name: "plain", type: "tsnet" };
+    const a: Attachment = { id: newId(), ns: netns() };
+    const res = mustAdd(a, conf);
+    const proc = Bun.spawn(["ip", "netns", "exec", a.ns.name, "sleep", "60"], { stdio: ["ignore", "ignore", "ignore"] });
+    try {
+      await waitFor("the process in the namespace", () => sh(["ip", "netns", "pids", a.ns.name]).stdout.trim() !== "");
+      expect(tsnetCni("DEL", a, conf).code).toBe(0);
+      expect(ipj(["link", "show"], a.ns.name).map((l: any) => l.ifname)).toEqual(["lo"]);
+      expect(linkGone(res.interfaces[1].name)).toBe(true);
+    } finally {
+      proc.kill();
+      await proc.exited;
+    }
+    // Without a process, DEL leaves the pair to the namespace; a runtime that keeps the namespace
+    // and ADDs the same container again gets it: the down veth it finds is deleted then.
+    const res2 = mustAdd(a, conf);
+    expect(tsnetCni("DEL", a, conf).code).toBe(0);
+    expect(ipj(["link", "show"], a.ns.name).map((l: any) => l.ifname)).toEqual(["lo", "eth0"]);
+    const res3 = mustAdd(a, conf);
+    expect(res3.interfaces[1].name).toBe(res2.interfaces[1].name);
+    expect(ipj(["link", "show", res3.interfaces[1].name])[0].flags).toContain("UP");
+    expect(tsnetCni("CHECK", a, { ...conf, prevResult: res3 }).code).toBe(0);
+    expect(tsnetCni("DEL", a, conf).code).toBe(0);
+    dropNetns(a.ns.name);
+    await waitFor("the veth to go with its namespace", () => linkGone(res3.interfaces[1].name));
   });
 
   test("CHECK finds what was changed behind tsnet's back: an address, the default route, the interface", async () => {
@@ -239,8 +270,8 @@ describe("ADD, CHECK and DEL with a configuration of three keys", () => {
     expect(tsnetCni("DEL", a, { ...conf, prevResult: res }).code).toBe(0);
     // After DEL there is nothing to check.
     expect(tsnetCni("CHECK", a, { ...conf, prevResult: res }).json.msg).toContain("no such attachment");
-    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     dropNetns(a.ns.name);
+    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
   });
 });
 
@@ -255,8 +286,8 @@ describe("versions", () => {
       if (v.startsWith("0.")) expect(copy(res.ips[0])).toMatchObject({ version: "4", interface: 2 });
       else expect(res.ips[0].version).toBeUndefined();
       expect(tsnetCni("DEL", a, { ...conf, prevResult: res }).code).toBe(0);
-      await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
       dropNetns(a.ns.name);
+      await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     });
   }
 
@@ -284,11 +315,19 @@ describe("the spec's error cases leave nothing made", () => {
   const conf = { cniVersion: "1.0.0", name: "errors", type: "tsnet" };
   let ns: { name: string; path: string };
   let leasesBefore: string[] = [];
-  beforeAll(() => {
+  // A process in the namespace, as in a running container: a DEL deletes the interface at once.
+  let inside: Bun.Subprocess;
+  beforeAll(async () => {
     ns = netns();
     leasesBefore = leases().sort();
+    inside = Bun.spawn(["ip", "netns", "exec", ns.name, "sleep", "600"], { stdio: ["ignore", "ignore", "ignore"] });
+    await waitFor("the process in the namespace", () => sh(["ip", "netns", "pids", ns.name]).stdout.trim() !== "");
   });
-  afterAll(() => dropNetns(ns.name));
+  afterAll(async () => {
+    inside.kill();
+    await inside.exited;
+    dropNetns(ns.name);
+  });
 
   /** No interface in the namespace, no lease and no attachment record anywhere. */
   const nothingMade = () => {
@@ -352,7 +391,7 @@ describe("the spec's error cases leave nothing made", () => {
     expect(again.json).toMatchObject({ code: 100, msg: expect.stringContaining("is already attached to network errors as eth0") });
     expect(tsnetCni("CHECK", a, { ...conf, prevResult: res }).code).toBe(0);
     expect(tsnetCni("DEL", a, conf).code).toBe(0);
-    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
+    expect(linkGone(res.interfaces[1].name)).toBe(true);
     nothingMade();
   });
 });
@@ -385,8 +424,8 @@ describe("configuration lists", () => {
     expect(sh(["ip", "netns", "exec", a.ns.name, "cat", "/proc/sys/net/ipv4/conf/eth0/arp_announce"]).stdout.trim()).toBe("2");
     expect(listRun("CHECK", list, a, res).map((r) => r.code)).toEqual([0, 0]);
     expect(listRun("DEL", list, a, res).map((r) => `${r.code}${r.stdout}`)).toEqual(["0", "0"]);
-    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     dropNetns(a.ns.name);
+    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
   });
 
   test("tsnet first, the reference portmap after it: portmap maps a host port to tsnet's address", async () => {
@@ -402,8 +441,8 @@ describe("configuration lists", () => {
     expect(tsnetCni("CHECK", a, request(list, list.plugins[0]!, res, rt))).toMatchObject({ code: 0, stdout: "" });
     expect(listRun("DEL", list, a, res, rt).map((r) => r.code)).toEqual([0, 0]);
     expect(sh(["iptables", "-t", "nat", "-S"]).stdout).not.toContain("9191");
-    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     dropNetns(a.ns.name);
+    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     // portmap keeps its top-level chains for good; the tables iptables-nft made for them go, so
     // later tests find only tsnet's.
     for (const family of ["ip", "ip6"]) if (!natTablesBefore.includes(family)) sh(["nft", "delete", "table", family, "nat"]);
@@ -420,8 +459,8 @@ describe("configuration lists", () => {
     expect(ipj(["link", "show", "lo"], a.ns.name)[0].operstate).toBe("UNKNOWN"); // up, as loopback reports it
     expect(listRun("CHECK", list, a, res).map((r) => r.code)).toEqual([0, 0]);
     expect(listRun("DEL", list, a, res).map((r) => r.code)).toEqual([0, 0]);
-    await waitFor("the veth to go", () => linkGone(res.interfaces[2].name));
     dropNetns(a.ns.name);
+    await waitFor("the veth to go", () => linkGone(res.interfaces[2].name));
   });
 });
 
@@ -468,8 +507,8 @@ describe("the portMappings capability", () => {
     expect(tsnetCni("DEL", a, { ...conf, prevResult: res }).code).toBe(0);
     expect(ruleset()).not.toContain(tag);
     expect(curl("http://127.0.0.1:8281/", undefined, 1).code).not.toBe(0);
-    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     dropNetns(a.ns.name);
+    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
   });
 
   test("a host port another tsnet owner publishes is refused, naming it, with nothing made", async () => {
@@ -496,6 +535,7 @@ describe("the portMappings capability", () => {
       expect(run.code).toBe(125);
       expect(run.stderr).toContain(`already published by cni:${a.id.slice(0, 12)}:eth0`);
       expect(tsnetCni("DEL", a, conf(8291)).code).toBe(0);
+      dropNetns(ns.name);
       await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     } finally {
       await web.stop();
@@ -527,9 +567,9 @@ describe("a firewall reload", () => {
     expect(tsnetCni("CHECK", a, { ...conf, prevResult: res }).code).toBe(0);
     expect(tsnetCni("DEL", a, { ...conf, prevResult: res }).code).toBe(0);
     expect(ruleset()).not.toContain("8320");
-    await waitFor("the veths to go", () => linkGone(res.interfaces[1].name) && linkGone(res2.interfaces[1].name));
     dropNetns(a.ns.name);
     dropNetns(b.ns.name);
+    await waitFor("the veths to go", () => linkGone(res.interfaces[1].name) && linkGone(res2.interfaces[1].name));
   });
 });
 
@@ -561,9 +601,9 @@ describe("network options", () => {
     const res2 = mustAdd(b, { cniVersion: "1.0.0", name: "opts", type: "tsnet" });
     expect(ipj(["link", "show", "eth0"], b.ns.name)[0].mtu).toBe(1400);
     for (const [x, r] of [[a, res], [b, res2]] as const) expect(tsnetCni("DEL", x, { ...conf, prevResult: r }).code).toBe(0);
-    await waitFor("the veths to go", () => linkGone(res.interfaces[1].name) && linkGone(res2.interfaces[1].name));
     dropNetns(a.ns.name);
     dropNetns(b.ns.name);
+    await waitFor("the veths to go", () => linkGone(res.interfaces[1].name) && linkGone(res2.interfaces[1].name));
   });
 
   test("a requested address and MAC: CNI_ARGS IP= (IgnoreUnknown and others ignored) and runtimeConfig.mac; a taken one is refused", async () => {
@@ -580,9 +620,9 @@ describe("network options", () => {
     expect(outside.json).toMatchObject({ code: 7, msg: expect.stringContaining("the requested address 10.88.6.1 is outside network static") });
     expect(ipj(["link", "show"], b.ns.name).map((l: any) => l.ifname)).toEqual(["lo"]);
     expect(tsnetCni("DEL", a, conf).code).toBe(0);
-    await waitFor("the veth to go", () => linkGone(r.json.interfaces[1].name));
     dropNetns(a.ns.name);
     dropNetns(b.ns.name);
+    await waitFor("the veth to go", () => linkGone(r.json.interfaces[1].name));
   });
 
   test("isGateway false and hairpinMode false: a bridge without an address, no default route, no hairpin, no ports", async () => {
@@ -598,8 +638,8 @@ describe("network options", () => {
     const withPorts = tsnetCni("ADD", { id: newId(), ns: a.ns }, { ...conf, runtimeConfig: { portMappings: [{ hostPort: 8300, containerPort: 80 }] } });
     expect(withPorts.json).toMatchObject({ code: 7, msg: expect.stringContaining('"isGateway": false') });
     expect(tsnetCni("DEL", a, conf).code).toBe(0);
-    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     dropNetns(a.ns.name);
+    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
   });
 });
 
@@ -622,8 +662,8 @@ describe("delegated IPAM", () => {
     expect(tsnetCni("CHECK", a, { ...conf, prevResult: res })).toMatchObject({ code: 0, stdout: "" });
     expect(tsnetCni("DEL", a, { ...conf, prevResult: res }).code).toBe(0);
     expect(existsSync(`${dataDir}/hostlocal/${address}`)).toBe(false);
-    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     dropNetns(a.ns.name);
+    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     rmSync(dataDir, { recursive: true, force: true });
   });
 });
@@ -644,11 +684,12 @@ describe("GC and STATUS (spec 1.1)", () => {
     expect(leasesOf("collected")).toEqual([keep.res.ips[0].address.split("/")[0]]);
     expect(attachmentsOf("collected")).toHaveLength(1);
     expect(ruleset()).not.toContain("8310");
-    await waitFor("the collected veths to go", () => linkGone(made[1]!.res.interfaces[1].name) && linkGone(made[2]!.res.interfaces[1].name));
+    // Their namespaces had no process: the collected veths are down, and go with them.
+    for (const m of made.slice(1)) expect(ipj(["link", "show", m.res.interfaces[1].name])[0].flags).not.toContain("UP");
     expect(tsnetCni("CHECK", keep.a, { ...conf, prevResult: keep.res }).code).toBe(0);
     expect(tsnetCni("DEL", keep.a, conf).code).toBe(0);
-    await waitFor("the veth to go", () => linkGone(keep.res.interfaces[1].name));
     for (const m of made) dropNetns(m.a.ns.name);
+    await waitFor("the veths to go", () => made.every((m) => linkGone(m.res.interfaces[1].name)));
   });
 
   test("STATUS is ready until the network's addresses run out", async () => {
@@ -662,9 +703,9 @@ describe("GC and STATUS (spec 1.1)", () => {
     expect(tsnetCni("ADD", b, conf).json).toMatchObject({ code: 100, msg: expect.stringContaining("network tiny has no free address left") });
     expect(tsnetCni("DEL", a, conf).code).toBe(0);
     expect(plugin("tsnet", { CNI_COMMAND: "STATUS", CNI_PATH: BIN }, conf).code).toBe(0);
-    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     dropNetns(a.ns.name);
     dropNetns(b.ns.name);
+    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
   });
 });
 
@@ -693,8 +734,8 @@ describe("concurrency and sharing", () => {
     expect(deleted.map((r) => `${r.code} ${r.err}`)).toEqual(as.map(() => "0 "));
     expect(leasesOf("parallel")).toEqual([]);
     expect(attachmentsOf("parallel")).toEqual([]);
-    await waitFor("20 veths to go", () => results.every((r) => linkGone(r.interfaces[1].name)));
     for (const a of as) dropNetns(a.ns.name);
+    await waitFor("20 veths to go", () => results.every((r) => linkGone(r.interfaces[1].name)));
   });
 
   test("a `tsnet run` container and a CNI container on one network reach each other, by address and by the runtime's alias; inspect lists both; the network cannot be removed under them", async () => {
@@ -721,8 +762,8 @@ describe("concurrency and sharing", () => {
       await c.stop();
     }
     expect(tsnetCni("DEL", a, conf).code).toBe(0);
-    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     dropNetns(a.ns.name);
+    await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
     expect(tsnet(["network", "rm", "shared"]).code).toBe(0);
   });
 });

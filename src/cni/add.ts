@@ -155,7 +155,7 @@ function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undef
     return result(env, conf, net, a, lease?.dns ?? conf.dns, ep);
   } catch (e) {
     try {
-      teardownAttachment(a, true);
+      teardownAttachment(a);
     } catch (undo) {
       if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
     }

@@ -32,10 +32,11 @@ export function attachmentOwner(a: CniAttachment): EndpointOwner {
  * Releases everything the attachment holds, each step tolerating what is already gone and the
  * rest going on past a failure: its port elements, its veth (which takes the inside end with it,
  * wherever the namespace is), its lease (also one taken but not yet recorded when a crash came),
- * and its record. Shared by DEL, GC and a failed ADD's undo (which waits for the veth to go, so
- * the failed ADD returns with nothing of its own left).
+ * and its record. Shared by DEL, GC and a failed ADD's undo. `leaveToNamespace`: the container's
+ * namespace has no process left (its runtime removes it next), so the veth is only taken down
+ * and goes with the namespace, instead of a deletion that blocks for the kernel's rcu_barrier().
  */
-export function teardownAttachment(a: CniAttachment, wait = false): void {
+export function teardownAttachment(a: CniAttachment, leaveToNamespace = false): void {
   const c = new Cleanup();
   const owner = attachmentOwner(a);
   // Ports are recorded before they are published, so a record without any published none; by
@@ -51,9 +52,8 @@ export function teardownAttachment(a: CniAttachment, wait = false): void {
     c.step(() => unpublishPorts(portOwnerOf(a), published ? publishedFor(a) : undefined));
   }
   // The endpoint is recorded before its veth is made, so the veth can exist only if recorded.
-  // The veth is handed to a namespace of its own for the kernel to delete (a later ADD waits for
-  // the names if needed); with `wait` (a failed ADD's undo) it is deleted here.
-  for (const ep of [...a.endpoints]) c.step(() => detachEndpoint(owner, ep, !wait));
+  // Deleted here, unless its namespace is on its way out: then the pair goes with it.
+  for (const ep of [...a.endpoints]) c.step(() => detachEndpoint(owner, ep, leaveToNamespace));
   // A lease is taken just before its endpoint is recorded: a crash in between leaves one that
   // only its owner id names.
   if (!a.endpoints.length) c.step(() => releaseLeasesOf(a.networkId, a.id));

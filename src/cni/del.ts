@@ -2,6 +2,7 @@
 // DEL, a namespace already gone (the veth is removed from the host side, and the kernel took the
 // inside end with the namespace anyway), an ADD that failed half-way. The delegated IPAM plugin,
 // if any, is always called, as the spec asks, after tsnet's own clean-up.
+import { netnsInUse } from "../netns/netns.ts";
 import { attachmentId, loadAttachment } from "../state/cni.ts";
 import { releaseLeasesOf, teardownAttachment } from "./attachment.ts";
 import type { CniEnv, NetConf } from "./config.ts";
@@ -16,7 +17,8 @@ export async function cniDel(env: CniEnv, conf: NetConf, stdin: string): Promise
   // unless the record was removed behind tsnet's back: then only a lease can be found.
   const a = loadAttachment(conf.name, id);
   try {
-    if (a) teardownAttachment(a);
+    // A namespace with no process in it is on its way out: its veth goes with it.
+    if (a) teardownAttachment(a, !netnsInUse(env.netns || a.netns));
     else {
       const net = findCniNetwork(conf.name);
       if (net) releaseLeasesOf(net.id, id);

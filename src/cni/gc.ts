@@ -2,6 +2,7 @@
 // torn down as DEL would (its namespace may be long gone), and leases naming a CNI attachment
 // that has no record are released. Failures do not stop the sweep; they are reported together.
 // The delegated IPAM plugin, if any, gets the GC too.
+import { netnsInUse } from "../netns/netns.ts";
 import { releaseLease, listLeases } from "../state/leases.ts";
 import { attachmentId, listAttachments, loadAttachment } from "../state/cni.ts";
 import { teardownAttachment } from "./attachment.ts";
@@ -18,7 +19,7 @@ export async function cniGc(env: CniEnv, conf: NetConf, stdin: string): Promise<
     for (const a of listAttachments(conf.name)) {
       if (valid.has(a.id)) continue;
       try {
-        teardownAttachment(a);
+        teardownAttachment(a, !netnsInUse(a.netns));
       } catch (e) {
         errors.push(`${a.containerId}/${a.ifname}: ${(e as Error).message}`);
       }

@@ -7,11 +7,10 @@
 // wires a namespace given by path, for an owner that records its endpoints (EndpointOwner).
 import { Cleanup, KernelError, TsnetError, UsageError } from "../errors/errors.ts";
 import { EEXIST, ENODEV } from "../errors/errno.ts";
-import { close, CLONE_NEWNET, O_RDONLY, open, setns, unshare } from "../../ffi/libc.ts";
 import { contains, formatIp, formatPrefix, nth, parseIp, parsePrefix, type IpAddress, type IpPrefix } from "../ip/addr.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
-import { closeNetns, createNetns, deleteNetns, homeNetns, inNetns, reclaimNetnsLink, type Netns } from "../netns/netns.ts";
+import { closeNetns, createNetns, deleteNetns, inNetns, reclaimNetnsLink, type Netns } from "../netns/netns.ts";
 import { NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { addrAdd, addrList } from "../rtnetlink/addr.ts";
 import { IFF_UP, RT_TABLE_MAIN, RTM_DELLINK, RTMGRP_LINK } from "../rtnetlink/constants.ts";
@@ -54,7 +53,7 @@ export interface AttachOptions {
   routes?: ExtraRoute[];
   /**
    * The interface and host veth names may still be held by links on their way out (a CNI DEL
-   * hands its veth to the kernel and returns): wait for them before refusing.
+   * leaves its veth to a namespace being destroyed): wait for them before refusing.
    */
   awaitNames?: boolean;
   /** The namespace was just made by this run and holds only lo (its eth0 can take ifindex 2). */
@@ -177,8 +176,12 @@ export function attachEndpoint(owner: EndpointOwner, net: NetworkRecord, where: 
   const inside = sb?.rtnl ?? inNetns(nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${owner.what})`));
   try {
     if (o.awaitNames) {
+      // A veth of this name that is down is one an earlier DEL of the same attachment left to
+      // its namespace (detachEndpoint), which has stayed: it is deleted now.
+      const left = linkGet(host, hostVeth);
+      if (left?.kind === "veth" && !(left.flags & IFF_UP)) linkDelIfExists(host, hostVeth);
       // A CNI runtime names the interface: one of that name is the caller's mistake, unless it is
-      // on its way out (a DEL hands its veth to the kernel and returns): then it is waited for.
+      // on its way out (its namespace's end is being destroyed): then it is waited for.
       if (!linkGoneWithin(inside, ifname, NAME_WAIT_MS, nsFd)) {
         throw new TsnetError(`${owner.netns ?? "the namespace"} already has an interface named ${ifname}: give another interface name`);
       }
@@ -297,52 +300,25 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
 }
 
 /**
- * Removes one endpoint of a namespace that stays (`network disconnect`, a failed attach, a CNI
- * DEL): its veth (deleting one end deletes the pair; only a veth this endpoint made), then its
- * leases. With `handOff` the veth is not deleted here but given to a namespace of its own that
- * nothing holds (see handLinkAway): the caller does not wait for the kernel's rcu_barrier().
+ * Removes one endpoint: its veth (deleting one end deletes the pair; only a veth this endpoint
+ * made), then its leases. For a namespace that stays (`network disconnect`, a failed attach, a CNI
+ * DEL of a container still running) the veth is deleted here, which blocks for the kernel's
+ * rcu_barrier() (15-40 ms measured). With `leaveToNamespace`, for a namespace that is going away
+ * anyway (no process is in it: its runtime removes it next), the host end is only taken down, so
+ * the bridge sends it nothing, and the pair goes with the namespace in the kernel's cleanup
+ * worker, as a `tsnet run` container's does.
  */
-export function detachEndpoint(owner: EndpointOwner, ep: Endpoint, handOff = false): void {
+export function detachEndpoint(owner: EndpointOwner, ep: Endpoint, leaveToNamespace = false): void {
   const c = new Cleanup();
-  if (ep.vethMade !== false) c.step(() => (handOff ? handLinkAway : linkDelIfExists)(hostRtnl(), ep.hostVeth));
+  if (ep.vethMade !== false) c.step(() => (leaveToNamespace ? linkDownIfExists : linkDelIfExists)(hostRtnl(), ep.hostVeth));
   crashPoint("teardown-after-veth");
   c.step(() => forgetEndpoint(owner, ep));
   c.done();
 }
 
-/**
- * Gets rid of a link without waiting for its deletion: it is moved into a network namespace made
- * for the purpose, and that namespace is let go at once (no process, mount or fd holds it), so
- * the kernel's namespace cleanup worker deletes it, and a veth's peer with it, as it does for a
- * container's namespace. Deleting it here would block for the kernel's rcu_barrier() (15-40 ms
- * measured), longer than a whole CNI ADD; a move waits only for an expedited RCU grace period.
- * Until the worker gets to it the peer keeps its name in its namespace (attachEndpoint waits for
- * such a name). If the namespace cannot be made, the link is deleted here.
- */
-export function handLinkAway(host: NetlinkSocket, name: string): void {
+function linkDownIfExists(host: NetlinkSocket, name: string): void {
   const link = linkGet(host, name);
-  if (!link) return;
-  let fd: number | undefined;
-  const back = homeNetns();
-  try {
-    unshare(CLONE_NEWNET, "network namespace for a link's deletion");
-    try {
-      fd = open("/proc/thread-self/ns/net", O_RDONLY);
-    } finally {
-      setns(back, CLONE_NEWNET, "tsnet's own namespace");
-    }
-  } catch {
-    linkDelIfExists(host, name);
-    return;
-  }
-  try {
-    linkSet(host, link.index, { nsFd: fd }, name);
-  } catch (e) {
-    linkDelIfExists(host, name);
-    if (!(e instanceof KernelError)) throw e;
-  } finally {
-    close(fd);
-  }
+  if (link && link.flags & IFF_UP) linkSet(host, link.index, { up: false }, name);
 }
 
 /**
