@@ -11,6 +11,8 @@
 import {
   CLONE_FS, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, MS_REC, MS_SLAVE, O_RDONLY, close, mount, open, sethostname, setns, unshare,
 } from "../../ffi/libc.ts";
+import { isErrno } from "../errors/errors.ts";
+import { EINVAL } from "../errors/errno.ts";
 
 export interface PrivateFiles {
   hostname?: string;
@@ -32,7 +34,14 @@ function homeNamespaces(): { mnt: number; uts: number } {
 }
 
 function goHome(h: { mnt: number; uts: number }): void {
-  setns(h.mnt, CLONE_NEWNS, "tsnet's own mount namespace");
+  try {
+    setns(h.mnt, CLONE_NEWNS, "tsnet's own mount namespace");
+  } catch (e) {
+    // A thread Bun started inside the window (a spawn can start one) shares the fs_struct again.
+    if (!isErrno(e, EINVAL)) throw e;
+    unshare(CLONE_FS, "fs_struct (so the thread may setns into mount namespaces)");
+    setns(h.mnt, CLONE_NEWNS, "tsnet's own mount namespace");
+  }
   setns(h.uts, CLONE_NEWUTS, "tsnet's own UTS namespace");
 }
 
