@@ -1,34 +1,48 @@
 // The only doorway to libc. Every wrapper reads errno right after the call, in the same
 // synchronous frame (nothing else can run in between), and turns a failure into a KernelError.
-import { dlopen, FFIType, read, ptr as addressOf, CString, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, read, ptr as addressOf, CString, type FFIFunction, type Pointer } from "bun:ffi";
 import { KernelError } from "../src/errors/errors.ts";
 
-const { i32, u32, u64, i64, ptr, cstring, void: v } = FFIType;
+const { i32, u32, u64, i64, ptr, cstring } = FFIType;
 
-const libc = dlopen("libc.so.6", {
-  unshare: { args: [i32], returns: i32 },
+// dlopen compiles a trampoline for every symbol it is given (about 20 us each, measured), so libc
+// is opened in groups, each on its first call: a command pays for the calls it makes (a CNI DEL
+// needs 6 of these 22).
+function group<T extends Record<string, FFIFunction>>(symbols: T): () => ReturnType<typeof dlopen<T>>["symbols"] {
+  let opened: ReturnType<typeof dlopen<T>>["symbols"] | undefined;
+  return () => (opened ??= dlopen("libc.so.6", symbols).symbols);
+}
+// What every command that speaks netlink needs (sockets get SO_RCVTIMEO; errors read errno).
+const core = group({
   setns: { args: [i32, i32], returns: i32 },
-  mount: { args: [ptr, ptr, ptr, u64, ptr], returns: i32 },
-  umount2: { args: [ptr, i32], returns: i32 },
+  setsockopt: { args: [i32, i32, i32, ptr, u32], returns: i32 },
   open: { args: [ptr, i32, u32], returns: i32 },
   close: { args: [i32], returns: i32 },
-  flock: { args: [i32, i32], returns: i32 },
-  setsockopt: { args: [i32, i32, i32, ptr, u32], returns: i32 },
-  geteuid: { args: [], returns: u32 },
   strerror: { args: [i32], returns: cstring },
   __errno_location: { args: [], returns: ptr },
+});
+const namespaces = group({
+  unshare: { args: [i32], returns: i32 },
+  mount: { args: [ptr, ptr, ptr, u64, ptr], returns: i32 },
+  umount2: { args: [ptr, i32], returns: i32 },
+  sethostname: { args: [ptr, u64], returns: i32 },
+});
+const locks = group({ flock: { args: [i32, i32], returns: i32 } });
+const processes = group({
+  geteuid: { args: [], returns: u32 },
   kill: { args: [i32, i32], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   waitpid: { args: [i32, ptr, i32], returns: i32 },
   waitid: { args: [i32, i32, ptr, i32], returns: i32 },
   signal: { args: [i32, u64], returns: u64 },
   sysconf: { args: [i32], returns: i64 },
+});
+const sockets = group({
   socket: { args: [i32, i32, i32], returns: i32 },
   bind: { args: [i32, ptr, u32], returns: i32 },
   getsockname: { args: [i32, ptr, ptr], returns: i32 },
-  sethostname: { args: [ptr, u64], returns: i32 },
-  pread: { args: [i32, ptr, u64, i64], returns: i64 },
-}).symbols;
+});
+const files = group({ pread: { args: [i32, ptr, u64, i64], returns: i64 } });
 
 // Kernel constants (sched.h, sys/mount.h, fcntl.h, sys/file.h, sys/socket.h) under their C names.
 export const CLONE_NEWNS = 0x00020000, CLONE_FS = 0x00000200, CLONE_NEWUTS = 0x04000000, CLONE_NEWNET = 0x40000000;
@@ -44,12 +58,12 @@ export const SOL_SOCKET = 1, SO_RCVTIMEO = 20, SO_RCVBUF = 8, SO_SNDBUF = 7, SO_
 export const AF_INET = 2, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 524288;
 
 export function errno(): number {
-  const p = libc.__errno_location();
+  const p = core().__errno_location();
   return p === null ? 0 : read.i32(p, 0);
 }
 
 export function strerror(e: number): string {
-  return String(libc.strerror(e));
+  return String(core().strerror(e));
 }
 
 /** NUL-terminated copy of a JS string; the caller keeps it referenced for the call's duration. */
@@ -68,39 +82,39 @@ function check(rc: number, op: string, object: string): number {
 }
 
 export function unshare(flags: number, what = "namespace"): void {
-  check(libc.unshare(flags), "unshare", what);
+  check(namespaces().unshare(flags), "unshare", what);
 }
 
 export function setns(fd: number, nstype: number, what = "namespace"): void {
-  check(libc.setns(fd, nstype), "setns", what);
+  check(core().setns(fd, nstype), "setns", what);
 }
 
 export function mount(source: string | null, target: string, fstype: string | null, flags: number): void {
   const s = source === null ? null : cstr(source);
   const t = cstr(target);
   const f = fstype === null ? null : cstr(fstype);
-  check(libc.mount(s, t, f, flags, null), "mount", target);
+  check(namespaces().mount(s, t, f, flags, null), "mount", target);
 }
 
 export function umount2(target: string, flags: number): void {
-  check(libc.umount2(cstr(target), flags), "umount", target);
+  check(namespaces().umount2(cstr(target), flags), "umount", target);
 }
 
 export function open(path: string, flags: number, mode = 0o644): number {
-  return check(libc.open(cstr(path), flags | O_CLOEXEC, mode), "open", path);
+  return check(core().open(cstr(path), flags | O_CLOEXEC, mode), "open", path);
 }
 
 export function close(fd: number): void {
-  libc.close(fd);
+  core().close(fd);
 }
 
 export function flock(fd: number, op: number, what: string): void {
-  check(libc.flock(fd, op), "flock", what);
+  check(locks().flock(fd, op), "flock", what);
 }
 
 /** flock(LOCK_EX|LOCK_NB): false when another open file description holds the lock. */
 export function tryLock(fd: number, what: string): boolean {
-  if (libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  if (locks().flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
   const e = errno();
   if (e === 11) return false;
   throw new KernelError("flock", what, e, strerror(e));
@@ -109,17 +123,17 @@ export function tryLock(fd: number, what: string): boolean {
 /** SO_RCVTIMEO: a netlink read never blocks forever if the kernel stays silent. */
 export function setReceiveTimeout(fd: number, ms: number): void {
   const tv = new BigInt64Array([BigInt(Math.floor(ms / 1000)), BigInt((ms % 1000) * 1000)]);
-  check(libc.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16), "setsockopt", "SO_RCVTIMEO");
+  check(core().setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16), "setsockopt", "SO_RCVTIMEO");
 }
 
 /** Sets the hostname of the calling thread's UTS namespace. */
 export function sethostname(name: string): void {
   const b = Buffer.from(name, "utf8");
-  check(libc.sethostname(b, b.length), "sethostname", name);
+  check(namespaces().sethostname(b, b.length), "sethostname", name);
 }
 
 export function geteuid(): number {
-  return libc.geteuid();
+  return processes().geteuid();
 }
 
 export const PR_SET_CHILD_SUBREAPER = 36;
@@ -127,7 +141,7 @@ export const WNOHANG = 1;
 
 /** kill(2); false when the process is gone (ESRCH). */
 export function kill(pid: number, signal: number): boolean {
-  if (libc.kill(pid, signal) === 0) return true;
+  if (processes().kill(pid, signal) === 0) return true;
   const e = errno();
   if (e === 3) return false;
   throw new KernelError("kill", `process ${pid}`, e, strerror(e));
@@ -135,13 +149,13 @@ export function kill(pid: number, signal: number): boolean {
 
 /** Orphaned descendants are re-parented to this process instead of to init. */
 export function becomeSubreaper(): void {
-  check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl", "PR_SET_CHILD_SUBREAPER");
+  check(processes().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl", "PR_SET_CHILD_SUBREAPER");
 }
 
 /** Reaps one exited child without blocking; returns its pid, or 0 when it has not exited. */
 export function reapChild(pid: number): number {
   const status = new Int32Array(1);
-  return libc.waitpid(pid, status, WNOHANG);
+  return processes().waitpid(pid, status, WNOHANG);
 }
 
 // waitid(2) (sys/wait.h): idtype P_ALL, options WEXITED | WNOHANG | WNOWAIT.
@@ -156,14 +170,14 @@ const siginfo = new Int32Array(32);
  */
 export function peekExitedChild(): number {
   siginfo.fill(0);
-  if (libc.waitid(P_ALL, 0, siginfo, WEXITED | WNOHANG | WNOWAIT) < 0) return 0; // ECHILD: no children
+  if (processes().waitid(P_ALL, 0, siginfo, WEXITED | WNOHANG | WNOWAIT) < 0) return 0; // ECHILD: no children
   return siginfo[4]!;
 }
 
 /** SIG_IGN for a signal Bun cannot handle, so that it does not kill tsnet. Bun.spawn gives its
  * children every signal back at its default. */
 export function ignoreSignal(sig: number): void {
-  libc.signal(sig, 1); // SIG_IGN is (void (*)(int)) 1
+  processes().signal(sig, 1); // SIG_IGN is (void (*)(int)) 1
 }
 
 const _SC_ARG_MAX = 0, _SC_CLK_TCK = 2;
@@ -173,12 +187,12 @@ const ARG_MAX_CEILING = 6 * 1024 * 1024;
 /** Bytes of arguments and environment execve accepts: a quarter of the stack limit (glibc's
  * sysconf), capped as the kernel caps it. */
 export function argMax(): number {
-  return Math.min(Number(libc.sysconf(_SC_ARG_MAX)), ARG_MAX_CEILING);
+  return Math.min(Number(processes().sysconf(_SC_ARG_MAX)), ARG_MAX_CEILING);
 }
 
 /** Clock ticks per second, the unit of the CPU times in /proc/PID/stat. */
 export function clockTicks(): number {
-  return Number(libc.sysconf(_SC_CLK_TCK));
+  return Number(processes().sysconf(_SC_CLK_TCK));
 }
 
 // struct sockaddr_in: | family u16 (host order) | port u16 (network order) | addr u32 (network) | zero[8] |
@@ -197,15 +211,15 @@ function sockaddrIn(address: number, port: number): Uint8Array {
  * the port, as Docker does for published ports.
  */
 export function bindInet(type: number, address: number, port: number, what: string): { fd: number; port: number } {
-  const fd = check(libc.socket(AF_INET, type | SOCK_CLOEXEC, 0), "socket", what);
+  const fd = check(sockets().socket(AF_INET, type | SOCK_CLOEXEC, 0), "socket", what);
   try {
-    check(libc.bind(fd, sockaddrIn(address, port), 16), "bind", what);
+    check(sockets().bind(fd, sockaddrIn(address, port), 16), "bind", what);
     const sa = new Uint8Array(16);
     const len = new Uint32Array([16]);
-    check(libc.getsockname(fd, sa, len), "getsockname", what);
+    check(sockets().getsockname(fd, sa, len), "getsockname", what);
     return { fd, port: new DataView(sa.buffer).getUint16(2, false) };
   } catch (e) {
-    libc.close(fd);
+    core().close(fd);
     throw e;
   }
 }
@@ -231,12 +245,12 @@ export function attachSocketFilter(fd: number, program: Uint8Array, what: string
   const v = new DataView(prog.buffer);
   v.setUint16(0, program.byteLength / 8, true);
   v.setBigUint64(8, BigInt(addressOf(program)), true);
-  check(libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, prog, 16), "setsockopt SO_ATTACH_FILTER", what);
+  check(core().setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, prog, 16), "setsockopt SO_ATTACH_FILTER", what);
 }
 
 /** A reserved UDP port must not collect datagrams nobody reads. */
 export function attachDropAllFilter(fd: number, what: string): void {
-  check(libc.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, DROP_ALL_PROG, 16), "setsockopt SO_ATTACH_FILTER", what);
+  check(core().setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, DROP_ALL_PROG, 16), "setsockopt SO_ATTACH_FILTER", what);
 }
 
 export type { Pointer };
@@ -250,17 +264,17 @@ export { CString };
  * buf (read it another way). Throws a KernelError for any other failure.
  */
 export function readSmall(path: string, buf: Uint8Array): number | undefined | null {
-  const fd = libc.open(cstr(path), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+  const fd = core().open(cstr(path), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
   if (fd < 0) {
     const e = errno();
     if (e === 2) return undefined;
     throw new KernelError("open", path, e, strerror(e));
   }
   try {
-    const n = Number(libc.pread(fd, buf, buf.byteLength, 0));
+    const n = Number(files().pread(fd, buf, buf.byteLength, 0));
     if (n < 0) fail("read", path);
     return n === buf.byteLength ? null : n;
   } finally {
-    libc.close(fd);
+    core().close(fd);
   }
 }

@@ -20,6 +20,13 @@ have script || need+=(bsdutils)
 have qemu-aarch64 || need+=(qemu-user)
 [[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]] || need+=(libc6-arm64-cross)
 ldconfig -p | grep -q 'libmnl\.so\.0' || need+=(libmnl0)
+# tsnet as a CNI plugin is chained with the reference plugins (portmap needs iptables) and run by
+# Podman 4 with its CNI backend (crun, conmon).
+[[ -x /usr/lib/cni/portmap && -x /usr/lib/cni/tuning && -x /usr/lib/cni/host-local ]] || need+=(containernetworking-plugins)
+have iptables || need+=(iptables)
+have podman || need+=(podman)
+have crun || need+=(crun)
+have conmon || need+=(conmon)
 if ((${#need[@]})); then
   echo "test/deps.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

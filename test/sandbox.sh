@@ -39,6 +39,14 @@ unshare --net --mount --pid --fork --mount-proc --propagation private -- bash -c
   export TSNET_THROWAWAY_HOST=1
   # Network records live on this tmpfs too (tsnet defaults to /var/lib/tsnet).
   export TSNET_STATE_DIR=/run/tsnet-state
+  # Whatever is started here with a scrubbed environment (a container runtime calling its CNI
+  # plugins, libcni caching results in /var/lib/cni) must not write to the machine either: /var/lib
+  # becomes an overlay whose writes land on this tmpfs, and /var/lib/tsnet is the same directory
+  # as TSNET_STATE_DIR, so a tsnet that lost the variable still finds the same records.
+  mkdir -p /run/sandbox-varlib/upper /run/sandbox-varlib/work "$TSNET_STATE_DIR"
+  mount -t overlay sandbox-varlib -o lowerdir=/var/lib,upperdir=/run/sandbox-varlib/upper,workdir=/run/sandbox-varlib/work /var/lib
+  mkdir -p /var/lib/tsnet
+  mount --bind "$TSNET_STATE_DIR" /var/lib/tsnet
   set +e
   "$@"
   exit $?

@@ -76,7 +76,11 @@ async function report(e: unknown): Promise<number> {
 const fail = (e: unknown) => report(e).then((code) => process.exit(code));
 
 // No top-level await: the compiled, bytecode-cached executable is a CommonJS bundle.
-if (isVersion(process.argv[2])) {
+if (process.env.CNI_COMMAND !== undefined) {
+  // A container runtime runs tsnet as a CNI plugin (src/cni/): the environment and stdin are
+  // the request, and argv means nothing.
+  import("../cni/main.ts").then((m) => m.cniMain()).then((code) => process.exit(code));
+} else if (isVersion(process.argv[2])) {
   // console.log is Bun's own synchronous write, cheaper than loading node:fs for one line
   // (into a closed pipe it writes nothing and tsnet still exits 0).
   console.log(versionLine());

@@ -5,8 +5,13 @@ export function selfCommand(args: string[]): string[] {
   return compiled ? [process.execPath, ...args] : [process.execPath, Bun.main, ...args];
 }
 
-/** Environment for a copy of tsnet: BUN_BE_BUN would turn the executable into the bun CLI. */
+/**
+ * Environment for a copy of tsnet: BUN_BE_BUN would turn the executable into the bun CLI, and
+ * CNI_COMMAND into a CNI plugin (a plugin's link-deletion helper is started with its
+ * environment), so the CNI_ variables go too.
+ */
 export function selfEnv(): Record<string, string | undefined> {
-  const { BUN_BE_BUN: _, ...env } = process.env;
+  const env: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(process.env)) if (k !== "BUN_BE_BUN" && !k.startsWith("CNI_")) env[k] = v;
   return env;
 }

@@ -6,7 +6,7 @@ import { close } from "../../ffi/libc.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { parseIp } from "../ip/addr.ts";
 import { openNetns } from "../netns/netns.ts";
-import { attachEndpoint, checkStaticIp, detachEndpoint } from "../network/sandbox.ts";
+import { attachEndpoint, checkStaticIp, containerOwner, detachEndpoint } from "../network/sandbox.ts";
 import { listRecords, loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";
 import type { NetworkRecord } from "../state/networks.ts";
 import { OBJECT_ERROR, isRunning, mustFind } from "./control.ts";
@@ -43,7 +43,7 @@ export function connectContainer(ref: string, net: NetworkRecord, o: ConnectOpti
     }
     const fd = openNetns(rec.netns);
     try {
-      attachEndpoint(rec, net, fd, { ip, aliases: o.aliases, hairpin: (rec.ports?.length ?? 0) > 0 });
+      attachEndpoint(containerOwner(rec), net, fd, { ip, aliases: o.aliases, hairpin: (rec.ports?.length ?? 0) > 0 });
     } finally {
       close(fd);
     }
@@ -62,7 +62,7 @@ export function disconnectContainer(ref: string, net: NetworkRecord): void {
     if (ep === rec.endpoints?.[0] && rec.ports?.length) {
       throw new TsnetError(`container ${rec.name} publishes ports on network ${net.name}: they would point nowhere; stop the container instead`, OBJECT_ERROR);
     }
-    detachEndpoint(rec, ep);
+    detachEndpoint(containerOwner(rec), ep);
     saveRecord(rec);
     refreshHosts(rec);
   });

@@ -6,19 +6,23 @@ import { natNetworks } from "../network/networks.ts";
 import { restoreFirewall, type FirewallRestore, type OwnedPorts } from "../network/firewall.ts";
 import { linkGet } from "../rtnetlink/link.ts";
 import { hostRtnl } from "../network/host.ts";
+import { listAllAttachments, portOwnerOf, publishedFor } from "../state/cni.ts";
 import { listRecords } from "../state/containers.ts";
 import { firewallOf } from "./lifecycle.ts";
 
 /**
- * Restores tsnet's table, the guard, route_localnet and every running container's published
- * ports. A host where no tsnet bridge exists and no container runs is left alone: there is
+ * Restores tsnet's table, the guard, route_localnet and every running container's and CNI
+ * attachment's published ports. A host where no tsnet bridge exists and no container runs is left alone: there is
  * nothing to protect, and a firewall hook must not add a table to a host that never used tsnet.
  */
 export function reloadFirewall(): FirewallRestore {
   const running = listRecords().filter((r) => r.status === "running");
   const owned = running.map(firewallOf).filter((o): o is OwnedPorts => o !== undefined);
+  // A CNI attachment has no manager to watch over its ports: this is what puts them back.
+  const cni = listAllAttachments().filter((a) => a.published && a.ports.length);
+  for (const a of cni) owned.push({ owner: portOwnerOf(a), ports: publishedFor(a) });
   const nl = hostRtnl();
-  const inUse = running.length > 0 || natNetworks().some((n) => linkGet(nl, n.bridge) !== undefined);
+  const inUse = running.length > 0 || cni.length > 0 || natNetworks().some((n) => linkGet(nl, n.bridge) !== undefined);
   if (!inUse) return { repaired: false, tableWasMissing: false, guardWasMissing: false, portsAdded: 0 };
   return restoreFirewall(owned);
 }

@@ -11,7 +11,7 @@ import { inNetns, openNetns } from "../netns/netns.ts";
 import { allNetworks, natNetworks } from "../network/networks.ts";
 import { holdFirewall, type OwnedPorts } from "../network/firewall.ts";
 import { findNetwork, type NetworkRecord } from "../state/networks.ts";
-import { attachEndpoint, checkStaticIp, completeSandbox, createSandbox, primaryAddress, reclaimNetns, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
+import { attachEndpoint, checkStaticIp, completeSandbox, containerOwner, createSandbox, primaryAddress, reclaimNetns, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
 import type { PublishedPort } from "../nat/ruleset.ts";
 import { parseIp, toV4, type IpAddress } from "../ip/addr.ts";
 import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
@@ -70,6 +70,8 @@ export interface Live {
   resolver?: Resolver;
   /** Why the container has no cgroup, for a one-line warning (see README, "no cgroup v2"). */
   warning?: string;
+  /** Its ports' elements were added by this process (so their keys are its own to delete). */
+  published?: boolean;
   /** Ends this manager's watch over the container's rules (src/network/firewall.ts). */
   releaseFirewall?: () => void;
 }
@@ -133,7 +135,7 @@ export function createContainer(o: CreateOptions): Live {
     if (o.mode === "bridge" || o.mode === "none") live.sandbox = createSandbox(rec);
     if (net && live.sandbox) {
       mark("netns");
-      attachEndpoint(rec, net, live.sandbox, {
+      attachEndpoint(containerOwner(rec), net, live.sandbox, {
         ip: o.ip === undefined ? undefined : parseIp(o.ip),
         mac: o.mac === undefined ? undefined : parseMac(o.mac),
         aliases: o.aliases,
@@ -154,6 +156,7 @@ export function createContainer(o: CreateOptions): Live {
     if (rec.joined) live.joinedFd = openNetns(rec.joined.netns);
     if (rec.ports?.length) {
       publishPorts(portOwner(rec), publishedFor(rec), natNetworks);
+      live.published = true;
       crashPoint("after-publish");
     }
     return live;
@@ -372,7 +375,9 @@ export function destroyContainer(live: Live): void {
   // Processes first: nothing the container started outlives it, whatever it did to its session.
   const cgroup = live.rec.cgroup;
   if (cgroup) c.step(() => removeCgroup(cgroup));
-  if (live.rec.ports?.length) c.step(() => unpublishPorts(portOwner(live.rec), publishedFor(live.rec)));
+  // By key only what this process published: after a failed publish (a key another owner holds)
+  // or a crash, the maps are searched for the container's tag instead.
+  if (live.rec.ports?.length) c.step(() => unpublishPorts(portOwner(live.rec), live.published ? publishedFor(live.rec) : undefined));
   crashPoint("teardown-after-unpublish");
   c.step(() => teardownSandbox(live.rec, live.sandbox));
   if (live.joinedFd !== undefined) c.step(() => close(live.joinedFd!));

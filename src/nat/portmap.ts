@@ -7,7 +7,7 @@ import { KernelError, TsnetError } from "../errors/errors.ts";
 import { EEXIST, ENOENT } from "../errors/errno.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
 import { Batch, addElements, commentTag, deleteElements, deleteTaggedElements, ensureTable, listElements, openNftSocket, tableExists } from "../nftables/index.ts";
-import { ipv4FromBytes } from "../ip/ipv4.ts";
+import { formatIPv4, ipv4FromBytes } from "../ip/ipv4.ts";
 import { HOSTIP_PORTS_MAP, PORTS_MAP, PORT_SETS, natTable, portElements, type NatNetwork, type PublishedPort } from "./ruleset.ts";
 
 export const NAT_TABLE = "tsnet";
@@ -56,6 +56,12 @@ export function publishPorts(owner: PortOwner, ports: readonly PublishedPort[], 
     }
   } catch (e) {
     if (e instanceof KernelError && e.errno === EEXIST) {
+      // Someone else's element holds one of the keys (the kernel refuses to replace it): name it.
+      const taken = listPublished().find((k) => ports.some((p) => p.proto === k.proto && p.hostPort === k.hostPort && (p.hostIp ?? 0) === k.hostIp));
+      if (taken) {
+        const host = taken.hostIp ? `${formatIPv4(taken.hostIp)}:${taken.hostPort}` : `${taken.hostPort}`;
+        throw new TsnetError(`host port ${host}/${taken.proto} is already published by ${taken.name} (${taken.tag}): choose another host port`);
+      }
       throw new TsnetError(`a host port of ${owner.name} is still published by an earlier container (${e.message})`);
     }
     throw e;
@@ -63,18 +69,22 @@ export function publishPorts(owner: PortOwner, ports: readonly PublishedPort[], 
 }
 
 /**
- * Deletes the owner's elements: by their known keys in one batch, or, when that fails (a
- * crashed run's record may name ports it never published), by searching the maps for its tag.
+ * Deletes the owner's elements. Given the ports it did publish (their keys are its own: the
+ * kernel refuses a second element with a key), one batch deletes them by key. Without them, or
+ * when that batch fails, the maps are searched for its tag: a crashed run's record may name ports
+ * it never published, and such a key may be another owner's, so it is never deleted by key.
  */
-export function unpublishPorts(owner: PortOwner, ports: readonly PublishedPort[]): void {
-  const adds = portElements(owner.tag, owner.name, ports);
-  try {
-    const b = new Batch();
-    for (const a of adds) deleteElements(b, "inet", NAT_TABLE, a.set, a.elements);
-    b.commitUnconditional(nft());
-  } catch {
-    deleteTaggedElements(nft(), "inet", NAT_TABLE, PORT_SETS, owner.tag);
+export function unpublishPorts(owner: PortOwner, published?: readonly PublishedPort[]): void {
+  const adds = published?.length ? portElements(owner.tag, owner.name, published) : [];
+  if (adds.length) {
+    try {
+      const b = new Batch();
+      for (const a of adds) deleteElements(b, "inet", NAT_TABLE, a.set, a.elements);
+      b.commitUnconditional(nft());
+      return;
+    } catch {}
   }
+  deleteTaggedElements(nft(), "inet", NAT_TABLE, PORT_SETS, owner.tag);
 }
 
 export interface KernelPort {
@@ -86,9 +96,12 @@ export interface KernelPort {
   containerPort: number;
 }
 
-// Element layouts (each field padded to 4 bytes, ports big-endian in the first two):
-//   ports:        key | proto u8 ... | port be16 .. |            data | ip 4 | port be16 .. |
-//   hostip_ports: key | ip 4 | proto u8 ... | port be16 .. |       data as above
+/** A published port as the kernel holds it, with the owner its element's comment names. */
+export interface OwnedPort extends KernelPort {
+  tag: string;
+  name: string;
+}
+
 /** The owner's published ports as the kernel holds them (not as a record remembers them). */
 export function publishedPorts(tag: string): KernelPort[] {
   return publishedPortsByOwner().get(tag) ?? [];
@@ -96,10 +109,24 @@ export function publishedPorts(tag: string): KernelPort[] {
 
 /** Every owner's published ports as the kernel holds them: one dump of each map, whatever the number of owners. */
 export function publishedPortsByOwner(): Map<string, KernelPort[]> {
-  const nl = nft();
   const out = new Map<string, KernelPort[]>();
-  if (!tableExists(nl, "inet", NAT_TABLE)) return out;
-  for (const set of [PORTS_MAP, HOSTIP_PORTS_MAP]) {
+  for (const { tag, name: _, ...port } of listPublished()) {
+    let list = out.get(tag);
+    if (!list) out.set(tag, (list = []));
+    list.push(port);
+  }
+  return out;
+}
+
+// Element layouts (each field padded to 4 bytes, ports big-endian in the first two):
+//   ports:        key | proto u8 ... | port be16 .. |            data | ip 4 | port be16 .. |
+//   hostip_ports: key | ip 4 | proto u8 ... | port be16 .. |       data as above
+/** Every published port in tsnet's maps (or in the ones named), with the owner its comment names. */
+export function listPublished(maps: readonly string[] = PORT_SETS): OwnedPort[] {
+  const nl = nft();
+  if (!tableExists(nl, "inet", NAT_TABLE)) return [];
+  const out: OwnedPort[] = [];
+  for (const set of maps) {
     let elements;
     try {
       elements = listElements(nl, "inet", NAT_TABLE, set);
@@ -114,9 +141,9 @@ export function publishedPortsByOwner(): Map<string, KernelPort[]> {
       const k = new DataView(e.key.buffer, e.key.byteOffset, e.key.byteLength);
       const d = new DataView(e.data.buffer, e.data.byteOffset, e.data.byteLength);
       const off = set === HOSTIP_PORTS_MAP ? 4 : 0;
-      let list = out.get(tag);
-      if (!list) out.set(tag, (list = []));
-      list.push({
+      out.push({
+        tag,
+        name: e.comment?.split(" ")[1] ?? "",
         proto: k.getUint8(off) === 17 ? "udp" : "tcp",
         hostIp: set === HOSTIP_PORTS_MAP ? ipv4FromBytes(e.key.subarray(0, 4)) : 0,
         hostPort: k.getUint16(off + 4, false),

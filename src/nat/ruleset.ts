@@ -24,8 +24,10 @@
 //                      ct status dnat accept
 //                      iifname @bridges oifname @bridges iifname . oifname != @same_bridge counter drop }
 //   chain postrouting { type nat hook postrouting priority srcnat
-//                      per network: ip saddr <subnet> oifname != <bridge> masquerade (not internal)
+//                      per network: ip saddr <subnet> oifname != <bridge> masquerade (not internal,
+//                                   not ipMasq false)
 //                      per network: ct status dnat ip saddr <subnet> oifname <bridge> masquerade
+//                                   (not internal, not hairpin false)
 //                      ip saddr 127.0.0.0/8 oifname @bridges masquerade }
 //
 // Why each piece:
@@ -87,6 +89,10 @@ export interface NatNetwork {
   /** Its IPv4 subnets (IPv6 rules will sit beside these in the same inet table). */
   subnets: readonly Cidr[];
   internal: boolean;
+  /** Masquerade what its containers send out of the host (CNI ipMasq); true when absent. */
+  masquerade?: boolean;
+  /** Masquerade a container reaching a published port over its own bridge; true when absent. */
+  hairpin?: boolean;
 }
 
 export interface NatTableOptions {
@@ -152,10 +158,13 @@ export function natTable(o: NatTableOptions): TableSpec {
       });
       // An internal network has neither a way out nor published ports.
       if (n.internal) continue;
-      masq.push({
-        exprs: [...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(n.bridge, NFT_CMP_NEQ), masquerade()],
-        comment: `tsnet: ${n.name}: containers reach out as the host`,
-      });
+      if (n.masquerade !== false) {
+        masq.push({
+          exprs: [...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(n.bridge, NFT_CMP_NEQ), masquerade()],
+          comment: `tsnet: ${n.name}: containers reach out as the host`,
+        });
+      }
+      if (n.hairpin === false) continue;
       masq.push({
         exprs: [...ctStatusAny(IPS_DST_NAT), ...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(n.bridge), masquerade()],
         comment: `tsnet: ${n.name}: hairpin, a container reaching a published port`,

@@ -4,7 +4,7 @@
 // unshare()/setns() move only the calling thread. Bun runs JavaScript on the main thread, so a
 // switched window must stay synchronous (no await inside): anything scheduled in between would
 // run in the wrong namespace.
-import { lstatSync, readlinkSync, symlinkSync, unlinkSync } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync, symlinkSync, unlinkSync } from "node:fs";
 import {
   CLONE_NEWNET, MNT_DETACH, O_NOFOLLOW, O_RDONLY, close, open, setns, umount2, unshare,
 } from "../../ffi/libc.ts";
@@ -119,6 +119,56 @@ export function openNetns(path: string): number {
   // tsnet's own: a link to a manager's fd, followed; anything else (a bind mount) is opened as is.
   if (target !== undefined && !FD_LINK.test(target)) throw new KernelError("open", path, EINVAL, `not a namespace of tsnet's (it links to ${target})`);
   return open(path, target === undefined ? O_RDONLY | O_NOFOLLOW : O_RDONLY);
+}
+
+/**
+ * The identity of the network namespace behind fd ("net:[4026532000]", as /proc names it), or
+ * undefined when fd is not one (a plain file at a CNI_NETNS path, another kind of namespace):
+ * setns(2) says which (EINVAL), and /proc names the namespace entered.
+ */
+export function netnsIdentity(fd: number): string | undefined {
+  try {
+    return inNetns(fd, () => readlinkSync("/proc/thread-self/ns/net"));
+  } catch (e) {
+    if (isErrno(e, EINVAL)) return undefined;
+    throw e;
+  }
+}
+
+/** The identity of the namespace tsnet runs in. */
+export function ownNetnsIdentity(): string {
+  return readlinkSync("/proc/thread-self/ns/net");
+}
+
+/**
+ * Whether some process has the network namespace at path as its own; false when path is no
+ * namespace any more. A namespace no process is in is a runtime's leftover on its way to
+ * removal (runtimes stop a container's processes, call CNI DEL, then remove the namespace). One
+ * readlink per process (/proc/PID/ns/net).
+ */
+export function netnsInUse(path: string): boolean {
+  let fd: number;
+  try {
+    fd = open(path, O_RDONLY);
+  } catch {
+    return false;
+  }
+  let id: string | undefined;
+  try {
+    id = netnsIdentity(fd);
+  } finally {
+    close(fd);
+  }
+  if (!id) return false;
+  for (const pid of readdirSync("/proc")) {
+    if (pid.charCodeAt(0) > 57) continue; // not a number: /proc's other entries
+    try {
+      if (readlinkSync(`/proc/${pid}/ns/net`) === id) return true;
+    } catch {
+      // A process that just ended.
+    }
+  }
+  return false;
 }
 
 /**

@@ -2,7 +2,7 @@
 // bridge holding the gateway address of each subnet, IPv4 forwarding, route_localnet on the
 // bridge once tsnet's table is in place (for published ports reached at 127.0.0.1; the misuse of
 // it is stopped by the guard in src/nat/ruleset.ts).
-import { KernelError } from "../errors/errors.ts";
+import { KernelError, TsnetError } from "../errors/errors.ts";
 import { ENODEV } from "../errors/errno.ts";
 import { ipBytes, type IpAddress } from "../ip/addr.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
@@ -53,6 +53,9 @@ export function bridgeReady(nl: NetlinkSocket, spec: BridgeSpec): number | undef
 export function makeBridge(nl: NetlinkSocket, spec: BridgeSpec): { index: number; created: boolean } {
   let link = linkGet(nl, spec.bridge);
   let created = false;
+  if (link && link.kind !== "bridge") {
+    throw new TsnetError(`cannot use ${spec.bridge} as a bridge: a link of that name exists and is ${link.kind ? `a ${link.kind}` : "not a bridge"}; give the network another bridge name`);
+  }
   if (!link) {
     linkAdd(nl, { name: spec.bridge, kind: "bridge", mac: spec.gateways[0] && macFor(spec.gateways[0].address), up: true });
     created = true;

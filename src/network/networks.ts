@@ -15,7 +15,7 @@ import { routeList } from "../rtnetlink/route.ts";
 import { withLock } from "../state/files.ts";
 import { hasLeases } from "../state/leases.ts";
 import {
-  checkNetworkName, deleteNetworkRecord, findNetwork, listNetworks, saveNetwork, type NetworkRecord,
+  BRIDGE_RE, checkNetworkName, deleteNetworkRecord, findNetwork, listNetworks, saveNetwork, type NetworkRecord,
 } from "../state/networks.ts";
 import { newId } from "../state/containers.ts";
 import { bridgeReady, deleteBridge, makeBridge, setRouteLocalnet, type BridgeSpec } from "./bridge.ts";
@@ -48,6 +48,8 @@ export function leaseRange(s: Subnet): { first: IpAddress; last: IpAddress } {
 }
 
 function bridgeSpec(n: NetworkRecord): BridgeSpec {
+  // isGateway false: a bridge without an address, as the CNI bridge plugin makes one.
+  if (n.isGateway === false) return { bridge: n.bridge!, gateways: [] };
   return { bridge: n.bridge!, gateways: subnetsOf(n).map((s) => ({ address: s.gateway, prefix: s.subnet.prefix })) };
 }
 
@@ -60,6 +62,8 @@ export function natNetworks(all: readonly NetworkRecord[] = listNetworks()): Nat
       bridge: n.bridge!,
       internal: n.internal,
       subnets: subnetsOf(n).filter((s) => s.subnet.family === 4).map((s) => ({ net: Number(s.subnet.net), prefix: s.subnet.prefix })),
+      masquerade: n.ipMasq !== false,
+      hairpin: n.hairpin !== false,
     }));
 }
 
@@ -167,8 +171,8 @@ function noteSubnetEnv(net: NetworkRecord): void {
 }
 
 /** Refuses a subnet that overlaps another network or a route of the host, naming it. */
-function refuseOverlap(net: Pick<NetworkRecord, "name" | "builtin">, subnet: IpPrefix, others: readonly NetworkRecord[]): void {
-  const hint = net.builtin ? `set ${SUBNET_ENV} to a free range (for example 10.78.0.0/16)` : "choose another --subnet";
+function refuseOverlap(net: Pick<NetworkRecord, "name" | "builtin">, subnet: IpPrefix, others: readonly NetworkRecord[], subnetWord = "--subnet"): void {
+  const hint = net.builtin ? `set ${SUBNET_ENV} to a free range (for example 10.78.0.0/16)` : `choose another ${subnetWord}`;
   for (const o of others) {
     for (const s of subnetsOf(o)) {
       if (overlaps(s.subnet, subnet)) {
@@ -201,6 +205,16 @@ export interface CreateNetworkOptions {
   gateway?: string;
   internal: boolean;
   labels?: Record<string, string>;
+  /** The bridge's name (a CNI configuration's `bridge`); `tsnet-` and 9 hex of the id when absent. */
+  bridge?: string;
+  /** The record's options of the same names (see NetworkRecord). */
+  ipMasq?: boolean;
+  mtu?: number;
+  hairpin?: boolean;
+  isGateway?: boolean;
+  /** How the caller spells the subnet and gateway settings in messages (`--subnet`, `--gateway`). */
+  subnetWord?: string;
+  gatewayWord?: string;
 }
 
 /** Bridge of a user network: "tsnet-" and the id's first 9 hex digits (IFNAMSIZ allows 15). */
@@ -208,13 +222,24 @@ export function bridgeNameFor(id: string): string {
   return `tsnet-${id.slice(0, 9)}`;
 }
 
+
 /**
  * `tsnet network create`: validates everything first, then, under the networks lock, picks or
  * checks the subnet, writes the record and makes the bridge and rules; a failure removes what
- * this call made and nothing else.
+ * this call made and nothing else. With `reuse` (the CNI plugin's first ADD on a network), a
+ * network of that name is returned as it is, made or not by a concurrent caller; the caller
+ * compares its options.
  */
-export function createNetwork(o: CreateNetworkOptions): NetworkRecord {
+export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRecord {
+  const subnetWord = o.subnetWord ?? "--subnet";
+  const gatewayWord = o.gatewayWord ?? "--gateway";
   checkNetworkName(o.name);
+  let all: NetworkRecord[] | undefined;
+  if (reuse) {
+    all = allNetworks();
+    const found = all.find((n) => n.name === o.name);
+    if (found) return found;
+  }
   if (["bridge", "host", "none"].includes(o.name) || o.name.startsWith("container:")) {
     throw new UsageError(`network name "${o.name}" is reserved: choose another name`);
   }
@@ -225,42 +250,54 @@ export function createNetwork(o: CreateNetworkOptions): NetworkRecord {
       const loose = parsePrefix(o.subnet);
       throw new UsageError(
         loose
-          ? `invalid --subnet "${o.subnet}": host bits are set; did you mean ${formatPrefix(loose)}?`
-          : `invalid --subnet "${o.subnet}": give an address and prefix length, e.g. --subnet 10.80.0.0/24`,
+          ? `invalid ${subnetWord} "${o.subnet}": host bits are set; did you mean ${formatPrefix(loose)}?`
+          : `invalid ${subnetWord} "${o.subnet}": give an address and prefix length, e.g. ${subnetWord} 10.80.0.0/24`,
       );
     }
-    if (subnet.family !== 4) throw new UsageError(`--subnet ${o.subnet}: IPv6 networks are not supported yet; give an IPv4 subnet`);
-    if (subnet.prefix > 30 || subnet.prefix < 8) throw new UsageError(`--subnet ${o.subnet}: use a prefix length from 8 to 30`);
+    if (subnet.family !== 4) throw new UsageError(`${subnetWord} ${o.subnet}: IPv6 networks are not supported yet; give an IPv4 subnet`);
+    if (subnet.prefix > 30 || subnet.prefix < 8) throw new UsageError(`${subnetWord} ${o.subnet}: use a prefix length from 8 to 30`);
   }
   let gateway: IpAddress | undefined;
   if (o.gateway !== undefined) {
     gateway = parseIp(o.gateway);
-    if (!gateway) throw new UsageError(`invalid --gateway "${o.gateway}": give an address, e.g. --gateway 10.80.0.1`);
-    if (!subnet) throw new UsageError(`--gateway ${o.gateway} needs --subnet: give the subnet it belongs to`);
+    if (!gateway) throw new UsageError(`invalid ${gatewayWord} "${o.gateway}": give an address, e.g. ${gatewayWord} 10.80.0.1`);
+    if (!subnet) throw new UsageError(`${gatewayWord} ${o.gateway} needs ${subnetWord}: give the subnet it belongs to`);
   }
-  const all = allNetworks();
+  // A record's bridge is one network rm may delete, so it is always a name of tsnet's.
+  if (o.bridge !== undefined && !BRIDGE_RE.test(o.bridge)) {
+    throw new UsageError(`invalid bridge name "${o.bridge}": tsnet's bridges are named "tsnet" and 1 to 10 more letters, digits, '_', '.' or '-' (for example tsnet-cni0)`);
+  }
+  all ??= allNetworks();
   if (findNetwork(o.name, all)?.name === o.name) throw new UsageError(`network with name ${o.name} already exists: choose another name or remove it (tsnet network rm ${o.name})`);
   return withLock(NETWORKS_LOCK, () => {
     const others = listNetworks();
-    if (others.some((n) => n.name === o.name)) throw new UsageError(`network with name ${o.name} already exists: choose another name or remove it (tsnet network rm ${o.name})`);
-    const chosen = subnet ?? freeSubnet(others);
-    if (subnet) refuseOverlap({ name: o.name, builtin: false }, subnet, others);
+    const existing = others.find((n) => n.name === o.name);
+    if (existing && reuse) return existing;
+    if (existing) throw new UsageError(`network with name ${o.name} already exists: choose another name or remove it (tsnet network rm ${o.name})`);
+    const sharing = o.bridge === undefined ? undefined : others.find((n) => n.bridge === o.bridge);
+    if (sharing) throw new UsageError(`bridge ${o.bridge} belongs to network ${sharing.name}: give network ${o.name} another bridge name`);
+    const chosen = subnet ?? freeSubnet(others, subnetWord);
+    if (subnet) refuseOverlap({ name: o.name, builtin: false }, subnet, others, subnetWord);
     const gw = gateway ?? nth(chosen, 1n);
     const range = leaseRange({ subnet: chosen, gateway: gw });
     if (!contains(chosen, gw) || gw.value < range.first.value || gw.value > range.last.value) {
-      throw new UsageError(`--gateway ${formatIp(gw)} is not a usable address of ${formatPrefix(chosen)}: give one inside the subnet`);
+      throw new UsageError(`${gatewayWord} ${formatIp(gw)} is not a usable address of ${formatPrefix(chosen)}: give one inside the subnet`);
     }
     const id = newId();
     const rec: NetworkRecord = {
       id,
       name: o.name,
       driver: "bridge",
-      bridge: bridgeNameFor(id),
+      bridge: o.bridge ?? bridgeNameFor(id),
       subnets: [{ subnet: formatPrefix(chosen), gateway: formatIp(gw) }],
       internal: o.internal,
       builtin: false,
       created: new Date().toISOString(),
       labels: o.labels ?? {},
+      ...(o.ipMasq !== undefined && { ipMasq: o.ipMasq }),
+      ...(o.mtu !== undefined && { mtu: o.mtu }),
+      ...(o.hairpin !== undefined && { hairpin: o.hairpin }),
+      ...(o.isGateway !== undefined && { isGateway: o.isGateway }),
     };
     // The record first: whatever a crash interrupts, the record says which bridge to remove.
     saveNetwork(rec);
@@ -281,7 +318,7 @@ export function createNetwork(o: CreateNetworkOptions): NetworkRecord {
 }
 
 /** The first /24 of the pool that overlaps no network and no host route. */
-function freeSubnet(others: readonly NetworkRecord[]): IpPrefix {
+function freeSubnet(others: readonly NetworkRecord[], subnetWord = "--subnet"): IpPrefix {
   const pool = parsePrefix(POOL)!;
   const step = 1n << BigInt(32 - POOL_PREFIX);
   const taken = others.flatMap((n) => subnetsOf(n).map((s) => s.subnet));
@@ -291,7 +328,7 @@ function freeSubnet(others: readonly NetworkRecord[]): IpPrefix {
     if (hostRouteOverlapping(candidate, others)) continue;
     return candidate;
   }
-  throw new TsnetError(`no free /${POOL_PREFIX} left in ${POOL} for a new network: give one with --subnet`);
+  throw new TsnetError(`no free /${POOL_PREFIX} left in ${POOL} for a new network: give one with ${subnetWord}`);
 }
 
 /** `tsnet network rm`: refused for built-in networks and while any container is attached. */

@@ -3,17 +3,19 @@
 // eth1, ...) holds a leased address inside the namespace. Setup makes each object only after the
 // record names it; teardown removes whatever the record names, tolerating pieces that are
 // already gone, so the same code undoes a failed setup, a normal exit and a crashed run. The
-// same attach/detach serves `run`, `network connect/disconnect` and anything else that wires a
-// namespace given by path.
+// same attach/detach serves `run`, `network connect/disconnect` and the CNI plugin: anything that
+// wires a namespace given by path, for an owner that records its endpoints (EndpointOwner).
 import { Cleanup, KernelError, TsnetError, UsageError } from "../errors/errors.ts";
-import { ENODEV } from "../errors/errno.ts";
-import { contains, formatIp, parseIp, type IpAddress } from "../ip/addr.ts";
+import { EEXIST, ENODEV } from "../errors/errno.ts";
+import { contains, formatIp, formatPrefix, nth, parseIp, parsePrefix, type IpAddress, type IpPrefix } from "../ip/addr.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
 import { closeNetns, createNetns, deleteNetns, inNetns, reclaimNetnsLink, type Netns } from "../netns/netns.ts";
-import { addrAdd } from "../rtnetlink/addr.ts";
+import { NLMSG_HDRLEN } from "../netlink/constants.ts";
+import { addrAdd, addrList } from "../rtnetlink/addr.ts";
+import { IFF_UP, RT_TABLE_MAIN, RTM_DELLINK, RTMGRP_LINK } from "../rtnetlink/constants.ts";
 import { bridgePortHairpin, linkAdd, linkDelIfExists, linkGet, linkSet } from "../rtnetlink/link.ts";
-import { routeAdd } from "../rtnetlink/route.ts";
+import { routeAdd, routeList } from "../rtnetlink/route.ts";
 import { saveRecord, type ContainerRecord, type Endpoint } from "../state/containers.ts";
 import { leaseHolder, releaseLease, takeLease, takeLeaseAt, type LeaseOwner } from "../state/leases.ts";
 import type { NetworkRecord } from "../state/networks.ts";
@@ -24,6 +26,8 @@ import { leaseRange, networkUp, subnetsOf } from "./networks.ts";
 
 const LOOPBACK_IFINDEX = 1; // lo is always the first link of a new namespace
 const FIRST_IFINDEX = 2;
+/** How long a link name still taken by a deletion under way is waited for. */
+const NAME_WAIT_MS = 2000;
 
 export interface Sandbox {
   ns: Netns;
@@ -36,10 +40,22 @@ export interface Sandbox {
 /** How to attach a container to one network (Docker's --ip, --mac-address, --network-alias). */
 export interface AttachOptions {
   ip?: IpAddress;
+  /** Where `ip` came from, for messages (`--ip` unless said otherwise). */
+  ipWhat?: string;
   mac?: Uint8Array;
   aliases?: string[];
-  /** Put the bridge port in hairpin mode (the container publishes ports). */
+  /**
+   * Put the bridge port in hairpin mode (the container publishes ports); the network's own
+   * `hairpin` setting, when it has one, wins.
+   */
   hairpin?: boolean;
+  /** Routes besides the default one; one to 0.0.0.0/0 replaces it. */
+  routes?: ExtraRoute[];
+  /**
+   * The interface and host veth names may still be held by links on their way out (a CNI DEL
+   * leaves its veth to a namespace being destroyed): wait for them before refusing.
+   */
+  awaitNames?: boolean;
   /** The namespace was just made by this run and holds only lo (its eth0 can take ifindex 2). */
   freshNamespace?: boolean;
 }
@@ -71,134 +87,314 @@ export function completeSandbox(sb: Sandbox): void {
   }
 }
 
-/** The next free interface name inside the container: eth0, eth1, ... */
-function nextIfname(rec: ContainerRecord): string {
-  const used = new Set((rec.endpoints ?? []).map((e) => e.ifname));
-  for (let i = 0; ; i++) if (!used.has(`eth${i}`)) return `eth${i}`;
+/**
+ * Whose endpoints these are, and where they are written down before each is made: a tsnet
+ * container (its record, `containerOwner`) or a CNI attachment (its own record, src/cni/). The
+ * veth, lease, address, route and hairpin code below is the same for both.
+ */
+export interface EndpointOwner {
+  /** 64 hex digits: leases name it, and the host veth's name derives from it. */
+  readonly id: string;
+  /** For messages ("web", "CNI attachment 1f2e3d4c5b6a/eth0"). */
+  readonly what: string;
+  /** The namespace's path, for messages. */
+  readonly netns?: string;
+  /** Its endpoints, in attachment order; attach appends, detach removes in place. */
+  readonly endpoints: Endpoint[];
+  /** The name inside the namespace of the next endpoint. */
+  nextIfname(): string;
+  /** The host end's name of the endpoint whose inside name is ifname. */
+  hostVethName(ifname: string): string;
+  /** Who holds the endpoint's address (the lease file's content). */
+  leaseOwner(ifname: string, aliases: readonly string[]): LeaseOwner;
+  /** Writes the endpoints down; called before each kernel object is made. */
+  save(): void;
 }
 
-/** The host end: veth + the first 7 hex of the id (+ the interface number past eth0). */
-function hostVethName(rec: ContainerRecord, ifname: string): string {
-  const n = ifname.slice(3);
-  return `veth${rec.id.slice(0, 7)}${n === "0" ? "" : `-${n}`}`;
-}
-
-/** Refuses a static address that is outside the network or not free, before anything is made. */
-export function checkStaticIp(net: NetworkRecord, ip: IpAddress): void {
-  const sub = subnetsOf(net).find((s) => contains(s.subnet, ip));
-  if (!sub) {
-    throw new UsageError(`--ip ${formatIp(ip)} is outside network ${net.name} (${net.subnets.map((s) => s.subnet).join(", ")}): give an address inside it`);
-  }
-  const r = leaseRange(sub);
-  if (ip.value === sub.gateway.value || ip.value < r.first.value || ip.value > r.last.value) {
-    throw new UsageError(`--ip ${formatIp(ip)} is not usable on network ${net.name} (it is the network, gateway or broadcast address): give another`);
-  }
+/** A tsnet container as an endpoint owner: eth0, eth1, ... and vethXXXXXXX[-N], in its record. */
+export function containerOwner(rec: ContainerRecord): EndpointOwner {
+  const endpoints = (rec.endpoints ??= []);
+  return {
+    id: rec.id,
+    what: rec.name,
+    netns: rec.netns,
+    endpoints,
+    nextIfname() {
+      const used = new Set(endpoints.map((e) => e.ifname));
+      for (let i = 0; ; i++) if (!used.has(`eth${i}`)) return `eth${i}`;
+    },
+    hostVethName(ifname) {
+      // veth + the first 7 hex of the id (+ the interface number past eth0).
+      const n = ifname.slice(3);
+      return `veth${rec.id.slice(0, 7)}${n === "0" ? "" : `-${n}`}`;
+    },
+    leaseOwner: (ifname, aliases) => ({ container: rec.id, ifname, names: [rec.name, rec.id.slice(0, 12), ...aliases] }),
+    save: () => saveRecord(rec),
+  };
 }
 
 /**
- * Attaches the container (whose namespace is behind nsFd) to a bridge network: brings the
- * network up, leases an address, records the endpoint, then makes the veth pair with its peer
- * born inside the namespace, and configures it there. Throws with what it made undone.
+ * Refuses a static address that is outside the network or not usable, before anything is made;
+ * `what` names where it came from in the message (`--ip`, a CNI argument, an IPAM plugin).
  */
-export function attachEndpoint(rec: ContainerRecord, net: NetworkRecord, where: Sandbox | number, o: AttachOptions = {}): Endpoint {
+export function checkStaticIp(net: NetworkRecord, ip: IpAddress, what = "--ip"): void {
+  const sub = subnetsOf(net).find((s) => contains(s.subnet, ip));
+  if (!sub) {
+    throw new UsageError(`${what} ${formatIp(ip)} is outside network ${net.name} (${net.subnets.map((s) => s.subnet).join(", ")}): give an address inside it`);
+  }
+  const r = leaseRange(sub);
+  if (ip.value === sub.gateway.value || ip.value < r.first.value || ip.value > r.last.value) {
+    throw new UsageError(`${what} ${formatIp(ip)} is not usable on network ${net.name} (it is the network, gateway or broadcast address): give another`);
+  }
+}
+
+/** A route inside the namespace besides the default one (from a delegated IPAM plugin). */
+export interface ExtraRoute {
+  dst: IpPrefix;
+  /** The next hop; the network's gateway when absent. */
+  gw?: IpAddress;
+}
+
+/**
+ * Attaches the owner's namespace to a bridge network: brings the network up, leases an address,
+ * records the endpoint, then makes the veth pair with its peer born inside the namespace, and
+ * configures it there. `where` is a sandbox this run made (its socket is reused) or an fd on a
+ * namespace given by path. Throws with what it made undone.
+ */
+export function attachEndpoint(owner: EndpointOwner, net: NetworkRecord, where: Sandbox | number, o: AttachOptions = {}): Endpoint {
   const sb = typeof where === "number" ? undefined : where;
   const nsFd = sb ? sb.ns.fd : (where as number);
   if (net.driver !== "bridge" || !net.bridge) throw new UsageError(`network ${net.name} has no bridge to attach to`);
   const host = hostRtnl();
   const bridgeIndex = networkUp(net);
-  const ifname = nextIfname(rec);
-  const owner: LeaseOwner = { container: rec.id, ifname, names: [rec.name, rec.id.slice(0, 12), ...(o.aliases ?? [])] };
+  const ifname = owner.nextIfname();
+  const hostVeth = owner.hostVethName(ifname);
+  // In a namespace of its own making, where only lo (1) exists, the peer asks for ifindex 2, so
+  // nothing has to look it up before configuring it; its names cannot be taken there.
+  const fresh = owner.endpoints.length === 0 && o.freshNamespace === true;
+  // The sandbox's own socket when it is still open; otherwise one opened inside for this.
+  const inside = sb?.rtnl ?? inNetns(nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${owner.what})`));
+  try {
+    if (o.awaitNames) {
+      // A veth of this name that is down is one an earlier DEL of the same attachment left to
+      // its namespace (detachEndpoint), which has stayed: it is deleted now.
+      const left = linkGet(host, hostVeth);
+      if (left?.kind === "veth" && !(left.flags & IFF_UP)) linkDelIfExists(host, hostVeth);
+      // A CNI runtime names the interface: one of that name is the caller's mistake, unless it is
+      // on its way out (its namespace's end is being destroyed): then it is waited for.
+      if (!linkGoneWithin(inside, ifname, NAME_WAIT_MS, nsFd)) {
+        throw new TsnetError(`${owner.netns ?? "the namespace"} already has an interface named ${ifname}: give another interface name`);
+      }
+      if (!linkGoneWithin(host, hostVeth, NAME_WAIT_MS)) {
+        throw new KernelError("add veth", hostVeth, EEXIST, "a link of that name exists on the host and is not tsnet's: remove it if nothing uses it");
+      }
+    }
+    return attachWith(owner, net, { sb, nsFd, inside, bridgeIndex, ifname, hostVeth, fresh }, o);
+  } finally {
+    if (inside !== sb?.rtnl) inside.close();
+  }
+}
+
+interface Where {
+  sb: Sandbox | undefined;
+  nsFd: number;
+  inside: NetlinkSocket;
+  bridgeIndex: number;
+  ifname: string;
+  hostVeth: string;
+  fresh: boolean;
+}
+
+function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: AttachOptions): Endpoint {
+  const { sb, nsFd, inside, ifname, fresh } = w;
+  const host = hostRtnl();
+  const leaseOwner = owner.leaseOwner(ifname, o.aliases ?? []);
   // v4 only for now; a dual-stack network leases one address per subnet the same way.
   const sub = subnetsOf(net)[0]!;
   let address: IpAddress;
   if (o.ip) {
-    checkStaticIp(net, o.ip);
-    if (!takeLeaseAt(net.id, o.ip, owner)) {
+    const what = o.ipWhat ?? "--ip";
+    checkStaticIp(net, o.ip, what);
+    if (!takeLeaseAt(net.id, o.ip, leaseOwner)) {
       const holder = leaseHolder(net.id, o.ip);
-      throw new TsnetError(`--ip ${formatIp(o.ip)} is already in use on network ${net.name}${holder ? ` by container ${holder.names[0] ?? holder.container.slice(0, 12)}` : ""}: give another address`);
+      const by = holder ? ` by ${holder.cniContainer ? `CNI container ${holder.cniContainer.slice(0, 12)}` : `container ${holder.names[0] ?? holder.container.slice(0, 12)}`}` : "";
+      throw new TsnetError(`${what} ${formatIp(o.ip)} is already in use on network ${net.name}${by}: give another address`);
     }
     address = o.ip;
   } else {
-    address = takeLease(net.id, { ...leaseRange(sub), skip: sub.gateway }, owner, net.name);
+    address = takeLease(net.id, { ...leaseRange(sub), skip: sub.gateway }, leaseOwner, net.name);
   }
   crashPoint("after-lease");
   const mac = o.mac ?? macFor(address);
+  // isGateway false: the bridge has no address, so nothing routes through it.
+  const gateway = net.isGateway === false ? undefined : sub.gateway;
   const ep: Endpoint = {
     networkId: net.id,
     network: net.name,
-    bridge: net.bridge,
-    hostVeth: hostVethName(rec, ifname),
+    bridge: net.bridge!,
+    hostVeth: w.hostVeth,
     ifname,
     mac: formatMac(mac),
-    ips: [{ address: formatIp(address), prefix: sub.subnet.prefix, gateway: formatIp(sub.gateway) }],
+    ips: [{ address: formatIp(address), prefix: sub.subnet.prefix, ...(gateway && { gateway: formatIp(gateway) }) }],
     aliases: o.aliases ?? [],
   };
-  (rec.endpoints ??= []).push(ep);
-  saveRecord(rec);
-  // The sandbox's own socket when it is still open; otherwise one opened inside for this.
-  const inside = sb?.rtnl ?? inNetns(nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`));
+  if (o.routes?.length) ep.routes = o.routes.map((r) => ({ dst: formatPrefix(r.dst), ...(r.gw && { gw: formatIp(r.gw) }) }));
+  // Until it exists, undo must not delete a link of that name: it would be someone else's.
+  ep.vethMade = false;
+  owner.endpoints.push(ep);
+  owner.save();
   try {
     // One message makes both ends: the host end attached to the bridge and up, the container end
     // born inside the namespace under its final name (so no rename or move is needed).
-    // Until it exists, undo must not delete a link of that name: it would be someone else's.
-    ep.vethMade = false;
-    // In a namespace of its own making, where only lo (1) exists, the peer asks for ifindex 2, so
-    // nothing has to look it up before configuring it.
-    const fresh = (rec.endpoints ?? []).length === 1 && o.freshNamespace === true;
-    linkAdd(host, { name: ep.hostVeth, kind: "veth", master: bridgeIndex, up: true, peer: { name: ep.ifname, nsFd, mac, ...(fresh && { index: FIRST_IFINDEX }) } });
+    linkAdd(host, {
+      name: ep.hostVeth, kind: "veth", master: w.bridgeIndex, up: true, mtu: net.mtu,
+      peer: { name: ep.ifname, nsFd, mac, mtu: net.mtu, ...(fresh && { index: FIRST_IFINDEX }) },
+    });
     ep.vethMade = true;
     crashPoint("after-veth");
     // A container reaching its own published port through a host address is DNAT-ed on the
     // bridge back out of the port it came in by, which a bridge allows only in hairpin mode.
-    if (o.hairpin) {
+    if (net.hairpin ?? o.hairpin) {
       const port = linkGet(host, ep.hostVeth);
       if (port) bridgePortHairpin(host, port.index, true, ep.hostVeth);
     }
     let index = FIRST_IFINDEX;
     if (!fresh) {
       const link = linkGet(inside, ep.ifname);
-      if (!link) throw new KernelError("find link", `${ep.ifname} in ${rec.netns ?? "the namespace"}`, ENODEV);
+      if (!link) throw new KernelError("find link", `${ep.ifname} in ${owner.netns ?? "the namespace"}`, ENODEV);
       index = link.index;
     }
     // The first network with a way out gives the default route; an internal one never does.
-    const hasDefault = (rec.endpoints ?? []).some((e) => e !== ep && e.ips.some((i) => i.gateway) && !e.noDefaultRoute);
-    const route = !net.internal && !hasDefault;
+    // In a namespace of this run's own there is none yet; in one given by path (a CNI runtime's,
+    // a `network connect`) the namespace says whether an earlier network or plugin gave one.
+    const extra = o.routes ?? [];
+    const wantDefault = gateway !== undefined && !net.internal && !extra.some((r) => r.dst.prefix === 0);
+    const route = wantDefault && (fresh || !routeList(inside).some((r) => r.dstLen === 0 && r.table === RT_TABLE_MAIN));
     // One round trip for the three. The peer cannot be brought up in the creating message (the
     // kernel has not paired the ends yet at that point), so it goes up here.
     inside.batch(() => {
       if (sb?.loDown) linkSet(inside, LOOPBACK_IFINDEX, { up: true }, "lo");
       linkSet(inside, index, { up: true }, ep.ifname);
       addrAdd(inside, index, address, sub.subnet.prefix, ep.ifname);
-      if (route) routeAdd(inside, { dstLen: 0, gateway: sub.gateway, oif: index }, rec.name);
+      if (route) routeAdd(inside, { dstLen: 0, gateway: gateway!, oif: index }, owner.what);
     });
     if (sb) sb.loDown = false;
+    for (const r of extra) {
+      const gw = r.gw ?? gateway;
+      if (!gw) throw new UsageError(`route ${formatPrefix(r.dst)} has no gateway and network ${net.name} has none (isGateway false): give the route a "gw"`);
+      routeAdd(inside, { dst: nth(r.dst, 0n), dstLen: r.dst.prefix, gateway: gw, oif: index }, owner.what);
+    }
     if (!route) {
       ep.noDefaultRoute = true;
-      saveRecord(rec);
+      owner.save();
     }
     return ep;
   } catch (e) {
     try {
-      detachEndpoint(rec, ep);
+      detachEndpoint(owner, ep);
     } catch (undo) {
       if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
     }
     throw e;
-  } finally {
-    if (inside !== sb?.rtnl) inside.close();
   }
 }
 
 /**
- * Removes one endpoint of a namespace that stays (`network disconnect`, or a failed attach): its
- * veth (deleting one end deletes the pair; only a veth this endpoint made), then its leases.
+ * Removes one endpoint: its veth (deleting one end deletes the pair; only a veth this endpoint
+ * made), then its leases. For a namespace that stays (`network disconnect`, a failed attach, a CNI
+ * DEL of a container still running) the veth is deleted here, which blocks for the kernel's
+ * rcu_barrier() (15-40 ms measured). With `leaveToNamespace`, for a namespace that is going away
+ * anyway (no process is in it: its runtime removes it next), the host end is only taken down, so
+ * the bridge sends it nothing, and the pair goes with the namespace in the kernel's cleanup
+ * worker, as a `tsnet run` container's does.
  */
-export function detachEndpoint(rec: ContainerRecord, ep: Endpoint): void {
+export function detachEndpoint(owner: EndpointOwner, ep: Endpoint, leaveToNamespace = false): void {
   const c = new Cleanup();
-  if (ep.vethMade !== false) c.step(() => linkDelIfExists(hostRtnl(), ep.hostVeth));
+  if (ep.vethMade !== false) c.step(() => (leaveToNamespace ? linkDownIfExists : linkDelIfExists)(hostRtnl(), ep.hostVeth));
   crashPoint("teardown-after-veth");
-  c.step(() => forgetEndpoint(rec, ep));
+  c.step(() => forgetEndpoint(owner, ep));
   c.done();
+}
+
+function linkDownIfExists(host: NetlinkSocket, name: string): void {
+  const link = linkGet(host, name);
+  if (link && link.flags & IFF_UP) linkSet(host, link.index, { up: false }, name);
+}
+
+/**
+ * True when no link of that name exists (in the namespace `nl` speaks to), or the one there goes
+ * within `ms`: a deletion handed to the kernel may still be under way. The events socket is
+ * opened (in the namespace behind nsFd, if given) only when there is something to wait for.
+ */
+function linkGoneWithin(nl: NetlinkSocket, name: string, ms: number, nsFd?: number): boolean {
+  if (!linkGet(nl, name)) return true;
+  const openEvents = () => new NetlinkSocket(NETLINK_ROUTE, "rtnetlink link events", { groups: RTMGRP_LINK, timeoutMs: ms });
+  const events = nsFd === undefined ? openEvents() : inNetns(nsFd, openEvents);
+  try {
+    // Subscribed before this second look, so a deletion in between cannot be missed.
+    const link = linkGet(nl, name);
+    if (!link) return true;
+    events.waitFor((m) => m.type === RTM_DELLINK && m.view.getInt32(NLMSG_HDRLEN + 4, true) === link.index, Date.now() + ms);
+  } catch {
+    // A timeout says nothing the next look does not.
+  } finally {
+    events.close();
+  }
+  return !linkGet(nl, name);
+}
+
+/**
+ * What differs between an endpoint as its owner recorded it and as the kernel has it: the bridge
+ * up, the host end on it and up, the inside end up with its MAC, each address and each route the
+ * endpoint made, its lease (CNI CHECK). An empty list: all there.
+ */
+export function endpointProblems(ep: Endpoint, net: NetworkRecord, nsFd: number, owner: EndpointOwner): string[] {
+  const problems: string[] = [];
+  const host = hostRtnl();
+  const bridge = linkGet(host, ep.bridge);
+  if (!bridge) problems.push(`bridge ${ep.bridge} is missing`);
+  else if (!(bridge.flags & IFF_UP)) problems.push(`bridge ${ep.bridge} is down`);
+  const veth = linkGet(host, ep.hostVeth);
+  if (!veth) problems.push(`host end ${ep.hostVeth} is missing`);
+  else {
+    if (bridge && veth.master !== bridge.index) problems.push(`host end ${ep.hostVeth} is not on bridge ${ep.bridge}`);
+    if (!(veth.flags & IFF_UP)) problems.push(`host end ${ep.hostVeth} is down`);
+  }
+  const inside = inNetns(nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${owner.what})`));
+  try {
+    const link = linkGet(inside, ep.ifname);
+    if (!link) return [...problems, `${ep.ifname} is missing in ${owner.netns ?? "the namespace"}`];
+    if (!(link.flags & IFF_UP)) problems.push(`${ep.ifname} is down`);
+    if (link.mac && formatMac(link.mac) !== ep.mac.toLowerCase()) problems.push(`${ep.ifname} has MAC ${formatMac(link.mac)}, not ${ep.mac}`);
+    const addrs = addrList(inside).filter((a) => a.index === link.index);
+    for (const ip of ep.ips) {
+      if (!addrs.some((a) => formatIp(a.address) === ip.address && a.prefix === ip.prefix)) problems.push(`${ep.ifname} lacks address ${ip.address}/${ip.prefix}`);
+      const a = parseIp(ip.address);
+      if (a && leaseHolder(ep.networkId, a)?.container !== owner.id) problems.push(`the lease of ${ip.address} on network ${net.name} is not held`);
+    }
+    const routes = routeList(inside).filter((r) => r.table === RT_TABLE_MAIN);
+    const has = (dstLen: number, dst: string | undefined, gw: string | undefined) =>
+      routes.some((r) => r.dstLen === dstLen && (dstLen === 0 || (r.dst && formatIp(r.dst)) === dst) && (gw === undefined || (r.gateway && formatIp(r.gateway)) === gw) && r.oif === link.index);
+    const gw = ep.ips[0]?.gateway;
+    if (!ep.noDefaultRoute && gw && !has(0, undefined, gw)) problems.push(`the default route via ${gw} is missing`);
+    for (const r of ep.routes ?? []) {
+      const p = parsePrefix(r.dst);
+      if (p && !has(p.prefix, formatIp(nth(p, 0n)), r.gw ?? gw)) problems.push(`the route to ${r.dst} is missing`);
+    }
+  } finally {
+    inside.close();
+  }
+  return problems;
+}
+
+/** The MACs of the endpoint's host-side links (the bridge and the veth's host end), as the kernel has them. */
+export function hostMacs(ep: Endpoint): { bridge?: string; hostVeth?: string } {
+  const host = hostRtnl();
+  const mac = (name: string) => {
+    const m = linkGet(host, name)?.mac;
+    return m ? formatMac(m) : undefined;
+  };
+  return { bridge: mac(ep.bridge), hostVeth: mac(ep.hostVeth) };
 }
 
 /**
@@ -221,7 +417,8 @@ export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox): void {
   const netns = rec.netns;
   if (netns) c.step(() => deleteNetns(netns));
   crashPoint("teardown-after-netns");
-  for (const ep of [...(rec.endpoints ?? [])]) c.step(() => forgetEndpoint(rec, ep));
+  const owner = containerOwner(rec);
+  for (const ep of [...owner.endpoints]) c.step(() => forgetEndpoint(owner, ep));
   c.done();
 }
 
@@ -231,14 +428,15 @@ export function reclaimNetns(rec: ContainerRecord): void {
   if (!rec.netns && rec.name && pid > 0) reclaimNetnsLink(`tsnet-${rec.name}`, pid);
 }
 
-/** Releases the endpoint's leases and forgets it; its veth goes with the namespace. */
-function forgetEndpoint(rec: ContainerRecord, ep: Endpoint): void {
+/** Releases the endpoint's leases and forgets it in the owner's list (the caller saves). */
+function forgetEndpoint(owner: EndpointOwner, ep: Endpoint): void {
   const c = new Cleanup();
   for (const ip of ep.ips) {
     const a = parseIp(ip.address);
-    if (a) c.step(() => releaseLease(ep.networkId, a, rec.id));
+    if (a) c.step(() => releaseLease(ep.networkId, a, owner.id));
   }
-  rec.endpoints = (rec.endpoints ?? []).filter((e) => e !== ep && e.hostVeth !== ep.hostVeth);
+  const i = owner.endpoints.findIndex((e) => e === ep || e.hostVeth === ep.hostVeth);
+  if (i >= 0) owner.endpoints.splice(i, 1);
   c.done();
 }
 

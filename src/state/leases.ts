@@ -17,6 +17,11 @@ export interface LeaseOwner {
   ifname: string;
   /** Names this address answers to on the network: the container's name, aliases, short id. */
   names: string[];
+  /**
+   * For a CNI attachment (whose `container` is the attachment's id, src/state/cni.ts): the
+   * runtime's container id. Absent for a tsnet container.
+   */
+  cniContainer?: string;
 }
 
 export interface Lease extends LeaseOwner {

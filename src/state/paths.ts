@@ -17,6 +17,8 @@ export const MANAGERS_DIR = `${RUN_DIR}/managers`;
 export const SUPERVISOR_SOCKET = `${RUN_DIR}/supervisor.sock`;
 export const SUPERVISOR_LOG = `${RUN_DIR}/supervisor.log`;
 export const SUPERVISOR_LOCK = `${RUN_DIR}/supervisor.lock`;
+/** CNI attachments, per network name (src/state/cni.ts). */
+export const CNI_DIR = `${RUN_DIR}/cni`;
 
 export const STATE_DIR = process.env.TSNET_STATE_DIR || "/var/lib/tsnet";
 /** Network records, one JSON file per network id. */

@@ -6,22 +6,33 @@ import { requireRoot } from "../../cli/root.ts";
 import { attachedContainers } from "../../container/attach.ts";
 import { eachRef } from "../../container/control.ts";
 import { allNetworks, mustFindNetwork } from "../../network/networks.ts";
+import { listAttachments } from "../../state/cni.ts";
+import type { Endpoint } from "../../state/containers.ts";
 import type { NetworkRecord } from "../../state/networks.ts";
 
-/** Docker's shape for `network inspect`; Containers lists the running ones with their addresses. */
+function endpointView(name: string, ep: Endpoint) {
+  const v4 = ep.ips.find((i) => !i.address.includes(":"));
+  const v6 = ep.ips.find((i) => i.address.includes(":"));
+  return {
+    Name: name,
+    EndpointID: ep.hostVeth,
+    MacAddress: ep.mac,
+    IPv4Address: v4 ? `${v4.address}/${v4.prefix}` : "",
+    IPv6Address: v6 ? `${v6.address}/${v6.prefix}` : "",
+  };
+}
+
+/**
+ * Docker's shape for `network inspect`; Containers lists the running ones with their addresses,
+ * and the containers a runtime attached through the CNI plugin (keyed by the runtime's id, named
+ * cni:ID:IFNAME).
+ */
 export function inspectNetwork(n: NetworkRecord) {
   const containers: Record<string, unknown> = {};
-  for (const c of attachedContainers(n)) {
-    const ep = c.endpoints!.find((e) => e.networkId === n.id)!;
-    const v4 = ep.ips.find((i) => !i.address.includes(":"));
-    const v6 = ep.ips.find((i) => i.address.includes(":"));
-    containers[c.id] = {
-      Name: c.name,
-      EndpointID: ep.hostVeth,
-      MacAddress: ep.mac,
-      IPv4Address: v4 ? `${v4.address}/${v4.prefix}` : "",
-      IPv6Address: v6 ? `${v6.address}/${v6.prefix}` : "",
-    };
+  for (const c of attachedContainers(n)) containers[c.id] = endpointView(c.name, c.endpoints!.find((e) => e.networkId === n.id)!);
+  for (const a of listAttachments(n.name)) {
+    const ep = a.endpoints[0];
+    if (a.networkId === n.id && ep) containers[a.ifname === "eth0" ? a.containerId : `${a.containerId}/${a.ifname}`] = endpointView(`cni:${a.containerId.slice(0, 12)}:${a.ifname}`, ep);
   }
   return {
     Name: n.name,
@@ -34,7 +45,14 @@ export function inspectNetwork(n: NetworkRecord) {
     Internal: n.internal,
     Attachable: false,
     Containers: containers,
-    Options: n.bridge ? { "com.docker.network.bridge.name": n.bridge } : {},
+    // Docker's option names for the settings a CNI configuration can give a network.
+    Options: {
+      ...(n.bridge && { "com.docker.network.bridge.name": n.bridge }),
+      ...(n.ipMasq === false && { "com.docker.network.bridge.enable_ip_masquerade": "false" }),
+      ...(n.mtu !== undefined && { "com.docker.network.driver.mtu": String(n.mtu) }),
+      ...(n.hairpin !== undefined && { "tsnet.hairpin": String(n.hairpin) }),
+      ...(n.isGateway === false && { "tsnet.is_gateway": "false" }),
+    },
     Labels: n.labels,
   };
 }

@@ -6,6 +6,7 @@ import { attachedContainers } from "../../container/attach.ts";
 import { eachRef } from "../../container/control.ts";
 import { recoverOrphans } from "../../container/lifecycle.ts";
 import { allNetworks, mustFindNetwork, removeNetwork } from "../../network/networks.ts";
+import { listAttachments } from "../../state/cni.ts";
 
 export default defineCommand({
   name: "network rm",
@@ -21,7 +22,8 @@ export default defineCommand({
     const all = allNetworks();
     return eachRef(args, (ref) => {
       const net = mustFindNetwork(ref, all);
-      removeNetwork(net, attachedContainers(net).map((c) => c.name));
+      const cni = listAttachments(net.name).filter((a) => a.networkId === net.id).map((a) => `cni:${a.containerId.slice(0, 12)}:${a.ifname}`);
+      removeNetwork(net, [...attachedContainers(net).map((c) => c.name), ...cni]);
       out(`${ref}\n`);
     }, (e) => log.error(e.message));
   },

@@ -1,0 +1,96 @@
+// A CNI network is a tsnet network: the record of the configuration's name, made on the first
+// ADD from the configuration's keys (with tsnet's defaults for what it leaves out), shared with
+// `tsnet run --network NAME` and shown by `tsnet network ls`. Later ADDs use the record as it is;
+// a configuration that contradicts it is refused, naming the key, rather than silently ignored.
+import { UsageError } from "../errors/errors.ts";
+import { formatIp, formatPrefix, parseIp, parsePrefix } from "../ip/addr.ts";
+import { allNetworks, createNetwork } from "../network/networks.ts";
+import type { NetworkRecord } from "../state/networks.ts";
+import type { NetConf } from "./config.ts";
+import { CniError, ERR_INVALID_CONFIG } from "./spec.ts";
+
+/** Label on networks the plugin made, so `tsnet network ls` and inspect tell them apart. */
+export const CNI_LABEL = "tsnet.cni";
+
+/** The tsnet network of the configuration's name, if there is one (by exact name, never by id prefix). */
+export function findCniNetwork(name: string): NetworkRecord | undefined {
+  return allNetworks().find((n) => n.name === name);
+}
+
+/**
+ * The configuration's network: the existing record, checked against the configuration, or one
+ * made now. `addressing` is a delegated IPAM plugin's subnet and gateway, for a network made from
+ * its first result.
+ */
+export function ensureCniNetwork(conf: NetConf, addressing?: { subnet: string; gateway?: string }): NetworkRecord {
+  const subnet = conf.subnet ?? addressing?.subnet;
+  const gateway = conf.gateway ?? addressing?.gateway;
+  let net: NetworkRecord;
+  try {
+    net = createNetwork(
+      {
+        name: conf.name,
+        subnet,
+        gateway,
+        internal: false,
+        labels: { [CNI_LABEL]: conf.type },
+        bridge: conf.bridge,
+        ipMasq: conf.ipMasq,
+        mtu: conf.mtu,
+        hairpin: conf.hairpinMode,
+        isGateway: conf.isGateway,
+        subnetWord: `"subnet"`,
+        gatewayWord: `"gateway"`,
+      },
+      true,
+    );
+  } catch (e) {
+    // Everything createNetwork refuses before making anything is the configuration's fault.
+    if (e instanceof UsageError) throw new CniError(ERR_INVALID_CONFIG, e.message);
+    throw e;
+  }
+  if (net.driver !== "bridge" || !net.bridge) {
+    throw new CniError(ERR_INVALID_CONFIG, `network ${net.name} is tsnet's ${net.driver} network, which has no bridge: give the configuration another "name"`);
+  }
+  checkAgrees(net, conf, { subnet, gateway });
+  return net;
+}
+
+/** Refuses a configuration whose explicit keys contradict the network's record. */
+function checkAgrees(net: NetworkRecord, conf: NetConf, want: { subnet?: string; gateway?: string }): void {
+  const differs: string[] = [];
+  const cmp = (key: string, said: unknown, has: unknown, hasText = JSON.stringify(has)) => {
+    if (said !== undefined && said !== has) differs.push(`"${key}" is ${JSON.stringify(said)} but the network has ${hasText}`);
+  };
+  const sub = net.subnets[0];
+  cmp("bridge", conf.bridge, net.bridge);
+  if (want.subnet !== undefined) {
+    const p = parsePrefix(want.subnet);
+    cmp("subnet", p ? formatPrefix(p) : want.subnet, sub?.subnet);
+  }
+  if (want.gateway !== undefined) {
+    const g = parseIp(want.gateway);
+    cmp("gateway", g ? formatIp(g) : want.gateway, sub?.gateway);
+  }
+  cmp("ipMasq", conf.ipMasq, net.ipMasq ?? true);
+  // The kernel's default MTU for a veth is 1500 (ETH_DATA_LEN).
+  cmp("mtu", conf.mtu, net.mtu ?? 1500);
+  cmp("hairpinMode", conf.hairpinMode, net.hairpin, net.hairpin === undefined ? "hairpin for attachments that publish ports" : undefined);
+  cmp("isGateway", conf.isGateway, net.isGateway ?? true);
+  if (differs.length) {
+    throw new CniError(
+      ERR_INVALID_CONFIG,
+      `network ${net.name} exists and the configuration disagrees with it: ${differs.join("; ")}`,
+      `make the configuration agree (tsnet network inspect ${net.name}), or remove the network (tsnet network rm ${net.name}) so that the next ADD makes it from the configuration`,
+    );
+  }
+}
+
+/** What a network attachment may not ask of this network. */
+export function refusePorts(net: NetworkRecord, conf: NetConf): void {
+  if (!conf.portMappings.length) return;
+  if (net.internal) throw new CniError(ERR_INVALID_CONFIG, `network ${net.name} is internal: it has no way in from outside, so it cannot publish ports`);
+  if (net.isGateway === false) {
+    throw new CniError(ERR_INVALID_CONFIG, `network ${net.name} has "isGateway": false: the host has no route to its containers, so it cannot publish ports`);
+  }
+}
