@@ -43,6 +43,10 @@ const sockets = group({
   getsockname: { args: [i32, ptr, ptr], returns: i32 },
 });
 const files = group({ pread: { args: [i32, ptr, u64, i64], returns: i64 } });
+const passing = group({
+  socketpair: { args: [i32, i32, i32, ptr], returns: i32 },
+  sendmsg: { args: [i32, ptr, i32], returns: i64 },
+});
 
 // Kernel constants (sched.h, sys/mount.h, fcntl.h, sys/file.h, sys/socket.h) under their C names.
 export const CLONE_NEWNS = 0x00020000, CLONE_FS = 0x00000200, CLONE_NEWUTS = 0x04000000, CLONE_NEWNET = 0x40000000;
@@ -251,6 +255,54 @@ export function attachSocketFilter(fd: number, program: Uint8Array, what: string
 /** A reserved UDP port must not collect datagrams nobody reads. */
 export function attachDropAllFilter(fd: number, what: string): void {
   check(core().setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, DROP_ALL_PROG, 16), "setsockopt SO_ATTACH_FILTER", what);
+}
+
+const AF_UNIX = 1, SCM_RIGHTS = 1, MSG_DONTWAIT = 0x40;
+
+/**
+ * Closes fd with its last reference dropped by the kernel's unix-socket garbage collector, a
+ * worker thread, instead of by this process. For a socket whose release blocks (an nf_tables
+ * socket after a commit waits for an RCU grace period, 6-30 ms here) this takes the wait off
+ * the caller and off its exit, with no process of ours involved.
+ *
+ * How: a unix datagram pair (a, b); one message on a carries SCM_RIGHTS [b, fd], so b's own
+ * queue holds b and fd. Then fd, b and a are closed: b is reachable only from itself, a cycle
+ * that only the garbage collector frees, and it frees fd with it (within milliseconds, measured
+ * in /proc/net/netlink). Where the collector runs inline (kernels before its rework into a work
+ * item), the close costs what a plain close costs. On any failure fd is simply closed.
+ *
+ * closeFd closes fd itself (a library may own the descriptor); it runs after fd is in flight and
+ * before b and a are closed, so the collector can never find the cycle while fd is still open.
+ */
+export function closeInKernelWorker(fd: number, closeFd: () => void): void {
+  const pair = new Int32Array(2);
+  if (passing().socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) < 0) return closeFd();
+  const [a, b] = [pair[0]!, pair[1]!];
+  // struct cmsghdr: | cmsg_len u64 | cmsg_level i32 | cmsg_type i32 | int fds[2] |  (CMSG_LEN 24)
+  const control = new Uint8Array(24);
+  const c = new DataView(control.buffer);
+  c.setBigUint64(0, 24n, true);
+  c.setInt32(8, SOL_SOCKET, true);
+  c.setInt32(12, SCM_RIGHTS, true);
+  c.setInt32(16, b, true);
+  c.setInt32(20, fd, true);
+  // struct iovec: | base ptr | len u64 |, one byte: a datagram with no data may carry no rights.
+  const byte = new Uint8Array(1);
+  const iov = new Uint8Array(16);
+  const v = new DataView(iov.buffer);
+  v.setBigUint64(0, BigInt(addressOf(byte)), true);
+  v.setBigUint64(8, 1n, true);
+  // struct msghdr: | name ptr | namelen u32 + pad | iov ptr | iovlen u64 | control ptr | controllen u64 | flags i32 + pad |
+  const msg = new Uint8Array(56);
+  const m = new DataView(msg.buffer);
+  m.setBigUint64(16, BigInt(addressOf(iov)), true);
+  m.setBigUint64(24, 1n, true);
+  m.setBigUint64(32, BigInt(addressOf(control)), true);
+  m.setBigUint64(40, 24n, true);
+  passing().sendmsg(a, msg, MSG_DONTWAIT);
+  closeFd();
+  core().close(b);
+  core().close(a);
 }
 
 export type { Pointer };

@@ -2,7 +2,7 @@
 // the kernel as peer). Messages themselves are encoded in TypeScript (src/netlink).
 import { dlopen, FFIType, type Pointer } from "bun:ffi";
 import { KernelError } from "../src/errors/errors.ts";
-import { errno, strerror, setReceiveTimeout } from "./libc.ts";
+import { closeInKernelWorker, errno, strerror, setReceiveTimeout } from "./libc.ts";
 
 const { i32, u32, u64, i64, ptr } = FFIType;
 
@@ -75,11 +75,13 @@ export class MnlSocket {
     return n;
   }
 
-  close(): void {
-    if (this.handle !== null) {
-      mnl().mnl_socket_close(this.handle);
-      this.handle = null;
-    }
+  /** inWorker: let the kernel's unix garbage collector drop the last reference (see closeInKernelWorker). */
+  close(inWorker = false): void {
+    const h = this.handle;
+    if (h === null) return;
+    this.handle = null;
+    if (inWorker) closeInKernelWorker(this.fd, () => mnl().mnl_socket_close(h));
+    else mnl().mnl_socket_close(h);
   }
 
   private live(): Pointer {

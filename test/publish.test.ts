@@ -1,7 +1,7 @@
 // -p: published ports through nf_tables DNAT, reached from every place a user would try, with
 // nginx as the server and curl, ping and nft as the witnesses.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import {
   TSNET, UDP_ECHO, assertThrowawayHost, containerAddress, curl, makeNeighbour, netnsNames, nginxSite, records, sh,
   startContainer, tsnet, udpAsk, veths, waitFor,
@@ -93,6 +93,19 @@ describe("a published TCP port", () => {
     expect(r.stderr).toMatch(/^tsnet: published 0\.0\.0\.0:\d+->80\/tcp\n$/);
   });
 });
+
+  test("the nf_tables sockets a run leaves to the kernel's garbage collector are released, and their namespaces with them", async () => {
+    // tsnet closes its nf_tables sockets through an unreachable unix socket (ffi/libc.ts,
+    // closeInKernelWorker), so the kernel frees them a little later: they must not accumulate.
+    const nftSockets = () => readFileSync("/proc/net/netlink", "utf8").split("\n").filter((l) => l.trim().split(/\s+/)[1] === "12").length;
+    const before = nftSockets();
+    const vethsBefore = veths();
+    for (let i = 0; i < 5; i++) expect(tsnet(["run", "--rm", "-p", `${8100 + i}:80`, "--", "true"]).code).toBe(0);
+    await waitFor("the nf_tables sockets to be released", () => nftSockets() <= before, 5000);
+    // The resolver's socket was opened inside the container's namespace and holds it until
+    // freed: a namespace kept would keep its veth pair (veths() waits for dying ones).
+    expect(veths()).toEqual(vethsBefore);
+  });
 
 describe("a port published on 127.0.0.1", () => {
   test("answers only on the host's loopback", async () => {

@@ -44,8 +44,16 @@ export class NetlinkSocket {
   /** Scratch writer for callers that build one request at a time. */
   readonly writer = new NetlinkWriter();
 
-  constructor(bus: number, readonly what: string, opts: { groups?: number; timeoutMs?: number } = {}) {
+  private readonly releaseInWorker: boolean;
+
+  /**
+   * releaseInWorker: the socket's release blocks in the kernel (nf_tables: see openNftSocket), so
+   * its close, and its implicit close at exit, leave the release to a kernel worker.
+   */
+  constructor(bus: number, readonly what: string, opts: { groups?: number; timeoutMs?: number; releaseInWorker?: boolean } = {}) {
     this.sock = new MnlSocket(bus, what, opts.timeoutMs ?? 5000, opts.groups ?? 0);
+    this.releaseInWorker = opts.releaseInWorker === true;
+    if (this.releaseInWorker) openUntilExit(this);
     // Extended ack: the kernel's error text; capped ack: do not echo the whole request back.
     this.sock.setOption(NETLINK_EXT_ACK, 1);
     this.sock.setOption(NETLINK_CAP_ACK, 1);
@@ -174,7 +182,8 @@ export class NetlinkSocket {
   }
 
   close(): void {
-    this.sock.close();
+    this.sock.close(this.releaseInWorker);
+    if (this.releaseInWorker) stillOpen.delete(this);
   }
 
   private read(): NetlinkMessage[] {
@@ -206,4 +215,13 @@ export class NetlinkSocket {
     }
     return new KernelError(p.op, p.object, err, strerror(err), text);
   }
+}
+
+// Sockets whose release blocks, closed through a kernel worker when the process exits without
+// having closed them (the process's own exit would otherwise pay the wait: its fds are released
+// before its parent learns it has ended).
+const stillOpen = new Set<NetlinkSocket>();
+function openUntilExit(s: NetlinkSocket): void {
+  if (!stillOpen.size) process.once("exit", () => { for (const o of [...stillOpen]) o.close(); });
+  stillOpen.add(s);
 }

@@ -172,7 +172,7 @@ export function nftEvent(view: DataView, type: number, portid: number): NftEvent
  * filter, the kernel drops what does not match before it is queued (it may pass more).
  */
 export function watchNftables(on: NftWatchHandlers, filter?: NftWatchFilter): NftWatch {
-  const sock = new NetlinkSocket(NETLINK_NETFILTER, "nf_tables notifications", { groups: 1 << (NFNLGRP_NFTABLES - 1) });
+  const sock = new NetlinkSocket(NETLINK_NETFILTER, "nf_tables notifications", { groups: 1 << (NFNLGRP_NFTABLES - 1), releaseInWorker: true });
   let w: Watch;
   try {
     // Before anything can be queued: other programs' commits then never wake this process.

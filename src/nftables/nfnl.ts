@@ -27,9 +27,13 @@ export function nftMsgType(msg: number): number {
   return (NFNL_SUBSYS_NFTABLES << 8) | msg;
 }
 
-/** The netfilter netlink socket of the calling thread's network namespace. */
+/**
+ * The netfilter netlink socket of the calling thread's network namespace. The kernel makes the
+ * release of any nfnetlink socket wait until the clean-up of the last committed transactions,
+ * anyone's, is done (an RCU grace period: 6-30 ms here), so its close is left to a kernel worker.
+ */
 export function openNftSocket(): NetlinkSocket {
-  return new NetlinkSocket(NETLINK_NETFILTER, "nf_tables");
+  return new NetlinkSocket(NETLINK_NETFILTER, "nf_tables", { releaseInWorker: true });
 }
 
 // Message: | nlmsghdr | nfgenmsg: family u8 | version u8 (NFNETLINK_V0) | res_id be16 | attributes |
