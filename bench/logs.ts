@@ -66,6 +66,7 @@ async function cpu(exe: string, command: string): Promise<{ supervisorMs: number
   await waitEnded(exe, "chatty");
   const wallMs = performance.now() - t0;
   const supervisorMs = cpuMs(pid) - before;
+  if (process.env.DEBUG) console.error(`supervisor ${pid}: ${before} -> ${cpuMs(pid)} ms`);
   clean(exe);
   return { supervisorMs, wallMs };
 }

@@ -27,6 +27,8 @@ const libc = dlopen("libc.so.6", {
   bind: { args: [i32, ptr, u32], returns: i32 },
   getsockname: { args: [i32, ptr, ptr], returns: i32 },
   sethostname: { args: [ptr, u64], returns: i32 },
+  inotify_init1: { args: [i32], returns: i32 },
+  inotify_add_watch: { args: [i32, ptr, u32], returns: i32 },
 }).symbols;
 
 // Kernel constants (sched.h, sys/mount.h, fcntl.h, sys/file.h, sys/socket.h) under their C names.
@@ -228,3 +230,22 @@ export function attachDropAllFilter(fd: number, what: string): void {
 
 export type { Pointer };
 export { CString };
+
+// sys/inotify.h
+export const IN_MODIFY = 0x2, IN_Q_OVERFLOW = 0x4000;
+const IN_NONBLOCK = 0o4000, IN_CLOEXEC = 0o2000000;
+
+/**
+ * An inotify instance watching `dir` for writes to the files in it (IN_MODIFY), non-blocking.
+ * Its fd reads as a stream of struct inotify_event:
+ *   | wd i32 | mask u32 | cookie u32 | len u32 | name[len] (NUL-padded) |
+ */
+export function watchWrites(dir: string): number {
+  const fd = check(libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC), "inotify_init1", dir);
+  if (libc.inotify_add_watch(fd, cstr(dir), IN_MODIFY) < 0) {
+    const e = errno();
+    libc.close(fd);
+    throw new KernelError("inotify_add_watch", dir, e, strerror(e));
+  }
+  return fd;
+}

@@ -1,21 +1,27 @@
 // The supervisor's side of detached containers' logs. A command writes its stdout and stderr
 // straight into two files of its own (no process copies its output: a chatty container costs the
-// supervisor nothing per byte, and a busy supervisor never holds the command back). What the
+// supervisor nothing per byte, and a slow supervisor never holds the command back). What the
 // files cannot say is when each part was written, and in which order the two streams were:
-// the supervisor watches the directory that holds them (one inotify watch for all containers)
+// the supervisor watches the directory that holds them (one inotify instance for all containers)
 // and, when files have grown, appends one mark per grown file to the container's times file:
 //
 //     o 4096 1732800000123456000      stream (o stdout, e stderr), size now, time in ns
 //
-// Marks are written in the order the kernel reported the writes, batched per turn of the event
-// loop (coalesced inotify events, one stat per grown file), so a line's time is when the
-// supervisor saw it, within about a millisecond of the write, and lines of the two streams keep
-// their order except within one batch. src/logs/read.ts turns files and marks back into lines.
-import { closeSync, fstatSync, statSync, watch, writeSync, type FSWatcher } from "node:fs";
-import { O_APPEND, O_CREAT, O_WRONLY } from "../../ffi/libc.ts";
+// The inotify fd is read through Bun's event loop (epoll: nothing runs while nothing is written).
+// After each read the next one waits 10 ms, so that a busy writer's events pile up in the kernel,
+// which merges repeated ones, and cost one read and one stat per file per 10 ms instead of work
+// per write(2). So a line's time is when the supervisor saw it: at once for a quiet container,
+// within 10 ms for a busy one; marks follow the kernel's order of events, so lines of the two
+// streams keep their order unless both were written within the same 10 ms. src/logs/read.ts
+// turns files and marks back into lines. (ARCHITECTURE.md: the costs measured, and why not pipes.)
+import { closeSync, fstatSync, statSync, writeSync } from "node:fs";
+import { IN_Q_OVERFLOW, O_APPEND, O_CREAT, O_WRONLY, watchWrites } from "../../ffi/libc.ts";
 import { ensureDir, openOwned } from "../state/files.ts";
 import { LOGS_DIR, logPaths } from "../state/paths.ts";
 import { nowNs } from "./time.ts";
+
+/** How long a read of events waits after the previous one: the batching window under load. */
+export const BATCH_MS = 10;
 
 interface Tracked {
   id: string;
@@ -26,11 +32,9 @@ interface Tracked {
 }
 
 export class LogWatch {
-  private watcher?: FSWatcher;
+  private started = false;
   /** Tracked files by their name in LOGS_DIR. */
   private readonly files = new Map<string, Tracked>();
-  private readonly dirty = new Set<string>();
-  private scheduled = false;
 
   /**
    * Opens (creating them) the container's two log files for its command to write, appending to
@@ -39,6 +43,7 @@ export class LogWatch {
    */
   open(id: string): { stdout: number; stderr: number } {
     ensureDir(LOGS_DIR);
+    if (!this.started) this.start();
     const paths = logPaths(id);
     const fds: number[] = [];
     try {
@@ -52,36 +57,52 @@ export class LogWatch {
       for (const fd of fds) closeSync(fd);
       throw e;
     }
-    this.watcher ??= watch(LOGS_DIR, (_event, name) => this.changed(name));
     return { stdout: fds[0]!, stderr: fds[1]! };
   }
 
   /** Marks whatever the container's files hold past the last mark, and stops watching them. */
   close(id: string): void {
-    const mine = [...this.files.entries()].filter(([, t]) => t.id === id);
-    this.mark(mine.map(([name]) => name));
-    for (const [name] of mine) {
-      this.files.delete(name);
-      this.dirty.delete(name);
-    }
-    if (this.files.size === 0) {
-      this.watcher?.close();
-      this.watcher = undefined;
-    }
+    const mine = [...this.files.entries()].filter(([, t]) => t.id === id).map(([name]) => name);
+    this.mark(mine);
+    for (const name of mine) this.files.delete(name);
   }
 
-  private changed(name: string | Buffer | null): void {
-    if (typeof name !== "string" || !this.files.has(name)) return;
-    this.dirty.add(name);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    // Every event the kernel has queued is delivered before this runs: one mark per grown file.
-    setImmediate(() => {
-      this.scheduled = false;
-      const names = [...this.dirty];
-      this.dirty.clear();
-      this.mark(names);
-    });
+  /** One inotify instance for the supervisor's life (it exits when idle), read as a stream. */
+  private start(): void {
+    this.started = true;
+    const reader = Bun.file(watchWrites(LOGS_DIR)).stream().getReader();
+    const loop = async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        this.events(value);
+        await Bun.sleep(BATCH_MS);
+      }
+    };
+    void loop();
+  }
+
+  /** struct inotify_event, one after another: | wd i32 | mask u32 | cookie u32 | len u32 | name[len] | */
+  private events(buf: Uint8Array): void {
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    // Names in the order of their first event (a Set keeps insertion order).
+    const names = new Set<string>();
+    for (let off = 0; off + 16 <= buf.length; ) {
+      const mask = view.getUint32(off + 4, true);
+      const len = view.getUint32(off + 12, true);
+      if (mask & IN_Q_OVERFLOW) {
+        // Events were lost: every file may have grown.
+        for (const n of this.files.keys()) names.add(n);
+      } else if (len) {
+        const start = off + 16;
+        let end = start;
+        while (end < start + len && buf[end] !== 0) end++;
+        const name = Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString("latin1");
+        names.add(name);
+      }
+      off += 16 + len;
+    }
+    this.mark([...names]);
   }
 
   /** Appends a mark for each of these files that has grown, in this order, all with this time. */
