@@ -66,7 +66,10 @@ async function cpu(exe: string, command: string): Promise<{ supervisorMs: number
   await waitEnded(exe, "chatty");
   const wallMs = performance.now() - t0;
   const supervisorMs = cpuMs(pid) - before;
-  if (process.env.DEBUG) console.error(`supervisor ${pid}: ${before} -> ${cpuMs(pid)} ms`);
+  if (process.env.DEBUG) {
+    const chatty = JSON.parse(readFileSync(`/run/tsnet/containers/${run([exe, "inspect", "-f", "{{.Id}}", "chatty"]).trim()}.json`, "utf8"));
+    console.error(`supervisor ${pid} (chatty's: ${chatty.manager}): ${before} -> ${cpuMs(pid)} ms`);
+  }
   clean(exe);
   return { supervisorMs, wallMs };
 }

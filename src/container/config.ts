@@ -58,7 +58,8 @@ export function parseLabels(specs: string[]): Record<string, string> {
     if (key === "" || /\s/.test(key)) throw new UsageError(`invalid --label "${spec}": give KEY=VALUE with a key of no whitespace, e.g. --label tier=web`);
     labels[key] = eq < 0 ? "" : spec.slice(eq + 1);
   }
-  return labels;
+  // Sorted by key, as Go prints a map (inspect's JSON, {{json .Config.Labels}}).
+  return Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** -w: an existing directory, absolute or relative to the caller's. */

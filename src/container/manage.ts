@@ -10,6 +10,7 @@
 // the processes are new. Every decision is made under the container's lock, reading the record
 // afresh, so a `stop` racing a restart either finds the new run and stops it, or marks the
 // container stopped before the new run could start.
+import { createCgroup, removeCgroup } from "../cgroup/cgroup.ts";
 import { loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { containerAlive, finishContainer, spawnIn, started, track, type Live, type Running, type Stdio } from "./lifecycle.ts";
@@ -143,6 +144,12 @@ export class Managed {
       this.live.rec = rec;
       let spawned: { child: Bun.Subprocess; running: Running };
       try {
+        // The same cgroup path, made anew: this kernel kills every process later born into a
+        // cgroup (clone3 CLONE_INTO_CGROUP) once cgroup.kill has emptied it (measured, Linux 6.18).
+        if (rec.cgroup) {
+          removeCgroup(rec.cgroup);
+          createCgroup(rec.cgroup);
+        }
         spawned = this.spawn();
       } catch (e) {
         rec.status = "restarting";
