@@ -338,7 +338,7 @@ describe("shell completion", () => {
     const cases: [string, string][] = [
       ["tsnet r", "run\nrestart\nrm\n"],
       ["tsnet ins", "inspect\n"],
-      ["tsnet ps --f", "--format\n"],
+      ["tsnet ps --f", "--format\n--filter\n"],
       ["tsnet run --net", "--network\n--network-alias\n"],
       ["tsnet run --network n", "none\n"],
       ["tsnet stop ", "alpha\nbeta\n"],
