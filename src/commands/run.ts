@@ -279,14 +279,18 @@ export async function runForeground({ opts, launch, config }: RunPlan): Promise<
         signals.flush();
       },
     });
-    let code: number;
+    let ended: Promise<number>;
     try {
-      code = await managed.start();
+      ended = managed.start();
     } catch (e) {
-      code = e instanceof TsnetError ? e.exitCode : 125;
+      // The command could not be started: the container is undone.
+      const code = e instanceof TsnetError ? e.exitCode : 125;
       log.error(e);
       finishContainer(live, code);
+      reapOrphans();
+      return code;
     }
+    const code = await ended;
     reapOrphans();
     return code;
   } finally {

@@ -43,6 +43,8 @@ export class Managed {
   private readonly backoff = new Backoff();
   private startedAt = 0;
   private wakeUp: (() => void) | undefined;
+  /** finishContainer has been called (a failure of its own does not call for another). */
+  finished = false;
 
   constructor(readonly live: Live, private readonly launch: Launch, private readonly hooks: ManageHooks) {}
 
@@ -106,8 +108,12 @@ export class Managed {
 
   private finish(code: number): number {
     this.hooks.finishing?.();
-    finishContainer(this.live, code);
-    this.hooks.ended?.(code, true);
+    this.finished = true;
+    try {
+      finishContainer(this.live, code);
+    } finally {
+      this.hooks.ended?.(code, true);
+    }
     return code;
   }
 

@@ -21,9 +21,3 @@ export function parseSignal(text: string, flag = "--signal"): number {
   }
   throw new UsageError(`invalid ${flag} "${text}": give a signal name (KILL, TERM, HUP, SIGUSR1...) or a number from 1 to 64`);
 }
-
-/** The signal's name without SIG, or its number. */
-export function signalName(n: number): string {
-  const hit = Object.entries(BY_NAME).find(([name, v]) => v === n && name !== "SIGIOT" && name !== "SIGPOLL");
-  return hit ? hit[0].slice(3) : String(n);
-}

@@ -125,14 +125,18 @@ export async function supervise(): Promise<number> {
       maybeExit();
     };
     ended.then(finish, (e: unknown) => {
-      log.error(`following ${live.rec.name}: ${(e as Error).message}`);
-      try {
-        logs.close(id);
-        finishContainer(live, 125);
-      } catch (undo) {
-        log.error(`releasing ${live.rec.name}: ${(undo as Error).message}`);
+      if (entry.managed.finished) {
+        log.error(`releasing ${live.rec.name}: ${(e as Error).message}`);
+      } else {
+        log.error(`following ${live.rec.name}: ${(e as Error).message}`);
+        try {
+          logs.close(id);
+          finishContainer(live, 125);
+        } catch (undo) {
+          log.error(`releasing ${live.rec.name}: ${(undo as Error).message}`);
+        }
+        for (const w of entry.waiters.splice(0)) w(125);
       }
-      for (const w of entry.waiters.splice(0)) w(125);
       finish();
     });
     return { ok: true, id, warning: live.warning };
