@@ -47,6 +47,10 @@ const passing = group({
   socketpair: { args: [i32, i32, i32, ptr], returns: i32 },
   sendmsg: { args: [i32, ptr, i32], returns: i64 },
 });
+const inotify = group({
+  inotify_init1: { args: [i32], returns: i32 },
+  inotify_add_watch: { args: [i32, ptr, u32], returns: i32 },
+});
 
 // Kernel constants (sched.h, sys/mount.h, fcntl.h, sys/file.h, sys/socket.h) under their C names.
 export const CLONE_NEWNS = 0x00020000, CLONE_FS = 0x00000200, CLONE_NEWUTS = 0x04000000, CLONE_NEWNET = 0x40000000;
@@ -329,4 +333,23 @@ export function readSmall(path: string, buf: Uint8Array): number | undefined | n
   } finally {
     core().close(fd);
   }
+}
+
+// sys/inotify.h
+export const IN_MODIFY = 0x2, IN_Q_OVERFLOW = 0x4000;
+const IN_NONBLOCK = 0o4000, IN_CLOEXEC = 0o2000000;
+
+/**
+ * An inotify instance watching `dir` for writes to the files in it (IN_MODIFY), non-blocking.
+ * Its fd reads as a stream of struct inotify_event:
+ *   | wd i32 | mask u32 | cookie u32 | len u32 | name[len] (NUL-padded) |
+ */
+export function watchWrites(dir: string): number {
+  const fd = check(inotify().inotify_init1(IN_NONBLOCK | IN_CLOEXEC), "inotify_init1", dir);
+  if (inotify().inotify_add_watch(fd, cstr(dir), IN_MODIFY) < 0) {
+    const e = errno();
+    core().close(fd);
+    throw new KernelError("inotify_add_watch", dir, e, strerror(e));
+  }
+  return fd;
 }

@@ -182,9 +182,9 @@ describe("help text", () => {
 describe("completion", () => {
   test("commands, options of a command, values of options", async () => {
     const words = async (w: string[]) => (await complete(w)).map((c) => c.word);
-    expect(await words(["r"])).toEqual(["run", "rm"]);
-    expect(await words(["ps", "--"])).toEqual(["--all", "--format", "--quiet", "--help"]);
-    expect(await words(["ps", "-"])).toEqual(["--all", "-a", "--format", "--quiet", "-q", "--help", "-h"]);
+    expect(await words(["r"])).toEqual(["run", "restart", "rm"]);
+    expect(await words(["ps", "--"])).toEqual(["--all", "--format", "--quiet", "--filter", "--last", "--latest", "--help"]);
+    expect(await words(["ps", "-"])).toEqual(["--all", "-a", "--format", "--quiet", "-q", "--filter", "-f", "--last", "-n", "--latest", "-l", "--help", "-h"]);
     expect(await words(["ps", "--format", ""])).toEqual(["json", "table"]);
     expect(await words(["ps", "--format=j"])).toEqual(["--format=json"]);
     expect(await words(["run", "--network", "n"])).toEqual(["none"]);

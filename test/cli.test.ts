@@ -52,25 +52,38 @@ describe("help", () => {
 List containers
 
 Template fields: .ID .Names .Command .Status .State .Address .Ports .Networks
-.CreatedAt.
+.CreatedAt .Labels.
 
 Options:
-  -a, --all             Show every container, the exited ones too (the default
-                        shows running ones)
-                        e.g. tsnet ps -a
-      --format FORMAT   json (one JSON object per line), table, a Go template
-                        such as '{{.Names}}' (functions: json, join, upper,
-                        lower, printf, index...), or 'table TEMPLATE' for
-                        aligned columns under a header
-                        e.g. tsnet ps --format 'table {{.Names}}\\t{{.Address}}'
-  -q, --quiet           Only the short ids
-                        e.g. tsnet rm -f $(tsnet ps -aq)
-  -h, --help            Print this help
+  -a, --all                Show every container, the exited ones too (the
+                           default shows running ones)
+                           e.g. tsnet ps -a
+  -f, --filter KEY=VALUE   Only containers that match: name=REGEXP,
+                           status=created|restarting|running|exited, label=KEY
+                           or label=KEY=VALUE, network=NAME|ID, id=PREFIX; the
+                           same key twice matches either, different keys must
+                           all match; a status filter looks at every container
+                           (repeatable)
+                           e.g. tsnet ps --filter status=exited --filter label=tier=web
+      --format FORMAT      json (one JSON object per line), table, a Go template
+                           such as '{{.Names}}' (functions: json, join, upper,
+                           lower, printf, index...), or 'table TEMPLATE' for
+                           aligned columns under a header
+                           e.g. tsnet ps --format 'table {{.Names}}\\t{{.Address}}'
+  -n, --last N             Only the N containers created last, whatever their
+                           state
+                           e.g. tsnet ps -n 3
+  -l, --latest             Only the container created last, whatever its state
+                           e.g. tsnet ps -lq
+  -q, --quiet              Only the short ids
+                           e.g. tsnet rm -f $(tsnet ps -aq)
+  -h, --help               Print this help
 
 Examples:
   tsnet ps
   tsnet ps -a --format '{{.Names}} {{.Status}}'
   tsnet ps --format json
+  tsnet rm $(tsnet ps -q --filter status=exited)
 `);
   });
 
@@ -187,7 +200,7 @@ describe("--format", () => {
   test("a wrong template: one line, exit 125, nothing on stdout", () => {
     expect(tsnet(["ps", "--format", "{{.Nmaes}}"])).toEqual({
       code: 125, stdout: "",
-      stderr: 'tsnet: --format of tsnet ps: at <.Nmaes>: no field "Nmaes"; did you mean "Names"? (fields: ID, Names, Command, Status, State, Address, Ports, Networks, CreatedAt)\n',
+      stderr: 'tsnet: --format of tsnet ps: at <.Nmaes>: no field "Nmaes"; did you mean "Names"? (fields: ID, Names, Command, Status, State, Address, Ports, Networks, CreatedAt, Labels)\n',
     });
     expect(tsnet(["inspect", "-f", "{{.Name", "x"])).toEqual({
       code: 125, stdout: "", stderr: 'tsnet: invalid --format template for tsnet inspect: unclosed action at column 1: a "}}" is missing\n',
@@ -200,7 +213,7 @@ describe("output discipline", () => {
     runD(["--name", "chatty", "--", "sh", "-c", "seq 1 200000 | sed 's/^/line /'; exec sleep 30"]);
     await waitFor("the log to fill", () => {
       try {
-        return readFileSync(`/run/tsnet/containers/${records().find((r) => r.name === "chatty").id}.log`, "utf8").includes("line 200000\n");
+        return readFileSync(`/run/tsnet/logs/${records().find((r) => r.name === "chatty").id}-stdout.log`, "utf8").includes("line 200000\n");
       } catch {
         return false;
       }
@@ -323,9 +336,9 @@ describe("shell completion", () => {
     runD(["--name", "alpha", "--network", "none", "--", "sleep", "30"]);
     runD(["--name", "beta", "--network", "none", "--", "sleep", "30"]);
     const cases: [string, string][] = [
-      ["tsnet r", "run\nrm\n"],
+      ["tsnet r", "run\nrestart\nrm\n"],
       ["tsnet ins", "inspect\n"],
-      ["tsnet ps --f", "--format\n"],
+      ["tsnet ps --f", "--format\n--filter\n"],
       ["tsnet run --net", "--network\n--network-alias\n"],
       ["tsnet run --network n", "none\n"],
       ["tsnet stop ", "alpha\nbeta\n"],

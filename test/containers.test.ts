@@ -42,11 +42,12 @@ describe("run -d", () => {
     expect(rec).toMatchObject({ name: "bg", status: "running" });
     // Any unique prefix names it.
     expect(tsnet(["inspect", id.slice(0, 6)]).code).toBe(0);
+    // The command's stdout on stdout, its stderr on stderr.
     const logs = await waitFor("logs", () => {
       const r = tsnet(["logs", "bg"]);
-      return r.stdout.includes("to-stderr") && r.stdout;
+      return r.stderr.includes("to-stderr") && r;
     });
-    expect(logs).toContain("to-stdout\n");
+    expect(logs).toEqual({ code: 0, stdout: "to-stdout\n", stderr: "to-stderr\n" });
   });
 
   test("a generated name when none is given, and a name in use is refused with 125", () => {

@@ -29,8 +29,17 @@ function writeAll(fd: number, text: string | Uint8Array): void {
 
 /** Writes data to stdout; a closed or full stdout ends tsnet (see above). */
 export function out(text: string | Uint8Array): void {
+  data(1, text);
+}
+
+/** Writes data that belongs on stderr (what a container's command wrote there: `tsnet logs`), as `out` does. */
+export function outStderr(text: string | Uint8Array): void {
+  data(2, text);
+}
+
+function data(fd: 1 | 2, text: string | Uint8Array): void {
   try {
-    writeAll(1, text);
+    writeAll(fd, text);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "EPIPE") process.exit(EXIT_PIPE_CLOSED);

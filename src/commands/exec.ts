@@ -39,6 +39,7 @@ export default defineCommand({
     recoverOrphans();
     const rec = mustFind(ref);
     if (!isRunning(rec)) throw new TsnetError(`container ${rec.name} is not running: start a new one with tsnet run`, OBJECT_ERROR);
+    if (rec.status === "restarting") throw new TsnetError(`container ${rec.name} is waiting to restart: try again once it runs`, OBJECT_ERROR);
     const path = runningNamespaceOf(rec);
     // The command leads its own session, as a container's does: each signal reaches it once.
     let route: SignalRoute | undefined;

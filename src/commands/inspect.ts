@@ -64,10 +64,12 @@ export function inspectContainer(rec: ContainerRecord) {
   const pids = running ? containerPids(rec) : [];
   const netns = namespaceOf(rec);
   const eps = rec.endpoints ?? [];
-  const kernel = running && eps.length && rec.netns ? addressing(rec.netns, eps.map((e) => e.ifname)) : new Map<string, Addressing>();
+  // A container waiting to restart keeps its namespace, address and ports.
+  const networked = running || rec.status === "restarting";
+  const kernel = networked && eps.length && rec.netns ? addressing(rec.netns, eps.map((e) => e.ifname)) : new Map<string, Addressing>();
   const primary = (eps[0] && kernel.get(eps[0].ifname)) ?? NO_ADDRESS;
   const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  if (running && eps.length) {
+  if (networked && eps.length) {
     for (const p of publishedPorts(rec.id.slice(0, 12))) {
       (ports[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: formatIPv4(p.hostIp), HostPort: String(p.hostPort) });
     }
@@ -94,6 +96,7 @@ export function inspectContainer(rec: ContainerRecord) {
     State: {
       Status: rec.status,
       Running: running,
+      Restarting: rec.status === "restarting",
       // The first process while it lives, then the longest-running of the others.
       Pid: running ? mainPid(rec, pids) : 0,
       // tsnet's own: every process of the container, and the cgroup that holds them ("" where
@@ -104,10 +107,22 @@ export function inspectContainer(rec: ContainerRecord) {
       StartedAt: rec.startedAt ?? ZERO_TIME,
       FinishedAt: rec.finishedAt ?? ZERO_TIME,
     },
-    Config: { Cmd: rec.command },
-    HostConfig: { NetworkMode: networkName, AutoRemove: rec.autoRemove },
+    RestartCount: rec.restartCount ?? 0,
+    Config: {
+      Cmd: rec.command,
+      // What -e and --env-file set; the rest of the command's environment is its caller's.
+      Env: rec.config?.env ?? [],
+      WorkingDir: rec.config?.workdir ?? "",
+      User: rec.config?.user ?? "",
+      Labels: rec.config?.labels ?? {},
+    },
+    HostConfig: {
+      NetworkMode: networkName,
+      AutoRemove: rec.autoRemove,
+      RestartPolicy: { Name: rec.config?.restart?.name ?? "no", MaximumRetryCount: rec.config?.restart?.max ?? 0 },
+    },
     NetworkSettings: {
-      SandboxKey: running && netns ? netns : "",
+      SandboxKey: networked && netns ? netns : "",
       ...primary,
       Ports: ports,
       Networks: networks,

@@ -4,6 +4,8 @@ import { out } from "../cli/output.ts";
 import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { isRunning } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
+import { UsageError } from "../errors/errors.ts";
+import { nearest } from "../errors/suggest.ts";
 import type { KernelPort } from "../nat/portmap.ts";
 import { describeMapping, type PortMapping } from "../network/ports.ts";
 import { listRecords, type ContainerRecord } from "../state/containers.ts";
@@ -20,6 +22,7 @@ function ago(iso: string | undefined): string {
 function status(r: ContainerRecord): string {
   if (r.status === "running") return `Up ${ago(r.startedAt)}`;
   if (r.status === "created") return "Created";
+  if (r.status === "restarting") return `Restarting (${r.exitCode}) ${ago(r.finishedAt)} ago`;
   return `Exited (${r.exitCode}) ${ago(r.finishedAt)} ago`;
 }
 
@@ -53,6 +56,7 @@ function row(r: ContainerRecord, kernel: ReadonlyMap<string, KernelPort[]>) {
     Ports: isRunning(r) ? portsOf(r, kernel).map(describeMapping).join(", ") : "",
     Networks: r.mode === "container" ? `container:${r.joined?.id.slice(0, 12)}` : r.mode === "bridge" ? (r.endpoints ?? []).map((e) => e.network).join(",") : r.mode,
     CreatedAt: r.created,
+    Labels: Object.entries(r.config?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(","),
   };
 }
 
@@ -60,8 +64,72 @@ function row(r: ContainerRecord, kernel: ReadonlyMap<string, KernelPort[]>) {
 type Row = ReturnType<typeof row>;
 const HEADERS: Record<keyof Row, string> = {
   ID: "CONTAINER ID", Names: "NAMES", Command: "COMMAND", Status: "STATUS", State: "STATE",
-  Address: "ADDRESS", Ports: "PORTS", Networks: "NETWORKS", CreatedAt: "CREATED AT",
+  Address: "ADDRESS", Ports: "PORTS", Networks: "NETWORKS", CreatedAt: "CREATED AT", Labels: "LABELS",
 };
+
+/** --filter keys, as Docker's ps has them. */
+const FILTERS = ["id", "name", "status", "label", "network"] as const;
+type FilterKey = (typeof FILTERS)[number];
+/** Docker's container states (tsnet's containers are never paused, removing or dead). */
+const STATES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+
+type Test = (r: ContainerRecord) => boolean;
+
+/** A container's networks as `--filter network=` matches them: names and ids. */
+function networksOf(r: ContainerRecord): { name: string; id?: string }[] {
+  if (r.mode === "host" || r.mode === "none") return [{ name: r.mode }];
+  return (r.endpoints ?? []).map((e) => ({ name: e.network, id: e.networkId }));
+}
+
+/** One --filter KEY=VALUE as a test; a bad one is refused before anything is read. */
+function filterTest(spec: string): [FilterKey, Test] {
+  const eq = spec.indexOf("=");
+  const key = spec.slice(0, eq < 0 ? spec.length : eq);
+  const value = spec.slice(eq + 1);
+  const keys = FILTERS.join(", ");
+  if (!(FILTERS as readonly string[]).includes(key)) {
+    const guess = nearest(key, [...FILTERS]);
+    throw new UsageError(`invalid --filter "${spec}": ${guess ? `did you mean "${guess}"? ` : ""}tsnet ps filters by ${keys} (e.g. --filter status=exited)`);
+  }
+  if (eq < 0 || value === "") throw new UsageError(`invalid --filter "${spec}": give KEY=VALUE, e.g. --filter ${key === "label" ? "label=tier=web" : `${key}=${key === "status" ? "exited" : "web"}`}`);
+  switch (key as FilterKey) {
+    case "id":
+      return ["id", (r) => r.id.startsWith(value)];
+    case "name": {
+      // A regular expression, matched anywhere in the name, as Docker's is.
+      let re: RegExp;
+      try {
+        re = new RegExp(value);
+      } catch {
+        throw new UsageError(`invalid --filter "${spec}": "${value}" is not a regular expression`);
+      }
+      return ["name", (r) => re.test(r.name) || re.test(`/${r.name}`)];
+    }
+    case "status":
+      if (!STATES.includes(value)) throw new UsageError(`invalid --filter "${spec}": a status is one of ${STATES.join(", ")}`);
+      return ["status", (r) => r.status === value];
+    case "label": {
+      const i = value.indexOf("=");
+      const k = i < 0 ? value : value.slice(0, i);
+      return ["label", (r) => {
+        const labels = r.config?.labels ?? {};
+        return Object.hasOwn(labels, k) && (i < 0 || labels[k] === value.slice(i + 1));
+      }];
+    }
+    case "network":
+      return ["network", (r) => networksOf(r).some((n) => n.name === value || (/^[0-9a-f]+$/.test(value) && n.id?.startsWith(value)))];
+  }
+}
+
+/** Docker's semantics: the same key given twice matches either value; different keys must all match. */
+function filterOf(specs: string[]): Test {
+  const byKey = new Map<FilterKey, Test[]>();
+  for (const spec of specs) {
+    const [key, test] = filterTest(spec);
+    byKey.set(key, [...(byKey.get(key) ?? []), test]);
+  }
+  return (r) => [...byKey.values()].every((tests) => tests.some((t) => t(r)));
+}
 
 export default defineCommand({
   name: "ps",
@@ -85,16 +153,37 @@ export default defineCommand({
       description: "Only the short ids",
       example: "tsnet rm -f $(tsnet ps -aq)",
     },
+    filter: {
+      type: "string", alias: "f", repeat: true, valueHint: "KEY=VALUE", complete: ["name=", "status=", "label=", "network=", "id="],
+      description: "Only containers that match: name=REGEXP, status=created|restarting|running|exited, label=KEY or label=KEY=VALUE, network=NAME|ID, id=PREFIX; the same key twice matches either, different keys must all match; a status filter looks at every container",
+      example: "tsnet ps --filter status=exited --filter label=tier=web",
+    },
+    last: {
+      type: "string", alias: "n", valueHint: "N",
+      description: "Only the N containers created last, whatever their state",
+      example: "tsnet ps -n 3",
+    },
+    latest: {
+      type: "boolean", alias: "l",
+      description: "Only the container created last, whatever its state",
+      example: "tsnet ps -lq",
+    },
   },
-  examples: ["tsnet ps", "tsnet ps -a --format '{{.Names}} {{.Status}}'", "tsnet ps --format json"],
+  examples: ["tsnet ps", "tsnet ps -a --format '{{.Names}} {{.Status}}'", "tsnet ps --format json", "tsnet rm $(tsnet ps -q --filter status=exited)"],
   async run({ opts }) {
     const format = parseFormat("ps", opts.format, "error");
     if (format.kind === "template") execute("ps", format.template, HEADERS); // an unknown field fails here, before anything is read
+    const match = filterOf(opts.filter);
+    if (opts.last !== undefined && !/^-?\d{1,9}$/.test(opts.last)) throw new UsageError(`invalid -n "${opts.last}": give a number of containers, e.g. tsnet ps -n 3`);
+    // As Docker: -n N (N > 0) and -l look at exited containers too, and so does a status filter.
+    const limit = opts.latest && opts.last === undefined ? 1 : Math.max(0, Number(opts.last ?? 0));
+    const all = opts.all || limit > 0 || opts.filter.some((f) => f.startsWith("status="));
     requireRoot("tsnet ps", STATE_IS_ROOTS);
     recoverOrphans();
-    const recs = listRecords()
-      .filter((r) => opts.all || isRunning(r))
+    let recs = listRecords()
+      .filter((r) => (all || isRunning(r)) && match(r))
       .sort((a, b) => b.created.localeCompare(a.created));
+    if (limit > 0) recs = recs.slice(0, limit);
     const kernel = opts.quiet ? new Map<string, KernelPort[]>() : await kernelPorts(recs);
     const rows = recs.map((r) => row(r, kernel));
     let text: string;

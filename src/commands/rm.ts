@@ -5,9 +5,8 @@ import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, eachRef, findContainerRef, isRunning, mustFind, stopContainer } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
 import { TsnetError } from "../errors/errors.ts";
-import { deleteRecord, loadRecord } from "../state/containers.ts";
-import { removeFile } from "../state/files.ts";
-import { logPath } from "../supervisor/protocol.ts";
+import { forgetContainer, loadRecord } from "../state/containers.ts";
+import { wakeManager } from "../supervisor/client.ts";
 
 export default defineCommand({
   name: "rm",
@@ -21,6 +20,11 @@ export default defineCommand({
       description: "Kill a running container (SIGKILL), then remove it",
       example: "tsnet rm -f web",
     },
+    volumes: {
+      type: "boolean", alias: "v",
+      description: "Accepted for Docker habits: a container of tsnet's has no volumes (its log goes with it anyway)",
+      example: "tsnet rm -fv web",
+    },
   },
   examples: ["tsnet rm web", "tsnet rm -f $(tsnet ps -aq)"],
   async run({ opts: values, args: rest }) {
@@ -33,12 +37,10 @@ export default defineCommand({
         if (!values.force) {
           throw new TsnetError(`cannot remove running container ${rec.name}: stop it first, or use tsnet rm -f`, OBJECT_ERROR);
         }
-        await stopContainer(rec, 0, 9);
+        await stopContainer(rec, 0, 9, wakeManager);
       }
       // Its manager may have forgotten it already (--rm).
-      const now = loadRecord(rec.id);
-      if (now) deleteRecord(now);
-      removeFile(logPath(rec.id));
+      forgetContainer(loadRecord(rec.id) ?? rec);
       out(`${ref}\n`);
     }, (e) => log.error(e.message));
   },

@@ -2,14 +2,17 @@ import { defineCommand, type Values } from "../cli/command.ts";
 import { log } from "../cli/log.ts";
 import { out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
-import { createContainer, finishContainer, recoverOrphans, spawnIn, started, track, type CreateOptions } from "../container/lifecycle.ts";
+import { createContainer, finishContainer, recoverOrphans, type CreateOptions } from "../container/lifecycle.ts";
+import { Managed, type Launch } from "../container/manage.ts";
+import { commandEnv, parseEnvFile, parseEnvOption, parseLabels, resolveUser, resolveWorkdir } from "../container/config.ts";
+import { parseRestart } from "../container/restart.ts";
 import { forwardSignals, type SignalRoute } from "../container/proc.ts";
 import { adoptOrphans, reapOrphans } from "../process/children.ts";
 import { runDetached } from "../supervisor/client.ts";
 import { retireManager } from "../state/managers.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { describeMapping, parsePublishAll } from "../network/ports.ts";
-import type { NetworkMode } from "../state/containers.ts";
+import type { NetworkMode, RunConfig } from "../state/containers.ts";
 import { parseIp } from "../ip/addr.ts";
 import { parseMac } from "../network/bridge.ts";
 import { mark } from "../errors/trace.ts";
@@ -84,6 +87,36 @@ const OPTIONS = {
     type: "boolean", alias: "t",
     description: "Accepted for Docker habits: the terminal always passes straight through",
     example: "tsnet run -it -- bash",
+  },
+  env: {
+    type: "string", alias: "e", repeat: true, valueHint: "NAME=VALUE",
+    description: "Set an environment variable for the command (added to the caller's environment, which it gets whole); a bare NAME passes the caller's value, and is left out if the caller has none",
+    example: "tsnet run -e PORT=8080 -e HOME -- env",
+  },
+  "env-file": {
+    type: "string", repeat: true, valueHint: "FILE", complete: "file",
+    description: "Read environment variables from a file in Docker's format: NAME=VALUE per line, taken as is (no quotes removed), a bare NAME from the caller, # comments; -e comes after",
+    example: "tsnet run --env-file ./app.env -- ./server",
+  },
+  workdir: {
+    type: "string", alias: "w", valueHint: "DIR", complete: "file",
+    description: "The command's working directory (an existing one; relative to the caller's), instead of the caller's",
+    example: "tsnet run -w /srv/www -- python3 -m http.server 80",
+  },
+  user: {
+    type: "string", alias: "u", valueHint: "USER[:GROUP]",
+    description: "Run the command as this user and group: names from /etc/passwd and /etc/group, or numbers; the group defaults to the user's; HOME, USER and LOGNAME follow the user",
+    example: "tsnet run -u www-data -p 8080:8080 -- python3 -m http.server 8080",
+  },
+  restart: {
+    type: "string", valueHint: "POLICY", complete: ["no", "on-failure", "always", "unless-stopped"],
+    description: "With -d: start the command again when it ends: no (the default), on-failure[:N] (on a non-zero exit, at most N times), always, unless-stopped; in the same container (address and ports kept), after 100 ms doubling to a minute; never after tsnet stop",
+    example: "tsnet run -d --restart on-failure:5 --name worker -- ./worker",
+  },
+  label: {
+    type: "string", alias: "l", repeat: true, valueHint: "KEY=VALUE",
+    description: "Set a label on the container, shown by tsnet inspect (Config.Labels) and matched by tsnet ps --filter label=KEY[=VALUE]",
+    example: "tsnet run -d --label tier=web --label owner=ops -- nginx -g 'daemon off;'",
   },
 } as const;
 
@@ -183,11 +216,50 @@ export function runOptions(values: Values<typeof OPTIONS>, command: string[]): R
   return opts;
 }
 
+/** Everything `run` needs besides the network: what the command runs with, and what the record keeps. */
+export interface RunPlan {
+  opts: RunOptions;
+  launch: Launch;
+  config: RunConfig;
+}
+
+/** The parsed command line, read and checked in full before anything is made. */
+export function runPlan(values: Values<typeof OPTIONS>, command: string[], caller: Record<string, string | undefined>, cwd: string): RunPlan {
+  const opts = runOptions(values, command);
+  let restart: RunConfig["restart"];
+  if (values.restart !== undefined) {
+    restart = parseRestart(values.restart);
+    if (restart.name !== "no" && !opts.detached) {
+      throw new UsageError(`--restart ${values.restart} needs -d: only the supervisor starts a command again (a foreground run ends with its command)`);
+    }
+    if (restart.name !== "no" && opts.rm) throw new UsageError(`--restart ${values.restart} and --rm conflict: a container that is removed when it ends cannot be started again`);
+  }
+  const explicit: string[] = [];
+  for (const file of values["env-file"]) explicit.push(...parseEnvFile(file, caller));
+  for (const e of values.env) {
+    const entry = parseEnvOption(e, caller);
+    if (entry !== undefined) explicit.push(entry);
+  }
+  const user = values.user === undefined ? undefined : resolveUser(values.user);
+  const workdir = values.workdir === undefined ? undefined : resolveWorkdir(values.workdir, cwd);
+  const labels = parseLabels(values.label);
+  const config: RunConfig = {
+    ...(Object.keys(labels).length && { labels }),
+    ...(explicit.length && { env: explicit }),
+    ...(workdir !== undefined && { workdir }),
+    ...(values.user !== undefined && { user: values.user }),
+    ...(restart && restart.name !== "no" && { restart }),
+  };
+  const launch: Launch = { command, env: commandEnv(caller, explicit, user), cwd: workdir, uid: user?.uid, gid: user?.gid };
+  return { opts, launch, config };
+}
+
 /**
  * Runs the command in its container in the foreground, until the last of its processes has ended;
- * resolves to tsnet's exit code.
+ * resolves to tsnet's exit code. `tsnet restart` starts the command again in place: this process
+ * stays its manager, with the same terminal.
  */
-export async function runForeground(opts: RunOptions): Promise<number> {
+export async function runForeground({ opts, launch, config }: RunPlan): Promise<number> {
   // Handlers go in before anything is made: a signal during setup must not kill tsnet with
   // objects half-made. It is held and delivered once the command exists.
   let route: SignalRoute | undefined;
@@ -200,22 +272,27 @@ export async function runForeground(opts: RunOptions): Promise<number> {
     for (const m of live.rec.ports ?? []) {
       if (!opts.publish.some((p) => p.hostPort === m.hostPort && p.proto === m.proto)) log.info(`published ${describeMapping(m)}`);
     }
-    let code: number;
+    if (Object.keys(config).length) live.rec.config = config;
+    const managed = new Managed(live, launch, {
+      stdio: () => ({ stdio: ["inherit", "inherit", "inherit"], done() {} }),
+      started(running) {
+        route = running.route;
+        signals.flush();
+      },
+    });
+    let ended: Promise<number>;
     try {
-      const child = spawnIn(live, opts.command, ["inherit", "inherit", "inherit"]);
-mark("spawned");
-      const running = track(live, child);
-      route = running.route;
-      signals.flush();
-      started(live, child);
-      code = await running.ended;
+      ended = managed.start();
     } catch (e) {
-      code = e instanceof TsnetError ? e.exitCode : 125;
+      // The command could not be started: the container is undone.
+      const code = e instanceof TsnetError ? e.exitCode : 125;
       log.error(e);
+      finishContainer(live, code);
+      reapOrphans();
+      return code;
     }
-mark("ended");
-    finishContainer(live, code);
-mark("finished");
+    const code = await ended;
+    mark("ended");
     reapOrphans();
     return code;
   } finally {
@@ -245,17 +322,20 @@ export default defineCommand({
     "tsnet run --rm --network container:web -- curl -s localhost",
   ],
   async run({ opts: values, args }) {
-mark("command");
-    const opts = runOptions(values, args);
+    mark("command");
+    const plan = runPlan(values, args, process.env, process.cwd());
+    const { opts, launch, config } = plan;
     requireRoot(`tsnet run --network ${opts.mode}`, opts.mode === "host" ? "it records the container under /run/tsnet, which is root's" : undefined);
     if (opts.detached) {
       // Only the id goes to stdout, so `id=$(tsnet run -d ...)` works.
-      const { id, warning } = await runDetached({ op: "run", opts, env: process.env, cwd: process.cwd() });
+      const { id, warning } = await runDetached({
+        op: "run", opts, env: launch.env ?? process.env, cwd: launch.cwd ?? process.cwd(), uid: launch.uid, gid: launch.gid, config,
+      });
       if (warning) log.warn(warning);
       out(`${id}\n`);
       return 0;
     }
     recoverOrphans();
-    return runForeground(opts);
+    return runForeground(plan);
   },
 });

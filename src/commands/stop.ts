@@ -5,10 +5,11 @@ import { requireRoot } from "../cli/root.ts";
 import { eachRef, mustFind, stopContainer } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
 import { UsageError } from "../errors/errors.ts";
+import { wakeManager } from "../supervisor/client.ts";
 
 export default defineCommand({
   name: "stop",
-  details: ["Each name is printed once its container has ended, as Docker does."],
+  details: ["Each name is printed once its container has ended, as Docker does. A stopped container stays stopped: its restart policy does not start it again (tsnet restart does)."],
   args: [{ name: "CONTAINER", what: "at least one container", description: "Name or id (a unique prefix is enough)", repeat: true, complete: "running" }],
   options: {
     time: {
@@ -24,7 +25,7 @@ export default defineCommand({
     requireRoot("tsnet stop", "it signals containers' commands and releases their networks");
     recoverOrphans();
     return eachRef(rest, async (ref) => {
-      await stopContainer(mustFind(ref), seconds);
+      await stopContainer(mustFind(ref), seconds, undefined, wakeManager);
       out(`${ref}\n`);
     }, (e) => log.error(e.message));
   },

@@ -5,7 +5,7 @@ import { cgroupPids, killCgroup, signalCgroup } from "../cgroup/cgroup.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { findContainer, isContainerRef, loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";
 import { containerAlive, recoverOrphans } from "./lifecycle.ts";
-import { SIGKILL, isSameProcess, signalCommand, startTime } from "./proc.ts";
+import { SIGKILL, SIGTERM, isSameProcess, signalCommand, startTime } from "./proc.ts";
 
 /** Docker's code for a command that failed on an object (no such container, not running...). */
 export const OBJECT_ERROR = 1;
@@ -25,9 +25,22 @@ export function mustFind(ref: string): ContainerRecord {
   return rec;
 }
 
+/** Not exited: being set up, running, or waiting to be started again by its restart policy. */
 export function isRunning(rec: ContainerRecord): boolean {
-  return rec.status === "running" || rec.status === "created";
+  return rec.status === "running" || rec.status === "created" || rec.status === "restarting";
 }
+
+/**
+ * Whether a signal sent by hand ends the container for good, so that its restart policy does
+ * not start it again: KILL, and TERM (its stop signal), as Docker decides for `docker kill`.
+ * Any other signal (HUP to reload, USR1...) leaves the policy in place.
+ */
+export function stopsForGood(sig: number): boolean {
+  return sig === SIGKILL || sig === SIGTERM;
+}
+
+/** Asks a container's manager to act on its record now (a stop or restart of a container waiting to restart). */
+export type Wake = (rec: ContainerRecord) => Promise<void> | void;
 
 /** The namespace a running container's commands run in (undefined: the host's). */
 export function namespaceOf(rec: ContainerRecord): string | undefined {
@@ -71,17 +84,24 @@ export async function waitEnded(id: string, ms: number): Promise<boolean> {
  * set up is waited for (its manager holds the lock until the command has started), so a signal
  * never misses a container that is about to run. Returns the record as it was then; undefined
  * when the container was forgotten meanwhile (its setup failed, or another rm took it).
+ * `stops`: the container is stopped by hand, so its restart policy must not start it again; a
+ * container waiting to restart has no process, and only that mark is left (its manager must be
+ * woken to act on it).
  */
-export function signalContainer(found: ContainerRecord, sig: number): ContainerRecord | undefined {
+export function signalContainer(found: ContainerRecord, sig: number, stops = stopsForGood(sig)): ContainerRecord | undefined {
   const rec = withRecordLock(found.id, () => {
     const now = loadRecord(found.id);
     if (now && isRunning(now)) {
-      now.stopSignal = sig;
+      if (now.status !== "restarting") now.stopSignal = sig;
+      if (stops) {
+        now.stopped = true;
+        now.restartRequested = undefined;
+      }
       saveRecord(now);
     }
     return now;
   });
-  if (!rec || !isRunning(rec)) return rec;
+  if (!rec || !isRunning(rec) || rec.status === "restarting") return rec;
   // A cgroup tsnet cannot see here (its hierarchy is not mounted in this mount namespace) leaves
   // the first process's group as the next best thing.
   if (rec.cgroup && existsSync(rec.cgroup)) {
@@ -94,15 +114,18 @@ export function signalContainer(found: ContainerRecord, sig: number): ContainerR
 }
 
 /**
- * TERM (or the given signal) to every process, then KILL after `seconds`, as `docker stop` does.
- * Resolves when the container has ended.
+ * TERM (or the given signal) to every process, then KILL after `seconds`, as `docker stop` does;
+ * the container is marked stopped by hand, so no restart policy starts it again. Resolves when
+ * the container has ended. A container waiting to restart has nothing to signal: its manager is
+ * woken (`wake`) to end it now.
  */
-export async function stopContainer(found: ContainerRecord, seconds: number, first = 15): Promise<void> {
+export async function stopContainer(found: ContainerRecord, seconds: number, first = SIGTERM, wake?: Wake): Promise<void> {
   if (!isRunning(found)) return;
-  const rec = signalContainer(found, first);
+  const rec = signalContainer(found, first, true);
   if (!rec || !isRunning(rec)) return;
+  if (rec.status === "restarting") await wake?.(rec);
   if (await waitEnded(rec.id, seconds * 1000)) return;
-  if (first !== SIGKILL) signalContainer(rec, SIGKILL);
+  if (first !== SIGKILL) signalContainer(rec, SIGKILL, true);
   if (!(await waitEnded(rec.id, 10_000))) {
     throw new TsnetError(`container ${rec.name} did not end after SIGKILL`, OBJECT_ERROR);
   }

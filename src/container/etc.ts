@@ -6,7 +6,7 @@ import { rmSync } from "node:fs";
 import { readResolvConf, RESOLVER_ADDRESS } from "../network/resolver.ts";
 import type { PrivateFiles } from "../netns/private.ts";
 import type { ContainerRecord } from "../state/containers.ts";
-import { ensureDir, fsError, trustDir, writeText } from "../state/files.ts";
+import { ensureDir, forgetDir, fsError, trustDir, writeText } from "../state/files.ts";
 import { CONTAINERS_DIR, containerDir } from "../state/paths.ts";
 
 export function etcDir(id: string): string {
@@ -89,4 +89,6 @@ export function removeEtcFiles(id: string): void {
   } catch (e) {
     throw fsError("remove", dir, e);
   }
+  // The same container may be started again by this process (tsnet restart): made anew then.
+  forgetDir(dir);
 }

@@ -3,6 +3,7 @@
 // last process, destroy. Each step of create is undone by destroy, which removes whatever the
 // record names and tolerates what is already gone, so the same code serves a failed setup, a
 // normal exit and a crashed run.
+import { existsSync } from "node:fs";
 import { cgroupPids, createCgroup, isPopulated, placeContainer, removeCgroup, whenEmpty } from "../cgroup/cgroup.ts";
 import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
 import { parseMac } from "../network/bridge.ts";
@@ -19,7 +20,7 @@ import type { PortMapping } from "../network/ports.ts";
 import { close, kill } from "../../ffi/libc.ts";
 import { spawnChild } from "../process/children.ts";
 import {
-  containerLock, deleteRecord, findContainer, listRecords, loadRecord, newId, reserveName, saveRecord, withRecordLock, type ContainerRecord,
+  containerLock, deleteRecord, findContainer, forgetContainer, listRecords, loadRecord, newId, reserveName, saveRecord, withRecordLock, type ContainerRecord,
   type NetworkMode,
 } from "../state/containers.ts";
 import { deadManagers, managerId, releaseManager } from "../state/managers.ts";
@@ -55,6 +56,8 @@ export interface CreateOptions {
   publish: PortMapping[];
   /** Run under the supervisor (`run -d`). */
   detached?: boolean;
+  /** The id of an exited container started again (`tsnet restart`): it keeps its id and name. */
+  id?: string;
 }
 
 export interface Live {
@@ -87,7 +90,7 @@ export function createContainer(o: CreateOptions): Live {
     }
     if (o.ip !== undefined) checkStaticIp(net, parseIp(o.ip)!);
   }
-  const id = newId();
+  const id = o.id ?? newId();
   const rec: ContainerRecord = {
     id,
     name: "",
@@ -209,7 +212,7 @@ export function finishContainer(live: Live, code: number): void {
     destroyContainer(live);
   } finally {
     // Under the lock: a `stop` that read the record as running must not write it back after this.
-    withRecordLock(rec.id, () => (rec.autoRemove ? deleteRecord(rec) : saveRecord(rec)));
+    withRecordLock(rec.id, () => (rec.autoRemove ? forgetContainer(rec) : saveRecord(rec)));
   }
 }
 
@@ -266,7 +269,7 @@ export function recoverOrphans(): void {
     for (const rec of recs) {
       if (rec.manager !== m.id) continue;
       if (rec.status !== "exited") recoverContainer(rec);
-      else if (rec.autoRemove) deleteRecord(rec); // it died between recording the exit and forgetting it
+      else if (rec.autoRemove) forgetContainer(rec); // it died between recording the exit and forgetting it
     }
     sweepTemporaries(CONTAINERS_DIR, m.id);
     releaseManager(m.id, m.fd);
@@ -304,6 +307,9 @@ export interface SpawnExtras {
   cwd?: string;
   /** The cgroup the command is born in. */
   cgroup?: string;
+  /** -u: the user and group it runs as (Bun.spawn sets them, and clears supplementary groups). */
+  uid?: number;
+  gid?: number;
 }
 
 /** Starts the container's command: in its namespace and cgroup, in a session of its own. */
@@ -341,7 +347,10 @@ const START_CWD = process.cwd();
  */
 export function spawnInNamespace(fd: number | undefined, command: string[], stdio: Stdio, extras: SpawnExtras = {}, ns: NamespaceChoice = {}): Bun.Subprocess {
   const start = () => {
-    const child = spawnChild(command, { stdio, env: extras.env, cwd: extras.cwd ?? START_CWD, detached: true, cgroup: extras.cgroup });
+    const child = spawnChild(command, {
+      stdio, env: extras.env, cwd: extras.cwd ?? START_CWD, detached: true, cgroup: extras.cgroup,
+      ...(extras.uid !== undefined && { uid: extras.uid, gid: extras.gid }),
+    });
     crashPoint("after-spawn");
     return child;
   };
@@ -359,6 +368,7 @@ export function spawnInNamespace(fd: number | undefined, command: string[], stdi
     if (extras.cgroup && (syscall === "open" || syscall === "clone3")) {
       throw new TsnetError(`cannot start "${command[0]}" in cgroup ${extras.cgroup}: ${code}`);
     }
+    if (code === "ENOENT" && extras.cwd && !existsSync(extras.cwd)) throw new TsnetError(`cannot run "${command[0]}": its working directory ${extras.cwd} does not exist`);
     if (code === "ENOENT") throw new TsnetError(`cannot run "${command[0]}": executable file not found in $PATH`, 127);
     if (code === "EACCES" || code === "EISDIR" || code === "ENOEXEC") {
       throw new TsnetError(`cannot run "${command[0]}": permission denied (not an executable file)`, 126);

@@ -5,7 +5,7 @@
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { readSmall } from "../../ffi/libc.ts";
 import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, withLock, writeAtomic } from "./files.ts";
-import { CONTAINERS_DIR, ID_RE, LOCKS_DIR, NAMES_DIR, NETNS_DIR, checkedId } from "./paths.ts";
+import { CONTAINERS_DIR, ID_RE, LOCKS_DIR, NAMES_DIR, NETNS_DIR, checkedId, logPaths, runSpecPath } from "./paths.ts";
 
 import { readdirSync } from "node:fs";
 import type { PortMapping } from "../network/ports.ts";
@@ -42,13 +42,33 @@ export interface Endpoint {
   vethMade?: boolean;
 }
 
+/** `--restart`: Docker's policies; max is on-failure's retry limit (0: none). */
+export interface RestartPolicy {
+  name: "no" | "on-failure" | "always" | "unless-stopped";
+  max: number;
+}
+
+/** What `run` was told beyond the network, shown by inspect (Config, HostConfig) and ps --filter. */
+export interface RunConfig {
+  /** --label KEY=VALUE */
+  labels?: Record<string, string>;
+  /** What -e and --env-file set, NAME=VALUE (the rest of the environment is the caller's). */
+  env?: string[];
+  /** -w, resolved to an absolute path. */
+  workdir?: string;
+  /** -u as given. */
+  user?: string;
+  restart?: RestartPolicy;
+}
+
 export interface ContainerRecord {
   id: string;
   name: string;
   command: string[];
   created: string;
   mode: NetworkMode;
-  status: "created" | "running" | "exited";
+  /** restarting: its last process has ended and its manager starts it again after a delay (--restart). */
+  status: "created" | "running" | "restarting" | "exited";
   /** The process managing it (src/state/managers.ts): a foreground run, or the supervisor. */
   manager?: string;
   /** The last signal `tsnet stop`/`kill`/`rm -f` sent it (decides the exit status once its first process has exited). */
@@ -83,6 +103,13 @@ export interface ContainerRecord {
   dnsSearch?: string[];
   /** --add-host, host-gateway resolved. */
   extraHosts?: { name: string; address: string }[];
+  config?: RunConfig;
+  /** How many times the restart policy started it again. */
+  restartCount?: number;
+  /** Stopped by hand (stop, rm -f, kill with KILL or TERM): no restart policy brings it back. */
+  stopped?: boolean;
+  /** `tsnet restart` asked its manager to start it again once it has ended. */
+  restartRequested?: boolean;
 }
 
 export function newId(): string {
@@ -119,7 +146,8 @@ export function reserveName(rec: ContainerRecord, requested: string | undefined)
     checkName(requested);
     rec.name = requested;
     saveRecord(rec);
-    if (!createExclusive(`${NAMES_DIR}/${requested}`, rec.id)) {
+    // A container started again (tsnet restart) keeps the name it already holds.
+    if (!createExclusive(`${NAMES_DIR}/${requested}`, rec.id) && readText(`${NAMES_DIR}/${requested}`) !== rec.id) {
       rec.name = "";
       const holder = readText(`${NAMES_DIR}/${requested}`)?.slice(0, 12) ?? "another container";
       throw new TsnetError(`the container name "${requested}" is already in use by ${holder}: choose another --name or remove that container`);
@@ -182,7 +210,7 @@ function badField(v: unknown, id: string): string | undefined {
   if (typeof r.name !== "string" || (r.name !== "" && !NAME_RE.test(r.name))) return "name";
   if (!isStrings(r.command)) return "command";
   if (!["none", "host", "bridge", "container"].includes(r.mode)) return "mode";
-  if (!["created", "running", "exited"].includes(r.status)) return "status";
+  if (!["created", "running", "restarting", "exited"].includes(r.status)) return "status";
   // pid 1 would make kill(-pid) every process.
   if (r.pid !== undefined && !isInt(r.pid, 2)) return "pid";
   if (r.pidStart !== undefined && !isInt(r.pidStart, 0)) return "pidStart";
@@ -288,4 +316,15 @@ export function deleteRecord(r: ContainerRecord): void {
   // Whoever waits on this lock finds no record once it gets it, and gives up.
   removeFile(`${LOCKS_DIR}/container-${r.id.slice(0, 12)}.lock`);
   releaseName(r.name, r.id);
+}
+
+/**
+ * Forgets a container for good (rm, --rm): its record, and with it its log and what it was
+ * started with, so that `run -d --rm` leaves no file behind. (deleteRecord alone keeps them: a
+ * failed `tsnet restart` puts the record back.)
+ */
+export function forgetContainer(r: ContainerRecord): void {
+  deleteRecord(r);
+  const logs = logPaths(r.id);
+  for (const path of [logs.stdout, logs.stderr, logs.times, runSpecPath(r.id)]) removeFile(path);
 }

@@ -7,7 +7,7 @@ import { LOCK_EX, LOCK_UN, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY,
 import { LOCKS_DIR } from "./paths.ts";
 import { ensureDir, fsError, openOwned, trustDir } from "./owned.ts";
 
-export { checkNetnsPath, ensureDir, fsError, openOwned, trustDir, trustSocket } from "./owned.ts";
+export { checkNetnsPath, ensureDir, forgetDir, fsError, openOwned, trustDir, trustSocket } from "./owned.ts";
 
 function parentOf(path: string): string {
   return path.slice(0, path.lastIndexOf("/")) || "/";

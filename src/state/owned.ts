@@ -170,6 +170,11 @@ export function trustDir(dir: string, create = false, mode = 0o700): boolean {
   return true;
 }
 
+/** A directory tsnet has removed: trusted again only once checked (or made) again. */
+export function forgetDir(dir: string): void {
+  trusted.delete(dir);
+}
+
 /** trustDir(dir, create=true): the directory exists, root's, and is trusted. */
 export function ensureDir(dir: string, mode = 0o700): void {
   trustDir(dir, true, mode);

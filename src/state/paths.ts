@@ -35,9 +35,21 @@ export function containerDir(id: string): string {
   return `${CONTAINERS_DIR}/${checkedId(id)}`;
 }
 
-/** A detached container's log: its command's stdout and stderr. */
-export function logPath(id: string): string {
-  return `${CONTAINERS_DIR}/${checkedId(id)}.log`;
+/**
+ * Detached containers' output: the command writes its stdout and stderr straight into two files
+ * here, which are all this directory holds (the supervisor watches it to time what is written).
+ */
+export const LOGS_DIR = `${RUN_DIR}/logs`;
+
+/** A detached container's log: one file per stream, and the times its growth was seen (src/logs/). */
+export function logPaths(id: string): { stdout: string; stderr: string; times: string } {
+  const i = checkedId(id);
+  return { stdout: `${LOGS_DIR}/${i}-stdout.log`, stderr: `${LOGS_DIR}/${i}-stderr.log`, times: `${CONTAINERS_DIR}/${i}.logtimes` };
+}
+
+/** What a detached container was started with (command, environment, options), to start it again. */
+export function runSpecPath(id: string): string {
+  return `${CONTAINERS_DIR}/${checkedId(id)}.spec`;
 }
 
 /** Ids come from validated records; anything else reaching a path is a bug, never a path. */

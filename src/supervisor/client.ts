@@ -1,24 +1,26 @@
-// `tsnet run -d`'s side: hand the run to the supervisor, starting one if none is listening.
+// The clients' side: `tsnet run -d` hands the run to the supervisor, starting one if none is
+// listening; `wait`, `stop`, `kill` and `restart` ask the one that is there.
 import { closeSync } from "node:fs";
 import { O_APPEND, O_CREAT, O_WRONLY } from "../../ffi/libc.ts";
 import { selfCommand, selfEnv } from "../cli/self.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { spawnChild } from "../process/children.ts";
-import { openOwned, trustSocket, withLockAsync } from "../state/files.ts";
-import { SUPERVISOR_LOG, SUPERVISOR_SOCKET } from "../state/paths.ts";
-import { Incoming, Outgoing, type RunReply, type RunRequest } from "./protocol.ts";
+import { openOwned, readText, trustSocket, withLockAsync } from "../state/files.ts";
+import { SUPERVISOR_LOG, SUPERVISOR_SOCKET, runSpecPath } from "../state/paths.ts";
+import type { ContainerRecord } from "../state/containers.ts";
+import { Incoming, Outgoing, type Reply, type Request, type RunReply, type RunRequest, type WaitReply } from "./protocol.ts";
 
 const START_WAIT_MS = 5000;
 
 /** Sends the request and reads the reply; undefined when no supervisor took it. */
-function ask(req: RunRequest): Promise<RunReply | undefined> {
+function ask<R extends Reply>(req: Request): Promise<R | undefined> {
   // Only a socket root alone could have made is told the environment.
   if (!trustSocket(SUPERVISOR_SOCKET)) return Promise.resolve(undefined);
   const request = new Outgoing(req);
   return new Promise((resolve, reject) => {
     const reply = new Incoming();
     let settled = false;
-    const settle = (v: RunReply | undefined, e?: unknown) => {
+    const settle = (v: R | undefined, e?: unknown) => {
       if (settled) return;
       settled = true;
       if (e === undefined) resolve(v);
@@ -39,7 +41,7 @@ function ask(req: RunRequest): Promise<RunReply | undefined> {
             const line = reply.add(chunk);
             if (line === undefined) return;
             // Settled before end(), which may run close() at once.
-            settle(JSON.parse(line) as RunReply);
+            settle(JSON.parse(line) as R);
           } catch (e) {
             settle(undefined, new TsnetError(`the tsnet supervisor's reply could not be read (${(e as Error).message}): see ${SUPERVISOR_LOG}`));
           }
@@ -102,12 +104,32 @@ async function startSupervisor(): Promise<void> {
 
 /** Hands the run to the supervisor; resolves to the container's id and any warning for the user. */
 export async function runDetached(req: RunRequest): Promise<{ id: string; warning?: string }> {
-  let reply = await ask(req);
+  let reply = await ask<RunReply>(req);
   if (!reply) {
     await startSupervisor();
-    reply = await ask(req);
+    reply = await ask<RunReply>(req);
   }
   if (!reply) throw new TsnetError(`the tsnet supervisor did not answer: see ${SUPERVISOR_LOG}`);
   if (!reply.ok) throw new TsnetError(reply.message, reply.exitCode);
   return { id: reply.id, warning: reply.warning };
+}
+
+/**
+ * Waits for a detached container's current run to end; its exit status, or undefined when the
+ * supervisor does not manage it (it has ended, or no supervisor is there).
+ */
+export async function waitDetached(id: string): Promise<number | undefined> {
+  const reply = await ask<WaitReply>({ op: "wait", id });
+  return reply?.ok && reply.managed ? reply.exitCode : undefined;
+}
+
+/** Asks the manager of a container waiting to restart to act on its record now (stopped, or restarted). */
+export async function wakeManager(rec: ContainerRecord): Promise<void> {
+  if (rec.detached) await ask({ op: "wake", id: rec.id });
+}
+
+/** What a detached container was started with (written by the supervisor), to start it again. */
+export function readRunSpec(id: string): RunRequest | undefined {
+  const text = readText(runSpecPath(id));
+  return text === undefined ? undefined : (JSON.parse(text) as RunRequest);
 }

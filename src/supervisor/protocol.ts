@@ -1,23 +1,49 @@
-// The supervisor's socket speaks one JSON line each way per connection: the request (a run's
-// options, its whole environment and working directory), then the reply. A request is as large
+// The supervisor's socket speaks one JSON line each way per connection: the request, then the
+// reply. Requests: run a container (its options, whole environment and working directory); wait
+// for one of its containers to end (answered then); wake one waiting to restart (a stop or a
+// restart that cannot wait for the delay). A run request is as large
 // as the command line and environment the kernel accepted for `tsnet run -d` itself: up to
 // ARG_MAX (a quarter of the stack limit, 2 MiB by default, 6 MiB at most), more once JSON has
 // escaped it. A unix socket takes about 200 KiB at a time, so both sides write in pieces,
 // resuming on drain, and read until the newline (JSON escapes every newline inside a string,
 // so the first one ends the message).
 import type { CreateOptions } from "../container/lifecycle.ts";
-
-export { logPath } from "../state/paths.ts";
+import type { RunConfig } from "../state/containers.ts";
 
 export interface RunRequest {
   op: "run";
   opts: CreateOptions;
+  /** The command's whole environment, and its working directory. */
   env: Record<string, string | undefined>;
   cwd: string;
+  /** -u, resolved: the user and group the command runs as. */
+  uid?: number;
+  gid?: number;
+  /** What the record keeps of the rest (labels, restart policy...). */
+  config?: RunConfig;
 }
+
+/** Answered when the container's current run has ended: its exit status. */
+export interface WaitRequest {
+  op: "wait";
+  id: string;
+}
+
+/** A container waiting to restart: act on its record now (it was stopped, or restarted). */
+export interface WakeRequest {
+  op: "wake";
+  id: string;
+}
+
+export type Request = RunRequest | WaitRequest | WakeRequest;
 
 /** warning: one line for the user (no cgroup v2, say), printed by the client. */
 export type RunReply = { ok: true; id: string; warning?: string } | { ok: false; message: string; exitCode: number };
+
+/** wait: the exit status; managed false: the supervisor does not manage it (it has ended). */
+export type WaitReply = { ok: true; managed: true; exitCode: number } | { ok: true; managed: false };
+
+export type Reply = RunReply | WaitReply | { ok: true };
 
 /**
  * The most a request may take. The kernel's own ceiling is 6 MiB of arguments and environment

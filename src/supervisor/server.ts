@@ -1,26 +1,37 @@
 // The supervisor: one process for all detached containers, started on demand by `tsnet run -d`
 // and gone once none remains. It creates each container (so it holds the container's liveness
 // lock and port reservations), starts the command in its cgroup and its own session with stdout
-// and stderr going to the container's log, follows it until its last process has ended, records
-// its exit status, releases its network, and reaps the container's orphaned descendants (it is
-// their subreaper). A Bun process costs ~25 MiB whatever it does, so one shared process is what
-// keeps the per-container cost small; per container it keeps no timer, and an inotify watch only
-// while the first process has exited and others remain.
+// and stderr going straight into the container's log files (src/logs/watch.ts dates what they
+// receive), follows it until its last process has ended, starts it again when its record or
+// restart policy says so (src/container/manage.ts), records its exit status, releases its
+// network, and reaps the container's orphaned descendants (it is their subreaper). A Bun process
+// costs ~25 MiB whatever it does, so one shared process is what keeps the per-container cost
+// small; per container it keeps no timer (one only while waiting to restart it), and an inotify
+// watch only while the first process has exited and others remain.
 import { closeSync } from "node:fs";
-import { LOCK_EX, O_APPEND, O_CREAT, O_RDWR, O_WRONLY, flock } from "../../ffi/libc.ts";
+import { LOCK_EX, O_CREAT, O_RDWR, flock } from "../../ffi/libc.ts";
 import { log } from "../cli/log.ts";
-import { createContainer, finishContainer, recoverOrphans, spawnIn, started, track, type Live } from "../container/lifecycle.ts";
+import { Managed } from "../container/manage.ts";
+import { createContainer, finishContainer, recoverOrphans, type Live } from "../container/lifecycle.ts";
 import { TsnetError } from "../errors/errors.ts";
+import { LogWatch } from "../logs/watch.ts";
 import { adoptOrphans } from "../process/children.ts";
-import { ensureDir, openOwned, removeFile } from "../state/files.ts";
-import { RUN_DIR, SUPERVISOR_LOCK, SUPERVISOR_SOCKET } from "../state/paths.ts";
+import { createExclusive, ensureDir, openOwned, removeFile, writeAtomic } from "../state/files.ts";
+import { loadRecord, saveRecord, type ContainerRecord } from "../state/containers.ts";
+import { NAMES_DIR, RUN_DIR, SUPERVISOR_LOCK, SUPERVISOR_SOCKET, runSpecPath } from "../state/paths.ts";
 import { retireManager } from "../state/managers.ts";
-import { Incoming, Outgoing, logPath, type RunReply, type RunRequest } from "./protocol.ts";
+import { Incoming, Outgoing, type Reply, type Request, type RunReply, type RunRequest } from "./protocol.ts";
 
 /** One connection: the request coming in, then the reply going out. */
 interface Conn {
   request: Incoming;
   reply?: Outgoing;
+}
+
+/** A detached container being managed, and the clients waiting for its current run to end. */
+interface Entry {
+  managed: Managed;
+  waiters: ((code: number) => void)[];
 }
 
 /** How long an idle supervisor waits for new work before it exits. */
@@ -34,7 +45,8 @@ export async function supervise(): Promise<number> {
   adoptOrphans();
   removeFile(SUPERVISOR_SOCKET);
 
-  const running = new Set<Live>();
+  const running = new Map<string, Entry>();
+  const logs = new LogWatch();
   let clients = 0;
   let idleTimer: Timer | undefined;
 
@@ -60,48 +72,93 @@ export async function supervise(): Promise<number> {
     }, IDLE_MS);
   };
 
+  const failed = (e: unknown): RunReply => ({ ok: false, message: (e as Error).message, exitCode: e instanceof TsnetError ? e.exitCode : 125 });
+
   const startContainer = (req: RunRequest): RunReply => {
     recoverOrphans();
+    // An exited container started again (tsnet restart) keeps its id and name; its record comes
+    // back as it was if that fails.
+    let before: ContainerRecord | undefined;
+    if (req.opts.id !== undefined) {
+      before = loadRecord(req.opts.id);
+      if (!before || before.status !== "exited" || running.has(req.opts.id)) {
+        return { ok: false, message: `container ${before?.name ?? req.opts.id} is not an exited container of the supervisor's: it cannot be started again`, exitCode: 1 };
+      }
+    }
     let live: Live;
     try {
       live = createContainer({ ...req.opts, detached: true });
     } catch (e) {
-      return { ok: false, message: (e as Error).message, exitCode: e instanceof TsnetError ? e.exitCode : 125 };
+      if (before) {
+        saveRecord(before);
+        createExclusive(`${NAMES_DIR}/${before.name}`, before.id);
+      }
+      return failed(e);
     }
     const id = live.rec.id;
-    let child: Bun.Subprocess;
+    if (req.config) live.rec.config = req.config;
+    const entry: Entry = { managed: undefined!, waiters: [] };
+    entry.managed = new Managed(live, { command: req.opts.command, env: req.env, cwd: req.cwd, uid: req.uid, gid: req.gid }, {
+      stdio: () => {
+        const fds = logs.open(id);
+        return { stdio: ["ignore", fds.stdout, fds.stderr], done: () => [fds.stdout, fds.stderr].forEach((fd) => closeSync(fd)) };
+      },
+      finishing: () => logs.close(id),
+      ended: (code) => {
+        for (const w of entry.waiters.splice(0)) w(code);
+      },
+    });
+    let ended: Promise<number>;
     try {
-      const out = openOwned(logPath(id), O_WRONLY | O_CREAT | O_APPEND)!;
-      try {
-        child = spawnIn(live, req.opts.command, ["ignore", out, out], { env: req.env, cwd: req.cwd });
-      } finally {
-        closeSync(out);
-      }
+      // What it was started with, to start it again once it has exited (tsnet restart).
+      writeAtomic(runSpecPath(id), JSON.stringify({ ...req, opts: { ...req.opts, id: undefined } }));
+      ended = entry.managed.start();
     } catch (e) {
+      logs.close(id);
       const code = e instanceof TsnetError ? e.exitCode : 125;
       finishContainer(live, code);
-      return { ok: false, message: (e as Error).message, exitCode: code };
+      return failed(e);
     }
-    const { ended } = track(live, child);
-    started(live, child);
-    running.add(live);
-    const finish = (code: number) => {
-      running.delete(live);
-      try {
-        finishContainer(live, code);
-      } catch (e) {
-        log.error(`releasing ${live.rec.name}: ${(e as Error).message}`);
-      }
+    running.set(id, entry);
+    const finish = () => {
+      running.delete(id);
       maybeExit();
     };
     ended.then(finish, (e: unknown) => {
-      log.error(`following ${live.rec.name}: ${(e as Error).message}`);
-      finish(125);
+      if (entry.managed.finished) {
+        log.error(`releasing ${live.rec.name}: ${(e as Error).message}`);
+      } else {
+        log.error(`following ${live.rec.name}: ${(e as Error).message}`);
+        try {
+          logs.close(id);
+          finishContainer(live, 125);
+        } catch (undo) {
+          log.error(`releasing ${live.rec.name}: ${(undo as Error).message}`);
+        }
+        for (const w of entry.waiters.splice(0)) w(125);
+      }
+      finish();
     });
     return { ok: true, id, warning: live.warning };
   };
 
-  const answer = (s: Bun.Socket<Conn>, reply: RunReply) => {
+  /** Answers now, or (wait) once the container's run has ended. */
+  const handle = (req: Request, reply: (r: Reply) => void): void => {
+    if (req.op === "run") return reply(startContainer(req));
+    const entry = running.get(req.id);
+    if (req.op === "wake") {
+      entry?.managed.wake();
+      return reply({ ok: true });
+    }
+    if (req.op === "wait") {
+      if (!entry) return reply({ ok: true, managed: false });
+      entry.waiters.push((exitCode) => reply({ ok: true, managed: true, exitCode }));
+      return;
+    }
+    reply({ ok: false, message: `supervisor: unknown request "${(req as { op: string }).op}"`, exitCode: 125 });
+  };
+
+  const answer = (s: Bun.Socket<Conn>, reply: Reply) => {
     s.data.reply = new Outgoing(reply);
     if (s.data.reply.pump(s)) s.end();
   };
@@ -129,13 +186,11 @@ export async function supervise(): Promise<number> {
             return;
           }
           if (text === undefined) return;
-          let reply: RunReply;
           try {
-            reply = startContainer(JSON.parse(text) as RunRequest);
+            handle(JSON.parse(text) as Request, (reply) => answer(s, reply));
           } catch (e) {
-            reply = { ok: false, message: `supervisor: ${(e as Error).message}`, exitCode: 125 };
+            answer(s, { ok: false, message: `supervisor: ${(e as Error).message}`, exitCode: 125 });
           }
-          answer(s, reply);
         },
         // The reply did not fit at once: the rest goes as the socket drains.
         drain(s) {
