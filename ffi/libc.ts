@@ -8,7 +8,7 @@ const { i32, u32, u64, i64, ptr, cstring } = FFIType;
 // dlopen compiles a trampoline for every symbol it is given (about 20 us each, measured), so libc
 // is opened in groups, each on its first call: a command pays for the calls it makes (a CNI DEL
 // needs 6 of these 22).
-function group<T extends Record<string, FFIFunction>>(symbols: T): () => ReturnType<typeof dlopen<T>>["symbols"] {
+export function group<T extends Record<string, FFIFunction>>(symbols: T): () => ReturnType<typeof dlopen<T>>["symbols"] {
   let opened: ReturnType<typeof dlopen<T>>["symbols"] | undefined;
   return () => (opened ??= dlopen("libc.so.6", symbols).symbols);
 }

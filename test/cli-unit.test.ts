@@ -254,12 +254,15 @@ describe("a family of commands (as `tsnet network ...` will be)", () => {
       rm: { description: "Remove networks", load: async () => ({ default: rmNet }) },
     },
   });
+  // The registry is shared by every test file of the run: the real entry is put back after.
   const withFamily = async (fn: () => Promise<void>) => {
+    const real = COMMANDS.network;
     COMMANDS.network = { description: "Manage networks", load: async () => ({ default: group }) };
     try {
       await fn();
     } finally {
-      delete COMMANDS.network;
+      if (real) COMMANDS.network = real;
+      else delete COMMANDS.network;
     }
   };
 

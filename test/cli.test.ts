@@ -3,7 +3,7 @@
 // pipes and full disks, one-line errors, root, completion scripts, --version.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import type { CommandDef, OptionDef } from "../src/cli/command.ts";
+import { isGroup, type CommandDef, type OptionDef } from "../src/cli/command.ts";
 import { COMMANDS } from "../src/cli/registry.ts";
 import { TSNET, assertThrowawayHost, ipj, records, sh, tsnet, waitFor } from "./helpers.ts";
 import { NestedHost } from "./nested-host.ts";
@@ -29,14 +29,22 @@ function runD(args: string[]): string {
 
 describe("help", () => {
   test("tsnet COMMAND --help and tsnet help COMMAND: exit 0, the same text, every option with an example", async () => {
+    // Every command, and every command of a group (tsnet network ls).
+    const commands: { words: string[]; def: CommandDef<any> }[] = [];
     for (const name of PUBLIC) {
-      const a = tsnet([name, "--help"]);
-      const b = tsnet(["help", name]);
+      const def = (await COMMANDS[name]!.load()).default;
+      if (!isGroup(def)) commands.push({ words: [name], def });
+      else for (const [sub, e] of Object.entries(def.subcommands)) commands.push({ words: [name, sub], def: (await e.load()).default as CommandDef<any> });
+    }
+    expect(commands.map((c) => c.words.join(" "))).toContain("network create");
+    for (const { words, def } of commands) {
+      const name = words.join(" ");
+      const a = tsnet([...words, "--help"]);
+      const b = tsnet(["help", ...words]);
       expect({ name, code: a.code, stderr: a.stderr }).toEqual({ name, code: 0, stderr: "" });
       expect(b).toEqual(a);
       expect(a.stdout.startsWith(`Usage:  tsnet ${name}`)).toBe(true);
       expect(a.stdout).not.toContain("\x1b"); // piped: plain text
-      const def = (await COMMANDS[name]!.load()).default as CommandDef<any>;
       for (const [key, o] of Object.entries(def.options as Record<string, OptionDef>)) {
         const at = a.stdout.indexOf(`--${key}`);
         expect({ name, key, listed: at >= 0 }).toEqual({ name, key, listed: true });

@@ -5,7 +5,7 @@
 // and inotify on that file announces the change; cgroup.kill ends them all at once.
 //
 // A leaf: reads and writes cgroupfs files with node:fs and signals through ffi, nothing more.
-import { mkdirSync, readFileSync, readdirSync, rmdirSync, watch, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from "../../ffi/fs.ts";
 import { kill } from "../../ffi/libc.ts";
 import { KernelError, UsageError } from "../errors/errors.ts";
 import { EACCES, EBUSY, EPERM, EROFS } from "../errors/errno.ts";
@@ -181,6 +181,9 @@ export function waitEmptySync(path: string, ms: number): boolean {
  */
 export function whenEmpty(path: string): Promise<void> {
   if (!isPopulated(path)) return Promise.resolve();
+  // node:fs only here, where a container outlives its first process: building that module costs
+  // every process that imports it over a millisecond (ffi/fs.ts).
+  const { watch } = require("node:fs") as typeof import("node:fs");
   return new Promise((resolve) => {
     let w: ReturnType<typeof watch> | undefined;
     const check = () => {

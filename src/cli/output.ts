@@ -5,7 +5,7 @@
 //   SIGPIPE does (`yes | head`), with no message: the reader left on purpose.
 // - any other failure (ENOSPC, EIO): one line on stderr, exit 125.
 // (process.stdout is also avoided because creating it costs several milliseconds at start-up.)
-import { writeSync } from "node:fs";
+import { writeSync } from "../../ffi/fs.ts";
 
 /** 128 + SIGPIPE: what a shell reports for a writer whose reader went away. */
 export const EXIT_PIPE_CLOSED = 141;

@@ -2,7 +2,7 @@
 // found in CNI_PATH and run with the environment tsnet was given (CNI_COMMAND possibly changed:
 // DEL after a failed ADD) and the same configuration on stdin; its stderr is tsnet's stderr, its
 // stdout a result or an error.
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants } from "../../ffi/fs.ts";
 import { spawnChild } from "../process/children.ts";
 import type { CniCommand, CniEnv } from "./config.ts";
 import { CniError, ERR_DECODE, ERR_DELEGATE, ERR_INVALID_CONFIG, ERR_INVALID_ENV } from "./spec.ts";

@@ -4,7 +4,7 @@
 // version list (VERSION) as JSON on stdout and exit 0; nothing for DEL, CHECK, GC and STATUS;
 // on failure the error JSON {cniVersion, code, msg, details} on stdout (where libcni reads it),
 // the same as one line on stderr, and exit 1. Each command's module is loaded only when it runs.
-import { readFileSync, writeSync } from "node:fs";
+import { readFileSync, writeSync } from "../../ffi/fs.ts";
 import { KernelError, TsnetError, UsageError } from "../errors/errors.ts";
 import { parseConf, readEnv } from "./config.ts";
 import {

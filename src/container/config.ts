@@ -6,8 +6,7 @@
 // of tsnet's runs a host program on the host's files, where the caller's PATH, HOME, locale and
 // proxies still mean what they meant. -e and --env-file add to it or override it, in Docker's
 // syntax; -u also sets HOME, USER and LOGNAME to the user's, as su and sudo do.
-import { readFileSync, statSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
+import { readFileSync, statSync } from "../../ffi/fs.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 
 /** Docker's env-file: NAME=VALUE per line, taken as is; a bare NAME takes the caller's value (left out if unset); # comments. */
@@ -62,9 +61,20 @@ export function parseLabels(specs: string[]): Record<string, string> {
   return Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+/** An absolute path from one relative to cwd, with "." and ".." resolved by name (as node's path.resolve). */
+function absolute(dir: string, cwd: string): string {
+  const parts: string[] = [];
+  for (const p of `${dir.startsWith("/") ? "" : cwd}/${dir}`.split("/")) {
+    if (p === "" || p === ".") continue;
+    if (p === "..") parts.pop();
+    else parts.push(p);
+  }
+  return `/${parts.join("/")}`;
+}
+
 /** -w: an existing directory, absolute or relative to the caller's. */
 export function resolveWorkdir(dir: string, cwd: string): string {
-  const path = isAbsolute(dir) ? dir : resolve(cwd, dir);
+  const path = absolute(dir, cwd);
   let isDir = false;
   try {
     isDir = statSync(path).isDirectory();

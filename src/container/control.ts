@@ -1,6 +1,6 @@
 // What the object commands (stop, rm, exec, logs, inspect, top) share: resolving references,
 // a container's processes, ending it and waiting for it to end.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "../../ffi/fs.ts";
 import { cgroupPids, killCgroup, signalCgroup } from "../cgroup/cgroup.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { findContainer, isContainerRef, loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";

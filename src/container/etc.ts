@@ -2,7 +2,7 @@
 // its own under /run/tsnet/containers/ID/, bind-mounted over the host's paths in the container's
 // private mount namespace (src/netns/private.ts), so the host's files are never edited and only
 // the container's processes (and `tsnet exec`) see them.
-import { rmSync } from "node:fs";
+import { rmSync } from "../../ffi/fs.ts";
 import { readResolvConf, RESOLVER_ADDRESS } from "../network/resolver.ts";
 import type { PrivateFiles } from "../netns/private.ts";
 import type { ContainerRecord } from "../state/containers.ts";

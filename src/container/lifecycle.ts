@@ -3,7 +3,7 @@
 // last process, destroy. Each step of create is undone by destroy, which removes whatever the
 // record names and tolerates what is already gone, so the same code serves a failed setup, a
 // normal exit and a crashed run.
-import { existsSync } from "node:fs";
+import { existsSync } from "../../ffi/fs.ts";
 import { cgroupPids, createCgroup, isPopulated, placeContainer, removeCgroup, whenEmpty } from "../cgroup/cgroup.ts";
 import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
 import { parseMac } from "../network/bridge.ts";

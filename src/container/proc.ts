@@ -3,13 +3,13 @@
 //
 // Processes are named by pid plus start time (field 22 of /proc/PID/stat, in clock ticks since
 // boot), so a recycled pid is never mistaken for the container's command.
-import { readFileSync } from "node:fs";
-import { constants } from "node:os";
+import { readFileSync } from "../../ffi/fs.ts";
 import { ignoreSignal, kill } from "../../ffi/libc.ts";
 import { signalCgroup } from "../cgroup/cgroup.ts";
+import { SIGNALS } from "../process/signals.ts";
 import { warn } from "../errors/notice.ts";
 
-const SIG = constants.signals as Record<string, number>;
+const SIG = SIGNALS;
 export const SIGKILL = 9, SIGTERM = 15, SIGCONT = 18, SIGSTOP = 19;
 
 export function startTime(pid: number): number | undefined {

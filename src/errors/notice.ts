@@ -4,7 +4,7 @@
 // message: a command that succeeds says nothing, and pays nothing for it at start-up. Lines are
 // written synchronously, so they land where they happen, in order.
 import type { ConsolaInstance, ConsolaReporter } from "consola/core";
-import { writeSync } from "node:fs";
+import { writeSync } from "../../ffi/fs.ts";
 
 const ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 

@@ -1,7 +1,7 @@
 // Where a command's time goes: with TSNET_TRACE=1, tsnet notes the moment (ms since the process
 // started) of each named step and prints them on stderr as it ends, one line. Unset, a mark
 // costs a comparison. The benchmark's "where the time goes" figures come from here.
-import { writeSync } from "node:fs";
+import { writeSync } from "../../ffi/fs.ts";
 
 const on = process.env.TSNET_TRACE === "1";
 const marks: string[] = [];

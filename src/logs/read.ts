@@ -4,7 +4,7 @@
 // stdout mark and it is dated T, and lines come out in the order of the marks that complete them.
 // What no mark covers yet (written a moment ago, or after a crash of the supervisor) is dated by
 // its file's modification time. Reading is incremental, so `logs -f` resumes where it was.
-import { closeSync, fstatSync, readSync } from "node:fs";
+import { closeSync, fstatSync, readSync } from "../../ffi/fs.ts";
 import { O_RDONLY } from "../../ffi/libc.ts";
 import { fsError, openOwned } from "../state/files.ts";
 import { logPaths } from "../state/paths.ts";
@@ -36,7 +36,7 @@ class Stream {
   }
 
   mtimeNs(): bigint {
-    return this.fd === undefined ? 0n : fstatSync(this.fd, { bigint: true }).mtimeNs;
+    return this.fd === undefined ? 0n : fstatSync(this.fd).mtimeNs;
   }
 
   /** The lines that end before byte `end`, dated `time`; an unfinished last line stays in carry. */

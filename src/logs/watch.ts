@@ -14,7 +14,7 @@
 // within 10 ms for a busy one; marks follow the kernel's order of events, so lines of the two
 // streams keep their order unless both were written within the same 10 ms. src/logs/read.ts
 // turns files and marks back into lines. (ARCHITECTURE.md: the costs measured, and why not pipes.)
-import { closeSync, fstatSync, statSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, statSync, writeSync } from "../../ffi/fs.ts";
 import { IN_Q_OVERFLOW, O_APPEND, O_CREAT, O_WRONLY, watchWrites } from "../../ffi/libc.ts";
 import { ensureDir, openOwned } from "../state/files.ts";
 import { LOGS_DIR, logPaths } from "../state/paths.ts";

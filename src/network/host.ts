@@ -1,6 +1,6 @@
 // The host's side of every network: one rtnetlink socket in tsnet's own namespace, opened once
 // per process, and the few sysctls networks need.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "../../ffi/fs.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
 import { fsError } from "../state/files.ts";

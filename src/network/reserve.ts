@@ -2,7 +2,7 @@
 // program that tries the port later gets EADDRINUSE instead of silently losing its traffic to
 // the DNAT rule, and a port some program already holds is refused before anything starts. The
 // kernel closes the sockets when their holder exits, however it exits.
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "../../ffi/fs.ts";
 import { SOCK_DGRAM, SOCK_STREAM, attachDropAllFilter, bindInet, close } from "../../ffi/libc.ts";
 import { KernelError, TsnetError } from "../errors/errors.ts";
 import { EADDRINUSE } from "../errors/errno.ts";

@@ -6,7 +6,7 @@
 // question through a socket in the host's namespace, so a host resolver on loopback
 // (systemd-resolved's 127.0.0.53) works as well as any other. ARCHITECTURE.md says why this and
 // not a resolver on each network's gateway.
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "../../ffi/fs.ts";
 import {
   RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_PTR, buildHeaderError, buildReply,
   encodeName, messageId, parseQuestion, reverseV4, withId, type Answer,

@@ -1,5 +1,5 @@
 // What `ps` shows of a process, read from /proc (tsnet never runs ps): user, CPU time, command.
-import { readFileSync } from "node:fs";
+import { readFileSync } from "../../ffi/fs.ts";
 import { clockTicks } from "../../ffi/libc.ts";
 
 export interface ProcessRow {

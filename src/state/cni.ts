@@ -6,7 +6,7 @@
 // recording it, or on a second DEL. The file is the attachment's record, as a container's record
 // is a container's: written before each kernel object it names is made, so teardown always knows
 // what to remove. /run is a tmpfs: attachments vanish with the kernel objects at reboot.
-import { readdirSync } from "node:fs";
+import { readdirSync } from "../../ffi/fs.ts";
 import type { PortMapping } from "../network/ports.ts";
 import type { Endpoint } from "./containers.ts";
 import { TsnetError } from "../errors/errors.ts";

@@ -7,7 +7,7 @@ import { readSmall } from "../../ffi/libc.ts";
 import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, withLock, writeAtomic } from "./files.ts";
 import { CONTAINERS_DIR, ID_RE, LOCKS_DIR, NAMES_DIR, NETNS_DIR, checkedId, logPaths, runSpecPath } from "./paths.ts";
 
-import { readdirSync } from "node:fs";
+import { readdirSync } from "../../ffi/fs.ts";
 import type { PortMapping } from "../network/ports.ts";
 
 /** "container" joins another container's namespace (`--network container:NAME`). */

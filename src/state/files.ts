@@ -1,7 +1,7 @@
 // Reading and writing state files. Every path goes through src/state/owned.ts first (directories
 // root's alone, no symbolic links followed, files checked), and every failure is one line naming
 // the operation and the path (ENOSPC, EROFS...).
-import { closeSync, readFileSync, readSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, readFileSync, readSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "../../ffi/fs.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
 import { LOCK_EX, LOCK_UN, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, flock } from "../../ffi/libc.ts";
 import { LOCKS_DIR } from "./paths.ts";

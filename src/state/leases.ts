@@ -6,7 +6,7 @@
 // Addresses are handed out round-robin from a per-network cursor, as Docker's IPAM does: an
 // address just released is not handed out again at once, because the kernel may still be
 // removing the old veth that held it (see ARCHITECTURE.md).
-import { readdirSync } from "node:fs";
+import { readdirSync } from "../../ffi/fs.ts";
 import { formatIp, parseIp, type IpAddress } from "../ip/addr.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, withLock, writeText } from "./files.ts";

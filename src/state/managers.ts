@@ -4,7 +4,7 @@
 // The kernel drops the lock when the process dies, however it dies, so a later tsnet finds the
 // dead managers by trying a handful of locks (one per live manager, not one per container) and
 // only then reads the records of the containers a dead one left behind.
-import { closeSync, readdirSync, renameSync } from "node:fs";
+import { closeSync, readdirSync, renameSync } from "../../ffi/fs.ts";
 import { LOCK_EX, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, close, flock, tryLock } from "../../ffi/libc.ts";
 import { ensureDir, fsError, openOwned, processToken, removeFile, trustDir } from "./files.ts";
 import { MANAGERS_DIR } from "./paths.ts";

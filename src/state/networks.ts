@@ -2,7 +2,7 @@
 // is the definition (name, bridge, subnets, options); the kernel objects it describes are made
 // from it on first use, so a record survives a reboot and its network comes back as it was.
 // There are few networks, so lookups by name simply read them all.
-import { readdirSync } from "node:fs";
+import { readdirSync } from "../../ffi/fs.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { ensureDir, fsError, readText, removeFile, trustDir, writeAtomic } from "./files.ts";
 import { ID_RE, NETWORKS_DIR } from "./paths.ts";

@@ -11,7 +11,7 @@
 // otherwise decide what root kills. Anything else is refused with one line naming the path.
 // Cost: one lstat per directory per process (cached; only root can change them afterwards),
 // one fstat per file opened.
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, realpathSync, statSync, type Stats } from "node:fs";
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, realpathSync, statSync, type Stats } from "../../ffi/fs.ts";
 import { O_CREAT, O_EXCL, O_NOFOLLOW } from "../../ffi/libc.ts";
 import { KernelError, TsnetError } from "../errors/errors.ts";
 import { NETNS_DIR, RUN_DIR, STATE_DIR } from "./paths.ts";

@@ -1,6 +1,6 @@
 // The clients' side: `tsnet run -d` hands the run to the supervisor, starting one if none is
 // listening; `wait`, `stop`, `kill` and `restart` ask the one that is there.
-import { closeSync } from "node:fs";
+import { closeSync } from "../../ffi/fs.ts";
 import { O_APPEND, O_CREAT, O_WRONLY } from "../../ffi/libc.ts";
 import { selfCommand, selfEnv } from "../cli/self.ts";
 import { TsnetError } from "../errors/errors.ts";

@@ -8,7 +8,7 @@
 // costs ~25 MiB whatever it does, so one shared process is what keeps the per-container cost
 // small; per container it keeps no timer (one only while waiting to restart it), and an inotify
 // watch only while the first process has exited and others remain.
-import { closeSync } from "node:fs";
+import { closeSync } from "../../ffi/fs.ts";
 import { LOCK_EX, O_CREAT, O_RDWR, flock } from "../../ffi/libc.ts";
 import { log } from "../cli/log.ts";
 import { Managed } from "../container/manage.ts";
