@@ -7,15 +7,16 @@
 // it (measured: a compiled hello world 4.1 ms, the same calling existsSync 6.1 ms), a tenth of a
 // whole `tsnet run --rm -- true` and of a CNI call. Nothing on a command's usual path imports
 // node:fs; test/unit.test.ts holds the bundle to it.
-import { CString, FFIType, read, type Pointer } from "bun:ffi";
+import { FFIType } from "bun:ffi";
 import { errnoName } from "../src/errors/errno.ts";
-import { cstr, errno, group, strerror } from "./libc.ts";
+import { O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_TRUNC, O_WRONLY, cstr, errno, group, strerror } from "./libc.ts";
 
 const { i32, u32, i64, u64, ptr } = FFIType;
 
 // Opened in groups on first use, as libc.ts does (dlopen compiles a trampoline per symbol).
 const io = group({
   open: { args: [ptr, i32, u32], returns: i32 },
+  openat: { args: [i32, ptr, i32, u32], returns: i32 },
   close: { args: [i32], returns: i32 },
   read: { args: [i32, ptr, u64], returns: i64 },
   pread: { args: [i32, ptr, u64, i64], returns: i64 },
@@ -27,9 +28,7 @@ const io = group({
 const dirs = group({
   mkdir: { args: [ptr, u32], returns: i32 },
   rmdir: { args: [ptr], returns: i32 },
-  opendir: { args: [ptr], returns: ptr },
-  readdir64: { args: [ptr], returns: ptr },
-  closedir: { args: [ptr], returns: i32 },
+  getdents64: { args: [i32, ptr, u64], returns: i64 },
 });
 const links = group({
   symlink: { args: [ptr, ptr], returns: i32 },
@@ -38,9 +37,8 @@ const links = group({
   access: { args: [ptr, i32], returns: i32 },
 });
 
-// errno.h; fcntl.h (the same numbers on x86_64 and arm64 for these); sys/stat.h.
+// errno.h; sys/stat.h. (fcntl.h's flags come from libc.ts: two of them differ on arm64.)
 const EINTR = 4, ENOENT = 2, EEXIST = 17, EISDIR = 21;
-const O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0o100, O_TRUNC = 0o1000, O_CLOEXEC = 0o2000000;
 const AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000;
 const STATX_BASIC_STATS = 0x7ff;
 const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFREG = 0o100000, S_IFLNK = 0o120000;
@@ -191,8 +189,43 @@ export function existsSync(path: string): boolean {
   return links().access(cstr(path), constants.F_OK) === 0;
 }
 
-// struct dirent64 (x86_64 and arm64 alike): | d_ino u64 | d_off i64 | d_reclen u16 | d_type u8 | d_name[] @19 |
-const D_TYPE = 18, D_NAME = 19, DT_DIR = 4;
+/** A directory's fd, for readSmallAt; close it with closeSync. */
+export function openDirSync(path: string): number {
+  const fd = io().open(cstr(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0) fail("opendir", path);
+  return fd;
+}
+
+/**
+ * Reads a small file of a directory whole into buf, without the runtime's file machinery (`ps`
+ * reads thousands of records): openat (never through a symbolic link), one pread, close. Returns
+ * the byte count, undefined when the file does not exist, or null when it does not fit in buf
+ * (read it another way).
+ */
+export function readSmallAt(dirfd: number, name: string, buf: Uint8Array): number | undefined | null {
+  const fd = io().openat(dirfd, cstr(name), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (fd < 0) {
+    const e = errno();
+    if (e === ENOENT) return undefined;
+    fail("open", name, e);
+  }
+  try {
+    const n = Number(io().pread(fd, buf, buf.byteLength, 0));
+    if (n < 0) fail("read", name);
+    return n === buf.byteLength ? null : n;
+  } finally {
+    io().close(fd);
+  }
+}
+
+// struct linux_dirent64, as getdents64 fills the buffer with them, back to back:
+//   | d_ino u64 | d_off i64 | d_reclen u16 | d_type u8 | d_name (NUL-terminated, padded to d_reclen) |
+const D_RECLEN = 16, D_TYPE = 18, D_NAME = 19, DT_DIR = 4;
+// One buffer for every listing: a state directory of 5,000 containers holds 30,000 entries, and
+// one getdents64 call per 64 KiB of them costs far less than a libc readdir call per entry.
+const DENTS = new Uint8Array(65536);
+const DV = new DataView(DENTS.buffer);
+const latin = new TextDecoder("utf-8");
 
 export interface Dirent {
   name: string;
@@ -203,24 +236,31 @@ export interface Dirent {
 export function readdirSync(path: string): string[];
 export function readdirSync(path: string, options: { withFileTypes: true }): Dirent[];
 export function readdirSync(path: string, options?: { withFileTypes: true }): string[] | Dirent[] {
-  const dir = dirs().opendir(cstr(path)) as Pointer | null;
-  if (dir === null) fail("opendir", path);
+  const fd = io().open(cstr(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0) fail("opendir", path);
+  const names: string[] = [];
+  const types: number[] = [];
   try {
-    const names: string[] = [];
-    const types: number[] = [];
     for (;;) {
-      const ent = dirs().readdir64(dir) as Pointer | null;
-      if (ent === null) break;
-      const name = new CString(ent, D_NAME).toString();
-      if (name === "." || name === "..") continue;
-      names.push(name);
-      types.push(read.u8(ent, D_TYPE));
+      const n = Number(dirs().getdents64(fd, DENTS, DENTS.byteLength));
+      if (n < 0) {
+        if (errno() === EINTR) continue;
+        fail("scandir", path);
+      }
+      if (n === 0) break;
+      for (let at = 0; at < n; at += DV.getUint16(at + D_RECLEN, true)) {
+        const end = DENTS.indexOf(0, at + D_NAME);
+        const name = latin.decode(DENTS.subarray(at + D_NAME, end));
+        if (name === "." || name === "..") continue;
+        names.push(name);
+        types.push(DENTS[at + D_TYPE]!);
+      }
     }
-    if (!options?.withFileTypes) return names;
-    return names.map((name, i) => ({ name, isDirectory: () => types[i] === DT_DIR }));
   } finally {
-    dirs().closedir(dir);
+    closeSync(fd);
   }
+  if (!options?.withFileTypes) return names;
+  return names.map((name, i) => ({ name, isDirectory: () => types[i] === DT_DIR }));
 }
 
 /** rm -r (recursive) and -f (force: a missing path is no error). */

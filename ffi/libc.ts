@@ -42,7 +42,6 @@ const sockets = group({
   bind: { args: [i32, ptr, u32], returns: i32 },
   getsockname: { args: [i32, ptr, ptr], returns: i32 },
 });
-const files = group({ pread: { args: [i32, ptr, u64, i64], returns: i64 } });
 const passing = group({
   socketpair: { args: [i32, i32, i32, ptr], returns: i32 },
   sendmsg: { args: [i32, ptr, i32], returns: i64 },
@@ -61,6 +60,8 @@ export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 64, O_EXCL = 128,
   O_APPEND = 1024, O_CLOEXEC = 524288;
 /** Never follow a symbolic link in the last component. arm64 has its own value (asm/fcntl.h). */
 export const O_NOFOLLOW = process.arch === "arm64" ? 0o100000 : 0o400000;
+/** Fail unless a directory; arm64's value differs too. */
+export const O_DIRECTORY = process.arch === "arm64" ? 0o40000 : 0o200000;
 export const LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
 export const SOL_SOCKET = 1, SO_RCVTIMEO = 20, SO_RCVBUF = 8, SO_SNDBUF = 7, SO_ATTACH_FILTER = 26;
 export const AF_INET = 2, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 524288;
@@ -312,28 +313,6 @@ export function closeInKernelWorker(fd: number, closeFd: () => void): void {
 export type { Pointer };
 export { CString };
 
-
-/**
- * Reads a small file whole into buf, without the runtime's file machinery (a `ps` of thousands of
- * containers reads thousands of records): open (never through a symbolic link), one pread, close.
- * Returns the byte count, undefined when the file does not exist, or null when it does not fit in
- * buf (read it another way). Throws a KernelError for any other failure.
- */
-export function readSmall(path: string, buf: Uint8Array): number | undefined | null {
-  const fd = core().open(cstr(path), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
-  if (fd < 0) {
-    const e = errno();
-    if (e === 2) return undefined;
-    throw new KernelError("open", path, e, strerror(e));
-  }
-  try {
-    const n = Number(files().pread(fd, buf, buf.byteLength, 0));
-    if (n < 0) fail("read", path);
-    return n === buf.byteLength ? null : n;
-  } finally {
-    core().close(fd);
-  }
-}
 
 // sys/inotify.h
 export const IN_MODIFY = 0x2, IN_Q_OVERFLOW = 0x4000;

@@ -71,6 +71,22 @@ describe("ffi/fs.ts", () => {
     expect(fs.existsSync(`${dir}/s`)).toBe(false);
   });
 
+  test("readSmallAt: the bytes, undefined when missing, null when larger than the buffer, never through a link", () => {
+    node.writeFileSync(`${dir}/small`, "12345");
+    node.symlinkSync(`${dir}/small`, `${dir}/link`);
+    const d = fs.openDirSync(dir);
+    try {
+      const buf = new Uint8Array(8);
+      expect(fs.readSmallAt(d, "small", buf)).toBe(5);
+      expect(Buffer.from(buf.subarray(0, 5)).toString()).toBe("12345");
+      expect(fs.readSmallAt(d, "none", buf)).toBeUndefined();
+      expect(fs.readSmallAt(d, "small", new Uint8Array(5))).toBeNull();
+      expect(errorOf(() => fs.readSmallAt(d, "link", buf))).toMatchObject({ code: "ELOOP" });
+    } finally {
+      fs.closeSync(d);
+    }
+  });
+
   test("errors carry node's code, errno, syscall and path, and its message layout", () => {
     for (const [mine, theirs] of [
       [() => fs.statSync(`${dir}/none`), () => node.statSync(`${dir}/none`)],

@@ -1,7 +1,7 @@
 // The shape of a command: one declarative table that drives parsing (src/cli/argv.ts), --help
 // (src/cli/help.ts) and shell completion (src/cli/complete.ts), so the three cannot disagree.
 // The vocabulary follows citty (args, alias, valueHint) so a citty reader recognises it;
-// citty's own parser and renderer are not used (see ARCHITECTURE.md, "The command line").
+// citty itself is not used (see ARCHITECTURE.md, "Why not citty").
 
 /** Where the values of an option or argument come from when completing a word. */
 export type Completion =

@@ -9,6 +9,7 @@ import { nearest } from "../errors/suggest.ts";
 import type { KernelPort } from "../nat/portmap.ts";
 import { describeMapping, type PortMapping } from "../network/ports.ts";
 import { listRecords, type ContainerRecord } from "../state/containers.ts";
+import { mark } from "../errors/trace.ts";
 
 function ago(iso: string | undefined): string {
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso ?? "")) / 1000));
@@ -180,17 +181,22 @@ export default defineCommand({
     const all = opts.all || limit > 0 || opts.filter.some((f) => f.startsWith("status="));
     requireRoot("tsnet ps", STATE_IS_ROOTS);
     recoverOrphans();
+    mark("recovered");
     let recs = listRecords()
       .filter((r) => (all || isRunning(r)) && match(r))
       .sort((a, b) => b.created.localeCompare(a.created));
     if (limit > 0) recs = recs.slice(0, limit);
+    mark("listed");
     const kernel = opts.quiet ? new Map<string, KernelPort[]>() : await kernelPorts(recs);
+    mark("ports");
     const rows = recs.map((r) => row(r, kernel));
+    mark("rows");
     let text: string;
     if (opts.quiet) text = lines(rows.map((r) => r.ID));
     else if (format.kind === "json") text = lines(rows.map((r) => JSON.stringify(r)));
     else if (format.kind === "template") text = templateRows("ps", format, rows, HEADERS);
     else text = `${table(rows)}\n`;
+    mark("formatted");
     if (text) out(text);
     return 0;
   },
@@ -208,7 +214,9 @@ function table(rows: Row[]): string {
     const v = String(r[k]);
     return k === "Command" ? JSON.stringify(v.length > 20 ? `${v.slice(0, 19)}…` : v) : v;
   };
-  const widths = cols.map(([h, k]) => Math.max(h.length, ...rows.map((r) => cell(r, k).length)));
+  // Each cell once: ps of 5,000 containers makes 30,000 of them.
+  const cells = rows.map((r) => cols.map(([, k]) => cell(r, k)));
+  const widths = cols.map(([h], i) => cells.reduce((w, c) => Math.max(w, c[i]!.length), h.length));
   const line = (vals: string[]) => vals.map((v, i) => (i === vals.length - 1 ? v : v.padEnd(widths[i]! + 3))).join("").trimEnd();
-  return [line(cols.map(([h]) => h)), ...rows.map((r) => line(cols.map(([, k]) => cell(r, k))))].join("\n");
+  return [line(cols.map(([h]) => h)), ...cells.map(line)].join("\n");
 }

@@ -276,7 +276,7 @@ function frame(msg: Uint8Array): Uint8Array {
  * for answers too long for a datagram.
  */
 export function startResolver(nsFd: number, cfg: ResolverConfig): Resolver {
-  const { udp, tcp, nft } = inNetns(nsFd, () => {
+  const { udp, tcp } = inNetns(nsFd, () => {
     // TCP first: its port is known at once; the same number is free for UDP in a new namespace.
     const tcp = Bun.listen<{ buf: Uint8Array }>({
       hostname: RESOLVER_ADDRESS,
@@ -314,19 +314,20 @@ export function startResolver(nsFd: number, cfg: ResolverConfig): Resolver {
         },
       },
     });
-    // The socket stays open until the container ends: closing an nf_tables socket right after a
-    // commit would wait for an RCU grace period.
+    // Closed at once: its release, which waits for an RCU grace period, is left to a kernel
+    // worker (openNftSocket), and a socket kept per container would hold its buffers.
     const nft = openNftSocket();
     try {
       // The namespace is new: nothing to compare with, one batch.
       createTable(nft, dnsRedirectTable(toV4(parseIp(RESOLVER_ADDRESS)!), tcp.port));
     } catch (e) {
-      nft.close();
       tcp.stop(true);
       void udp.then((x) => x.close(), () => {});
       throw e;
+    } finally {
+      nft.close();
     }
-    return { udp, tcp, nft };
+    return { udp, tcp };
   });
   let closed = false;
   // Bun binds a UDP socket before its promise settles; a failure would leave names unanswered.
@@ -339,7 +340,6 @@ export function startResolver(nsFd: number, cfg: ResolverConfig): Resolver {
       if (closed) return;
       closed = true;
       tcp.stop(true);
-      nft.close();
       void udpReady.then((s) => s?.close());
     },
   };

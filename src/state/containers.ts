@@ -3,11 +3,10 @@
 // The record lists every kernel object the container owns, written before the object is made,
 // so teardown (normal, after a failure, or after a crash) knows what to remove.
 import { TsnetError, UsageError } from "../errors/errors.ts";
-import { readSmall } from "../../ffi/libc.ts";
 import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, withLock, writeAtomic } from "./files.ts";
 import { CONTAINERS_DIR, ID_RE, LOCKS_DIR, NAMES_DIR, NETNS_DIR, checkedId, logPaths, runSpecPath } from "./paths.ts";
 
-import { readdirSync } from "../../ffi/fs.ts";
+import { closeSync, openDirSync, readSmallAt, readdirSync } from "../../ffi/fs.ts";
 import type { PortMapping } from "../network/ports.ts";
 
 /** "container" joins another container's namespace (`--network container:NAME`). */
@@ -195,6 +194,7 @@ function notARecord(path: string, why: string): TsnetError {
 
 const NETNS_RE = new RegExp(`^${NETNS_DIR}/[A-Za-z0-9][A-Za-z0-9_.-]*$`);
 const IFNAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+const VETH_SUFFIX_RE = /^(-[0-9]+)?$/;
 const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 const isStrings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
 
@@ -230,7 +230,7 @@ function badField(v: unknown, id: string): string | undefined {
     for (const e of r.endpoints) {
       if (typeof e !== "object" || e === null || !ID_RE.test(e.networkId)) return "endpoints.networkId";
       // The host end is named after the container's id (src/network/sandbox.ts).
-      if (typeof e.hostVeth !== "string" || !new RegExp(`^veth${id.slice(0, 7)}(-[0-9]+)?$`).test(e.hostVeth)) return "endpoints.hostVeth";
+      if (typeof e.hostVeth !== "string" || !e.hostVeth.startsWith(`veth${id.slice(0, 7)}`) || !VETH_SUFFIX_RE.test(e.hostVeth.slice(11))) return "endpoints.hostVeth";
       if (typeof e.ifname !== "string" || !/^eth[0-9]+$/.test(e.ifname)) return "endpoints.ifname";
       if (typeof e.bridge !== "string" || !IFNAME_RE.test(e.bridge)) return "endpoints.bridge";
       if (!Array.isArray(e.ips) || !e.ips.every((i: any) => typeof i?.address === "string" && isInt(i.prefix, 0, 128))) return "endpoints.ips";
@@ -254,22 +254,31 @@ export function listRecords(): ContainerRecord[] {
     throw fsError("read directory", CONTAINERS_DIR, e);
   }
   // The directory is trusted (root's alone, checked above), so each record is read with one
-  // open, one pread and one close: `ps` reads thousands of them.
+  // openat, one pread and one close: `ps` reads thousands of them.
   const out: ContainerRecord[] = [];
   const decoder = new TextDecoder();
-  for (const f of files) {
-    if (!f.endsWith(".json")) continue;
-    const path = `${CONTAINERS_DIR}/${f}`;
-    let n: number | undefined | null;
-    try {
-      n = readSmall(path, LIST_BUF);
-    } catch (e) {
-      throw fsError("read", path, e);
+  let dirfd: number;
+  try {
+    dirfd = openDirSync(CONTAINERS_DIR);
+  } catch (e) {
+    throw fsError("read directory", CONTAINERS_DIR, e);
+  }
+  try {
+    for (const f of files) {
+      if (!f.endsWith(".json")) continue;
+      let n: number | undefined | null;
+      try {
+        n = readSmallAt(dirfd, f, LIST_BUF);
+      } catch (e) {
+        throw fsError("read", `${CONTAINERS_DIR}/${f}`, e);
+      }
+      if (n === undefined) continue; // removed meanwhile
+      // A record too large for the buffer (a command line of thousands of words) is read whole.
+      const r = loadRecord(f.slice(0, -5), n === null ? undefined : decoder.decode(LIST_BUF.subarray(0, n)));
+      if (r) out.push(r);
     }
-    if (n === undefined) continue; // removed meanwhile
-    // A record too large for the buffer (a command line of thousands of words) is read whole.
-    const r = loadRecord(f.slice(0, -5), n === null ? undefined : decoder.decode(LIST_BUF.subarray(0, n)));
-    if (r) out.push(r);
+  } finally {
+    closeSync(dirfd);
   }
   return out;
 }
