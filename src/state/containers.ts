@@ -153,8 +153,12 @@ export function reserveName(rec: ContainerRecord, requested: string | undefined)
     }
     return;
   }
+  // 400 plain names: after three taken ones a random number is added (as Docker adds a digit), so
+  // a name costs a try or two however many containers run (at 1,000, fifty tries of plain names,
+  // each a record write, cost 3 ms of every run).
   for (let i = 0; ; i++) {
-    rec.name = i < 50 ? `${pick(ADJECTIVES)}_${pick(NOUNS)}` : `${pick(ADJECTIVES)}_${pick(NOUNS)}_${i}`;
+    const plain = `${pick(ADJECTIVES)}_${pick(NOUNS)}`;
+    rec.name = i < 3 ? plain : `${plain}_${Math.floor(Math.random() * 100_000)}`;
     saveRecord(rec);
     if (createExclusive(`${NAMES_DIR}/${rec.name}`, rec.id)) return;
   }
