@@ -3,6 +3,7 @@
 // address), attachEndpoint (veth with its peer born inside, address, routes, hairpin) and
 // publishPorts for runtimeConfig.portMappings. The attachment's record is written (O_EXCL) before
 // anything it names is made; a failure undoes this ADD's objects and nothing else.
+import { mark } from "../errors/trace.ts";
 import { close, O_RDONLY, open } from "../../ffi/libc.ts";
 import { isErrno, KernelError, TsnetError } from "../errors/errors.ts";
 import { ENOENT } from "../errors/errno.ts";
@@ -110,6 +111,7 @@ export async function cniAdd(env: CniEnv, conf: NetConf, stdin: string): Promise
 
 function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undefined): CniResult {
   const net = ensureCniNetwork(conf, lease && { subnet: lease.subnet, gateway: lease.gateway });
+  mark("network");
   if (lease && net.subnets[0]?.subnet !== lease.subnet) {
     throw new CniError(ERR_INVALID_CONFIG, `IPAM plugin ${conf.ipamPlugin} gave ${formatIp(lease.address)} in ${lease.subnet}, but network ${net.name} is ${net.subnets[0]?.subnet}: configure the plugin's range inside the network's subnet`);
   }
@@ -127,6 +129,7 @@ function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undef
     endpoints: [],
     ports: conf.portMappings,
   };
+  mark("ports-free");
   if (!createAttachment(a)) {
     throw new CniError(ERR_FAILED, `container ${env.containerId} is already attached to network ${net.name} as ${env.ifname}: DEL it first`);
   }
@@ -140,6 +143,7 @@ function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undef
       routes: lease ? lease.routes : conf.routes,
       awaitNames: true,
     });
+    mark("endpoint");
     if (a.ports.length) {
       try {
         publishPorts(portOwnerOf(a), publishedFor(a), natNetworks);
@@ -150,6 +154,7 @@ function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undef
         throw e;
       }
     }
+    mark("published");
     // The endpoint as made (its veth now this attachment's to delete) and the ports as published.
     saveAttachment(a);
     return result(env, conf, net, a, lease?.dns ?? conf.dns, ep);

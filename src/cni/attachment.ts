@@ -2,6 +2,7 @@
 // whose endpoints are recorded in its attachment record, and a port owner (src/nat/portmap.ts)
 // whose elements are tagged with its id. `tsnet run` containers are the other kind of owner of
 // both; the veth, lease, address, route and port code is theirs.
+import { mark } from "../errors/trace.ts";
 import { Cleanup } from "../errors/errors.ts";
 import { unpublishPorts } from "../nat/portmap.ts";
 import { detachEndpoint, type EndpointOwner } from "../network/sandbox.ts";
@@ -50,12 +51,14 @@ export function teardownAttachment(a: CniAttachment, leaveToNamespace = false): 
       c.step(() => saveAttachment(a));
     }
     c.step(() => unpublishPorts(portOwnerOf(a), published ? publishedFor(a) : undefined));
+    mark("unpublished");
   }
   // The endpoint is recorded before its veth is made, so the veth can exist only if recorded.
   // Deleted here, unless its namespace is on its way out: then the pair goes with it.
   for (const ep of [...a.endpoints]) c.step(() => detachEndpoint(owner, ep, leaveToNamespace));
   // A lease is taken just before its endpoint is recorded: a crash in between leaves one that
   // only its owner id names.
+  mark("detached");
   if (!a.endpoints.length) c.step(() => releaseLeasesOf(a.networkId, a.id));
   c.step(() => deleteAttachment(a));
   c.done();

@@ -2,6 +2,7 @@
 // DEL, a namespace already gone (the veth is removed from the host side, and the kernel took the
 // inside end with the namespace anyway), an ADD that failed half-way. The delegated IPAM plugin,
 // if any, is always called, as the spec asks, after tsnet's own clean-up.
+import { mark } from "../errors/trace.ts";
 import { netnsInUse } from "../netns/netns.ts";
 import { attachmentId, loadAttachment } from "../state/cni.ts";
 import { releaseLeasesOf, teardownAttachment } from "./attachment.ts";
@@ -16,6 +17,7 @@ export async function cniDel(env: CniEnv, conf: NetConf, stdin: string): Promise
   // case reads that one file. Without a record nothing of it was made (the record comes first),
   // unless the record was removed behind tsnet's back: then only a lease can be found.
   const a = loadAttachment(conf.name, id);
+  mark("loaded");
   try {
     // A namespace with no process in it is on its way out: its veth goes with it.
     if (a) teardownAttachment(a, !netnsInUse(env.netns || a.netns));

@@ -4,6 +4,7 @@
 // version list (VERSION) as JSON on stdout and exit 0; nothing for DEL, CHECK, GC and STATUS;
 // on failure the error JSON {cniVersion, code, msg, details} on stdout (where libcni reads it),
 // the same as one line on stderr, and exit 1. Each command's module is loaded only when it runs.
+import { flushTrace, mark } from "../errors/trace.ts";
 import { readFileSync, writeSync } from "../../ffi/fs.ts";
 import { KernelError, TsnetError, UsageError } from "../errors/errors.ts";
 import { parseConf, readEnv } from "./config.ts";
@@ -44,6 +45,13 @@ function asCniError(e: unknown): CniError {
   return new CniError(ERR_INTERNAL, `internal error: ${what}`, process.env.TSNET_DEBUG && e instanceof Error ? (e.stack ?? "") : "");
 }
 
+/** With TSNET_TRACE=1, the marks of a call on stderr (where libcni does not look). */
+function done(): number {
+  mark("done");
+  flushTrace();
+  return 0;
+}
+
 export async function cniMain(): Promise<number> {
   let stdin = "";
   let version = CURRENT_VERSION;
@@ -57,6 +65,7 @@ export async function cniMain(): Promise<number> {
   process.on("uncaughtException", (e) => process.exit(fail(e)));
   process.on("unhandledRejection", (e) => process.exit(fail(e)));
   try {
+    mark("cni");
     stdin = readStdin();
     version = versionOf(stdin);
     const env = readEnv(process.env);
@@ -65,16 +74,17 @@ export async function cniMain(): Promise<number> {
       return 0;
     }
     const conf = parseConf(stdin, env);
+    mark("conf");
     version = conf.cniVersion;
     switch (env.command) {
       case "ADD": {
         const { cniAdd } = await import("./add.ts");
         write(1, `${JSON.stringify(toVersion(await cniAdd(env, conf, stdin), version))}\n`);
-        return 0;
+        return done();
       }
       case "DEL":
         await (await import("./del.ts")).cniDel(env, conf, stdin);
-        return 0;
+        return done();
       case "CHECK":
         await (await import("./check.ts")).cniCheck(env, conf, stdin);
         return 0;
