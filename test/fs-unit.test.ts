@@ -50,6 +50,25 @@ describe("ffi/fs.ts", () => {
     expect(errorOf(() => fs.rmSync(`${dir}/a`))).toMatchObject({ code: "ENOENT" });
   });
 
+  test("namesEndingIn: the names with that ending, across several 64 KiB reads of the directory", () => {
+    fs.mkdirSync(`${dir}/many`);
+    // 3,000 entries of 70-odd bytes: more than one getdents64 buffer.
+    for (let i = 0; i < 1000; i++) {
+      const id = i.toString(16).padStart(64, "0");
+      fs.writeFileSync(`${dir}/many/${id}.json`, "{}");
+      fs.writeFileSync(`${dir}/many/${id}.spec`, "");
+      fs.mkdirSync(`${dir}/many/${id}`);
+    }
+    fs.writeFileSync(`${dir}/many/.json`, ""); // the ending alone is a name too
+    const fd = fs.openDirSync(`${dir}/many`);
+    try {
+      expect(fs.namesEndingIn(fd, ".json", `${dir}/many`).sort()).toEqual(readdirAll(`${dir}/many`).filter((n) => n.endsWith(".json")).sort());
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.rmSync(`${dir}/many`, { recursive: true });
+  });
+
   test("files: write, read (whole, at an offset, bytes), rename, links, realpath", () => {
     fs.writeFileSync(`${dir}/w`, "één\n");
     expect(fs.readFileSync(`${dir}/w`, "utf8")).toBe("één\n");

@@ -6,7 +6,7 @@ import { TsnetError, UsageError } from "../errors/errors.ts";
 import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, withLock, writeAtomic } from "./files.ts";
 import { CONTAINERS_DIR, ID_RE, LOCKS_DIR, NAMES_DIR, NETNS_DIR, checkedId, logPaths, runSpecPath } from "./paths.ts";
 
-import { closeSync, openDirSync, readSmallAt, readdirSync } from "../../ffi/fs.ts";
+import { closeSync, namesEndingIn, openDirSync, readSmallAt } from "../../ffi/fs.ts";
 import type { PortMapping } from "../network/ports.ts";
 
 /** "container" joins another container's namespace (`--network container:NAME`). */
@@ -251,25 +251,24 @@ function badField(v: unknown, id: string): string | undefined {
 
 export function listRecords(): ContainerRecord[] {
   if (!trustDir(CONTAINERS_DIR)) return [];
-  let files: string[];
-  try {
-    files = readdirSync(CONTAINERS_DIR);
-  } catch (e) {
-    throw fsError("read directory", CONTAINERS_DIR, e);
-  }
-  // The directory is trusted (root's alone, checked above), so each record is read with one
-  // openat, one pread and one close: `ps` reads thousands of them.
-  const out: ContainerRecord[] = [];
-  const decoder = new TextDecoder();
+  // The directory is trusted (root's alone, checked above), so it is listed and each record read
+  // through one directory fd: one openat, one pread and one close per record (`ps` reads thousands).
   let dirfd: number;
+  let files: string[];
   try {
     dirfd = openDirSync(CONTAINERS_DIR);
   } catch (e) {
     throw fsError("read directory", CONTAINERS_DIR, e);
   }
+  const out: ContainerRecord[] = [];
+  const decoder = new TextDecoder();
   try {
+    try {
+      files = namesEndingIn(dirfd, ".json", CONTAINERS_DIR);
+    } catch (e) {
+      throw fsError("read directory", CONTAINERS_DIR, e);
+    }
     for (const f of files) {
-      if (!f.endsWith(".json")) continue;
       let n: number | undefined | null;
       try {
         n = readSmallAt(dirfd, f, LIST_BUF);
