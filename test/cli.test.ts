@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isGroup, type CommandDef, type OptionDef } from "../src/cli/command.ts";
 import { COMMANDS } from "../src/cli/registry.ts";
-import { TSNET, assertThrowawayHost, ipj, records, sh, tsnet, waitFor } from "./helpers.ts";
+import { TSNET, assertThrowawayHost, ipj, records, sh, tsnet, waitFor, removeAllContainers, runDetached as runD } from "./helpers.ts";
 import { NestedHost } from "./nested-host.ts";
 
 beforeAll(() => assertThrowawayHost());
@@ -14,18 +14,8 @@ const PUBLIC = Object.entries(COMMANDS).filter(([, c]) => !c.hidden).map(([n]) =
 const bash = (script: string, env?: Record<string, string>) => sh(["bash", "-c", script], { env: { T: TSNET, ...env } });
 const asNobody = (args: string[]) => sh(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", TSNET, ...args]);
 
-function cleanAll(): void {
-  const ids = tsnet(["ps", "-aq"]).stdout.trim().split("\n").filter(Boolean);
-  if (ids.length) tsnet(["rm", "-f", ...ids]);
-}
-afterEach(cleanAll);
-afterAll(cleanAll);
-
-function runD(args: string[]): string {
-  const r = tsnet(["run", "-d", ...args]);
-  if (r.code !== 0) throw new Error(`run -d ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout.trim();
-}
+afterEach(removeAllContainers);
+afterAll(removeAllContainers);
 
 describe("help", () => {
   test("tsnet COMMAND --help and tsnet help COMMAND: exit 0, the same text, every option with an example", async () => {

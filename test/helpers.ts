@@ -278,3 +278,16 @@ export function managerPid(name: string): number {
   if (!rec?.manager) throw new Error(`no manager recorded for container ${name}`);
   return Number(String(rec.manager).split("-")[0]);
 }
+
+/** Removes every container of this sandbox, exited ones too, so each test starts from none. */
+export function removeAllContainers(): void {
+  const ids = tsnet(["ps", "-aq"]).stdout.trim().split("\n").filter(Boolean);
+  if (ids.length) tsnet(["rm", "-f", ...ids]);
+}
+
+/** `tsnet run -d ARGS`: the new container's id; a failure throws, naming the command and its message. */
+export function runDetached(args: string[], env?: Record<string, string>): string {
+  const r = tsnet(["run", "-d", ...args], { env });
+  if (r.code !== 0) throw new Error(`run -d ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+  return r.stdout.trim();
+}

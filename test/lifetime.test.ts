@@ -5,7 +5,7 @@ import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import {
   TSNET, alive, assertThrowawayHost, managerPid, cgroupMount, cgroupParent, childrenOf, containerCgroups, curl, leases, netnsNames, nginxProcesses,
-  nginxSite, parentOf, pidsByArgv, procState, records, sh, tsnet, veths, waitFor,
+  nginxSite, parentOf, pidsByArgv, procState, records, runDetached as runD, sh, tsnet, veths, waitFor,
 } from "./helpers.ts";
 
 beforeAll(() => assertThrowawayHost());
@@ -20,12 +20,6 @@ function expectAllReleased(): void {
   expect(containerCgroups()).toEqual([]);
 }
 
-function runD(args: string[]): string {
-  const r = tsnet(["run", "-d", ...args]);
-  if (r.code !== 0) throw new Error(`run -d failed (${r.code}): ${r.stderr}`);
-  return r.stdout.trim();
-}
-
 function psJson(): any[] {
   return tsnet(["ps", "-a", "--format", "json"]).stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
 }
@@ -34,7 +28,6 @@ function sessionOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
 }
-
 
 /** A foreground `tsnet run` started by the test, its output collected. */
 function foreground(args: string[]) {

@@ -3,22 +3,14 @@
 // (-t, --since), --tail, -f across a restart; -d --rm leaves no file behind.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
-import { assertThrowawayHost, records, sh, TSNET, tsnet, waitFor } from "./helpers.ts";
+import { assertThrowawayHost, records, sh, TSNET, tsnet, waitFor, removeAllContainers, runDetached } from "./helpers.ts";
 
 beforeAll(() => assertThrowawayHost());
 
-function cleanAll(): void {
-  const ids = tsnet(["ps", "-aq"]).stdout.trim().split("\n").filter(Boolean);
-  if (ids.length) tsnet(["rm", "-f", ...ids]);
-}
-afterEach(cleanAll);
-afterAll(cleanAll);
+afterEach(removeAllContainers);
+afterAll(removeAllContainers);
 
-function runD(args: string[]): string {
-  const r = tsnet(["run", "-d", "--network", "none", ...args]);
-  if (r.code !== 0) throw new Error(`run -d ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout.trim();
-}
+const runD = (args: string[]) => runDetached(["--network", "none", ...args]);
 
 function ended(name: string): void {
   expect(tsnet(["wait", name]).code).toBeLessThan(125);

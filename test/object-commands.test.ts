@@ -2,23 +2,16 @@
 // unknown or not-running container in every object command, and their help and completion.
 // Published ports are checked against nf_tables (nft) and reached with curl.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { TSNET, assertThrowawayHost, curl, records, sh, tsnet, waitFor } from "./helpers.ts";
+import { TSNET, assertThrowawayHost, curl, records, sh, tsnet, waitFor, removeAllContainers, runDetached as runD } from "./helpers.ts";
 
 beforeAll(() => assertThrowawayHost());
 
 function cleanAll(): void {
-  const ids = tsnet(["ps", "-aq"]).stdout.trim().split("\n").filter(Boolean);
-  if (ids.length) tsnet(["rm", "-f", ...ids]);
+  removeAllContainers();
   tsnet(["network", "rm", "backend"]);
 }
 afterEach(cleanAll);
 afterAll(cleanAll);
-
-function runD(args: string[]): string {
-  const r = tsnet(["run", "-d", ...args]);
-  if (r.code !== 0) throw new Error(`run -d ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout.trim();
-}
 
 const one = (code: number, stderr: string, stdout = "") => ({ code, stdout, stderr: `tsnet: ${stderr}\n` });
 

@@ -5,22 +5,12 @@
 // rules read with stat, ip and nft.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
-import { TSNET, assertThrowawayHost, curl, netnsNames, records, sh, tsnet, waitFor } from "./helpers.ts";
+import { TSNET, assertThrowawayHost, curl, netnsNames, records, sh, tsnet, waitFor, removeAllContainers, runDetached as runD } from "./helpers.ts";
 
 beforeAll(() => assertThrowawayHost());
 
-function cleanAll(): void {
-  const ids = tsnet(["ps", "-aq"]).stdout.trim().split("\n").filter(Boolean);
-  if (ids.length) tsnet(["rm", "-f", ...ids]);
-}
-afterEach(cleanAll);
-afterAll(cleanAll);
-
-function runD(args: string[]): string {
-  const r = tsnet(["run", "-d", ...args]);
-  if (r.code !== 0) throw new Error(`run -d ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout.trim();
-}
+afterEach(removeAllContainers);
+afterAll(removeAllContainers);
 
 const field = (name: string, template: string) => tsnet(["inspect", "-f", template, name]).stdout.trim();
 const status = (name: string) => field(name, "{{.State.Status}}");

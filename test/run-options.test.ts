@@ -3,22 +3,12 @@
 // directory and ids), and its user is read from /proc, not from tsnet.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { TSNET, assertThrowawayHost, records, sh, tsnet } from "./helpers.ts";
+import { TSNET, assertThrowawayHost, records, sh, tsnet, removeAllContainers, runDetached as runD } from "./helpers.ts";
 
 beforeAll(() => assertThrowawayHost());
 
-function cleanAll(): void {
-  const ids = tsnet(["ps", "-aq"]).stdout.trim().split("\n").filter(Boolean);
-  if (ids.length) tsnet(["rm", "-f", ...ids]);
-}
-afterEach(cleanAll);
-afterAll(cleanAll);
-
-function runD(args: string[], env?: Record<string, string>): string {
-  const r = tsnet(["run", "-d", ...args], { env });
-  if (r.code !== 0) throw new Error(`run -d ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout.trim();
-}
+afterEach(removeAllContainers);
+afterAll(removeAllContainers);
 
 /** A detached container's output once it has ended. */
 function logsWhenDone(name: string) {

@@ -5,9 +5,10 @@ import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, eachRef, isRunning, mustFind, signalContainer } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
 import { SIGKILL, SIGTERM } from "../container/proc.ts";
-import { TsnetError, UsageError } from "../errors/errors.ts";
+import { TsnetError } from "../errors/errors.ts";
 import { loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";
 import { readRunSpec, runDetached, wakeManager } from "../supervisor/client.ts";
+import { stopSeconds, timeOption } from "./stop.ts";
 
 /** Polls the record until the container runs again (a new start) or has ended; false on timeout. */
 async function startedAgain(before: ContainerRecord, ms: number): Promise<ContainerRecord | undefined> {
@@ -73,16 +74,11 @@ export default defineCommand({
   ],
   args: [{ name: "CONTAINER", what: "at least one container", description: "Name or id (a unique prefix is enough)", repeat: true, complete: "container" }],
   options: {
-    time: {
-      type: "string", alias: "t", aliases: ["timeout"], valueHint: "SECONDS",
-      description: "Seconds to wait after SIGTERM before SIGKILL (default 10)",
-      example: "tsnet restart -t 2 web",
-    },
+    time: timeOption("tsnet restart -t 2 web"),
   },
   examples: ["tsnet restart web", "tsnet restart -t 0 $(tsnet ps -q --filter label=tier=web)"],
   async run({ opts, args }) {
-    const seconds = opts.time === undefined ? 10 : Number(opts.time);
-    if (!Number.isInteger(seconds) || seconds < 0) throw new UsageError(`option -t of tsnet restart wants whole seconds, e.g. tsnet restart -t 10 web (got "${opts.time}")`);
+    const seconds = stopSeconds("restart", opts.time);
     requireRoot("tsnet restart", "it signals containers' processes and starts them again");
     recoverOrphans();
     return eachRef(args, async (ref) => {

@@ -7,21 +7,32 @@ import { recoverOrphans } from "../container/lifecycle.ts";
 import { UsageError } from "../errors/errors.ts";
 import { wakeManager } from "../supervisor/client.ts";
 
+/** -t/--timeout, as stop and restart take it. */
+export function timeOption(example: string) {
+  return {
+    type: "string", alias: "t", aliases: ["timeout"], valueHint: "SECONDS",
+    description: "Seconds to wait after SIGTERM before SIGKILL (default 10)",
+    example,
+  } as const;
+}
+
+/** The -t value in whole seconds (10 when not given). */
+export function stopSeconds(command: string, raw: string | undefined): number {
+  const seconds = raw === undefined ? 10 : Number(raw);
+  if (!Number.isInteger(seconds) || seconds < 0) throw new UsageError(`option -t of tsnet ${command} wants whole seconds, e.g. tsnet ${command} -t 10 web (got "${raw}")`);
+  return seconds;
+}
+
 export default defineCommand({
   name: "stop",
   details: ["Each name is printed once its container has ended, as Docker does. A stopped container stays stopped: its restart policy does not start it again (tsnet restart does)."],
   args: [{ name: "CONTAINER", what: "at least one container", description: "Name or id (a unique prefix is enough)", repeat: true, complete: "running" }],
   options: {
-    time: {
-      type: "string", alias: "t", aliases: ["timeout"], valueHint: "SECONDS",
-      description: "Seconds to wait after SIGTERM before SIGKILL (default 10)",
-      example: "tsnet stop -t 1 web",
-    },
+    time: timeOption("tsnet stop -t 1 web"),
   },
   examples: ["tsnet stop web", "tsnet stop $(tsnet ps -q)"],
   async run({ opts: values, args: rest }) {
-    const seconds = values.time === undefined ? 10 : Number(values.time);
-    if (!Number.isInteger(seconds) || seconds < 0) throw new UsageError(`option -t of tsnet stop wants whole seconds, e.g. tsnet stop -t 10 web (got "${values.time}")`);
+    const seconds = stopSeconds("stop", values.time);
     requireRoot("tsnet stop", "it signals containers' commands and releases their networks");
     recoverOrphans();
     return eachRef(rest, async (ref) => {
