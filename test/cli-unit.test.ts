@@ -5,7 +5,7 @@ import { parseArgv } from "../src/cli/argv.ts";
 import { defineCommand, defineGroup, isGroup, type CommandDef, type OptionDef } from "../src/cli/command.ts";
 import { resolveCommand } from "../src/cli/dispatch.ts";
 import { bashTrim, complete, splitLine } from "../src/cli/complete.ts";
-import { parseFormat, tabwrite, templateRows } from "../src/cli/format.ts";
+import { execute, parseFormat, tabwrite, templateRows } from "../src/cli/format.ts";
 import { commandHelp, groupHelp, topHelp, usageLine } from "../src/cli/help.ts";
 import { COMMANDS } from "../src/cli/registry.ts";
 import { UsageError } from "../src/errors/errors.ts";
@@ -220,6 +220,18 @@ describe("--format", () => {
     const g = parseFormat("ps", "{{.Names}}\\n", "error");
     if (g.kind !== "template") throw new Error("not a template");
     expect(templateRows("ps", g, rows, {})).toBe("web\n\na-much-longer-name\n\n");
+  });
+  test("an inspect template is read as written: Go's own escapes inside strings work", () => {
+    const run = (src: string, data: unknown) => {
+      const f = parseFormat("inspect", src, "zero", false);
+      if (f.kind !== "template") throw new Error("not a template");
+      return execute("inspect", f.template, data);
+    };
+    expect(run('{{.Name}}{{"\\n"}}', { Name: "/a" })).toBe("/a\n");
+    expect(run('{{printf "%s\\t%s" .Name .Id}}', { Name: "/a", Id: "b" })).toBe("/a\tb");
+    expect(run('{{range $k, $v := .L}}{{$k}}={{$v}}{{"\\n"}}{{end}}', { L: { x: "1", y: "2" } })).toBe("x=1\ny=2\n");
+    // "table" means nothing to inspect: it is text of the template.
+    expect(run("table {{.Name}}", { Name: "/a" })).toBe("table /a");
   });
   test("a bad template is a usage error naming where it breaks", () => {
     expect(() => parseFormat("ps", "{{.Names", "error")).toThrow('invalid --format template for tsnet ps: unclosed action at column 1: a "}}" is missing');

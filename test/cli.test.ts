@@ -230,6 +230,27 @@ describe("output discipline", () => {
     }
   });
 
+  test("stop, kill, rm and network rm of several objects into a closed pipe act on every one of them, then exit 141", () => {
+    const names = ["q1", "q2", "q3", "q4"];
+    const start = () => names.forEach((n) => runD(["--name", n, "--network", "none", "--", "sleep", "60"]));
+    const state = () => names.map((n) => records().find((r) => r.name === n)?.status ?? "gone");
+    start();
+    let r = bash(`(sleep 0.3; "$T" stop -t 0 ${names.join(" ")}) | true; echo "status \${PIPESTATUS[0]}"`);
+    expect({ ...r, state: state() }).toEqual({ code: 0, stdout: "status 141\n", stderr: "", state: ["exited", "exited", "exited", "exited"] });
+    r = bash(`(sleep 0.3; "$T" rm ${names.join(" ")}) | true; echo "status \${PIPESTATUS[0]}"`);
+    expect({ ...r, state: state() }).toEqual({ code: 0, stdout: "status 141\n", stderr: "", state: ["gone", "gone", "gone", "gone"] });
+    start();
+    r = bash(`(sleep 0.3; "$T" kill ${names.join(" ")}) | true; echo "status \${PIPESTATUS[0]}"`);
+    expect(r.stdout).toBe("status 141\n");
+    for (const n of names) expect(tsnet(["wait", n]).stdout).toBe("137\n");
+    r = bash(`(sleep 0.3; "$T" rm -f ${names.join(" ")}) | true; echo "status \${PIPESTATUS[0]}"`);
+    expect({ ...r, state: state() }).toEqual({ code: 0, stdout: "status 141\n", stderr: "", state: ["gone", "gone", "gone", "gone"] });
+    for (const n of ["pn1", "pn2"]) tsnet(["network", "create", n]);
+    r = bash(`(sleep 0.3; "$T" network rm pn1 pn2) | true; echo "status \${PIPESTATUS[0]}"`);
+    expect(r.stdout).toBe("status 141\n");
+    expect(tsnet(["network", "ls", "--format", "{{.Name}}"]).stdout).not.toMatch(/^pn[12]$/m);
+  });
+
   test("a full disk: one line, exit 125", () => {
     runD(["--name", "p2", "--network", "none", "--", "sleep", "30"]);
     for (const args of ["ps", "inspect p2", "--help"]) {

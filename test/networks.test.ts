@@ -416,6 +416,12 @@ describe("bad input: one line, exit 125 (1 for unknown objects), nothing made", 
     ["a gateway outside the subnet", ["network", "create", "--subnet", "10.95.0.0/24", "--gateway", "10.96.0.1", "x3"], /^tsnet: --gateway 10\.96\.0\.1 is not a usable address of 10\.95\.0\.0\/24/],
     ["an overlapping subnet", ["network", "create", "--subnet", "10.77.1.0/24", "x4"], /^tsnet: the x4 network's subnet 10\.77\.1\.0\/24 overlaps network bridge \(10\.77\.0\.0\/16\)/],
     ["a subnet overlapping a host route", ["network", "create", "--subnet", "192.0.2.0/25", "x5"], /^tsnet: the x5 network's subnet 192\.0\.2\.0\/25 overlaps the host route 192\.0\.2\.0\/24 dev nb0/],
+    // Not in the main routing table, yet no bridge may hold them: 127.0.0.1/24 on a bridge takes
+    // the host's own loopback services away from it.
+    ["a loopback subnet", ["network", "create", "--subnet", "127.0.0.0/24", "x6"], /^tsnet: the x6 network's subnet 127\.0\.0\.0\/24 overlaps 127\.0\.0\.0\/8, the loopback range: choose another --subnet in a private range/],
+    ["a multicast subnet", ["network", "create", "--subnet", "224.0.0.0/24", "x7"], /overlaps 224\.0\.0\.0\/4, the multicast range/],
+    ["a link-local subnet", ["network", "create", "--subnet", "169.254.0.0/16", "x8"], /overlaps 169\.254\.0\.0\/16, the link-local range/],
+    ["a reserved subnet", ["network", "create", "--subnet", "255.255.255.0/24", "x9"], /overlaps 240\.0\.0\.0\/4, the reserved range/],
     ["a reserved name", ["network", "create", "host"], /^tsnet: network name "host" is reserved/],
     ["--ip on the default bridge", ["run", "--rm", "--ip", "10.77.3.3", "--", "true"], /^tsnet: --ip is supported on user-defined networks only/],
     ["--ip with none", ["run", "--rm", "--network", "none", "--ip", "10.77.3.3", "--", "true"], /^tsnet: --ip cannot be used with --network none/],

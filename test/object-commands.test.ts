@@ -147,6 +147,21 @@ describe("object commands: exit 1 for an unknown or not-running container, every
       expect({ args, code: tsnet(args).code }).toEqual({ args, code: 0 });
     }
   });
+
+  test("an id prefix that several containers share", () => {
+    // 17 ids: two of them begin with the same hex digit.
+    const ids = Array.from({ length: 17 }, () => runD(["--network", "none", "--", "sleep", "60"]));
+    const digit = [..."0123456789abcdef"].find((d) => ids.filter((id) => id.startsWith(d)).length > 1)!;
+    const n = ids.filter((id) => id.startsWith(digit)).length;
+    const line = `"${digit}" matches ${n} containers: give more of the id or the name`;
+    for (const args of [["inspect", digit], ["logs", digit], ["port", digit], ["top", digit], ["exec", digit, "true"], ["stop", digit],
+      ["kill", digit], ["restart", digit], ["wait", digit], ["rm", "-f", digit], ["network", "connect", "bridge", digit]]) {
+      const want = args[0] === "inspect" ? { ...one(1, line), stdout: "[]\n" } : one(1, line);
+      expect({ args, ...tsnet(args) }).toEqual({ args, ...want });
+    }
+    // Nothing was done to any of them.
+    expect(records().filter((r) => ids.includes(r.id) && r.status === "running").length).toBe(17);
+  });
 });
 
 describe("help and completion cover the new commands and options", () => {

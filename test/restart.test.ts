@@ -139,12 +139,17 @@ describe("tsnet restart", () => {
     expect(status("stubborn")).toBe("running");
   });
 
-  test("an exited detached container runs again, with the same id, name, options and log", async () => {
+  test("an exited detached container runs again, with the same id, name, creation time, options and log", async () => {
     const id = runD(["--name", "again", "-p", "8093:80", "-e", "WHO=again", "--label", "k=v", "--", "sh", "-c", 'echo "hello $WHO"; exec sleep 30']);
     await waitFor("output", () => tsnet(["logs", "again"]).stdout === "hello again\n");
+    const created = field("again", "{{.Created}}");
+    const started = field("again", "{{.State.StartedAt}}");
     expect(tsnet(["stop", "again"]).code).toBe(0);
     expect(tsnet(["restart", "again"])).toEqual({ code: 0, stdout: "again\n", stderr: "" });
     expect(field("again", "{{.Id}} {{.State.Status}} {{.Config.Labels.k}}")).toBe(`${id} running v`);
+    // As Docker: Created stays, only State.StartedAt is new.
+    expect(field("again", "{{.Created}}")).toBe(created);
+    expect(field("again", "{{.State.StartedAt}}")).not.toBe(started);
     expect(tsnet(["port", "again"]).stdout).toBe("80/tcp -> 0.0.0.0:8093\n");
     expect(await waitFor("output", () => tsnet(["logs", "again"]).stdout === "hello again\nhello again\n")).toBe(true);
   });

@@ -3,8 +3,10 @@
 //   table                the command's own table
 //   table TEMPLATE       a Go template per row under a header, columns split at tabs and aligned
 //   TEMPLATE             a Go template per object, each followed by a newline
-// In the format, the two characters \t and \n stand for a tab and a newline, so that
-// 'table {{.ID}}\t{{.Names}}' works from any shell.
+// In a listing's format (ps, network ls) the two characters \t and \n stand for a tab and a
+// newline, so that 'table {{.ID}}\t{{.Names}}' works from any shell. An inspect template is read
+// as written, as Docker reads it: there `{{"\n"}}` and `{{printf "%s\t%s" ...}}` are Go's own
+// escapes inside a string, which a replacement would break.
 import { UsageError } from "../errors/errors.ts";
 import { compile, TemplateError, type MissingField, type Template } from "../template/exec.ts";
 
@@ -14,13 +16,13 @@ export type Format =
   | { kind: "template"; template: Template; table: boolean };
 
 /** Reads --format; a template that does not parse is a usage error naming where it breaks. */
-export function parseFormat(command: string, format: string | undefined, missing: MissingField): Format {
-  if (format === undefined || format === "" || format.trim() === "table") return { kind: "default" };
+export function parseFormat(command: string, format: string | undefined, missing: MissingField, listing = true): Format {
+  if (format === undefined || format === "" || (listing && format.trim() === "table")) return { kind: "default" };
   if (format.trim() === "json") return { kind: "json" };
   let src = format;
-  const table = src.startsWith("table ") || src.startsWith("table\t");
+  const table = listing && (src.startsWith("table ") || src.startsWith("table\t"));
   if (table) src = src.slice("table".length);
-  src = src.replace(/^ +| +$/g, "").replaceAll("\\t", "\t").replaceAll("\\n", "\n");
+  if (listing) src = src.replace(/^ +| +$/g, "").replaceAll("\\t", "\t").replaceAll("\\n", "\n");
   try {
     return { kind: "template", template: compile(src, missing), table };
   } catch (e) {

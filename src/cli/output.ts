@@ -27,6 +27,20 @@ function writeAll(fd: number, text: string | Uint8Array): void {
   }
 }
 
+let finishTheWork = false;
+let stdoutClosed = false;
+
+/**
+ * For commands that act on several objects and print each one's name once it is done (stop, rm,
+ * kill, restart, network rm): a closed stdout ends the printing, not the work. Every object is
+ * still acted on; then the command exits 141, or with its own failure's code if one failed.
+ */
+export async function actOnAll(work: () => Promise<number>): Promise<number> {
+  finishTheWork = true;
+  const code = await work();
+  return code === 0 && stdoutClosed ? EXIT_PIPE_CLOSED : code;
+}
+
 /** Writes data to stdout; a closed or full stdout ends tsnet (see above). */
 export function out(text: string | Uint8Array): void {
   data(1, text);
@@ -38,10 +52,15 @@ export function outStderr(text: string | Uint8Array): void {
 }
 
 function data(fd: 1 | 2, text: string | Uint8Array): void {
+  if (fd === 1 && stdoutClosed) return;
   try {
     writeAll(fd, text);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EPIPE" && fd === 1 && finishTheWork) {
+      stdoutClosed = true;
+      return;
+    }
     if (code === "EPIPE") process.exit(EXIT_PIPE_CLOSED);
     const what = code === "ENOSPC" ? "no space left on device (ENOSPC)" : code ?? (e as Error).message;
     err(`tsnet: cannot write output: ${what}\n`);

@@ -6,6 +6,8 @@ import { out } from "../cli/output.ts";
 import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { containerPids, eachRef, mainPid, mustFind, namespaceOf } from "../container/control.ts";
 import { containerAlive, recoverOrphans } from "../container/lifecycle.ts";
+import { isErrno } from "../errors/errors.ts";
+import { ENOENT } from "../errors/errno.ts";
 import { formatIPv4 } from "../ip/ipv4.ts";
 import { formatIp } from "../ip/addr.ts";
 import { publishedPorts } from "../nat/portmap.ts";
@@ -31,7 +33,14 @@ const NO_ADDRESS: Addressing = { IPAddress: "", IPPrefixLen: 0, Gateway: "", Mac
 /** Each interface's address, prefix, MAC and gateway, read from the kernel inside the namespace. */
 function addressing(path: string, ifnames: string[]): Map<string, Addressing> {
   const out = new Map<string, Addressing>();
-  const fd = openNetns(path);
+  let fd: number;
+  try {
+    fd = openNetns(path);
+  } catch (e) {
+    // Its teardown has begun: the record says running a moment longer than the namespace lives.
+    if (isErrno(e, ENOENT)) return out;
+    throw e;
+  }
   let nl: NetlinkSocket;
   try {
     nl = inNetns(fd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${path})`));
@@ -64,8 +73,9 @@ export function inspectContainer(rec: ContainerRecord) {
   const pids = running ? containerPids(rec) : [];
   const netns = namespaceOf(rec);
   const eps = rec.endpoints ?? [];
-  // A container waiting to restart keeps its namespace, address and ports.
-  const networked = running || rec.status === "restarting";
+  // A container waiting to restart keeps its namespace, address and ports; so does one whose
+  // command has just ended and whose manager has not yet recorded it (or started it again).
+  const networked = rec.status === "running" || rec.status === "restarting";
   const kernel = networked && eps.length && rec.netns ? addressing(rec.netns, eps.map((e) => e.ifname)) : new Map<string, Addressing>();
   const primary = (eps[0] && kernel.get(eps[0].ifname)) ?? NO_ADDRESS;
   const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
@@ -145,7 +155,7 @@ export default defineCommand({
   },
   examples: ["tsnet inspect web", "tsnet inspect -f '{{range $p, $b := .NetworkSettings.Ports}}{{$p}} {{(index $b 0).HostPort}}{{end}}' web"],
   async run({ opts, args }) {
-    const format = parseFormat("inspect", opts.format, "zero");
+    const format = parseFormat("inspect", opts.format, "zero", false);
     requireRoot("tsnet inspect", `${STATE_IS_ROOTS}, and it reads addresses inside namespaces`);
     recoverOrphans();
     const found: unknown[] = [];

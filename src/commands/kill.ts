@@ -1,6 +1,6 @@
 import { defineCommand } from "../cli/command.ts";
 import { log } from "../cli/log.ts";
-import { out } from "../cli/output.ts";
+import { actOnAll, out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, eachRef, isRunning, mustFind, signalContainer, stopsForGood } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
@@ -27,7 +27,7 @@ export default defineCommand({
     const sig = parseSignal(opts.signal ?? "KILL");
     requireRoot("tsnet kill", "it signals containers' processes");
     recoverOrphans();
-    return eachRef(args, async (ref) => {
+    return actOnAll(() => eachRef(args, async (ref) => {
       const rec = mustFind(ref);
       const notRunning = () => new TsnetError(`cannot kill container ${rec.name}: it is not running`, OBJECT_ERROR);
       if (!isRunning(rec)) throw notRunning();
@@ -39,6 +39,6 @@ export default defineCommand({
       // Waiting to restart: it was marked stopped, and its manager ends it now.
       if (now.status === "restarting") await wakeManager(now);
       out(`${ref}\n`);
-    }, (e) => log.error(e.message));
+    }, (e) => log.error(e.message)));
   },
 });

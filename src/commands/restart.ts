@@ -1,6 +1,6 @@
 import { defineCommand } from "../cli/command.ts";
 import { log } from "../cli/log.ts";
-import { out } from "../cli/output.ts";
+import { actOnAll, out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, eachRef, isRunning, mustFind, signalContainer } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
@@ -81,11 +81,11 @@ export default defineCommand({
     const seconds = stopSeconds("restart", opts.time);
     requireRoot("tsnet restart", "it signals containers' processes and starts them again");
     recoverOrphans();
-    return eachRef(args, async (ref) => {
+    return actOnAll(() => eachRef(args, async (ref) => {
       const rec = mustFind(ref);
       if (isRunning(rec)) await restartInPlace(rec, seconds);
       else await startAgain(rec);
       out(`${ref}\n`);
-    }, (e) => log.error(e.message));
+    }, (e) => log.error(e.message)));
   },
 });

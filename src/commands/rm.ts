@@ -1,6 +1,6 @@
 import { defineCommand } from "../cli/command.ts";
 import { log } from "../cli/log.ts";
-import { out } from "../cli/output.ts";
+import { actOnAll, out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, eachRef, findContainerRef, isRunning, mustFind, stopContainer } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
@@ -30,7 +30,7 @@ export default defineCommand({
   async run({ opts: values, args: rest }) {
     requireRoot("tsnet rm", "it kills containers' commands and releases their networks");
     recoverOrphans();
-    return eachRef(rest, async (ref) => {
+    return actOnAll(() => eachRef(rest, async (ref) => {
       const rec = values.force ? findContainerRef(ref) : mustFind(ref);
       if (!rec) return;
       if (isRunning(rec)) {
@@ -42,6 +42,6 @@ export default defineCommand({
       // Its manager may have forgotten it already (--rm).
       forgetContainer(loadRecord(rec.id) ?? rec);
       out(`${ref}\n`);
-    }, (e) => log.error(e.message));
+    }, (e) => log.error(e.message)));
   },
 });

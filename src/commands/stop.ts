@@ -1,6 +1,6 @@
 import { defineCommand } from "../cli/command.ts";
 import { log } from "../cli/log.ts";
-import { out } from "../cli/output.ts";
+import { actOnAll, out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
 import { eachRef, mustFind, stopContainer } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
@@ -35,9 +35,9 @@ export default defineCommand({
     const seconds = stopSeconds("stop", values.time);
     requireRoot("tsnet stop", "it signals containers' commands and releases their networks");
     recoverOrphans();
-    return eachRef(rest, async (ref) => {
+    return actOnAll(() => eachRef(rest, async (ref) => {
       await stopContainer(mustFind(ref), seconds, undefined, wakeManager);
       out(`${ref}\n`);
-    }, (e) => log.error(e.message));
+    }, (e) => log.error(e.message)));
   },
 });

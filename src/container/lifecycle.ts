@@ -58,6 +58,8 @@ export interface CreateOptions {
   detached?: boolean;
   /** The id of an exited container started again (`tsnet restart`): it keeps its id and name. */
   id?: string;
+  /** ...and when it was created, as Docker keeps `Created` (only `State.StartedAt` is new). */
+  created?: string;
 }
 
 export interface Live {
@@ -95,7 +97,7 @@ export function createContainer(o: CreateOptions): Live {
     id,
     name: "",
     command: o.command,
-    created: new Date().toISOString(),
+    created: o.created ?? new Date().toISOString(),
     mode: o.mode,
     status: "created",
     autoRemove: o.rm,

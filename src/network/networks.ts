@@ -171,8 +171,20 @@ function noteSubnetEnv(net: NetworkRecord): void {
 }
 
 /** Refuses a subnet that overlaps another network or a route of the host, naming it. */
+// IPv4 ranges no bridge may take: their addresses mean something else on every host. A bridge
+// holding 127.0.0.1/24 takes the host's own loopback services away from it; a multicast or
+// reserved gateway cannot route.
+const RESERVED_V4 = [
+  ["0.0.0.0/8", "\"this network\""], ["127.0.0.0/8", "loopback"], ["169.254.0.0/16", "link-local"],
+  ["224.0.0.0/4", "multicast"], ["240.0.0.0/4", "reserved"],
+].map(([range, what]) => ({ range: parsePrefix(range!)!, what: what! }));
+
 function refuseOverlap(net: Pick<NetworkRecord, "name" | "builtin">, subnet: IpPrefix, others: readonly NetworkRecord[], subnetWord = "--subnet"): void {
   const hint = net.builtin ? `set ${SUBNET_ENV} to a free range (for example 10.78.0.0/16)` : `choose another ${subnetWord}`;
+  const reserved = RESERVED_V4.find((r) => overlaps(r.range, subnet));
+  if (reserved) {
+    throw new UsageError(`the ${net.name} network's subnet ${formatPrefix(subnet)} overlaps ${formatPrefix(reserved.range)}, the ${reserved.what} range: ${hint} in a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)`);
+  }
   for (const o of others) {
     for (const s of subnetsOf(o)) {
       if (overlaps(s.subnet, subnet)) {

@@ -306,7 +306,9 @@ export function findContainer(ref: string): ContainerRecord | undefined {
   }
   if (!/^[0-9a-f]{1,64}$/.test(ref)) return undefined;
   const hits = listRecords().filter((r) => r.id.startsWith(ref));
-  if (hits.length > 1) throw new UsageError(`"${ref}" matches ${hits.length} containers: give more of the id or the name`);
+  // Exit 1, as for no such container: the reference is well formed, the objects are the problem
+  // (Docker's "multiple IDs found with provided prefix" exits 1 from every command).
+  if (hits.length > 1) throw new TsnetError(`"${ref}" matches ${hits.length} containers: give more of the id or the name`, 1);
   return hits[0];
 }
 

@@ -87,7 +87,7 @@ export async function supervise(): Promise<number> {
     }
     let live: Live;
     try {
-      live = createContainer({ ...req.opts, detached: true });
+      live = createContainer({ ...req.opts, detached: true, ...(before && { created: before.created }) });
     } catch (e) {
       if (before) {
         saveRecord(before);

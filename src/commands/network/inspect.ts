@@ -69,7 +69,7 @@ export default defineCommand({
   },
   examples: ["tsnet network inspect bridge"],
   async run({ opts, args }) {
-    const format = parseFormat("network inspect", opts.format, "zero");
+    const format = parseFormat("network inspect", opts.format, "zero", false);
     requireRoot("tsnet network inspect", "the built-in networks are written to /var/lib/tsnet on first use");
     const all = allNetworks();
     const found: unknown[] = [];

@@ -1,6 +1,6 @@
 import { defineCommand } from "../../cli/command.ts";
 import { log } from "../../cli/log.ts";
-import { out } from "../../cli/output.ts";
+import { actOnAll, out } from "../../cli/output.ts";
 import { requireRoot } from "../../cli/root.ts";
 import { attachedContainers } from "../../container/attach.ts";
 import { eachRef } from "../../container/control.ts";
@@ -20,11 +20,11 @@ export default defineCommand({
     requireRoot("tsnet network rm");
     recoverOrphans();
     const all = allNetworks();
-    return eachRef(args, (ref) => {
+    return actOnAll(() => eachRef(args, (ref) => {
       const net = mustFindNetwork(ref, all);
       const cni = listAttachments(net.name).filter((a) => a.networkId === net.id).map((a) => `cni:${a.containerId.slice(0, 12)}:${a.ifname}`);
       removeNetwork(net, [...attachedContainers(net).map((c) => c.name), ...cni]);
       out(`${ref}\n`);
-    }, (e) => log.error(e.message));
+    }, (e) => log.error(e.message)));
   },
 });
