@@ -278,6 +278,31 @@ describe("run on a network", () => {
     ok(["rm", "-f", id]);
     expect(leases()).toEqual([]);
   });
+
+  test("a container that ends while another lives in its namespace (--network container:) takes its veth and address with it", () => {
+    ok(["network", "create", "--subnet", "10.95.0.0/29", "small"]);
+    const owner = runD(["--name", "s1", "--network", "small", "--", "sleep", "60"]);
+    runD(["--name", "s4", "--network", "container:s1", "--", "sleep", "60"]);
+    const hostVeth = records().find((r) => r.id === owner).endpoints[0].hostVeth;
+    const address = records().find((r) => r.id === owner).endpoints[0].ips[0].address;
+    expect(ok(["stop", "s1"])).toBe("s1\n");
+    // The namespace lives on in s4, but s1's veth is gone from the host at once, and nothing
+    // answers at its address any more...
+    expect(ipj<any[]>(["link", "show", "type", "veth"]).map((l) => l.ifname)).not.toContain(hostVeth);
+    expect(sh(["ping", "-c", "1", "-W", "1", address]).code).not.toBe(0);
+    // ...so when the address is given out again (the /29 has 5), one interface alone holds it.
+    const seen: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      seen.push(ok(["run", "--rm", "--network", "small", "--", "sh", "-c", "ip -4 -o addr show eth0; ping -c 1 -W 1 10.95.0.1 >/dev/null && echo up"]));
+    }
+    expect(seen.some((out) => out.includes(` ${address}/29 `))).toBe(true);
+    expect(seen.every((out) => out.endsWith("up\n"))).toBe(true);
+    // s1 starts again with a veth of its own name.
+    expect(ok(["restart", "s1"])).toBe("s1\n");
+    ok(["rm", "-f", "s4", "s1"]);
+    expect(existsSync("/run/tsnet/joins") ? readdirSync("/run/tsnet/joins") : []).toEqual([]);
+    expect(leases()).toEqual([]);
+  });
 });
 
 describe("isolation", () => {

@@ -27,6 +27,7 @@ import { deadManagers, managerId, releaseManager } from "../state/managers.ts";
 import { releaseLock, sweepTemporaries, takeLock } from "../state/files.ts";
 import { CONTAINERS_DIR } from "../state/paths.ts";
 import { releaseLeasesOwnedBy } from "../state/leases.ts";
+import { joinersOf, markJoin, unmarkJoiner } from "../state/joins.ts";
 import { SIGKILL, SignalRoute, exitStatus, isSameProcess, signalCommand, startTime } from "./proc.ts";
 import { removeEtcFiles, upstreamServers, writeEtcFiles } from "./etc.ts";
 import { startResolver, type Resolver } from "../network/resolver.ts";
@@ -121,6 +122,8 @@ export function createContainer(o: CreateOptions): Live {
     // is reserved.
     reserveName(rec, o.name);
     mark("recorded");
+    // Once the record names what it joins, so that crash recovery removes the mark too.
+    if (rec.joined) markJoin(namespaceOwner(rec)!, rec.id);
     crashPoint("after-name");
     // Ports first: a port someone holds is refused before anything else is made. The record
     // names them at once, so the loser of a race for a port can name this container.
@@ -301,6 +304,12 @@ function resolveJoin(ref: string): { id: string; netns: string } {
   return { id: target.id, netns };
 }
 
+/** The container that made the namespace rec joined: rec.joined's own, or the one it joined. */
+function namespaceOwner(rec: ContainerRecord): string | undefined {
+  const target = rec.joined && loadRecord(rec.joined.id);
+  return target ? (target.joined?.id ?? target.id) : rec.joined?.id;
+}
+
 /** Starts the command with the given stdio, inside the container's namespace if it has one. */
 export type Stdio = ["inherit" | "ignore" | number, "inherit" | "ignore" | number, "inherit" | "ignore" | number];
 
@@ -391,8 +400,15 @@ export function destroyContainer(live: Live): void {
   // or a crash, the maps are searched for the container's tag instead.
   if (live.rec.ports?.length) c.step(() => unpublishPorts(portOwner(live.rec), live.published ? publishedFor(live.rec) : undefined));
   crashPoint("teardown-after-unpublish");
-  c.step(() => teardownSandbox(live.rec, live.sandbox));
+  // A container living in this one's namespace (--network container:) keeps the namespace, and
+  // with it the veth and its address: those go now, so the address is free when its lease is.
+  const shared = live.rec.netns !== undefined && joinersOf(live.rec.id).some((j) => {
+    const r = loadRecord(j);
+    return r !== undefined && r.joined !== undefined && containerAlive(r);
+  });
+  c.step(() => teardownSandbox(live.rec, live.sandbox, shared));
   if (live.joinedFd !== undefined) c.step(() => close(live.joinedFd!));
+  if (live.rec.joined) c.step(() => unmarkJoiner(live.rec.id));
   c.step(() => releasePorts(live.reservations));
   if (live.resolver) c.step(() => live.resolver!.close());
   c.step(() => removeEtcFiles(live.rec.id));

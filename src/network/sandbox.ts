@@ -404,9 +404,11 @@ export function hostMacs(ep: Endpoint): { bridge?: string; hostVeth?: string } {
  * does. A link deletion would block here for the kernel's rcu_barrier() (15-40 ms); the
  * namespace's end costs nothing on this path. The addresses are released now: leases are
  * handed out round-robin, so an old veth still holding one for a few milliseconds is never given
- * the same address again at once (ARCHITECTURE.md).
+ * the same address again at once (ARCHITECTURE.md). Unless `shared`: another container (joined
+ * with --network container:) still lives in the namespace, which then outlives this one, so its
+ * veths are deleted here, blocking as said, and their addresses are truly free when released.
  */
-export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox): void {
+export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox, shared = false): void {
   const c = new Cleanup();
   if (sandbox?.rtnl) {
     const rtnl = sandbox.rtnl;
@@ -418,7 +420,7 @@ export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox): void {
   if (netns) c.step(() => deleteNetns(netns));
   crashPoint("teardown-after-netns");
   const owner = containerOwner(rec);
-  for (const ep of [...owner.endpoints]) c.step(() => forgetEndpoint(owner, ep));
+  for (const ep of [...owner.endpoints]) c.step(() => (shared ? detachEndpoint : forgetEndpoint)(owner, ep));
   c.done();
 }
 

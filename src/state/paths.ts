@@ -19,6 +19,8 @@ export const SUPERVISOR_LOG = `${RUN_DIR}/supervisor.log`;
 export const SUPERVISOR_LOCK = `${RUN_DIR}/supervisor.lock`;
 /** CNI attachments, per network name (src/state/cni.ts). */
 export const CNI_DIR = `${RUN_DIR}/cni`;
+/** Which containers share another's network namespace (src/state/joins.ts). */
+export const JOINS_DIR = `${RUN_DIR}/joins`;
 
 export const STATE_DIR = process.env.TSNET_STATE_DIR || "/var/lib/tsnet";
 /** Network records, one JSON file per network id. */
