@@ -306,6 +306,7 @@ export class Stats {
     readonly size: number,
     readonly mtimeMs: number,
     readonly mtimeNs: bigint,
+    readonly ino: bigint,
   ) {}
   isDirectory(): boolean {
     return (this.mode & S_IFMT) === S_IFDIR;
@@ -341,6 +342,7 @@ function statx(dirfd: number, path: string, flags: number, syscall: string, miss
     Number(SX.getBigUint64(40, true)),
     Number(sec) * 1000 + nsec / 1e6,
     sec * 1_000_000_000n + BigInt(nsec),
+    SX.getBigUint64(32, true),
   );
 }
 

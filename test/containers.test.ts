@@ -1,7 +1,7 @@
 // Containers that outlive the command line: run -d, ps, inspect, exec, logs, stop, rm, the
 // supervisor, crash recovery and concurrency. Observed with ip, nft, curl and /proc.
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import {
   TSNET, assertThrowawayHost, managerPid, containerCgroups, curl, ipj, leases, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor,
 } from "./helpers.ts";
@@ -209,6 +209,22 @@ describe("supervision", () => {
     expect(zombies).toEqual([]);
     tsnet(["rm", "-f", "s1", "s2"]);
     await waitFor("supervisor to exit", () => !existsSync(`/proc/${sup}`), 8000);
+  });
+
+  test("a supervisor whose /run/tsnet was emptied under it leaves the next supervisor's socket alone when it exits", async () => {
+    runD(["--name", "old", "--network", "none", "--", "sleep", "30"]);
+    const first = managerPid("old");
+    tsnet(["rm", "-f", "old"]);
+    // Within its 2 s of idling: its socket, lock and manager files go, as with a reboot's tmpfs.
+    rmSync("/run/tsnet", { recursive: true, force: true });
+    runD(["--name", "new", "--network", "none", "--", "sleep", "30"]);
+    const second = managerPid("new");
+    expect(second).not.toBe(first);
+    await waitFor("the first supervisor to exit", () => !existsSync(`/proc/${first}`), 8000);
+    // The second one still answers: a container can be started, and its name found.
+    runD(["--name", "newer", "--network", "none", "--", "sleep", "30"]);
+    expect(managerPid("newer")).toBe(second);
+    tsnet(["rm", "-f", "new", "newer"]);
   });
 });
 

@@ -27,6 +27,7 @@ describe("ffi/fs.ts", () => {
         expect([mine.mode, mine.uid, mine.gid, mine.size, mine.isDirectory(), mine.isFile(), mine.isSymbolicLink()])
           .toEqual([theirs.mode, theirs.uid, theirs.gid, theirs.size, theirs.isDirectory(), theirs.isFile(), theirs.isSymbolicLink()]);
         expect(Math.abs(mine.mtimeMs - theirs.mtimeMs)).toBeLessThan(0.001);
+        expect(mine.ino).toBe(BigInt(theirs.ino));
       }
     }
     const fd = fs.openSync(`${dir}/f`, 0);

@@ -8,7 +8,7 @@
 // costs ~25 MiB whatever it does, so one shared process is what keeps the per-container cost
 // small; per container it keeps no timer (one only while waiting to restart it), and an inotify
 // watch only while the first process has exited and others remain.
-import { closeSync } from "../../ffi/fs.ts";
+import { closeSync, lstatSync } from "../../ffi/fs.ts";
 import { LOCK_EX, O_CREAT, O_RDWR, flock } from "../../ffi/libc.ts";
 import { log } from "../cli/log.ts";
 import { Managed } from "../container/manage.ts";
@@ -64,9 +64,15 @@ export async function supervise(): Promise<number> {
     if (running.size || clients) return;
     idleTimer = setTimeout(() => {
       if (running.size || clients) return;
-      // Stop listening first: a client that cannot connect starts a new supervisor.
-      server.stop(true);
-      removeFile(SUPERVISOR_SOCKET);
+      // Stop listening first: a client that cannot connect starts a new supervisor. Bun's stop()
+      // unlinks the socket's path, whatever file is there now: with /run/tsnet emptied under a
+      // live supervisor (a test's "reboot", an administrator's rm -rf) it may be the next
+      // supervisor's socket. So only a path that is still this one's is stopped and removed;
+      // otherwise the listening socket just closes as the process exits.
+      if (lstatSync(SUPERVISOR_SOCKET, { throwIfNoEntry: false })?.ino === socketIno) {
+        server.stop(true);
+        removeFile(SUPERVISOR_SOCKET);
+      }
       retireManager();
       process.exit(0);
     }, IDLE_MS);
@@ -206,6 +212,7 @@ export async function supervise(): Promise<number> {
   } finally {
     process.umask(umask);
   }
+  const socketIno = lstatSync(SUPERVISOR_SOCKET).ino;
 
   maybeExit();
   return await new Promise<number>(() => {});
