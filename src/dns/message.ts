@@ -135,3 +135,17 @@ export function reverseV4(name: string): Uint8Array | undefined {
   const b = [m[4], m[3], m[2], m[1]].map(Number);
   return b.every((x) => x <= 255) ? new Uint8Array(b) : undefined;
 }
+
+/**
+ * Whether answer is a response to query's question: one question, the same bytes as the
+ * query's (name, type and class). A forged answer must then also guess the question, besides the
+ * id and port (RFC 5452). True when the query's own question cannot be read (it is forwarded as it
+ * came, unchecked).
+ */
+export function answersQuestion(query: Uint8Array, answer: Uint8Array): boolean {
+  const q = parseQuestion(query);
+  if (!q) return true;
+  if (answer.length < q.end || answer[4] !== 0 || answer[5] !== 1 || !(answer[2]! & 0x80)) return false;
+  for (let i = HEADER_LEN; i < q.end; i++) if (answer[i] !== query[i]) return false;
+  return true;
+}

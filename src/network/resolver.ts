@@ -9,7 +9,7 @@
 import { readFileSync, statSync } from "../../ffi/fs.ts";
 import {
   RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_PTR, buildHeaderError, buildReply,
-  encodeName, messageId, parseQuestion, reverseV4, withId, type Answer,
+  answersQuestion, encodeName, messageId, parseQuestion, reverseV4, withId, type Answer,
 } from "../dns/message.ts";
 import { formatIp, ipBytes, parseIp, toV4, type IpAddress } from "../ip/addr.ts";
 import { dnsRedirectTable } from "../nat/dns.ts";
@@ -128,22 +128,29 @@ interface Waiting {
   query: Uint8Array;
   servers: string[];
   next: number;
+  /** The server asked last: only its answer, from its port 53, is taken. */
+  server?: string;
   timer: Timer;
 }
 const waiting = new Map<number, Waiting>();
 let upstreamSocket: Promise<Bun.udp.Socket<"buffer">> | undefined;
-let nextUpstreamId = Math.floor(Math.random() * 65536);
 
-/** One UDP socket in the host's namespace carries every container's forwarded questions. */
+/**
+ * One UDP socket in the host's namespace carries every container's forwarded questions. Anyone
+ * who can reach it (a container, through its gateway address) may send it datagrams, so an answer
+ * is taken only if its id is one this process drew at random and is waiting on, it comes from the
+ * server that was asked, from port 53, and it repeats the question asked (RFC 5452's checks).
+ */
 function upstream() {
   upstreamSocket ??= Bun.udpSocket<"buffer">({
     socket: {
-      data(_s, buf) {
+      data(_s, buf, port, address) {
         const msg = new Uint8Array(buf);
-        const w = waiting.get(messageId(msg));
-        if (!w) return;
+        const id = messageId(msg);
+        const w = waiting.get(id);
+        if (!w || port !== 53 || address !== w.server || !answersQuestion(w.query, msg)) return;
         clearTimeout(w.timer);
-        waiting.delete(messageId(msg));
+        waiting.delete(id);
         w.reply(withId(msg, w.originalId));
       },
     },
@@ -151,10 +158,13 @@ function upstream() {
   return upstreamSocket;
 }
 
+const ID_BYTES = new Uint16Array(1);
+
+/** A random id no waiting query has (sequential ids would let anyone guess the next one). */
 function allocateId(): number {
-  for (let i = 0; i < 65536; i++) {
-    nextUpstreamId = (nextUpstreamId + 1) & 0xffff;
-    if (!waiting.has(nextUpstreamId)) return nextUpstreamId;
+  for (let i = 0; i < 64; i++) {
+    crypto.getRandomValues(ID_BYTES);
+    if (!waiting.has(ID_BYTES[0]!)) return ID_BYTES[0]!;
   }
   return -1;
 }
@@ -176,6 +186,7 @@ function forward(query: Uint8Array, servers: string[], reply: (msg: Uint8Array) 
       if (err) w.reply(err);
       return;
     }
+    w.server = server;
     w.timer = setTimeout(attempt, UPSTREAM_TIMEOUT_MS);
     // An unreachable server (ENETUNREACH at send) is skipped at once rather than waited for.
     upstream().then(
