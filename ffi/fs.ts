@@ -9,7 +9,7 @@
 // node:fs; test/unit.test.ts holds the bundle to it.
 import { FFIType } from "bun:ffi";
 import { errnoName } from "../src/errors/errno.ts";
-import { O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_TRUNC, O_WRONLY, cstr, errno, group, strerror } from "./libc.ts";
+import { O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_TRUNC, O_WRONLY, cstr, errno, group, strerror } from "./libc.ts";
 
 const { i32, u32, i64, u64, ptr } = FFIType;
 
@@ -200,16 +200,18 @@ export function openDirSync(path: string): number {
  * Reads a small file of a directory whole into buf, without the runtime's file machinery (`ps`
  * reads thousands of records): openat (never through a symbolic link), one pread, close. Returns
  * the byte count, undefined when the file does not exist, or null when it does not fit in buf
- * (read it another way).
+ * (read it another way). check, given the open file's stat, throws to refuse it unread.
  */
-export function readSmallAt(dirfd: number, name: string, buf: Uint8Array): number | undefined | null {
-  const fd = io().openat(dirfd, cstr(name), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+export function readSmallAt(dirfd: number, name: string, buf: Uint8Array, check?: (st: Stats) => void): number | undefined | null {
+  // O_NONBLOCK: a FIFO planted here opens at once (and fails check) instead of blocking.
+  const fd = io().openat(dirfd, cstr(name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
   if (fd < 0) {
     const e = errno();
     if (e === ENOENT) return undefined;
     fail("open", name, e);
   }
   try {
+    check?.(fstatSync(fd));
     const n = Number(io().pread(fd, buf, buf.byteLength, 0));
     if (n < 0) fail("read", name);
     return n === buf.byteLength ? null : n;

@@ -57,7 +57,7 @@ export const MS_BIND = 4096, MS_REC = 16384, MS_PRIVATE = 262144, MS_SLAVE = 524
   MS_SHARED = 1048576;
 export const MNT_DETACH = 2;
 export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 64, O_EXCL = 128, O_TRUNC = 512,
-  O_APPEND = 1024, O_CLOEXEC = 524288;
+  O_APPEND = 1024, O_NONBLOCK = 2048, O_CLOEXEC = 524288;
 /** Never follow a symbolic link in the last component. arm64 has its own value (asm/fcntl.h). */
 export const O_NOFOLLOW = process.arch === "arm64" ? 0o100000 : 0o400000;
 /** Fail unless a directory; arm64's value differs too. */

@@ -5,7 +5,7 @@
 // and process are checked with cat, ip and /proc.
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { assertThrowawayHost } from "./helpers.ts";
+import { TSNET, assertThrowawayHost } from "./helpers.ts";
 import { NestedHost } from "./nested-host.ts";
 
 beforeAll(() => assertThrowawayHost());
@@ -152,6 +152,42 @@ describe("state someone else made first", () => {
       stderr: `tsnet: refusing /run/tsnet/containers/${FORGED_ID}.json: not a container record of tsnet's (its field netns is not one tsnet writes): remove it\n`,
     });
     v.expectUntouched();
+  });
+});
+
+describe("records not root's are refused before recovery believes them", () => {
+  // A record tsnet could have written, naming a live process, whose manager is dead: an orphan
+  // that recovery would end and forget, were the file root's.
+  const orphan = (v: ReturnType<typeof victims>) => JSON.stringify({
+    id: FORGED_ID, name: "orphan", command: ["sleep"], created: "2024-01-01T00:00:00Z", mode: "none", status: "running",
+    pid: v.pid, pidStart: v.start, autoRemove: true, manager: FORGED_MANAGER,
+  });
+
+  for (const [what, fix, why] of [
+    ["owned by a user", "chown 1000", "it is owned by uid 1000, not root"],
+    ["writable by everyone", "chmod 0666", "it is writable by everyone (mode 0666)"],
+  ] as const) {
+    test(`a record ${what}: ps refuses in one line; the record and its process stay`, async () => {
+      const h = await host();
+      const v = victims(h);
+      const path = `/run/tsnet/containers/${FORGED_ID}.json`;
+      h.must(`mkdir -m 0700 -p /run/tsnet/containers /run/tsnet/managers
+              printf %s "$REC" > ${path}; chmod 0600 ${path}; ${fix} ${path}
+              : > /run/tsnet/managers/${FORGED_MANAGER}`, { REC: orphan(v) });
+      const r = h.tsnet(["ps", "-a"]);
+      expect(r).toEqual({ code: 125, stdout: "", stderr: `tsnet: refusing ${path}: ${why}, so what it holds may have been forged: remove it\n` });
+      expect(h.must(`cat ${path}`)).toBe(orphan(v));
+      v.expectUntouched();
+    });
+  }
+
+  test("a FIFO where a record would be: ps refuses at once instead of waiting on it", async () => {
+    const h = await host();
+    const path = `/run/tsnet/containers/${FORGED_ID}.json`;
+    h.must(`mkdir -m 0700 -p /run/tsnet/containers; mkfifo -m 0600 ${path}`);
+    const r = h.run(["timeout", "10", TSNET, "ps", "-a"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(new RegExp(`^tsnet: refusing ${path}: it is a device or pipe, not a regular file`));
   });
 });
 

@@ -4,6 +4,7 @@
 // so teardown (normal, after a failure, or after a crash) knows what to remove.
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, withLock, writeAtomic } from "./files.ts";
+import { checkOwnedFile } from "./owned.ts";
 import { CONTAINERS_DIR, ID_RE, LOCKS_DIR, NAMES_DIR, NETNS_DIR, checkedId, logPaths, runSpecPath } from "./paths.ts";
 
 import { closeSync, namesEndingIn, openDirSync, readSmallAt } from "../../ffi/fs.ts";
@@ -271,8 +272,11 @@ export function listRecords(): ContainerRecord[] {
     for (const f of files) {
       let n: number | undefined | null;
       try {
-        n = readSmallAt(dirfd, f, LIST_BUF);
+        // Checked as every state file is (root's, a regular file, not writable by others) before
+        // a byte of it is believed: recovery acts on what records say.
+        n = readSmallAt(dirfd, f, LIST_BUF, (st) => checkOwnedFile(`${CONTAINERS_DIR}/${f}`, st));
       } catch (e) {
+        if (e instanceof TsnetError) throw e;
         throw fsError("read", `${CONTAINERS_DIR}/${f}`, e);
       }
       if (n === undefined) continue; // removed meanwhile

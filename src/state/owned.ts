@@ -12,7 +12,7 @@
 // Cost: one lstat per directory per process (cached; only root can change them afterwards),
 // one fstat per file opened.
 import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, realpathSync, statSync, type Stats } from "../../ffi/fs.ts";
-import { O_CREAT, O_EXCL, O_NOFOLLOW } from "../../ffi/libc.ts";
+import { O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } from "../../ffi/libc.ts";
 import { KernelError, TsnetError } from "../errors/errors.ts";
 import { NETNS_DIR, RUN_DIR, STATE_DIR } from "./paths.ts";
 
@@ -63,6 +63,12 @@ function distrust(st: Stats, want: number): string | undefined {
   if (st.uid !== 0) return `it is owned by uid ${st.uid}, not root`;
   if (st.mode & W_OTHERS) return `it is writable by ${writers(st.mode)} (${modeText(st.mode)})`;
   return undefined;
+}
+
+/** Throws the refusal a state file at path earns (not a regular file, not root's, writable by others). */
+export function checkOwnedFile(path: string, st: Stats): void {
+  const why = distrust(st, S_IFREG);
+  if (why) throw refusal(path, why);
 }
 
 function refusal(path: string, why: string, todo = "remove it"): TsnetError {
@@ -190,7 +196,9 @@ export function openOwned(path: string, flags: number, mode = 0o600): number | u
   if (!trustDir(parentOf(path), create)) return undefined;
   let fd: number;
   try {
-    fd = openSync(path, flags | O_NOFOLLOW, mode);
+    // O_NONBLOCK: a FIFO planted at a state file's path opens at once, to be refused below,
+    // instead of blocking every command that reads it.
+    fd = openSync(path, flags | O_NOFOLLOW | O_NONBLOCK, mode);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" && !create) return undefined;
