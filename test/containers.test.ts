@@ -3,7 +3,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import {
-  TSNET, assertThrowawayHost, managerPid, containerCgroups, curl, ipj, leases, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor,
+  TSNET, assertThrowawayHost, managerPid, containerCgroups, curl, ipj, leases, netnsNames, nginxSite, pidsByArgv, records, sh, tsnet, veths, waitFor,
 } from "./helpers.ts";
 
 beforeAll(() => assertThrowawayHost());
@@ -150,6 +150,19 @@ describe("exec", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("container gone is not running");
     expect(tsnet(["exec", "nobody", "--", "true"]).code).toBe(1);
+  });
+
+  test("what exec starts is the container's: stop ends it, a daemon it left in a session of its own too", async () => {
+    runD(["--name", "exw", "--", "sleep", "30"]);
+    // A daemon left behind by an exec, in a session of its own, and an exec still in the foreground.
+    expect(tsnet(["exec", "exw", "sh", "-c", "setsid sleep 1003 >/dev/null 2>&1 &"]).code).toBe(0);
+    const foreground = Bun.spawn([TSNET, "exec", "exw", "sleep", "1005"], { stdio: ["ignore", "ignore", "ignore"] });
+    await waitFor("both sleeps", () => pidsByArgv(["sleep", "1003"]).length === 1 && pidsByArgv(["sleep", "1005"]).length === 1);
+    expect(tsnet(["stop", "-t", "1", "exw"]).code).toBe(0);
+    expect(await waitFor("the foreground exec to end", () => foreground.exitCode !== null, 5000)).toBe(true);
+    expect(pidsByArgv(["sleep", "1003"])).toEqual([]);
+    expect(pidsByArgv(["sleep", "1005"])).toEqual([]);
+    expect(netnsNames()).not.toContain("tsnet-exw");
   });
 });
 

@@ -10,7 +10,7 @@ import { openNetns } from "../netns/netns.ts";
 export default defineCommand({
   name: "exec",
   details: [
-    "What nsenter -n does: the command runs on the host, in the container's network namespace. Options end at the container's name; -- after it is optional.",
+    "What nsenter -n does: the command runs on the host, in the container's network namespace, and in its cgroup, so it and whatever it starts end with the container. Options end at the container's name; -- after it is optional.",
   ],
   args: [
     { name: "CONTAINER", what: "a container and a command", description: "Name or id (a unique prefix is enough)", complete: "running" },
@@ -50,7 +50,9 @@ export default defineCommand({
       try {
         // The container's own /etc files and hostname: join a live process's mount and UTS namespaces.
         const joinPid = livePidOf(rec.id) ?? (rec.joined ? livePidOf(rec.joined.id) : undefined);
-        child = spawnInNamespace(fd, command, ["inherit", "inherit", "inherit"], {}, rec.mode === "host" ? {} : { joinPid });
+        // Born in the container's cgroup, as Docker's exec is part of its container: what it starts
+        // ends with the container, whatever it does to its session.
+        child = spawnInNamespace(fd, command, ["inherit", "inherit", "inherit"], { cgroup: rec.cgroup }, rec.mode === "host" ? {} : { joinPid });
       } finally {
         if (fd !== undefined) close(fd);
       }
