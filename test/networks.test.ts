@@ -488,6 +488,8 @@ describe("bad input: one line, exit 125 (1 for unknown objects), nothing made", 
     ["an unknown network in run", ["run", "--rm", "--network", "nosuch", "--", "true"], /^tsnet: network nosuch not found: create it with tsnet network create nosuch/],
     ["a bad --add-host", ["run", "--rm", "--add-host", "nohost", "--", "true"], /^tsnet: invalid --add-host "nohost": use NAME:ADDRESS/],
     ["a bad --dns", ["run", "--rm", "--dns", "resolver.example", "--", "true"], /^tsnet: invalid --dns "resolver\.example"/],
+    ["an all-zero --mac-address", ["run", "--rm", "--mac-address", "00:00:00:00:00:00", "--", "true"], /^tsnet: invalid --mac-address "00:00:00:00:00:00": give a unicast MAC/],
+    ["a multicast --mac-address", ["run", "--rm", "--mac-address", "01:00:5e:00:00:01", "--", "true"], /^tsnet: invalid --mac-address "01:00:5e:00:00:01": give a unicast MAC/],
   ];
   for (const [what, args, message] of cases) {
     test(what, () => {

@@ -72,7 +72,7 @@ describe("kill", () => {
 describe("ps --filter, -n, -l", () => {
   const names = (args: string[]) => tsnet(["ps", ...args, "--format", "{{.Names}}"]);
 
-  test("name, status, label, network, id: the same key twice is either, different keys are both", async () => {
+  test("name, status, label, network, id: the same key twice is either (label: both), different keys are both", async () => {
     expect(tsnet(["network", "create", "backend"]).code).toBe(0);
     const fa = runD(["--name", "fa", "--label", "tier=web", "--", "sleep", "30"]);
     runD(["--name", "fb", "--network", "none", "--label", "tier=db", "--", "sleep", "30"]);
@@ -83,6 +83,9 @@ describe("ps --filter, -n, -l", () => {
     expect(names(["--filter", "label=tier=web"])).toEqual(ok("fa\n"));
     expect(names(["-a", "--filter", "label=tier=web"])).toEqual(ok("fc\nfa\n"));
     expect(names(["-f", "label=tier"])).toEqual(ok("fb\nfa\n"));
+    // As Docker: every label filter must match.
+    expect(names(["-f", "label=tier", "-f", "label=tier=web"])).toEqual(ok("fa\n"));
+    expect(names(["-a", "-f", "label=tier=web", "-f", "label=tier=db"])).toEqual(ok(""));
     // a status filter looks at exited containers without -a
     expect(names(["--filter", "status=exited"])).toEqual(ok("fc\n"));
     expect(names(["--filter", "status=exited", "--filter", "status=running"])).toEqual(ok("fd\nfc\nfb\nfa\n"));

@@ -122,14 +122,17 @@ function filterTest(spec: string): [FilterKey, Test] {
   }
 }
 
-/** Docker's semantics: the same key given twice matches either value; different keys must all match. */
+/**
+ * Docker's semantics: the same key given twice matches either value, except label, whose every
+ * filter must match (a container has many labels); different keys must all match.
+ */
 function filterOf(specs: string[]): Test {
   const byKey = new Map<FilterKey, Test[]>();
   for (const spec of specs) {
     const [key, test] = filterTest(spec);
     byKey.set(key, [...(byKey.get(key) ?? []), test]);
   }
-  return (r) => [...byKey.values()].every((tests) => tests.some((t) => t(r)));
+  return (r) => [...byKey].every(([key, tests]) => (key === "label" ? tests.every((t) => t(r)) : tests.some((t) => t(r))));
 }
 
 export default defineCommand({
@@ -156,7 +159,7 @@ export default defineCommand({
     },
     filter: {
       type: "string", alias: "f", repeat: true, valueHint: "KEY=VALUE", complete: ["name=", "status=", "label=", "network=", "id="],
-      description: "Only containers that match: name=REGEXP, status=created|restarting|running|exited, label=KEY or label=KEY=VALUE, network=NAME|ID, id=PREFIX; the same key twice matches either, different keys must all match; a status filter looks at every container",
+      description: "Only containers that match: name=REGEXP, status=created|restarting|running|exited, label=KEY or label=KEY=VALUE, network=NAME|ID, id=PREFIX; the same key twice matches either (label filters must all match), different keys must all match; a status filter looks at every container",
       example: "tsnet ps --filter status=exited --filter label=tier=web",
     },
     last: {

@@ -166,7 +166,8 @@ export function runOptions(values: Values<typeof OPTIONS>, command: string[]): R
   if (values["mac-address"] !== undefined) {
     if (mode !== "bridge") refuseWith("--mac-address", "only a bridge network gives the container an interface of its own");
     const mac = parseMac(values["mac-address"]);
-    if (!mac || mac[0]! & 1) throw new UsageError(`invalid --mac-address "${values["mac-address"]}": give a unicast MAC, e.g. --mac-address 02:42:0a:4e:00:0a`);
+    // Multicast (the first octet's low bit) and all-zero addresses are no interface's.
+    if (!mac || mac[0]! & 1 || mac.every((b) => b === 0)) throw new UsageError(`invalid --mac-address "${values["mac-address"]}": give a unicast MAC, e.g. --mac-address 02:42:0a:4e:00:0a`);
   }
   if (values["network-alias"].length && mode !== "bridge") refuseWith("--network-alias", "aliases are names on a user network");
   for (const a of values["network-alias"]) checkDnsName(a, "--network-alias");
