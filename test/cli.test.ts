@@ -59,9 +59,9 @@ Options:
   -f, --filter KEY=VALUE   Only containers that match: name=REGEXP,
                            status=created|restarting|running|exited, label=KEY
                            or label=KEY=VALUE, network=NAME|ID, id=PREFIX; the
-                           same key twice matches either, different keys must
-                           all match; a status filter looks at every container
-                           (repeatable)
+                           same key twice matches either (label filters must all
+                           match), different keys must all match; a status
+                           filter looks at every container (repeatable)
                            e.g. tsnet ps --filter status=exited --filter label=tier=web
       --format FORMAT      json (one JSON object per line), table, a Go template
                            such as '{{.Names}}' (functions: json, join, upper,

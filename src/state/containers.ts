@@ -253,7 +253,7 @@ function badField(v: unknown, id: string): string | undefined {
 export function listRecords(): ContainerRecord[] {
   if (!trustDir(CONTAINERS_DIR)) return [];
   // The directory is trusted (root's alone, checked above), so it is listed and each record read
-  // through one directory fd: one openat, one pread and one close per record (`ps` reads thousands).
+  // through one directory fd: one openat, fstat, pread and close per record (`ps` reads thousands).
   let dirfd: number;
   let files: string[];
   try {
