@@ -764,7 +764,10 @@ describe("concurrency and sharing", () => {
     expect(tsnetCni("DEL", a, conf).code).toBe(0);
     dropNetns(a.ns.name);
     await waitFor("the veth to go", () => linkGone(res.interfaces[1].name));
+    expect(existsSync("/run/tsnet/cni/shared")).toBe(true);
     expect(tsnet(["network", "rm", "shared"]).code).toBe(0);
+    // The network's attachment directory goes with it.
+    expect(existsSync("/run/tsnet/cni/shared")).toBe(false);
   });
 });
 

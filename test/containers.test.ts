@@ -1,7 +1,7 @@
 // Containers that outlive the command line: run -d, ps, inspect, exec, logs, stop, rm, the
 // supervisor, crash recovery and concurrency. Observed with ip, nft, curl and /proc.
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import {
   TSNET, assertThrowawayHost, managerPid, containerCgroups, curl, ipj, leases, netnsNames, nginxSite, pidsByArgv, records, sh, tsnet, veths, waitFor,
 } from "./helpers.ts";
@@ -182,6 +182,21 @@ describe("logs -f, stop, rm", () => {
     const rec = records().find((x) => x.name === "stubborn");
     expect(rec.exitCode).toBe(137);
     expectAllReleased();
+  });
+
+  test("stop of several containers that ignore TERM: every one gets TERM before any is killed, as Docker stops them together", async () => {
+    const dir = mkdtempSync("/tmp/tsnet-stop-");
+    const names = ["st1", "st2", "st3"];
+    for (const n of names) {
+      runD(["--name", n, "--network", "none", "--", "sh", "-c", `trap 'date +%s%N > ${dir}/${n}' TERM; while :; do sleep 0.05; done`]);
+    }
+    const r = tsnet(["stop", "-t", "1", ...names]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split("\n").sort()).toEqual(names);
+    const termed = names.map((n) => Number(readFileSync(`${dir}/${n}`, "utf8").trim()) / 1e6);
+    const finished = names.map((n) => Date.parse(tsnet(["inspect", "-f", "{{.State.FinishedAt}}", n]).stdout.trim()));
+    expect(Math.max(...termed)).toBeLessThan(Math.min(...finished));
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test("rm of a running container without -f is refused and changes nothing; with -f it goes", () => {

@@ -64,7 +64,8 @@ describe("-e and --env-file", () => {
     writeFileSync(`${dir}/space.env`, "GOOD=1\nBAD NAME=2\n");
     writeFileSync(`${dir}/noname.env`, "=value\n");
     refused(["run", "--rm", "-e", "=x", "--", "true"], 'invalid -e "=x": give NAME=VALUE, or NAME to pass the caller\'s value, e.g. -e PORT=8080');
-    refused(["run", "--rm", "--env-file", `${dir}/missing.env`, "--", "true"], `cannot read --env-file ${dir}/missing.env: ENOENT`);
+    refused(["run", "--rm", "--env-file", `${dir}/missing.env`, "--", "true"], `cannot read --env-file ${dir}/missing.env: no such file (ENOENT): give the path of a file of NAME=VALUE lines`);
+    refused(["run", "--rm", "--env-file", dir, "--", "true"], `cannot read --env-file ${dir}: it is a directory (EISDIR): give the path of a file of NAME=VALUE lines`);
     refused(["run", "--rm", "--env-file", `${dir}/space.env`, "--", "true"], `invalid --env-file ${dir}/space.env, line 2: variable name "BAD NAME" contains whitespace`);
     refused(["run", "-d", "--env-file", `${dir}/noname.env`, "--", "true"], `invalid --env-file ${dir}/noname.env, line 1: no variable name before "="`);
   });

@@ -2,7 +2,7 @@ import { defineCommand } from "../cli/command.ts";
 import { log } from "../cli/log.ts";
 import { actOnAll, out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
-import { eachRef, mustFind, stopContainer } from "../container/control.ts";
+import { eachRefAtOnce, mustFind, stopContainer } from "../container/control.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
 import { UsageError } from "../errors/errors.ts";
 import { wakeManager } from "../supervisor/client.ts";
@@ -35,7 +35,7 @@ export default defineCommand({
     const seconds = stopSeconds("stop", values.time);
     requireRoot("tsnet stop", "it signals containers' commands and releases their networks");
     recoverOrphans();
-    return actOnAll(() => eachRef(rest, async (ref) => {
+    return actOnAll(() => eachRefAtOnce(rest, async (ref) => {
       await stopContainer(mustFind(ref), seconds, undefined, wakeManager);
       out(`${ref}\n`);
     }, (e) => log.error(e.message)));

@@ -16,7 +16,11 @@ export function parseEnvFile(path: string, caller: Record<string, string | undef
     bytes = readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new UsageError(`cannot read --env-file ${path}: ${code}`);
+    const why = code === "ENOENT" ? "no such file (ENOENT): give the path of a file of NAME=VALUE lines"
+      : code === "EISDIR" ? "it is a directory (EISDIR): give the path of a file of NAME=VALUE lines"
+      : code === "EACCES" ? "permission denied (EACCES): make it readable by root"
+      : code;
+    throw new UsageError(`cannot read --env-file ${path}: ${why}`);
   }
   let text: string;
   try {

@@ -146,6 +146,15 @@ export async function eachRef(refs: string[], fn: (ref: string) => Promise<void>
 }
 
 /**
+ * eachRef for all the references at once, as Docker's stop does them: a command that ignores
+ * TERM costs its -t seconds once, not once per container. Output comes in the order they finish.
+ */
+export async function eachRefAtOnce(refs: string[], fn: (ref: string) => Promise<void> | void, report: (e: Error) => void): Promise<number> {
+  const codes = await Promise.all(refs.map((ref) => eachRef([ref], fn, report)));
+  return codes.find((c) => c !== 0) ?? 0;
+}
+
+/**
  * The pids of a running container: its cgroup's processes; without a cgroup, its first
  * process's group, found in /proc.
  */

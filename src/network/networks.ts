@@ -14,6 +14,7 @@ import { linkList } from "../rtnetlink/link.ts";
 import { routeList } from "../rtnetlink/route.ts";
 import { withLock } from "../state/files.ts";
 import { hasLeases } from "../state/leases.ts";
+import { forgetAttachmentDir } from "../state/cni.ts";
 import {
   BRIDGE_RE, checkNetworkName, deleteNetworkRecord, findNetwork, listNetworks, saveNetwork, type NetworkRecord,
 } from "../state/networks.ts";
@@ -355,6 +356,7 @@ export function removeNetwork(net: NetworkRecord, attached: readonly string[]): 
     ensureNatTable(() => natNetworks(rest), true);
     if (net.bridge) deleteBridge(hostRtnl(), net.bridge);
     deleteNetworkRecord(net);
+    forgetAttachmentDir(net.name);
   });
 }
 

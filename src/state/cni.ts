@@ -6,14 +6,14 @@
 // recording it, or on a second DEL. The file is the attachment's record, as a container's record
 // is a container's: written before each kernel object it names is made, so teardown always knows
 // what to remove. /run is a tmpfs: attachments vanish with the kernel objects at reboot.
-import { readdirSync } from "../../ffi/fs.ts";
+import { readdirSync, rmdirSync } from "../../ffi/fs.ts";
 import type { PortMapping } from "../network/ports.ts";
 import type { Endpoint } from "./containers.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { parseIp, toV4 } from "../ip/addr.ts";
 import type { PortOwner } from "../nat/portmap.ts";
 import type { PublishedPort } from "../nat/ruleset.ts";
-import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, writeAtomic } from "./files.ts";
+import { createExclusive, ensureDir, forgetDir, fsError, readText, removeFile, trustDir, writeAtomic } from "./files.ts";
 import { CNI_DIR, ID_RE } from "./paths.ts";
 
 export interface CniAttachment {
@@ -53,6 +53,22 @@ function dirOf(network: string): string {
 function pathOf(network: string, id: string): string {
   if (!ID_RE.test(id)) throw new Error(`not an attachment id: ${JSON.stringify(id)}`);
   return `${dirOf(network)}/${id}.json`;
+}
+
+/**
+ * Removes a network's attachment directory once the network goes (empty by then: a network with
+ * attachments is not removed); one left behind for every CNI network ever made would pile up.
+ */
+export function forgetAttachmentDir(network: string): void {
+  const dir = dirOf(network);
+  if (!trustDir(dir)) return;
+  try {
+    rmdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "ENOTEMPTY") throw fsError("remove directory", dir, e);
+  }
+  forgetDir(dir);
 }
 
 /** Writes a new attachment's record; false when one with its key exists already. */
