@@ -280,6 +280,16 @@ describe("run on a network", () => {
     expect(leases()).toEqual([]);
   });
 
+  test("an exited container keeps its network and port bindings in inspect and ps, as Docker's do", () => {
+    ok(["network", "create", "n1"]);
+    runD(["--name", "r", "--network", "n1", "-p", "8400:80", "--", "sleep", "60"]);
+    const config = () => ok(["inspect", "-f", "{{.HostConfig.NetworkMode}} {{json .HostConfig.PortBindings}}", "r"]);
+    expect(config()).toBe('n1 {"80/tcp":[{"HostIp":"","HostPort":"8400"}]}\n');
+    ok(["stop", "-t", "0", "r"]);
+    expect(config()).toBe('n1 {"80/tcp":[{"HostIp":"","HostPort":"8400"}]}\n');
+    expect(ok(["ps", "-a", "--filter", "network=n1", "--format", "{{.Names}} {{.Networks}}"])).toBe("r n1\n");
+  });
+
   test("a container that ends while another lives in its namespace (--network container:) takes its veth and address with it", () => {
     ok(["network", "create", "--subnet", "10.95.0.0/29", "small"]);
     const owner = runD(["--name", "s1", "--network", "small", "--", "sleep", "60"]);

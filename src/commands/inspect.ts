@@ -84,7 +84,12 @@ export function inspectContainer(rec: ContainerRecord) {
       (ports[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: formatIPv4(p.hostIp), HostPort: String(p.hostPort) });
     }
   }
-  const networkName = rec.mode === "container" ? `container:${rec.joined?.id}` : rec.mode === "bridge" ? (eps[0]?.network ?? "bridge") : rec.mode;
+  const networkName = rec.mode === "container" ? `container:${rec.joined?.id}` : rec.mode === "bridge" ? (eps[0]?.network ?? rec.network?.name ?? "bridge") : rec.mode;
+  // As configured (Docker's HostConfig.PortBindings), whether or not the container runs.
+  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const m of rec.ports ?? []) {
+    (bindings[`${m.containerPort}/${m.proto}`] ??= []).push({ HostIp: m.hostIp ? formatIPv4(m.hostIp) : "", HostPort: String(m.hostPort) });
+  }
   const networks: Record<string, unknown> = {};
   for (const e of eps) {
     const a = kernel.get(e.ifname) ?? NO_ADDRESS;
@@ -128,6 +133,7 @@ export function inspectContainer(rec: ContainerRecord) {
     },
     HostConfig: {
       NetworkMode: networkName,
+      PortBindings: bindings,
       AutoRemove: rec.autoRemove,
       RestartPolicy: { Name: rec.config?.restart?.name ?? "no", MaximumRetryCount: rec.config?.restart?.max ?? 0 },
     },

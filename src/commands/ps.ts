@@ -55,7 +55,7 @@ function row(r: ContainerRecord, kernel: ReadonlyMap<string, KernelPort[]>) {
     State: r.status,
     Address: isRunning(r) ? (r.endpoints ?? []).map((e) => e.ips[0]?.address ?? "").join(",") : "",
     Ports: isRunning(r) ? portsOf(r, kernel).map(describeMapping).join(", ") : "",
-    Networks: r.mode === "container" ? `container:${r.joined?.id.slice(0, 12)}` : r.mode === "bridge" ? (r.endpoints ?? []).map((e) => e.network).join(",") : r.mode,
+    Networks: r.mode === "container" ? `container:${r.joined?.id.slice(0, 12)}` : r.mode === "bridge" ? networksOf(r).map((n) => n.name).join(",") : r.mode,
     CreatedAt: r.created,
     Labels: Object.entries(r.config?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(","),
   };
@@ -79,7 +79,9 @@ type Test = (r: ContainerRecord) => boolean;
 /** A container's networks as `--filter network=` matches them: names and ids. */
 function networksOf(r: ContainerRecord): { name: string; id?: string }[] {
   if (r.mode === "host" || r.mode === "none") return [{ name: r.mode }];
-  return (r.endpoints ?? []).map((e) => ({ name: e.network, id: e.networkId }));
+  // An exited container has no endpoints left: the network it was started on, as Docker shows it.
+  if (!r.endpoints?.length) return r.network ? [r.network] : [];
+  return r.endpoints.map((e) => ({ name: e.network, id: e.networkId }));
 }
 
 /** One --filter KEY=VALUE as a test; a bad one is refused before anything is read. */

@@ -108,6 +108,7 @@ export function createContainer(o: CreateOptions): Live {
     ...(o.dns?.length && { dns: o.dns }),
     ...(o.dnsSearch?.length && { dnsSearch: o.dnsSearch }),
   };
+  if (net) rec.network = { name: net.name, id: net.id };
   if (o.join !== undefined) rec.joined = resolveJoin(o.join);
   // Lock, then record (naming this process as its manager), then name: whatever a crash
   // interrupts, a record whose manager is dead says what to undo.

@@ -93,6 +93,8 @@ export interface ContainerRecord {
   joined?: { id: string; netns: string };
   /** Bridge networks the container is attached to, in attachment order (eth0 first). */
   endpoints?: Endpoint[];
+  /** The network it was started on (--network), kept once its endpoints are gone (Docker's HostConfig.NetworkMode). */
+  network?: { name: string; id: string };
   /** Published ports, host ports resolved. */
   ports?: PortMapping[];
   /** -h/--hostname (the first 12 hex digits of the id when absent, as in Docker). */
