@@ -47,6 +47,11 @@ unshare --net --mount --pid --fork --mount-proc --propagation private -- bash -c
   mount -t overlay sandbox-varlib -o lowerdir=/var/lib,upperdir=/run/sandbox-varlib/upper,workdir=/run/sandbox-varlib/work /var/lib
   mkdir -p /var/lib/tsnet
   mount --bind "$TSNET_STATE_DIR" /var/lib/tsnet
+  # /tmp the same way: what is there stays readable (a script or build given by path), and the
+  # sites, env files and scratch directories tests and benchmarks make go with this host.
+  mkdir -p /run/sandbox-tmp/upper /run/sandbox-tmp/work
+  chmod 1777 /run/sandbox-tmp/upper
+  mount -t overlay sandbox-tmp -o lowerdir=/tmp,upperdir=/run/sandbox-tmp/upper,workdir=/run/sandbox-tmp/work /tmp
   set +e
   "$@"
   exit $?
