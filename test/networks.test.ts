@@ -477,7 +477,9 @@ for i in range(65536):
 });
 
 describe("bad input: one line, exit 125 (1 for unknown objects), nothing made", () => {
-  const before = () => ({ nets: tsnet(["network", "ls", "-q"]).stdout, links: ipj<any[]>(["link"]).length, ns: netnsNames(), recs: records().length });
+  // veths() first: it waits out the veths of earlier tests' containers, which the kernel removes
+  // with their namespaces a few milliseconds after they end.
+  const before = () => (veths(), { nets: tsnet(["network", "ls", "-q"]).stdout, links: ipj<any[]>(["link"]).length, ns: netnsNames(), recs: records().length });
   const cases: [string, string[], RegExp][] = [
     ["an invalid CIDR", ["network", "create", "--subnet", "10.1.2/33", "x1"], /^tsnet: invalid --subnet "10\.1\.2\/33": give an address and prefix length/],
     ["host bits in the subnet", ["network", "create", "--subnet", "10.95.0.1/24", "x2"], /^tsnet: invalid --subnet "10\.95\.0\.1\/24": host bits are set; did you mean 10\.95\.0\.0\/24\?/],
