@@ -152,6 +152,17 @@ describe("exec", () => {
     expect(tsnet(["exec", "nobody", "--", "true"]).code).toBe(1);
   });
 
+  test("exec gets the environment, directory and user the container was started with, then its own -e, -w and -u", () => {
+    runD(["--name", "exe", "--network", "none", "-e", "Q=1", "-e", "R=2", "-w", "/tmp", "-u", "nobody", "--", "sleep", "30"]);
+    const show = ["sh", "-c", 'echo "$Q $R $(pwd) $(id -u) $HOME"'];
+    expect(tsnet(["exec", "exe", "--", ...show])).toEqual({ code: 0, stdout: "1 2 /tmp 65534 /nonexistent\n", stderr: "" });
+    expect(tsnet(["exec", "-e", "Q=3", "-w", "/", "-u", "root", "exe", "--", ...show])).toEqual({ code: 0, stdout: "3 2 / 0 /root\n", stderr: "" });
+    // Its own options are checked like run's, before anything is read.
+    const bad = tsnet(["exec", "-u", "no-such-user", "exe", "--", "true"]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toBe('tsnet: invalid -u "no-such-user": no user "no-such-user" in /etc/passwd\n');
+  });
+
   test("what exec starts is the container's: stop ends it, a daemon it left in a session of its own too", async () => {
     runD(["--name", "exw", "--", "sleep", "30"]);
     // A daemon left behind by an exec, in a session of its own, and an exec still in the foreground.

@@ -2,6 +2,7 @@ import { close } from "../../ffi/libc.ts";
 import { defineCommand } from "../cli/command.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, isRunning, mustFind, runningNamespaceOf } from "../container/control.ts";
+import { commandEnv, parseEnvFile, parseEnvOption, resolveUser, resolveWorkdir } from "../container/config.ts";
 import { livePidOf, recoverOrphans, spawnInNamespace } from "../container/lifecycle.ts";
 import { SignalRoute, exitStatus, forwardSignals } from "../container/proc.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
@@ -10,7 +11,7 @@ import { openNetns } from "../netns/netns.ts";
 export default defineCommand({
   name: "exec",
   details: [
-    "What nsenter -n does: the command runs on the host, in the container's network namespace, and in its cgroup, so it and whatever it starts end with the container. Options end at the container's name; -- after it is optional.",
+    "What nsenter -n does: the command runs on the host, in the container's network namespace, and in its cgroup, so it and whatever it starts end with the container. As Docker's exec, it gets the environment, working directory and user the container was started with (run -e, --env-file, -w, -u), then its own. Options end at the container's name; -- after it is optional.",
   ],
   args: [
     { name: "CONTAINER", what: "a container and a command", description: "Name or id (a unique prefix is enough)", complete: "running" },
@@ -28,18 +29,52 @@ export default defineCommand({
       description: "Accepted for Docker habits: the terminal always passes straight through",
       example: "tsnet exec -it web -- bash",
     },
+    env: {
+      type: "string", alias: "e", repeat: true, valueHint: "NAME=VALUE",
+      description: "Set an environment variable for the command, on top of what the container was started with (its -e and --env-file) and the caller's environment; a bare NAME passes the caller's value",
+      example: "tsnet exec -e DEBUG=1 web -- env",
+    },
+    "env-file": {
+      type: "string", repeat: true, valueHint: "FILE", complete: "file",
+      description: "Read environment variables from a file, in run --env-file's format; -e comes after",
+      example: "tsnet exec --env-file ./debug.env web -- ./check",
+    },
+    workdir: {
+      type: "string", alias: "w", valueHint: "DIR", complete: "file",
+      description: "The command's working directory (an existing one), instead of the container's (run -w) or else the caller's",
+      example: "tsnet exec -w /srv/www web -- ls",
+    },
+    user: {
+      type: "string", alias: "u", valueHint: "USER[:GROUP]",
+      description: "Run the command as this user and group, instead of the container's (run -u) or else root",
+      example: "tsnet exec -u root web -- id",
+    },
   },
   optionsEndAtFirstArg: true,
   examples: ["tsnet exec web -- ip addr", "tsnet exec -it web bash"],
-  async run({ args }) {
+  async run({ opts, args }) {
     const [ref, ...after] = args as [string, ...string[]];
     const command = after[0] === "--" ? after.slice(1) : after;
     if (command.length === 0) throw new UsageError("\"tsnet exec\" needs a command to run in it, e.g. tsnet exec web -- ip addr");
+    // Its own options are checked before anything is read.
+    const caller = process.env;
+    const explicit: string[] = [];
+    for (const file of opts["env-file"]) explicit.push(...parseEnvFile(file, caller));
+    for (const e of opts.env) {
+      const entry = parseEnvOption(e, caller);
+      if (entry !== undefined) explicit.push(entry);
+    }
+    let user = opts.user === undefined ? undefined : resolveUser(opts.user);
+    let cwd = opts.workdir === undefined ? undefined : resolveWorkdir(opts.workdir, process.cwd());
     requireRoot("tsnet exec", "it enters a container's network namespace");
     recoverOrphans();
     const rec = mustFind(ref);
     if (!isRunning(rec)) throw new TsnetError(`container ${rec.name} is not running: start a new one with tsnet run`, OBJECT_ERROR);
     if (rec.status === "restarting") throw new TsnetError(`container ${rec.name} is waiting to restart: try again once it runs`, OBJECT_ERROR);
+    // As Docker's exec: what the container was started with (environment, directory, user), then
+    // exec's own options on top.
+    const env = commandEnv(caller, [...(rec.config?.env ?? []), ...explicit], (user ??= rec.config?.user === undefined ? undefined : resolveUser(rec.config.user)));
+    cwd ??= rec.config?.workdir;
     const path = runningNamespaceOf(rec);
     // The command leads its own session, as a container's does: each signal reaches it once.
     let route: SignalRoute | undefined;
@@ -52,7 +87,7 @@ export default defineCommand({
         const joinPid = livePidOf(rec.id) ?? (rec.joined ? livePidOf(rec.joined.id) : undefined);
         // Born in the container's cgroup, as Docker's exec is part of its container: what it starts
         // ends with the container, whatever it does to its session.
-        child = spawnInNamespace(fd, command, ["inherit", "inherit", "inherit"], { cgroup: rec.cgroup }, rec.mode === "host" ? {} : { joinPid });
+        child = spawnInNamespace(fd, command, ["inherit", "inherit", "inherit"], { cgroup: rec.cgroup, env, cwd, uid: user?.uid, gid: user?.gid }, rec.mode === "host" ? {} : { joinPid });
       } finally {
         if (fd !== undefined) close(fd);
       }
