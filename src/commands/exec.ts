@@ -2,11 +2,12 @@ import { close } from "../../ffi/libc.ts";
 import { defineCommand } from "../cli/command.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, isRunning, mustFind, runningNamespaceOf } from "../container/control.ts";
-import { commandEnv, parseEnvFile, parseEnvOption, resolveUser, resolveWorkdir } from "../container/config.ts";
+import { commandEnv, explicitEnv, resolveUser, resolveWorkdir } from "../container/config.ts";
 import { livePidOf, recoverOrphans, spawnInNamespace } from "../container/lifecycle.ts";
 import { SignalRoute, exitStatus, forwardSignals } from "../container/proc.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { openNetns } from "../netns/netns.ts";
+import { OPTIONS as RUN } from "./run.ts";
 
 export default defineCommand({
   name: "exec",
@@ -29,26 +30,15 @@ export default defineCommand({
       description: "Accepted for Docker habits: the terminal always passes straight through",
       example: "tsnet exec -it web -- bash",
     },
+    // run's options, with what they mean for exec.
     env: {
-      type: "string", alias: "e", repeat: true, valueHint: "NAME=VALUE",
+      ...RUN.env,
       description: "Set an environment variable for the command, on top of what the container was started with (its -e and --env-file) and the caller's environment; a bare NAME passes the caller's value",
       example: "tsnet exec -e DEBUG=1 web -- env",
     },
-    "env-file": {
-      type: "string", repeat: true, valueHint: "FILE", complete: "file",
-      description: "Read environment variables from a file, in run --env-file's format; -e comes after",
-      example: "tsnet exec --env-file ./debug.env web -- ./check",
-    },
-    workdir: {
-      type: "string", alias: "w", valueHint: "DIR", complete: "file",
-      description: "The command's working directory (an existing one), instead of the container's (run -w) or else the caller's",
-      example: "tsnet exec -w /srv/www web -- ls",
-    },
-    user: {
-      type: "string", alias: "u", valueHint: "USER[:GROUP]",
-      description: "Run the command as this user and group, instead of the container's (run -u) or else root",
-      example: "tsnet exec -u root web -- id",
-    },
+    "env-file": { ...RUN["env-file"], description: "Read environment variables from a file, in run --env-file's format; -e comes after", example: "tsnet exec --env-file ./debug.env web -- ./check" },
+    workdir: { ...RUN.workdir, description: "The command's working directory (an existing one), instead of the container's (run -w) or else the caller's", example: "tsnet exec -w /srv/www web -- ls" },
+    user: { ...RUN.user, description: "Run the command as this user and group, instead of the container's (run -u) or else root", example: "tsnet exec -u root web -- id" },
   },
   optionsEndAtFirstArg: true,
   examples: ["tsnet exec web -- ip addr", "tsnet exec -it web bash"],
@@ -58,12 +48,7 @@ export default defineCommand({
     if (command.length === 0) throw new UsageError("\"tsnet exec\" needs a command to run in it, e.g. tsnet exec web -- ip addr");
     // Its own options are checked before anything is read.
     const caller = process.env;
-    const explicit: string[] = [];
-    for (const file of opts["env-file"]) explicit.push(...parseEnvFile(file, caller));
-    for (const e of opts.env) {
-      const entry = parseEnvOption(e, caller);
-      if (entry !== undefined) explicit.push(entry);
-    }
+    const explicit = explicitEnv(opts["env-file"], opts.env, caller);
     let user = opts.user === undefined ? undefined : resolveUser(opts.user);
     let cwd = opts.workdir === undefined ? undefined : resolveWorkdir(opts.workdir, process.cwd());
     requireRoot("tsnet exec", "it enters a container's network namespace");

@@ -4,7 +4,7 @@ import { out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
 import { createContainer, finishContainer, recoverOrphans, type CreateOptions } from "../container/lifecycle.ts";
 import { Managed, type Launch } from "../container/manage.ts";
-import { commandEnv, parseEnvFile, parseEnvOption, parseLabels, resolveUser, resolveWorkdir } from "../container/config.ts";
+import { commandEnv, explicitEnv, parseLabels, resolveUser, resolveWorkdir } from "../container/config.ts";
 import { parseRestart } from "../container/restart.ts";
 import { forwardSignals, type SignalRoute } from "../container/proc.ts";
 import { adoptOrphans, reapOrphans } from "../process/children.ts";
@@ -17,7 +17,7 @@ import { parseIp } from "../ip/addr.ts";
 import { parseMac } from "../network/bridge.ts";
 import { mark } from "../errors/trace.ts";
 
-const OPTIONS = {
+export const OPTIONS = {
   detach: {
     type: "boolean", alias: "d",
     description: "Run in the background under tsnet's supervisor and print the container's id",
@@ -235,12 +235,7 @@ export function runPlan(values: Values<typeof OPTIONS>, command: string[], calle
     }
     if (restart.name !== "no" && opts.rm) throw new UsageError(`--restart ${values.restart} and --rm conflict: a container that is removed when it ends cannot be started again`);
   }
-  const explicit: string[] = [];
-  for (const file of values["env-file"]) explicit.push(...parseEnvFile(file, caller));
-  for (const e of values.env) {
-    const entry = parseEnvOption(e, caller);
-    if (entry !== undefined) explicit.push(entry);
-  }
+  const explicit = explicitEnv(values["env-file"], values.env, caller);
   const user = values.user === undefined ? undefined : resolveUser(values.user);
   const workdir = values.workdir === undefined ? undefined : resolveWorkdir(values.workdir, cwd);
   const labels = parseLabels(values.label);

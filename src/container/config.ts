@@ -152,6 +152,17 @@ export function resolveUser(spec: string, passwd = "/etc/passwd", group = "/etc/
   return { uid, gid, name: entry?.name, home: entry?.home ?? "/" };
 }
 
+/** What --env-file (each file in turn) and then -e set, as NAME=VALUE entries in order. */
+export function explicitEnv(files: readonly string[], specs: readonly string[], caller: Record<string, string | undefined>): string[] {
+  const out: string[] = [];
+  for (const file of files) out.push(...parseEnvFile(file, caller));
+  for (const e of specs) {
+    const entry = parseEnvOption(e, caller);
+    if (entry !== undefined) out.push(entry);
+  }
+  return out;
+}
+
 /**
  * The command's environment: the caller's; for -u, HOME, USER and LOGNAME of that user; then
  * what -e and --env-file set (`explicit`, in order, the last one winning). Undefined when that is
