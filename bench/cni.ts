@@ -20,6 +20,7 @@
 // machine's namespace, not the throwaway host's); before the next cycle starts every veth of the
 // last one must be gone, so no tool's leftover work runs during another's cycle.
 import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { referenceConfList, type ConfList } from "./lib/cni.ts";
 
 const ROOT = `${import.meta.dir}/..`;
 const ROUNDS = Number(process.env.ROUNDS ?? 40);
@@ -39,15 +40,11 @@ if (!Bun.which("iptables")) {
   process.exit(1);
 }
 
-interface Plugin {
-  type: string;
-  capabilities?: Record<string, boolean>;
-  [k: string]: unknown;
-}
+type Plugin = ConfList["plugins"][number];
 interface Tool {
   name: string;
   dir: string;
-  list: { cniVersion: string; name: string; plugins: Plugin[] };
+  list: ConfList;
 }
 
 rmSync(WORK, { recursive: true, force: true });
@@ -57,25 +54,7 @@ if (Bun.spawnSync(["mount", "-t", "sysfs", "bench-sysfs", `${WORK}/sys`]).exitCo
 copyFileSync(`${ROOT}/dist/tsnet`, `${WORK}/bin/tsnet`);
 Bun.spawnSync(["chmod", "755", `${WORK}/bin/tsnet`]);
 
-const reference: Tool = {
-  name: "bridge + host-local + portmap",
-  dir: REF_DIR,
-  list: {
-    cniVersion: "1.0.0",
-    name: "bench-ref",
-    plugins: [
-      {
-        type: "bridge",
-        bridge: "cni-bench0",
-        isGateway: true,
-        ipMasq: true,
-        hairpinMode: true,
-        ipam: { type: "host-local", ranges: [[{ subnet: "10.99.0.0/16", gateway: "10.99.0.1" }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: `${WORK}/ipam` },
-      },
-      { type: "portmap", capabilities: { portMappings: true }, snat: true },
-    ],
-  },
-};
+const reference: Tool = { name: "bridge + host-local + portmap", dir: REF_DIR, list: referenceConfList("bench-ref", `${WORK}/ipam`) };
 const tsnet: Tool = {
   name: "tsnet",
   dir: `${WORK}/bin`,

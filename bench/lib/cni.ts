@@ -22,6 +22,29 @@ export interface ConfList {
   plugins: ({ type: string; capabilities?: Record<string, boolean> } & Record<string, unknown>)[];
 }
 
+/**
+ * The reference plugins as Debian's podman ships them for its CNI backend
+ * (87-podman-bridge.conflist), minus the firewall and tuning plugins: bridge with masquerade and
+ * hairpin, host-local (its data under ipamDir), portmap. Both benchmarks compare tsnet with this.
+ */
+export function referenceConfList(name: string, ipamDir: string): ConfList {
+  return {
+    cniVersion: "1.0.0",
+    name,
+    plugins: [
+      {
+        type: "bridge",
+        bridge: "cni-bench0",
+        isGateway: true,
+        ipMasq: true,
+        hairpinMode: true,
+        ipam: { type: "host-local", ranges: [[{ subnet: "10.99.0.0/16", gateway: "10.99.0.1" }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: ipamDir },
+      },
+      { type: "portmap", capabilities: { portMappings: true }, snat: true },
+    ],
+  };
+}
+
 /** One container attached by ADD: what DEL needs. */
 export interface Attachment {
   id: string;

@@ -3,7 +3,7 @@
 // containers; a server behind a published port. A peer that is not installed (or does not work
 // here) is reported as missing with the command that installs it, and the rest go on without it.
 import { appendFileSync, existsSync, mkdirSync, readdirSync, realpathSync, writeFileSync } from "node:fs";
-import { CniRuntime, type Attachment, type ConfList, type PortMapping } from "./cni.ts";
+import { CniRuntime, referenceConfList, type Attachment, type PortMapping } from "./cni.ts";
 import { memoryOf, pidsByExe, pool, run, runAsync, StepError, tryRun, which, type Memory } from "./proc.ts";
 
 export interface Ctx {
@@ -269,28 +269,7 @@ function cni(ctx: Ctx): Tool | Missing {
   if (!dir) return { id: "cni", name: "CNI reference plugins", why: "bridge, host-local and portmap not found in /usr/lib/cni or /opt/cni/bin", install };
   if (!which("iptables")) return { id: "cni", name: "CNI reference plugins", why: "iptables not found (portmap and bridge's ipMasq use it)", install };
   mkdirSync(`${ctx.work}/cni`, { recursive: true });
-  // As Debian's podman ships for its CNI backend (87-podman-bridge.conflist), minus the
-  // firewall and tuning plugins: bridge with masquerade and hairpin, host-local, portmap.
-  const list: ConfList = {
-    cniVersion: "1.0.0",
-    name: "bench-cni",
-    plugins: [
-      {
-        type: "bridge",
-        bridge: "cni-bench0",
-        isGateway: true,
-        ipMasq: true,
-        hairpinMode: true,
-        ipam: {
-          type: "host-local",
-          ranges: [[{ subnet: "10.99.0.0/16", gateway: "10.99.0.1" }]],
-          routes: [{ dst: "0.0.0.0/0" }],
-          dataDir: `${ctx.work}/cni/ipam`,
-        },
-      },
-      { type: "portmap", capabilities: { portMappings: true }, snat: true },
-    ],
-  };
+  const list = referenceConfList("bench-cni", `${ctx.work}/cni/ipam`);
   writeFileSync(`${ctx.work}/cni/bench.conflist`, JSON.stringify(list, null, 2));
   const rt = new CniRuntime(list, dir);
   let seq = 0;

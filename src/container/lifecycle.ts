@@ -109,7 +109,8 @@ export function createContainer(o: CreateOptions): Live {
     ...(o.dnsSearch?.length && { dnsSearch: o.dnsSearch }),
   };
   if (net) rec.network = { name: net.name, id: net.id };
-  if (o.join !== undefined) rec.joined = resolveJoin(o.join);
+  const join = o.join === undefined ? undefined : resolveJoin(o.join);
+  if (join) rec.joined = { id: join.id, netns: join.netns };
   // Lock, then record (naming this process as its manager), then name: whatever a crash
   // interrupts, a record whose manager is dead says what to undo.
   const live: Live = { rec, reservations: [], setupLock: takeLock(containerLock(id)) };
@@ -124,7 +125,7 @@ export function createContainer(o: CreateOptions): Live {
     reserveName(rec, o.name);
     mark("recorded");
     // Once the record names what it joins, so that crash recovery removes the mark too.
-    if (rec.joined) markJoin(namespaceOwner(rec)!, rec.id);
+    if (join) markJoin(join.owner, rec.id);
     crashPoint("after-name");
     // Ports first: a port someone holds is refused before anything else is made. The record
     // names them at once, so the loser of a race for a port can name this container.
@@ -294,7 +295,8 @@ function recoverContainer(rec: ContainerRecord): void {
   }
 }
 
-function resolveJoin(ref: string): { id: string; netns: string } {
+/** The container --network container:REF joins, its namespace, and the container that made it. */
+function resolveJoin(ref: string): { id: string; netns: string; owner: string } {
   const target = findContainer(ref);
   if (!target) throw new TsnetError(`no such container: "${ref}" (see tsnet ps)`, 125);
   const netns = target.netns ?? target.joined?.netns;
@@ -302,13 +304,24 @@ function resolveJoin(ref: string): { id: string; netns: string } {
     throw new TsnetError(`cannot join container "${target.name}": it is not running`, 125);
   }
   if (!netns) throw new UsageError(`cannot join container "${target.name}": it uses the host's network (use --network host)`);
-  return { id: target.id, netns };
+  return { id: target.id, netns, owner: target.joined?.id ?? target.id };
 }
 
-/** The container that made the namespace rec joined: rec.joined's own, or the one it joined. */
-function namespaceOwner(rec: ContainerRecord): string | undefined {
-  const target = rec.joined && loadRecord(rec.joined.id);
-  return target ? (target.joined?.id ?? target.id) : rec.joined?.id;
+/**
+ * Whether a container joined to rec's namespace (--network container:) still lives in it, so the
+ * namespace outlives rec. When the marks cannot be read, true: deleting the veth is slower than
+ * leaving it to the namespace, never wrong.
+ */
+function namespaceOutlives(rec: ContainerRecord): boolean {
+  if (rec.netns === undefined) return false;
+  try {
+    return joinersOf(rec.id).some((j) => {
+      const r = loadRecord(j);
+      return r !== undefined && containerAlive(r);
+    });
+  } catch {
+    return true;
+  }
 }
 
 /** Starts the command with the given stdio, inside the container's namespace if it has one. */
@@ -403,11 +416,7 @@ export function destroyContainer(live: Live): void {
   crashPoint("teardown-after-unpublish");
   // A container living in this one's namespace (--network container:) keeps the namespace, and
   // with it the veth and its address: those go now, so the address is free when its lease is.
-  const shared = live.rec.netns !== undefined && joinersOf(live.rec.id).some((j) => {
-    const r = loadRecord(j);
-    return r !== undefined && r.joined !== undefined && containerAlive(r);
-  });
-  c.step(() => teardownSandbox(live.rec, live.sandbox, shared));
+  c.step(() => teardownSandbox(live.rec, live.sandbox, namespaceOutlives(live.rec)));
   if (live.joinedFd !== undefined) c.step(() => close(live.joinedFd!));
   if (live.rec.joined) c.step(() => unmarkJoiner(live.rec.id));
   c.step(() => releasePorts(live.reservations));

@@ -171,7 +171,6 @@ function noteSubnetEnv(net: NetworkRecord): void {
   }
 }
 
-/** Refuses a subnet that overlaps another network or a route of the host, naming it. */
 // IPv4 ranges no bridge may take: their addresses mean something else on every host. A bridge
 // holding 127.0.0.1/24 takes the host's own loopback services away from it; a multicast or
 // reserved gateway cannot route.
@@ -180,6 +179,7 @@ const RESERVED_V4 = [
   ["224.0.0.0/4", "multicast"], ["240.0.0.0/4", "reserved"],
 ].map(([range, what]) => ({ range: parsePrefix(range!)!, what: what! }));
 
+/** Refuses a subnet that is reserved or overlaps another network or a route of the host, naming it. */
 function refuseOverlap(net: Pick<NetworkRecord, "name" | "builtin">, subnet: IpPrefix, others: readonly NetworkRecord[], subnetWord = "--subnet"): void {
   const hint = net.builtin ? `set ${SUBNET_ENV} to a free range (for example 10.78.0.0/16)` : `choose another ${subnetWord}`;
   const reserved = RESERVED_V4.find((r) => overlaps(r.range, subnet));

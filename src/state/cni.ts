@@ -6,14 +6,14 @@
 // recording it, or on a second DEL. The file is the attachment's record, as a container's record
 // is a container's: written before each kernel object it names is made, so teardown always knows
 // what to remove. /run is a tmpfs: attachments vanish with the kernel objects at reboot.
-import { readdirSync, rmdirSync } from "../../ffi/fs.ts";
+import { rmdirSync } from "../../ffi/fs.ts";
 import type { PortMapping } from "../network/ports.ts";
 import type { Endpoint } from "./containers.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { parseIp, toV4 } from "../ip/addr.ts";
 import type { PortOwner } from "../nat/portmap.ts";
 import type { PublishedPort } from "../nat/ruleset.ts";
-import { createExclusive, ensureDir, forgetDir, fsError, readText, removeFile, trustDir, writeAtomic } from "./files.ts";
+import { createExclusive, ensureDir, forgetDir, fsError, listDir, readText, removeFile, trustDir, writeAtomic } from "./files.ts";
 import { CNI_DIR, ID_RE } from "./paths.ts";
 
 export interface CniAttachment {
@@ -144,28 +144,13 @@ export function publishedFor(a: CniAttachment): PublishedPort[] {
 
 /** Every attachment recorded, on every network (`tsnet firewall-reload` puts their ports back). */
 export function listAllAttachments(): CniAttachment[] {
-  if (!trustDir(CNI_DIR)) return [];
-  let networks: string[];
-  try {
-    networks = readdirSync(CNI_DIR);
-  } catch (e) {
-    throw fsError("read directory", CNI_DIR, e);
-  }
-  return networks.filter((n) => /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(n)).flatMap(listAttachments);
+  return listDir(CNI_DIR).filter((n) => /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(n)).flatMap(listAttachments);
 }
 
 /** Every attachment recorded on the network. */
 export function listAttachments(network: string): CniAttachment[] {
-  const dir = dirOf(network);
-  if (!trustDir(dir)) return [];
-  let files: string[];
-  try {
-    files = readdirSync(dir);
-  } catch (e) {
-    throw fsError("read directory", dir, e);
-  }
   const out: CniAttachment[] = [];
-  for (const f of files) {
+  for (const f of listDir(dirOf(network))) {
     const m = /^([0-9a-f]{64})\.json$/.exec(f);
     const a = m ? loadAttachment(network, m[1]!) : undefined;
     if (a) out.push(a);

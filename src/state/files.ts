@@ -60,16 +60,22 @@ export function processToken(): string {
   return token;
 }
 
+/**
+ * The names in a state directory: none when it does not exist (yet); refused, as every state
+ * directory is, when it is not root's alone; a failure to read it is one line naming it.
+ */
+export function listDir(dir: string): string[] {
+  if (!trustDir(dir)) return [];
+  try {
+    return readdirSync(dir);
+  } catch (e) {
+    throw fsError("read directory", dir, e);
+  }
+}
+
 /** Removes the temporary files a dead process (by its token) left in dir. */
 export function sweepTemporaries(dir: string, deadToken: string): void {
-  if (!trustDir(dir)) return;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const n of names) if (n.endsWith(`.${deadToken}.tmp`)) removeFile(`${dir}/${n}`);
+  for (const n of listDir(dir)) if (n.endsWith(`.${deadToken}.tmp`)) removeFile(`${dir}/${n}`);
 }
 
 /** Creates the file only if it does not exist yet (O_EXCL); false when it exists. */

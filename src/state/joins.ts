@@ -3,9 +3,7 @@
 // namespace. It is made once the joiner's record names what it joins and removed when the joiner
 // ends (crash recovery included). The owner's teardown reads it: a namespace a joiner still lives
 // in outlives its owner, and so would the owner's veth and address (see destroyContainer).
-import { readdirSync } from "../../ffi/fs.ts";
-import { createExclusive, ensureDir, removeFile } from "./files.ts";
-import { trustDir } from "./owned.ts";
+import { createExclusive, ensureDir, listDir, removeFile } from "./files.ts";
 import { ID_RE, JOINS_DIR, checkedId } from "./paths.ts";
 
 export function markJoin(owner: string, joiner: string): void {
@@ -16,20 +14,11 @@ export function markJoin(owner: string, joiner: string): void {
 /** Removes the joiner's marks, whichever namespace it joined. */
 export function unmarkJoiner(joiner: string): void {
   const suffix = `.${checkedId(joiner)}`;
-  for (const n of marks()) if (n.endsWith(suffix)) removeFile(`${JOINS_DIR}/${n}`);
+  for (const n of listDir(JOINS_DIR)) if (n.endsWith(suffix)) removeFile(`${JOINS_DIR}/${n}`);
 }
 
 /** The ids of the containers marked as living in owner's namespace. */
 export function joinersOf(owner: string): string[] {
   const prefix = `${checkedId(owner)}.`;
-  return marks().filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length)).filter((id) => ID_RE.test(id));
-}
-
-function marks(): string[] {
-  if (!trustDir(JOINS_DIR)) return [];
-  try {
-    return readdirSync(JOINS_DIR);
-  } catch {
-    return [];
-  }
+  return listDir(JOINS_DIR).filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length)).filter((id) => ID_RE.test(id));
 }

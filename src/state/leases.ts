@@ -6,10 +6,9 @@
 // Addresses are handed out round-robin from a per-network cursor, as Docker's IPAM does: an
 // address just released is not handed out again at once, because the kernel may still be
 // removing the old veth that held it (see ARCHITECTURE.md).
-import { readdirSync } from "../../ffi/fs.ts";
 import { formatIp, parseIp, type IpAddress } from "../ip/addr.ts";
 import { TsnetError } from "../errors/errors.ts";
-import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, withLock, writeText } from "./files.ts";
+import { createExclusive, ensureDir, listDir, readText, removeFile, withLock, writeText } from "./files.ts";
 import { ID_RE, NETWORKS_RUN_DIR } from "./paths.ts";
 
 export interface LeaseOwner {
@@ -114,15 +113,8 @@ export function releaseLease(networkId: string, address: IpAddress, owner: strin
 
 export function listLeases(networkId: string): Lease[] {
   const dir = leaseDir(networkId);
-  if (!trustDir(dir)) return [];
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch (e) {
-    throw fsError("read directory", dir, e);
-  }
   const out: Lease[] = [];
-  for (const n of names) {
+  for (const n of listDir(dir)) {
     const address = parseIp(n);
     const owner = address && readOwner(`${dir}/${n}`);
     if (address && owner) out.push({ address, ...owner });
@@ -135,14 +127,7 @@ export function listLeases(networkId: string): Lease[] {
  * address and recording it leaves a lease that only its id points to.
  */
 export function releaseLeasesOwnedBy(owner: string): void {
-  if (!trustDir(NETWORKS_RUN_DIR)) return;
-  let networks: string[];
-  try {
-    networks = readdirSync(NETWORKS_RUN_DIR);
-  } catch (e) {
-    throw fsError("read directory", NETWORKS_RUN_DIR, e);
-  }
-  for (const net of networks) {
+  for (const net of listDir(NETWORKS_RUN_DIR)) {
     if (!ID_RE.test(net)) continue;
     for (const l of listLeases(net)) {
       if (l.container === owner) removeFile(`${leaseDir(net)}/${formatIp(l.address)}`);

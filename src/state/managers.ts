@@ -4,9 +4,9 @@
 // The kernel drops the lock when the process dies, however it dies, so a later tsnet finds the
 // dead managers by trying a handful of locks (one per live manager, not one per container) and
 // only then reads the records of the containers a dead one left behind.
-import { closeSync, readdirSync, renameSync } from "../../ffi/fs.ts";
+import { closeSync, renameSync } from "../../ffi/fs.ts";
 import { LOCK_EX, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, close, flock, tryLock } from "../../ffi/libc.ts";
-import { ensureDir, fsError, openOwned, processToken, removeFile, trustDir } from "./files.ts";
+import { ensureDir, fsError, listDir, openOwned, processToken, removeFile } from "./files.ts";
 import { MANAGERS_DIR } from "./paths.ts";
 
 let mine: { id: string; fd: number } | undefined;
@@ -42,15 +42,8 @@ export function managerId(): string {
 
 /** Managers that have died; each comes with its lock, now held by the caller until released. */
 export function deadManagers(): { id: string; fd: number }[] {
-  if (!trustDir(MANAGERS_DIR)) return [];
-  let names: string[];
-  try {
-    names = readdirSync(MANAGERS_DIR);
-  } catch (e) {
-    throw fsError("read directory", MANAGERS_DIR, e);
-  }
   const out: { id: string; fd: number }[] = [];
-  for (const id of names) {
+  for (const id of listDir(MANAGERS_DIR)) {
     // Only names tsnet makes: PID-STARTTIME, or that with a leading dot while being made.
     if (id === mine?.id || !/^\.?\d+-\d+$/.test(id)) continue;
     const fd = openOwned(`${MANAGERS_DIR}/${id}`, O_RDONLY);

@@ -2,9 +2,8 @@
 // is the definition (name, bridge, subnets, options); the kernel objects it describes are made
 // from it on first use, so a record survives a reboot and its network comes back as it was.
 // There are few networks, so lookups by name simply read them all.
-import { readdirSync } from "../../ffi/fs.ts";
 import { TsnetError } from "../errors/errors.ts";
-import { ensureDir, fsError, readText, removeFile, trustDir, writeAtomic } from "./files.ts";
+import { ensureDir, listDir, readText, removeFile, writeAtomic } from "./files.ts";
 import { ID_RE, NETWORKS_DIR } from "./paths.ts";
 
 /** Docker's driver names: "null" is the network of `--network none`. */
@@ -73,15 +72,8 @@ function networkPath(n: Pick<NetworkRecord, "id" | "name">): string {
 
 /** The record files present, as name and id. */
 function recordFiles(): { name: string; id: string }[] {
-  if (!trustDir(NETWORKS_DIR)) return [];
-  let files: string[];
-  try {
-    files = readdirSync(NETWORKS_DIR);
-  } catch (e) {
-    throw fsError("read directory", NETWORKS_DIR, e);
-  }
   const out: { name: string; id: string }[] = [];
-  for (const f of files) {
+  for (const f of listDir(NETWORKS_DIR)) {
     const m = FILE_RE.exec(f);
     if (m) out.push({ name: m[1]!, id: m[2]! });
   }
