@@ -36,7 +36,19 @@ const define = { TSNET_VERSION: JSON.stringify(pkg.version), TSNET_COMMIT: JSON.
 async function build(outfile: string, target?: Bun.Build.CompileTarget, executablePath?: string): Promise<boolean> {
   const result = await Bun.build({
     entrypoints: ["./src/cli/main.ts"],
-    compile: { outfile, ...(target ? { target } : {}), ...(executablePath ? { executablePath } : {}) },
+    compile: {
+      outfile,
+      ...(target ? { target } : {}),
+      ...(executablePath ? { executablePath } : {}),
+      // A root tool runs in whatever directory root happens to be in: a bunfig.toml there could
+      // preload code (as uid 0), and a .env would enter tsnet's environment and every container's.
+      // The executable reads none of the files Bun would otherwise pick up from the working
+      // directory (test/security.test.ts plants them).
+      autoloadBunfig: false,
+      autoloadDotenv: false,
+      autoloadTsconfig: false,
+      autoloadPackageJson: false,
+    },
     minify: true,
     sourcemap: "none",
     bytecode: true,
