@@ -41,7 +41,8 @@ const links = group({
 const EINTR = 4, ENOENT = 2, EEXIST = 17, EISDIR = 21;
 const AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000;
 const STATX_BASIC_STATS = 0x7ff;
-const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFREG = 0o100000, S_IFLNK = 0o120000;
+const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFREG = 0o100000, S_IFLNK = 0o120000, S_IFIFO = 0o010000, S_IFCHR = 0o020000,
+  S_IFBLK = 0o060000, S_IFSOCK = 0o140000;
 const PATH_MAX = 4096;
 
 export const constants = { F_OK: 0, X_OK: 1, W_OK: 2, R_OK: 4 } as const;
@@ -318,6 +319,18 @@ export class Stats {
   }
   isSymbolicLink(): boolean {
     return (this.mode & S_IFMT) === S_IFLNK;
+  }
+  isFIFO(): boolean {
+    return (this.mode & S_IFMT) === S_IFIFO;
+  }
+  isCharacterDevice(): boolean {
+    return (this.mode & S_IFMT) === S_IFCHR;
+  }
+  isBlockDevice(): boolean {
+    return (this.mode & S_IFMT) === S_IFBLK;
+  }
+  isSocket(): boolean {
+    return (this.mode & S_IFMT) === S_IFSOCK;
   }
 }
 

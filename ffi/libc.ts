@@ -57,13 +57,13 @@ export const MS_BIND = 4096, MS_REC = 16384, MS_PRIVATE = 262144, MS_SLAVE = 524
   MS_SHARED = 1048576;
 export const MNT_DETACH = 2;
 export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 64, O_EXCL = 128, O_TRUNC = 512,
-  O_APPEND = 1024, O_NONBLOCK = 2048, O_CLOEXEC = 524288;
+  O_NOCTTY = 256, O_APPEND = 1024, O_NONBLOCK = 2048, O_CLOEXEC = 524288;
 /** Never follow a symbolic link in the last component. arm64 has its own value (asm/fcntl.h). */
 export const O_NOFOLLOW = process.arch === "arm64" ? 0o100000 : 0o400000;
 /** Fail unless a directory; arm64's value differs too. */
 export const O_DIRECTORY = process.arch === "arm64" ? 0o40000 : 0o200000;
 export const LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
-export const SOL_SOCKET = 1, SO_RCVTIMEO = 20, SO_RCVBUF = 8, SO_SNDBUF = 7, SO_ATTACH_FILTER = 26;
+export const SOL_SOCKET = 1, SO_RCVTIMEO = 20, SO_RCVBUF = 8, SO_SNDBUF = 7, SO_SNDBUFFORCE = 32, SO_ATTACH_FILTER = 26;
 export const AF_INET = 2, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 524288;
 
 export function errno(): number {
@@ -133,6 +133,18 @@ export function tryLock(fd: number, what: string): boolean {
 export function setReceiveTimeout(fd: number, ms: number): void {
   const tv = new BigInt64Array([BigInt(Math.floor(ms / 1000)), BigInt((ms % 1000) * 1000)]);
   check(core().setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16), "setsockopt", "SO_RCVTIMEO");
+}
+
+/**
+ * Lets one sendmsg on fd carry `bytes`: a netlink message (an nf_tables transaction with thousands
+ * of port elements) larger than the socket's send buffer fails with EMSGSIZE, and a transaction
+ * cannot be split across writes. SO_SNDBUFFORCE (CAP_NET_ADMIN) passes net.core.wmem_max;
+ * SO_SNDBUF, capped by it, is the fallback. The kernel doubles the value for its bookkeeping.
+ */
+export function setSendBuffer(fd: number, bytes: number): void {
+  const v = new Int32Array([bytes]);
+  if (core().setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, v, 4) === 0) return;
+  check(core().setsockopt(fd, SOL_SOCKET, SO_SNDBUF, v, 4), "setsockopt", "SO_SNDBUF");
 }
 
 /** Sets the hostname of the calling thread's UTS namespace. */

@@ -2,7 +2,7 @@
 // the kernel as peer). Messages themselves are encoded in TypeScript (src/netlink).
 import { dlopen, FFIType, type Pointer } from "bun:ffi";
 import { KernelError } from "../src/errors/errors.ts";
-import { closeInKernelWorker, errno, strerror, setReceiveTimeout } from "./libc.ts";
+import { closeInKernelWorker, errno, setReceiveTimeout, setSendBuffer, strerror } from "./libc.ts";
 
 const { i32, u32, u64, i64, ptr } = FFIType;
 
@@ -63,7 +63,14 @@ export class MnlSocket {
     if (mnl().mnl_socket_setsockopt(this.live(), name, b, 4) < 0) fail("setsockopt", this.what);
   }
 
+  /** What the send buffer was raised to (0: the system's default, which passes 64 KiB). */
+  private sendBuffer = 0;
+
   send(buf: Uint8Array, len: number): void {
+    if (len > 65536 && len > this.sendBuffer) {
+      setSendBuffer(this.fd, len);
+      this.sendBuffer = len;
+    }
     const n = Number(mnl().mnl_socket_sendto(this.live(), buf, len));
     if (n < 0) fail("sendto", this.what);
   }

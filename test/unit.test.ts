@@ -113,3 +113,28 @@ describe("children", () => {
     expect(offenders).toEqual([]);
   });
 });
+
+describe("errno names and hints", () => {
+  const { errnoName, errnoHint } = require("../src/errors/errno.ts") as typeof import("../src/errors/errno.ts");
+  const { KernelError } = require("../src/errors/errors.ts") as typeof import("../src/errors/errors.ts");
+  const { constants } = require("node:os") as typeof import("node:os");
+
+  // Aliases (EWOULDBLOCK = EAGAIN, EDEADLOCK = EDEADLK, ENOTSUP = EOPNOTSUPP) take the first name.
+  test("every errno this system's libc knows has its name (node's table is the oracle)", () => {
+    const known = Object.entries(constants.errno).filter(([name]) => !["EWOULDBLOCK", "EDEADLOCK", "ENOTSUP"].includes(name));
+    expect(known.length).toBeGreaterThan(70);
+    for (const [name, n] of known) expect(`${n} ${errnoName(n)}`).toBe(`${n} ${name}`);
+    expect(errnoName(54)).toBe("EXFULL");
+    expect(errnoName(524)).toBe("ENOTSUPP");
+  });
+
+  test("a kernel error without ext-ack text carries the errno's hint; ext-ack text wins", () => {
+    expect(new KernelError("sendto", "nf_tables", 90, "Message too long").message).toBe(
+      `sendto nf_tables: EMSGSIZE (Message too long): ${errnoHint(90)}`,
+    );
+    expect(new KernelError("add link", "x", 95, "Operation not supported", "Unknown device type").message).toBe(
+      "add link x: EOPNOTSUPP (Operation not supported): Unknown device type",
+    );
+    expect(new KernelError("open", "/run/x", 2, "no such namespace").message).toBe("open /run/x: ENOENT (no such namespace)");
+  });
+});

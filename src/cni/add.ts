@@ -4,7 +4,8 @@
 // publishPorts for runtimeConfig.portMappings. The attachment's record is written (O_EXCL) before
 // anything it names is made; a failure undoes this ADD's objects and nothing else.
 import { mark } from "../errors/trace.ts";
-import { close, O_RDONLY, open } from "../../ffi/libc.ts";
+import { close, O_NOCTTY, O_NONBLOCK, O_RDONLY, open } from "../../ffi/libc.ts";
+import { fstatSync, statSync, type Stats } from "../../ffi/fs.ts";
 import { isErrno, KernelError, TsnetError } from "../errors/errors.ts";
 import { ENOENT } from "../errors/errno.ts";
 import { formatIp, formatPrefix, parseIp, parsePrefix, type IpAddress } from "../ip/addr.ts";
@@ -26,19 +27,47 @@ import {
   type CniIp, type CniResult, type CniRoute,
 } from "./spec.ts";
 
-/** Opens CNI_NETNS, refusing what is not another network namespace. */
+/** What a file that is not a namespace is, for the error line. */
+function fileKind(st: Stats): string {
+  if (st.isFIFO()) return "it is a FIFO";
+  if (st.isCharacterDevice()) return "it is a character device";
+  if (st.isBlockDevice()) return "it is a block device";
+  if (st.isDirectory()) return "it is a directory";
+  if (st.isSocket()) return "it is a socket";
+  return "not a network namespace";
+}
+
+/**
+ * Opens CNI_NETNS, refusing what is not another network namespace. The path is the runtime's
+ * input: it is stat'ed first and only a regular file (a namespace's nsfs inode, bind-mounted or
+ * behind /proc/PID/ns/net) is opened, without blocking (O_NONBLOCK: a FIFO there would hold
+ * open(2) forever; O_NOCTTY: a terminal would become ours), and the file opened must be the one
+ * stat'ed.
+ */
 export function openTargetNetns(path: string): number {
+  const invalid = (why: string) => new CniError(ERR_INVALID_ENV, `invalid CNI_NETNS "${path}": ${why}: give the path of the container's network namespace`);
+  let before;
+  try {
+    before = statSync(path);
+  } catch (e) {
+    throw invalid(isErrno(e, ENOENT) ? "no such file" : (e as Error).message);
+  }
+  if (!before.isFile()) throw invalid(fileKind(before));
   let fd: number;
   try {
-    fd = open(path, O_RDONLY);
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
   } catch (e) {
-    const why = isErrno(e, ENOENT) ? "no such file" : (e as Error).message;
-    throw new CniError(ERR_INVALID_ENV, `invalid CNI_NETNS "${path}": ${why}: give the path of the container's network namespace`);
+    throw invalid(isErrno(e, ENOENT) ? "no such file" : (e as Error).message);
+  }
+  const after = fstatSync(fd);
+  if (!after.isFile() || after.ino !== before.ino) {
+    close(fd);
+    throw invalid("it changed while it was being opened");
   }
   const id = netnsIdentity(fd);
   if (!id || id === ownNetnsIdentity()) {
     close(fd);
-    throw new CniError(ERR_INVALID_ENV, `invalid CNI_NETNS "${path}": ${id ? "it is the namespace tsnet runs in (the host's)" : "not a network namespace"}: give the path of the container's network namespace`);
+    throw invalid(id ? "it is the namespace tsnet runs in (the host's)" : "not a network namespace");
   }
   return fd;
 }

@@ -1,4 +1,4 @@
-import { errnoName } from "./errno.ts";
+import { errnoHint, errnoName } from "./errno.ts";
 
 /**
  * The one error model. Everything tsnet throws on purpose is a TsnetError; the CLI prints its
@@ -20,7 +20,8 @@ export class UsageError extends TsnetError {
 /**
  * A kernel call failed: a libc call (errno), or a netlink request (the NLMSG_ERROR ack, with the
  * kernel's extended-ack text or the offset of the attribute it rejected).
- * Prints as: `<op> <object>: <ERRNO> (<strerror>): <ext-ack>`.
+ * Prints as: `<op> <object>: <ERRNO> (<strerror>): <ext-ack>`, or with the errno's general hint
+ * (errnoHint) where the kernel gave no text: `<op> <object>: <ERRNO> (<strerror>): <what to do>`.
  */
 export class KernelError extends TsnetError {
   override name = "KernelError";
@@ -34,7 +35,8 @@ export class KernelError extends TsnetError {
   ) {
     const en = errnoName(errno);
     const what = object ? `${op} ${object}` : op;
-    super(`${what}: ${en}${detail ? ` (${detail})` : ""}${extAck ? `: ${extAck}` : ""}`);
+    const after = extAck ?? errnoHint(errno);
+    super(`${what}: ${en}${detail ? ` (${detail})` : ""}${after ? `: ${after}` : ""}`);
     this.errnoName = en;
   }
 }

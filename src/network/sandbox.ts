@@ -5,15 +5,15 @@
 // already gone, so the same code undoes a failed setup, a normal exit and a crashed run. The
 // same attach/detach serves `run`, `network connect/disconnect` and the CNI plugin: anything that
 // wires a namespace given by path, for an owner that records its endpoints (EndpointOwner).
-import { Cleanup, KernelError, TsnetError, UsageError } from "../errors/errors.ts";
-import { EEXIST, ENODEV } from "../errors/errno.ts";
+import { Cleanup, isErrno, KernelError, TsnetError, UsageError } from "../errors/errors.ts";
+import { EEXIST, ENODEV, EXFULL } from "../errors/errno.ts";
 import { contains, formatIp, formatPrefix, nth, parseIp, parsePrefix, type IpAddress, type IpPrefix } from "../ip/addr.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
 import { closeNetns, createNetns, deleteNetns, inNetns, reclaimNetnsLink, type Netns } from "../netns/netns.ts";
 import { NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { addrAdd, addrList } from "../rtnetlink/addr.ts";
-import { IFF_UP, RT_TABLE_MAIN, RTM_DELLINK, RTMGRP_LINK } from "../rtnetlink/constants.ts";
+import { BR_MAX_PORTS, IFF_UP, RT_TABLE_MAIN, RTM_DELLINK, RTMGRP_LINK } from "../rtnetlink/constants.ts";
 import { bridgePortHairpin, linkAdd, linkDelIfExists, linkGet, linkSet } from "../rtnetlink/link.ts";
 import { routeAdd, routeList } from "../rtnetlink/route.ts";
 import { saveRecord, type ContainerRecord, type Endpoint } from "../state/containers.ts";
@@ -246,10 +246,18 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
   try {
     // One message makes both ends: the host end attached to the bridge and up, the container end
     // born inside the namespace under its final name (so no rename or move is needed).
-    linkAdd(host, {
-      name: ep.hostVeth, kind: "veth", master: w.bridgeIndex, up: true, mtu: net.mtu,
-      peer: { name: ep.ifname, nsFd, mac, mtu: net.mtu, ...(fresh && { index: FIRST_IFINDEX }) },
-    });
+    try {
+      linkAdd(host, {
+        name: ep.hostVeth, kind: "veth", master: w.bridgeIndex, up: true, mtu: net.mtu,
+        peer: { name: ep.ifname, nsFd, mac, mtu: net.mtu, ...(fresh && { index: FIRST_IFINDEX }) },
+      });
+    } catch (e) {
+      // The kernel numbers a bridge's ports in 10 bits (BR_MAX_PORTS), and says only EXFULL.
+      if (isErrno(e, EXFULL)) {
+        throw new TsnetError(`network ${net.name} is full: its bridge ${net.bridge} has ${BR_MAX_PORTS - 1} ports, the most a Linux bridge takes: put further containers on another network (tsnet network create)`);
+      }
+      throw e;
+    }
     ep.vethMade = true;
     crashPoint("after-veth");
     // A container reaching its own published port through a host address is DNAT-ed on the

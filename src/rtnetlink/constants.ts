@@ -29,3 +29,7 @@ export const RT_SCOPE_UNIVERSE = 0, RT_SCOPE_LINK = 253, RT_SCOPE_HOST = 254;
 export const RTN_UNICAST = 1, RTN_LOCAL = 2;
 
 export const IFNAMSIZ = 16;
+
+// net/bridge/br_private.h: a bridge numbers its ports in BR_PORT_BITS (10) bits and port 0 is
+// never used, so it takes BR_MAX_PORTS - 1 ports; one more is EXFULL.
+export const BR_MAX_PORTS = 1 << 10;
