@@ -2,7 +2,7 @@
 // "Layout"), and only ffi/ imports bun:ffi. Type-only imports are exempt: they are erased at
 // build time and say what shape a value has, not which code runs. Two folders hold two layers:
 // src/errors/'s error model (errors.ts, errno.ts, ...) imports nothing and sits below ffi/, which
-// throws its KernelError, while its message writers (notice.ts, trace.ts) write through ffi/; and
+// throws its KernelError, while its message writers (notice.ts, trace.ts, contain.ts) write through ffi/; and
 // src/cli/'s entry (main.ts, the registry, dispatch, help, completion), which reaches every command,
 // sits on top, while what the commands share (option tables, output, logging) sits low.
 import { describe, expect, test } from "bun:test";
@@ -13,7 +13,7 @@ const ROOT = join(import.meta.dir, "..");
 const CLI_ENTRY = new Set(["src/cli/main.ts", "src/cli/registry.ts", "src/cli/dispatch.ts", "src/cli/help.ts", "src/cli/complete.ts"]);
 // Help and completion list the commands themselves, so they are part of the entry.
 const ENTRY_COMMANDS = new Set(["src/commands/help.ts", "src/commands/_complete.ts"]);
-const ERROR_WRITERS = new Set(["src/errors/notice.ts", "src/errors/trace.ts"]);
+const ERROR_WRITERS = new Set(["src/errors/notice.ts", "src/errors/trace.ts", "src/errors/contain.ts"]);
 
 const RANK: Record<string, number> = {
   "errors (model)": -1,

@@ -73,7 +73,14 @@ async function report(e: unknown): Promise<number> {
   return EXIT_TSNET;
 }
 
-const fail = (e: unknown) => report(e).then((code) => process.exit(code));
+// In a process that manages running containers, an uncaught error is contained (logged and
+// counted: src/errors/contain.ts); anywhere else it ends the command.
+const failCommand = (e: unknown) => report(e).then((code) => process.exit(code));
+const fail = (e: unknown) => {
+  const contain = require("../errors/contain.ts") as typeof import("../errors/contain.ts");
+  if (contain.faultsContained()) return contain.noteFault(e);
+  return failCommand(e);
+};
 
 // No top-level await: the compiled, bytecode-cached executable is a CommonJS bundle.
 if (process.env.CNI_COMMAND !== undefined) {
@@ -91,5 +98,5 @@ if (process.env.CNI_COMMAND !== undefined) {
     mark("exit");
     flushTrace();
     process.exit(code);
-  }, fail);
+  }, failCommand);
 }

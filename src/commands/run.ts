@@ -11,6 +11,7 @@ import { adoptOrphans, reapOrphans } from "../process/children.ts";
 import { runDetached } from "../supervisor/client.ts";
 import { retireManager } from "../state/managers.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
+import { containFaults, faultPoint, stopContainingFaults } from "../errors/contain.ts";
 import { describeMapping, parsePublishAll } from "../network/ports.ts";
 import type { NetworkMode, RunConfig } from "../state/containers.ts";
 import { parseIp } from "../ip/addr.ts";
@@ -287,7 +288,12 @@ export async function runForeground({ opts, launch, config }: RunPlan): Promise<
       reapOrphans();
       return code;
     }
+    // The command runs: a fault now (this process also serves its resolver, its firewall
+    // watch) is logged, not the end of the container (src/errors/contain.ts).
+    containFaults("container's manager");
+    faultPoint("manager-started-container");
     const code = await ended;
+    stopContainingFaults();
     mark("ended");
     reapOrphans();
     return code;

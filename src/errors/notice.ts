@@ -54,6 +54,11 @@ export const log = {
   debug: (message: unknown, ...rest: unknown[]) => consola().debug(message, ...rest),
 };
 
+/** Lines as they are (a stack), each made printable, for a log that wants them whole. */
+export function logLines(text: string): void {
+  toStderr(`${text.split("\n").map((l) => printable(l)).join("\n")}\n`);
+}
+
 /** A warning from a layer below the commands. */
 export function warn(message: string): void {
   log.warn(message);

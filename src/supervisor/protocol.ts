@@ -109,3 +109,75 @@ export class Incoming {
     return this.size;
   }
 }
+
+/** A request that is not one tsnet's client sends: refused before anything acts on it. */
+export class BadRequest extends Error {}
+
+const ID = /^[0-9a-f]{64}$/;
+const MODES = new Set(["none", "host", "bridge", "container"]);
+const POLICIES = new Set(["no", "on-failure", "always", "unless-stopped"]);
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
+const isPort = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
+
+function need(ok: boolean, field: string): void {
+  if (!ok) throw new BadRequest(`field ${field} is not what tsnet's client sends`);
+}
+
+/**
+ * Reads a request line, checking every field that decides what the supervisor makes, kills or
+ * records against what the client writes: a malformed request (anything can connect as root)
+ * is answered with an error and changes nothing, where it could otherwise be written into a
+ * record that every later command refuses.
+ */
+export function parseRequest(text: string): Request {
+  let r: unknown;
+  try {
+    r = JSON.parse(text);
+  } catch {
+    throw new BadRequest("it is not JSON");
+  }
+  need(isObject(r), "(the request)");
+  const q = r as Json;
+  if (q.op === "wait" || q.op === "wake") {
+    need(typeof q.id === "string" && ID.test(q.id), "id");
+    return q as unknown as Request;
+  }
+  need(q.op === "run", "op");
+  const o = q.opts;
+  need(isObject(o), "opts");
+  const opts = o as Json;
+  need(typeof opts.mode === "string" && MODES.has(opts.mode), "opts.mode");
+  need(isStrings(opts.command) && (opts.command as string[]).length > 0, "opts.command");
+  need(typeof opts.rm === "boolean", "opts.rm");
+  for (const f of ["network", "join", "ip", "mac", "hostname", "name", "id", "created"]) need(opts[f] === undefined || typeof opts[f] === "string", `opts.${f}`);
+  for (const f of ["aliases", "dns", "dnsSearch"]) need(opts[f] === undefined || isStrings(opts[f]), `opts.${f}`);
+  need(opts.detached === undefined || typeof opts.detached === "boolean", "opts.detached");
+  need(opts.id === undefined || ID.test(opts.id as string), "opts.id");
+  need(
+    opts.extraHosts === undefined || (Array.isArray(opts.extraHosts) && opts.extraHosts.every((h) => isObject(h) && typeof h.name === "string" && typeof h.address === "string")),
+    "opts.extraHosts",
+  );
+  need(
+    Array.isArray(opts.publish) &&
+      opts.publish.every((p) => isObject(p) && (p.proto === "tcp" || p.proto === "udp") && Number.isInteger(p.hostIp) && isPort(p.hostPort) && isPort(p.containerPort)),
+    "opts.publish",
+  );
+  need(isObject(q.env) && Object.values(q.env).every((v) => v === undefined || typeof v === "string"), "env");
+  need(typeof q.cwd === "string", "cwd");
+  for (const f of ["uid", "gid"]) need(q[f] === undefined || (Number.isInteger(q[f]) && (q[f] as number) >= 0), f);
+  if (q.config !== undefined) {
+    need(isObject(q.config), "config");
+    const c = q.config as Json;
+    need(c.labels === undefined || (isObject(c.labels) && Object.values(c.labels).every((v) => typeof v === "string")), "config.labels");
+    need(c.env === undefined || isStrings(c.env), "config.env");
+    for (const f of ["workdir", "user"]) need(c[f] === undefined || typeof c[f] === "string", `config.${f}`);
+    need(
+      c.restart === undefined || (isObject(c.restart) && POLICIES.has(c.restart.name as string) && Number.isInteger(c.restart.max)),
+      "config.restart",
+    );
+  }
+  return q as unknown as Request;
+}

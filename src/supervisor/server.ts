@@ -13,6 +13,7 @@ import { LOCK_EX, O_CREAT, O_RDWR, flock } from "../../ffi/libc.ts";
 import { log } from "../cli/log.ts";
 import { Managed } from "../container/manage.ts";
 import { createContainer, finishContainer, recoverOrphans, type Live } from "../container/lifecycle.ts";
+import { containFaults, faultPoint } from "../errors/contain.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { LogWatch } from "../logs/watch.ts";
 import { adoptOrphans } from "../process/children.ts";
@@ -20,7 +21,7 @@ import { createExclusive, ensureDir, openOwned, removeFile, writeAtomic } from "
 import { loadRecord, saveRecord, type ContainerRecord } from "../state/containers.ts";
 import { NAMES_DIR, RUN_DIR, SUPERVISOR_LOCK, SUPERVISOR_SOCKET, runSpecPath } from "../state/paths.ts";
 import { retireManager } from "../state/managers.ts";
-import { Incoming, Outgoing, type Reply, type Request, type RunReply, type RunRequest } from "./protocol.ts";
+import { Incoming, Outgoing, parseRequest, type Reply, type Request, type RunReply, type RunRequest } from "./protocol.ts";
 
 /** One connection: the request coming in, then the reply going out. */
 interface Conn {
@@ -42,6 +43,8 @@ export async function supervise(): Promise<number> {
   const lockFd = openOwned(SUPERVISOR_LOCK, O_RDWR | O_CREAT)!;
   // Started only when none answers; one that is still on its way out holds this until it is gone.
   flock(lockFd, LOCK_EX, "supervisor.lock");
+  // Every container's events land in this one process: one container's fault must not end it.
+  containFaults("supervisor", { stack: true });
   adoptOrphans();
   removeFile(SUPERVISOR_SOCKET);
 
@@ -126,6 +129,7 @@ export async function supervise(): Promise<number> {
       return failed(e);
     }
     running.set(id, entry);
+    faultPoint("supervisor-started-container");
     const finish = () => {
       running.delete(id);
       maybeExit();
@@ -192,8 +196,15 @@ export async function supervise(): Promise<number> {
             return;
           }
           if (text === undefined) return;
+          let req: Request;
           try {
-            handle(JSON.parse(text) as Request, (reply) => answer(s, reply));
+            req = parseRequest(text);
+          } catch (e) {
+            answer(s, { ok: false, message: `supervisor: request refused: ${(e as Error).message}`, exitCode: 125 });
+            return;
+          }
+          try {
+            handle(req, (reply) => answer(s, reply));
           } catch (e) {
             answer(s, { ok: false, message: `supervisor: ${(e as Error).message}`, exitCode: 125 });
           }
