@@ -149,6 +149,9 @@ describe("kill -9 of the supervisor", () => {
     await Bun.sleep(300);
     await killSupervisor(supervisorOf("lg"));
     expect(tsnet(["ps"]).code).toBe(0);
+    // The wait may have been first to find the supervisor dead: then the supervisor it started
+    // adopts them, while ps, finding that one's lock taken, only lists them.
+    await waitFor("the containers to be adopted", () => ["lg", "wt", "rs"].every((n) => alive(managerPid(n))));
     const sup = supervisorOf("lg");
     expect(procState(waiting.pid)).toBeDefined(); // still waiting: wt runs
 
@@ -218,6 +221,43 @@ describe("kill -9 of the supervisor", () => {
     expect(curl("http://127.0.0.1:8632/").stdout).toContain("Directory listing");
     expect(pidsByArgv(["sleep", "300"])).toEqual([]);
   }, 60_000);
+});
+
+describe("kill -9 of the adopting supervisor", () => {
+  for (const point of ["adopt-after-record", "adopt-after-netns", "adopt-after-resolver"]) {
+    test(`killed at ${point}: the container serves on, the next command has it adopted again, and rm -f releases everything`, async () => {
+      tsnet(["network", "create", "adoptnet"]);
+      runDetached(["--name", "twice", "--network", "adoptnet", "-p", "8651:80", "--", ...SERVER]);
+      await serving(8651);
+      const procs = cgroupProcs("twice");
+      await killSupervisor(supervisorOf("twice"));
+      // This command's supervisor dies while adopting (the crash point is inherited by it).
+      const crashed = tsnet(["ps", "--format", "{{.Names}} {{.Status}}"], { env: { TSNET_CRASH_AT: point } });
+      expect(crashed.code).toBe(0);
+      expect(crashed.stdout).toMatch(/^twice Up /);
+      expect(crashed.stderr).toMatch(/could not be adopted/);
+      await waitFor("the adopter to be gone", () => pidsByArgv([TSNET, "_supervise"]).length === 0 || undefined);
+      expect(curl("http://127.0.0.1:8651/").stdout).toContain("Directory listing");
+      // The next one adopts it.
+      const ps = tsnet(["ps", "--format", "{{.Names}} {{.Status}}"]);
+      expect({ code: ps.code, stderr: ps.stderr }).toEqual({ code: 0, stderr: "" });
+      expect(ps.stdout).toMatch(/^twice Up /);
+      const sup = supervisorOf("twice");
+      expect(cgroupProcs("twice")).toEqual(procs);
+      expect(readlinkSync("/run/netns/tsnet-twice")).toMatch(new RegExp(`^/proc/${sup}/fd/\\d+$`));
+      expect(resolve("tsnet-twice", "twice")).toBe(addressOf("tsnet-twice"));
+      // One redirect to the resolver, the adopter's: nothing of the dead ones' is left in the namespace.
+      expect(sh(["ip", "netns", "exec", "tsnet-twice", "nft", "list", "ruleset"]).stdout.match(/dnat ip to/g)?.length).toBe(2);
+      expect(curl("http://127.0.0.1:8651/").stdout).toContain("Directory listing");
+      expect(tsnet(["rm", "-f", "twice"]).code).toBe(0);
+      expect(netnsNames()).toEqual([]);
+      expect(veths()).toEqual([]);
+      expect(leases()).toEqual([]);
+      expect(containerCgroups()).toEqual([]);
+      expect(sh(["nft", "list", "table", "inet", "tsnet"]).stdout).not.toMatch(/comment "[0-9a-f]{12} /);
+      expect(procs.filter(alive)).toEqual([]);
+    }, 60_000);
+  }
 });
 
 describe("a new tsnet binary", () => {

@@ -273,7 +273,7 @@ export const UNKNOWN_EXIT_CODE = 255;
  * What a supervisor does with a container of a dead manager that can be adopted (see
  * `adoptContainer`); without one, such a container is left for a supervisor to adopt.
  */
-export type Adopter = (rec: ContainerRecord, deadPid: number) => void;
+export type Adopter = (rec: ContainerRecord) => void;
 
 /**
  * A container of a dead manager that a supervisor takes over instead of releasing: detached (a
@@ -300,7 +300,6 @@ export function recoverOrphans(adopt?: Adopter): boolean {
   const recs = listRecords();
   let waiting = false;
   for (const m of dead) {
-    const deadPid = Number(m.id.split("-")[0]);
     // A container joined to another's namespace after that one, whose link then points at a live fd again.
     const its = recs.filter((r) => r.manager === m.id).sort((a, b) => Number(a.joined !== undefined) - Number(b.joined !== undefined));
     let kept = false;
@@ -310,7 +309,7 @@ export function recoverOrphans(adopt?: Adopter): boolean {
       } else if (!adoptable(rec)) {
         releaseOrphan(rec);
       } else if (adopt) {
-        adopt(rec, deadPid);
+        adopt(rec);
       } else {
         kept = true;
       }
@@ -349,7 +348,7 @@ export function releaseOrphan(rec: ContainerRecord, live: Live = { rec, reservat
  * found (no process is in it any more) the container is released as after a crash, and
  * undefined is returned; likewise when the record is no longer the dead manager's.
  */
-export function adoptContainer(found: ContainerRecord, deadPid: number): Live | undefined {
+export function adoptContainer(found: ContainerRecord): Live | undefined {
   const rec = withRecordLock(found.id, () => {
     const now = loadRecord(found.id);
     if (!now || now.manager !== found.manager || now.status !== "running") return undefined;
@@ -358,13 +357,15 @@ export function adoptContainer(found: ContainerRecord, deadPid: number): Live | 
     return now;
   });
   if (!rec) return undefined;
+  crashPoint("adopt-after-record");
   const live: Live = { rec, reservations: [] };
   try {
     if (rec.netns) {
       const fd = containerNetns(rec);
       if (fd === undefined) throw new TsnetError(`no process of it is in its network namespace ${rec.netns} any more`);
       live.sandbox = { ns: { name: rec.netns.slice(NETNS_DIR.length + 1), path: rec.netns, fd } };
-      adoptNetns(rec.netns, fd, deadPid);
+      adoptNetns(rec.netns, fd);
+      crashPoint("adopt-after-netns");
     }
     // The namespace it shares is its owner's, adopted first (recoverOrphans' order).
     if (rec.joined) {
@@ -376,6 +377,7 @@ export function adoptContainer(found: ContainerRecord, deadPid: number): Live | 
       const fd = live.sandbox.ns.fd;
       inNetns(fd, removeDnsRedirect);
       live.resolver = startResolver(fd, { containerId: rec.id, upstream: upstreamServers(rec) });
+      crashPoint("adopt-after-resolver");
     }
     if (rec.network) live.releaseFirewall = holdFirewall(() => firewallOf(live.rec));
     if (rec.ports?.length) {

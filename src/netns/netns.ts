@@ -243,12 +243,12 @@ export function openNetnsOf(pid: number, identity: string): number | undefined {
 }
 
 /**
- * Adoption: points /run/netns/NAME at fd, held by this process, in place of the link a dead
- * manager (deadPid) made. A link that is not tsnet's, or that names a live process other than
- * the dead one, is left alone and refused. Made under a temporary name and renamed over, so
- * `ip netns exec` never finds the name missing.
+ * Adoption: points /run/netns/NAME (the container's, as its record names it) at fd, held by this
+ * process, in place of the link a dead manager made (or an adopter that died in turn). Anything
+ * but a link of tsnet's form is refused and left alone. Made under a temporary name and renamed
+ * over, so `ip netns exec` never finds the name missing.
  */
-export function adoptNetns(path: string, fd: number, deadPid: number): void {
+export function adoptNetns(path: string, fd: number): void {
   checkNetnsPath(path);
   let target: string | undefined;
   try {
@@ -258,10 +258,7 @@ export function adoptNetns(path: string, fd: number, deadPid: number): void {
     if (code === "EINVAL") throw new KernelError("adopt namespace", path, EINVAL, "it is not a link of tsnet's (a bind mount): remove it (ip netns del)");
     if (code !== "ENOENT") throw fsError("adopt namespace", path, e);
   }
-  const pid = target === undefined ? undefined : FD_LINK.exec(target)?.[1];
-  if (target !== undefined && pid !== String(deadPid) && pid !== String(process.pid)) {
-    throw new KernelError("adopt namespace", path, EEXIST, `it links to ${target}, not to the manager that died: remove it if it is not in use`);
-  }
+  if (target !== undefined && !FD_LINK.test(target)) throw new KernelError("adopt namespace", path, EINVAL, `not a namespace of tsnet's (it links to ${target})`);
   const tmp = `${NETNS_RUN_DIR}/.adopt-${process.pid}`;
   tryUnlink(tmp);
   try {

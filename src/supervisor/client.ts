@@ -8,6 +8,7 @@ import { selfCommand, selfEnv, selfIdentity } from "../cli/self.ts";
 import { recoverOrphans } from "../container/lifecycle.ts";
 import { startTime } from "../container/proc.ts";
 import { TsnetError } from "../errors/errors.ts";
+import { log } from "../cli/log.ts";
 import { spawnChild } from "../process/children.ts";
 import { openOwned, readText, trustSocket, withLockAsync } from "../state/files.ts";
 import { SUPERVISOR_BUILD, SUPERVISOR_LOCK, SUPERVISOR_LOG, SUPERVISOR_SOCKET, runSpecPath } from "../state/paths.ts";
@@ -115,8 +116,16 @@ async function startSupervisor(): Promise<void> {
 export async function recover(): Promise<void> {
   await replaceOtherBuild();
   if (!recoverOrphans()) return;
-  if (await ask({ op: "adopt" })) return;
-  await startSupervisor();
+  try {
+    if (await ask({ op: "adopt" })) return;
+    await startSupervisor();
+    // Asked again: a supervisor that was starting while this process held the dead manager's
+    // lock (another command's start) found that manager alive, and adopted nothing of it.
+    await ask({ op: "adopt" });
+  } catch (e) {
+    // The containers run on unmanaged; the next command tries again. This one goes on.
+    log.warn(`containers whose supervisor died could not be adopted: ${(e as Error).message}`);
+  }
 }
 
 /** How long the supervisor of another build is given to exit once it has agreed to hand over. */

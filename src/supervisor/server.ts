@@ -133,7 +133,7 @@ export async function supervise(): Promise<number> {
    * A container of a dead manager whose processes live on: taken over, and followed from here as
    * if this supervisor had started it (its .spec says how to start it again).
    */
-  const adopt = (found: ContainerRecord, deadPid: number): void => {
+  const adopt = (found: ContainerRecord): void => {
     let spec: RunRequest | undefined;
     try {
       const text = readText(runSpecPath(found.id));
@@ -144,7 +144,7 @@ export async function supervise(): Promise<number> {
       releaseOrphan(found);
       return;
     }
-    const live = adoptContainer(found, deadPid);
+    const live = adoptContainer(found);
     if (!live) return;
     const id = live.rec.id;
     logs.watch(id);
@@ -152,7 +152,7 @@ export async function supervise(): Promise<number> {
     const entry: Entry = { managed: undefined!, waiters: [] };
     entry.managed = new Managed(live, launch, hooks(id, entry));
     follow(live, entry, entry.managed.adopt(followAdopted(live)));
-    log.info(`adopted container ${live.rec.name} (${id.slice(0, 12)}) from manager ${deadPid}`);
+    log.info(`adopted container ${live.rec.name} (${id.slice(0, 12)}) from manager ${found.manager}`);
   };
 
   const recover = () => recoverOrphans(adopt);
@@ -252,7 +252,11 @@ export async function supervise(): Promise<number> {
 
   // Before listening: a client that started this supervisor to adopt containers (a command that
   // found their manager dead) waits until it answers, and then finds them adopted.
-  recover();
+  try {
+    recover();
+  } catch (e) {
+    log.error(`adopting containers: ${(e as Error).message}`);
+  }
 
   // The socket is made root's and 0600 (the umask, while it is bound), though the directory
   // already keeps everyone else out.
