@@ -74,7 +74,7 @@ export async function supervise(): Promise<number> {
       server.stop(true);
       removeFile(SUPERVISOR_SOCKET);
     }
-    if (lstatSync(SUPERVISOR_BUILD, { throwIfNoEntry: false })?.ino === buildIno) removeFile(SUPERVISOR_BUILD);
+    if (buildIno !== undefined && lstatSync(SUPERVISOR_BUILD, { throwIfNoEntry: false })?.ino === buildIno) removeFile(SUPERVISOR_BUILD);
   };
 
   const maybeExit = () => {
@@ -303,9 +303,15 @@ export async function supervise(): Promise<number> {
   }
   const socketIno = lstatSync(SUPERVISOR_SOCKET).ino;
   // Who listens, and which executable it runs: a tsnet of another build asks it to hand over.
-  const build: SupervisorBuild = { pid: process.pid, start: startTime(process.pid) ?? 0, exe: selfIdentity() };
-  writeAtomic(SUPERVISOR_BUILD, JSON.stringify(build));
-  const buildIno = lstatSync(SUPERVISOR_BUILD).ino;
+  // Without it (a full /run) nothing but the handover is lost: a newer tsnet leaves this one be.
+  let buildIno: bigint | undefined;
+  try {
+    const build: SupervisorBuild = { pid: process.pid, start: startTime(process.pid) ?? 0, exe: selfIdentity() };
+    writeAtomic(SUPERVISOR_BUILD, JSON.stringify(build));
+    buildIno = lstatSync(SUPERVISOR_BUILD).ino;
+  } catch (e) {
+    log.warn(`a newer tsnet will not be able to take this supervisor's containers over: ${(e as Error).message}`);
+  }
 
   maybeExit();
   return await new Promise<number>(() => {});
