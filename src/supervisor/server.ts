@@ -147,7 +147,12 @@ export async function supervise(): Promise<number> {
     const live = adoptContainer(found);
     if (!live) return;
     const id = live.rec.id;
-    logs.watch(id);
+    try {
+      logs.watch(id);
+    } catch (e) {
+      // Only the lines' times are lost: the reader dates what no mark covers by the file's mtime.
+      log.warn(`${live.rec.name}: its log is not watched: ${(e as Error).message}`);
+    }
     const launch: Launch = { command: spec.opts.command, env: spec.env, cwd: spec.cwd, uid: spec.uid, gid: spec.gid };
     const entry: Entry = { managed: undefined!, waiters: [] };
     entry.managed = new Managed(live, launch, hooks(id, entry));
