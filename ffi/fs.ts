@@ -310,6 +310,8 @@ export class Stats {
     readonly mtimeMs: number,
     readonly mtimeNs: bigint,
     readonly ino: bigint,
+    /** The device the file is on (the kernel's major << 20 | minor, as dev_t is kept inside it). */
+    readonly dev: number,
   ) {}
   isDirectory(): boolean {
     return (this.mode & S_IFMT) === S_IFDIR;
@@ -337,7 +339,8 @@ export class Stats {
 // struct statx, the same on every architecture:
 // | mask u32 | blksize u32 | attributes u64 | nlink u32 @16 | uid u32 @20 | gid u32 @24 | mode u16 @28 | pad u16 |
 // | ino u64 @32 | size u64 @40 | blocks u64 | attributes_mask u64 | atime @64 | btime @80 | ctime @96 |
-// | mtime @112 { sec i64 | nsec u32 | pad } | rdev, dev, ... | 256 bytes
+// | mtime @112 { sec i64 | nsec u32 | pad } | rdev_major u32 @128 | rdev_minor u32 @132 | dev_major u32 @136 |
+// | dev_minor u32 @140 | ... | 256 bytes
 const STATX = new Uint8Array(256);
 const SX = new DataView(STATX.buffer);
 
@@ -358,6 +361,7 @@ function statx(dirfd: number, path: string, flags: number, syscall: string, miss
     Number(sec) * 1000 + nsec / 1e6,
     sec * 1_000_000_000n + BigInt(nsec),
     SX.getBigUint64(32, true),
+    SX.getUint32(136, true) * 2 ** 20 + SX.getUint32(140, true),
   );
 }
 

@@ -68,8 +68,11 @@ describe("kill -9 at every step, then any command", () => {
     });
   }
 
+  // Until the record says the command started, the container is released; from then on its
+  // processes live on and the next command has a new supervisor adopt it (test/adopt.test.ts).
   for (const point of ["after-name", "after-netns", "after-spawn", "after-start"]) {
-    test(`the supervisor killed at ${point}: the next command releases its container`, async () => {
+    const adopted = point === "after-start";
+    test(`the supervisor killed at ${point}: the next command ${adopted ? "has its running container adopted" : "releases its container"}`, async () => {
       // The supervisor is started by this run -d and inherits its environment: wait until the one
       // an earlier test used has gone (it leaves 2 s after its last container).
       await waitFor("no supervisor", () => pidsByArgv([TSNET, "_supervise"]).length === 0, 10_000);
@@ -77,10 +80,19 @@ describe("kill -9 at every step, then any command", () => {
       expect(r.code).not.toBe(0);
       await waitFor("the supervisor to be gone", () => supervisorsLeft().length === 0 || undefined);
       expect(tsnet(["ps", "-a"]).code).toBe(0);
+      if (adopted) {
+        // Running, managed by a new supervisor; removed as any container is.
+        expect(pidsByArgv(["sleep", "42"]).length).toBe(1);
+        expect(records().map((x) => x.status)).toEqual(["running"]);
+        expect(supervisorsLeft().length).toBe(1);
+        expect(tsnet(["rm", "-f", "dvictim"]).code).toBe(0);
+      } else {
+        expect(pidsByArgv(["sleep", "42"])).toEqual([]);
+        // As in Docker, an exited container keeps its record and its name until tsnet rm.
+        expect(records().filter((x) => x.status !== "exited")).toEqual([]);
+        tsnet(["rm", "dvictim"]);
+      }
       expect(pidsByArgv(["sleep", "42"])).toEqual([]);
-      // As in Docker, an exited container keeps its record and its name until tsnet rm.
-      expect(records().filter((x) => x.status !== "exited")).toEqual([]);
-      tsnet(["rm", "dvictim"]);
       expect(held()).toEqual(NOTHING);
       const again = tsnet(["run", "-d", "--rm", "--name", "dvictim", "-p", "8402:80", "--", "true"]);
       expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: "" });

@@ -181,7 +181,7 @@ describe("crashes: nothing a container started survives its manager", () => {
     expectAllReleased();
   });
 
-  test("kill -9 of the supervisor while a container's daemon runs, then any command: the daemon is gone", async () => {
+  test("kill -9 of the supervisor while a container's daemon runs, then any command: the daemon serves on under a new supervisor, and stop ends it", async () => {
     const site = nginxSite("crash -d\n", { daemon: true });
     runD(["--name", "crashd", "-p", "8193:80", "--", ...site.command]);
     await waitFor("nginx", () => curl("http://127.0.0.1:8193/").stdout);
@@ -192,10 +192,17 @@ describe("crashes: nothing a container started survives its manager", () => {
     // files (its manager lock among them) are closed only when the last one has.
     await waitFor("supervisor dead", () => procState(sup) === undefined || (procState(sup) === "Z" && readdirSync(`/proc/${sup}/task`).length === 1));
     tsnet(["ps"]);
+    // Its first process exited long ago: the namespace was found through the daemon.
+    for (const pid of [master, ...workers]) expect(alive(pid)).toBe(true);
+    expect(records().find((r) => r.name === "crashd")).toMatchObject({ status: "running" });
+    expect(alive(managerPid("crashd"))).toBe(true);
+    expect(curl("http://127.0.0.1:8193/").stdout).toBe("crash -d\n");
+    expect(tsnet(["stop", "crashd"]).code).toBe(0);
     for (const pid of [master, ...workers]) expect(alive(pid)).toBe(false);
-    expect(records().find((r) => r.name === "crashd")).toMatchObject({ status: "exited", exitCode: 137 });
+    expect(records().find((r) => r.name === "crashd")).toMatchObject({ status: "exited", exitCode: 143 });
     expectAllReleased();
   });
+
 });
 
 describe("inspect and top", () => {

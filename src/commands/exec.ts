@@ -3,11 +3,12 @@ import { defineCommand } from "../cli/command.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, isRunning, mustFind, runningNamespaceOf } from "../container/control.ts";
 import { commandEnv, explicitEnv, resolveUser, resolveWorkdir } from "../container/config.ts";
-import { livePidOf, recoverOrphans, spawnInNamespace } from "../container/lifecycle.ts";
+import { livePidOf, spawnInNamespace } from "../container/lifecycle.ts";
 import { SignalRoute, exitStatus, forwardSignals } from "../container/proc.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { openNetns } from "../netns/netns.ts";
 import { OPTIONS as RUN } from "./run.ts";
+import { recover } from "../supervisor/client.ts";
 
 export default defineCommand({
   name: "exec",
@@ -52,7 +53,7 @@ export default defineCommand({
     let user = opts.user === undefined ? undefined : resolveUser(opts.user);
     let cwd = opts.workdir === undefined ? undefined : resolveWorkdir(opts.workdir, process.cwd());
     requireRoot("tsnet exec", "it enters a container's network namespace");
-    recoverOrphans();
+    await recover();
     const rec = mustFind(ref);
     if (!isRunning(rec)) throw new TsnetError(`container ${rec.name} is not running: start a new one with tsnet run`, OBJECT_ERROR);
     if (rec.status === "restarting") throw new TsnetError(`container ${rec.name} is waiting to restart: try again once it runs`, OBJECT_ERROR);

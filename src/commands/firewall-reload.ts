@@ -2,8 +2,8 @@ import { defineCommand } from "../cli/command.ts";
 import { log } from "../cli/log.ts";
 import { requireRoot } from "../cli/root.ts";
 import { reloadFirewall } from "../container/firewall.ts";
-import { recoverOrphans } from "../container/lifecycle.ts";
 import { describeRestore } from "../network/firewall.ts";
+import { recover } from "../supervisor/client.ts";
 
 export default defineCommand({
   name: "firewall-reload",
@@ -14,9 +14,9 @@ export default defineCommand({
   args: [],
   options: {},
   examples: ["tsnet firewall-reload", "nft flush ruleset; tsnet firewall-reload"],
-  run() {
+  async run() {
     requireRoot("tsnet firewall-reload", "it writes nf_tables rules and /proc/sys settings");
-    recoverOrphans();
+    await recover();
     const r = reloadFirewall();
     if (r.repaired) log.info(describeRestore(r));
     return 0;

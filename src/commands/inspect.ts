@@ -5,7 +5,7 @@ import { log } from "../cli/log.ts";
 import { out } from "../cli/output.ts";
 import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { containerPids, eachRef, mainPid, mustFind, namespaceOf } from "../container/control.ts";
-import { containerAlive, recoverOrphans } from "../container/lifecycle.ts";
+import { containerAlive } from "../container/lifecycle.ts";
 import { isErrno } from "../errors/errors.ts";
 import { ENOENT } from "../errors/errno.ts";
 import { formatIPv4 } from "../ip/ipv4.ts";
@@ -19,6 +19,7 @@ import { addrList } from "../rtnetlink/addr.ts";
 import { linkGet } from "../rtnetlink/link.ts";
 import { routeList } from "../rtnetlink/route.ts";
 import type { ContainerRecord } from "../state/containers.ts";
+import { recover } from "../supervisor/client.ts";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
 
@@ -163,7 +164,7 @@ export default defineCommand({
   async run({ opts, args }) {
     const format = parseFormat("inspect", opts.format, "zero", false);
     requireRoot("tsnet inspect", `${STATE_IS_ROOTS}, and it reads addresses inside namespaces`);
-    recoverOrphans();
+    await recover();
     const found: unknown[] = [];
     const code = await eachRef(args, (ref) => {
       found.push(inspectContainer(mustFind(ref)));

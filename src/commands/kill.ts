@@ -3,10 +3,9 @@ import { log } from "../cli/log.ts";
 import { actOnAll, out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, eachRef, isRunning, mustFind, signalContainer, stopsForGood } from "../container/control.ts";
-import { recoverOrphans } from "../container/lifecycle.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { SIGNAL_NAMES, parseSignal } from "../process/signals.ts";
-import { wakeManager } from "../supervisor/client.ts";
+import { wakeManager, recover } from "../supervisor/client.ts";
 
 export default defineCommand({
   name: "kill",
@@ -26,7 +25,7 @@ export default defineCommand({
   async run({ opts, args }) {
     const sig = parseSignal(opts.signal ?? "KILL");
     requireRoot("tsnet kill", "it signals containers' processes");
-    recoverOrphans();
+    await recover();
     return actOnAll(() => eachRef(args, async (ref) => {
       const rec = mustFind(ref);
       const notRunning = () => new TsnetError(`cannot kill container ${rec.name}: it is not running`, OBJECT_ERROR);

@@ -2,11 +2,11 @@ import { defineCommand } from "../cli/command.ts";
 import { out, outStderr } from "../cli/output.ts";
 import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, isRunning, mustFind } from "../container/control.ts";
-import { recoverOrphans } from "../container/lifecycle.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { LogReader, type LogLine } from "../logs/read.ts";
 import { formatTime, parseTime } from "../logs/time.ts";
 import { loadRecord } from "../state/containers.ts";
+import { recover } from "../supervisor/client.ts";
 
 /** Lines written out in runs of one stream, each run in one write to stdout or stderr. */
 class Printer {
@@ -76,7 +76,7 @@ export default defineCommand({
     const tail = parseTail(values.tail);
     const since = values.since === undefined ? undefined : parseTime(values.since, "--since");
     requireRoot("tsnet logs", STATE_IS_ROOTS);
-    recoverOrphans();
+    await recover();
     const rec = mustFind(rest[0]!);
     const ended = () => {
       const now = loadRecord(rec.id);

@@ -2,10 +2,10 @@ import { defineCommand } from "../cli/command.ts";
 import { out } from "../cli/output.ts";
 import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, isRunning, mustFind } from "../container/control.ts";
-import { recoverOrphans } from "../container/lifecycle.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { formatIPv4 } from "../ip/ipv4.ts";
 import { publishedPorts } from "../nat/portmap.ts";
+import { recover } from "../supervisor/client.ts";
 
 /** PORT[/PROTO] as Docker takes it: 80, 80/tcp, 53/udp. */
 function parsePort(spec: string): { port: number; proto: "tcp" | "udp" } {
@@ -26,11 +26,11 @@ export default defineCommand({
   ],
   options: {},
   examples: ["tsnet port web", "tsnet port web 80", "curl http://$(tsnet port web 80)/"],
-  run({ args }) {
+  async run({ args }) {
     const [ref, portSpec] = args as [string, string | undefined];
     const want = portSpec === undefined ? undefined : parsePort(portSpec);
     requireRoot("tsnet port", `${STATE_IS_ROOTS}, and it reads tsnet's nf_tables maps`);
-    recoverOrphans();
+    await recover();
     const rec = mustFind(ref);
     if (!isRunning(rec)) throw new TsnetError(`container ${rec.name} is not running: it publishes no port`, OBJECT_ERROR);
     const ports = rec.endpoints?.length ? publishedPorts(rec.id.slice(0, 12)) : [];

@@ -3,13 +3,13 @@ import { execute, parseFormat, templateRows } from "../cli/format.ts";
 import { out } from "../cli/output.ts";
 import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { isRunning } from "../container/control.ts";
-import { recoverOrphans } from "../container/lifecycle.ts";
 import { UsageError } from "../errors/errors.ts";
 import { nearest } from "../errors/suggest.ts";
 import type { KernelPort } from "../nat/portmap.ts";
 import { describeMapping, type PortMapping } from "../network/ports.ts";
 import { listRecords, type ContainerRecord } from "../state/containers.ts";
 import { mark } from "../errors/trace.ts";
+import { recover } from "../supervisor/client.ts";
 
 function ago(iso: string | undefined): string {
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso ?? "")) / 1000));
@@ -185,7 +185,7 @@ export default defineCommand({
     const limit = opts.latest && opts.last === undefined ? 1 : Math.max(0, Number(opts.last ?? 0));
     const all = opts.all || limit > 0 || opts.filter.some((f) => f.startsWith("status="));
     requireRoot("tsnet ps", STATE_IS_ROOTS);
-    recoverOrphans();
+    await recover();
     mark("recovered");
     let recs = listRecords()
       .filter((r) => (all || isRunning(r)) && match(r))

@@ -3,11 +3,10 @@ import { log } from "../cli/log.ts";
 import { actOnAll, out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, eachRef, isRunning, mustFind, signalContainer } from "../container/control.ts";
-import { recoverOrphans } from "../container/lifecycle.ts";
 import { SIGKILL, SIGTERM } from "../container/proc.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";
-import { readRunSpec, runDetached, wakeManager } from "../supervisor/client.ts";
+import { readRunSpec, runDetached, wakeManager, recover } from "../supervisor/client.ts";
 import { stopSeconds, timeOption } from "./stop.ts";
 
 /** Polls the record until the container runs again (a new start) or has ended; false on timeout. */
@@ -18,7 +17,7 @@ async function startedAgain(before: ContainerRecord, ms: number): Promise<Contai
     if (!now || now.status === "exited" || (now.status === "running" && now.startedAt !== before.startedAt)) return now;
     if (Date.now() >= deadline) return undefined;
     await Bun.sleep(20);
-    recoverOrphans();
+    await recover();
   }
 }
 
@@ -80,7 +79,7 @@ export default defineCommand({
   async run({ opts, args }) {
     const seconds = stopSeconds("restart", opts.time);
     requireRoot("tsnet restart", "it signals containers' processes and starts them again");
-    recoverOrphans();
+    await recover();
     return actOnAll(() => eachRef(args, async (ref) => {
       const rec = mustFind(ref);
       if (isRunning(rec)) await restartInPlace(rec, seconds);

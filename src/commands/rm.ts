@@ -3,10 +3,9 @@ import { log } from "../cli/log.ts";
 import { actOnAll, out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, eachRef, findContainerRef, isRunning, mustFind, stopContainer } from "../container/control.ts";
-import { recoverOrphans } from "../container/lifecycle.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { forgetContainer, loadRecord } from "../state/containers.ts";
-import { wakeManager } from "../supervisor/client.ts";
+import { wakeManager, recover } from "../supervisor/client.ts";
 
 export default defineCommand({
   name: "rm",
@@ -29,7 +28,7 @@ export default defineCommand({
   examples: ["tsnet rm web", "tsnet rm -f $(tsnet ps -aq)"],
   async run({ opts: values, args: rest }) {
     requireRoot("tsnet rm", "it kills containers' commands and releases their networks");
-    recoverOrphans();
+    await recover();
     return actOnAll(() => eachRef(rest, async (ref) => {
       const rec = values.force ? findContainerRef(ref) : mustFind(ref);
       if (!rec) return;

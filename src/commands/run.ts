@@ -2,13 +2,13 @@ import { defineCommand, type Values } from "../cli/command.ts";
 import { log } from "../cli/log.ts";
 import { out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
-import { createContainer, finishContainer, recoverOrphans, type CreateOptions } from "../container/lifecycle.ts";
+import { createContainer, finishContainer, type CreateOptions } from "../container/lifecycle.ts";
 import { Managed, type Launch } from "../container/manage.ts";
 import { commandEnv, explicitEnv, parseLabels, resolveUser, resolveWorkdir } from "../container/config.ts";
 import { parseRestart } from "../container/restart.ts";
 import { forwardSignals, type SignalRoute } from "../container/proc.ts";
 import { adoptOrphans, reapOrphans } from "../process/children.ts";
-import { runDetached } from "../supervisor/client.ts";
+import { runDetached, recover } from "../supervisor/client.ts";
 import { retireManager } from "../state/managers.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { containFaults, faultPoint, stopContainingFaults } from "../errors/contain.ts";
@@ -337,7 +337,7 @@ export default defineCommand({
       out(`${id}\n`);
       return 0;
     }
-    recoverOrphans();
+    await recover();
     return runForeground(plan);
   },
 });

@@ -3,9 +3,8 @@ import { log } from "../cli/log.ts";
 import { actOnAll, out } from "../cli/output.ts";
 import { requireRoot } from "../cli/root.ts";
 import { eachRefAtOnce, mustFind, stopContainer } from "../container/control.ts";
-import { recoverOrphans } from "../container/lifecycle.ts";
 import { UsageError } from "../errors/errors.ts";
-import { wakeManager } from "../supervisor/client.ts";
+import { wakeManager, recover } from "../supervisor/client.ts";
 
 /** -t/--timeout, as stop and restart take it. */
 export function timeOption(example: string) {
@@ -34,7 +33,7 @@ export default defineCommand({
   async run({ opts: values, args: rest }) {
     const seconds = stopSeconds("stop", values.time);
     requireRoot("tsnet stop", "it signals containers' commands and releases their networks");
-    recoverOrphans();
+    await recover();
     return actOnAll(() => eachRefAtOnce(rest, async (ref) => {
       await stopContainer(mustFind(ref), seconds, undefined, wakeManager);
       out(`${ref}\n`);

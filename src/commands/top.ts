@@ -2,9 +2,10 @@ import { defineCommand } from "../cli/command.ts";
 import { out } from "../cli/output.ts";
 import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, containerPids, mustFind } from "../container/control.ts";
-import { containerAlive, recoverOrphans } from "../container/lifecycle.ts";
+import { containerAlive } from "../container/lifecycle.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { processRows } from "../process/table.ts";
+import { recover } from "../supervisor/client.ts";
 
 export default defineCommand({
   name: "top",
@@ -12,9 +13,9 @@ export default defineCommand({
   args: [{ name: "CONTAINER", what: "one container", description: "Name or id (a unique prefix is enough)", complete: "running" }],
   options: {},
   examples: ["tsnet top web"],
-  run({ args }) {
+  async run({ args }) {
     requireRoot("tsnet top", STATE_IS_ROOTS);
-    recoverOrphans();
+    await recover();
     const rec = mustFind(args[0]!);
     if (!containerAlive(rec)) throw new TsnetError(`container ${rec.name} is not running`, OBJECT_ERROR);
     const rows = processRows(containerPids(rec));

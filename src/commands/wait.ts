@@ -3,24 +3,24 @@ import { log } from "../cli/log.ts";
 import { out } from "../cli/output.ts";
 import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, mustFind } from "../container/control.ts";
-import { recoverOrphans } from "../container/lifecycle.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { loadRecord, type ContainerRecord } from "../state/containers.ts";
-import { waitDetached } from "../supervisor/client.ts";
+import { waitDetached, recover } from "../supervisor/client.ts";
 
 /**
  * The exit status of the container's current run, once it has ended. A detached container's is
- * told by the supervisor when it happens (kept for --rm too); a foreground container's is read
- * from its record, looked at less and less often (50 ms to half a second).
+ * told by its supervisor when it happens (kept for --rm too): if that supervisor dies meanwhile,
+ * the container is adopted by another (recover), which is asked again. A foreground container's
+ * is read from its record, looked at less and less often (50 ms to half a second).
  */
 async function exitCodeOf(rec: ContainerRecord): Promise<number> {
   if (rec.status === "exited") return rec.exitCode ?? 0;
-  if (rec.detached) {
-    const code = await waitDetached(rec.id);
-    if (code !== undefined) return code;
-  }
   for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
-    recoverOrphans(); // a manager that died meanwhile: its containers are recorded as exited
+    if (rec.detached) {
+      const code = await waitDetached(rec.id);
+      if (code !== undefined) return code;
+    }
+    await recover(); // a manager that died meanwhile: its containers are adopted, or recorded as exited
     const now = loadRecord(rec.id);
     if (!now || now.id !== rec.id) {
       throw new TsnetError(`container ${rec.name} was removed when it ended (--rm), and its exit status with it`, OBJECT_ERROR);
@@ -40,7 +40,7 @@ export default defineCommand({
   examples: ["tsnet wait web", "id=$(tsnet run -d -- ./job) && tsnet wait $id && tsnet logs $id"],
   async run({ args }) {
     requireRoot("tsnet wait", STATE_IS_ROOTS);
-    recoverOrphans();
+    await recover();
     let last = 0;
     let failed = false;
     for (const ref of args) {

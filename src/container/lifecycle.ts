@@ -3,12 +3,13 @@
 // last process, destroy. Each step of create is undone by destroy, which removes whatever the
 // record names and tolerates what is already gone, so the same code serves a failed setup, a
 // normal exit and a crashed run.
-import { existsSync } from "../../ffi/fs.ts";
+import { existsSync, readlinkSync } from "../../ffi/fs.ts";
 import { cgroupPids, createCgroup, isPopulated, placeContainer, removeCgroup, whenEmpty } from "../cgroup/cgroup.ts";
 import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
 import { parseMac } from "../network/bridge.ts";
 import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
-import { inNetns, openNetns } from "../netns/netns.ts";
+import { adoptNetns, inNetns, openNetns, openNetnsOf, ownNetnsIdentity } from "../netns/netns.ts";
+import { removeDnsRedirect } from "../nat/dns.ts";
 import { allNetworks, natNetworks } from "../network/networks.ts";
 import { holdFirewall, type OwnedPorts } from "../network/firewall.ts";
 import { findNetwork, type NetworkRecord } from "../state/networks.ts";
@@ -25,7 +26,7 @@ import {
 } from "../state/containers.ts";
 import { deadManagers, managerId, releaseManager } from "../state/managers.ts";
 import { releaseLock, sweepTemporaries, takeLock } from "../state/files.ts";
-import { CONTAINERS_DIR } from "../state/paths.ts";
+import { CONTAINERS_DIR, NETNS_DIR } from "../state/paths.ts";
 import { releaseLeasesOwnedBy } from "../state/leases.ts";
 import { joinersOf, markJoin, unmarkJoiner } from "../state/joins.ts";
 import { SIGKILL, SignalRoute, exitStatus, isSameProcess, signalCommand, startTime } from "./proc.ts";
@@ -258,41 +259,189 @@ export function track(live: Live, child: Bun.Subprocess): Running {
   return { route, ended };
 }
 
-/** Exit status of a container whose manager died: the command is killed, as by SIGKILL. */
+/** Exit status of a container whose manager died and that is not adopted: the command is killed, as by SIGKILL. */
 export const CRASHED_EXIT_CODE = 137;
 
 /**
- * Finds containers whose manager died (kill -9, a crash) and releases everything they held: their
- * processes, namespace, veths, published ports, addresses and name (or record), and the
- * temporary files the manager left. Every command runs it before it reads or allocates anything,
- * so a crash never blocks a name, an address or a host port for long. It costs a lock probe per
- * live manager; records are read only when a manager is found dead.
+ * Exit status of an adopted run whose end nobody could wait for: its first process was the dead
+ * manager's child, so its own status went to whoever reaped it (init). Docker records 255 when
+ * the status of a task it restored is lost. A run stopped through tsnet says 128+N instead.
  */
-export function recoverOrphans(): void {
-  const dead = deadManagers();
-  if (!dead.length) return;
-  const recs = listRecords();
-  for (const m of dead) {
-    for (const rec of recs) {
-      if (rec.manager !== m.id) continue;
-      if (rec.status !== "exited") recoverContainer(rec);
-      else if (rec.autoRemove) forgetContainer(rec); // it died between recording the exit and forgetting it
-    }
-    sweepTemporaries(CONTAINERS_DIR, m.id);
-    releaseManager(m.id, m.fd);
-  }
+export const UNKNOWN_EXIT_CODE = 255;
+
+/**
+ * What a supervisor does with a container of a dead manager that can be adopted (see
+ * `adoptContainer`); without one, such a container is left for a supervisor to adopt.
+ */
+export type Adopter = (rec: ContainerRecord) => void;
+
+/**
+ * A container of a dead manager that a supervisor takes over instead of releasing: detached (a
+ * foreground run's container ends with its tsnet, as nobody waits for it), started, and with
+ * processes left in its cgroup. Without a cgroup nothing tells when its last process is gone.
+ */
+function adoptable(rec: ContainerRecord): boolean {
+  return rec.detached === true && rec.status === "running" && rec.cgroup !== undefined && isPopulated(rec.cgroup);
 }
 
-function recoverContainer(rec: ContainerRecord): void {
+/**
+ * Finds containers whose manager died (kill -9, a crash, an OOM kill, a supervisor handing over
+ * to another build) and deals with each: a detached container whose processes live on is adopted
+ * by `adopt` (the supervisor's), or, without one, left for a supervisor, and then true is
+ * returned (the caller starts or asks one, src/supervisor/client.ts); any other is released:
+ * its processes, namespace, veths, published ports, addresses and name (or record). Then the
+ * temporary files the manager left are removed. Every command runs it before it reads or
+ * allocates anything, so a crash never blocks a name, an address or a host port for long. It
+ * costs a lock probe per live manager; records are read only when a manager is found dead.
+ */
+export function recoverOrphans(adopt?: Adopter): boolean {
+  const dead = deadManagers();
+  if (!dead.length) return false;
+  const recs = listRecords();
+  let waiting = false;
+  for (const m of dead) {
+    // A container joined to another's namespace after that one, whose link then points at a live fd again.
+    const its = recs.filter((r) => r.manager === m.id).sort((a, b) => Number(a.joined !== undefined) - Number(b.joined !== undefined));
+    let kept = false;
+    for (const rec of its) {
+      if (rec.status === "exited") {
+        if (rec.autoRemove) forgetContainer(rec); // it died between recording the exit and forgetting it
+      } else if (!adoptable(rec)) {
+        releaseOrphan(rec);
+      } else if (adopt) {
+        adopt(rec);
+      } else {
+        kept = true;
+      }
+    }
+    sweepTemporaries(CONTAINERS_DIR, m.id);
+    // Its lock file stays while a container still names it: the supervisor finds it dead too.
+    if (kept) close(m.fd);
+    else releaseManager(m.id, m.fd);
+    waiting ||= kept;
+  }
+  return waiting;
+}
+
+/** Releases a container whose manager died, as after a crash (its processes killed); `live`: what an adoption had opened. */
+export function releaseOrphan(rec: ContainerRecord, live: Live = { rec, reservations: [] }): void {
   // Its first process's group goes now; teardown then kills every process of its cgroup.
   if (rec.pid !== undefined) signalCommand(rec.pid, rec.pidStart, SIGKILL);
   try {
     releaseLeasesOwnedBy(rec.id);
     reclaimNetns(rec);
-    finishContainer({ rec, reservations: [] }, CRASHED_EXIT_CODE);
+    // Stopped through tsnet while nobody managed it: the status says so, as a managed stop's would.
+    finishContainer(live, rec.stopSignal === undefined ? CRASHED_EXIT_CODE : 128 + rec.stopSignal);
   } catch (e) {
     warn(`cleaning up after crashed container ${rec.name}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * Takes over a container whose manager died while its processes live on: this process becomes its
+ * manager (the record says so, written under the container's lock). What the kernel kept needs
+ * nothing: processes, cgroup, veths, addresses, routes, port elements. What lived in the dead
+ * manager is made again: an fd on the namespace, opened through a process of the container that
+ * is in it (checked against the identity recorded when it was made), and the link
+ * /run/netns/tsnet-NAME pointing at it; the resolver's sockets and its redirect; the sockets
+ * reserving the host ports; the watch over the container's rules. When the namespace cannot be
+ * found (no process is in it any more) the container is released as after a crash, and
+ * undefined is returned; likewise when the record is no longer the dead manager's.
+ */
+export function adoptContainer(found: ContainerRecord): Live | undefined {
+  const rec = withRecordLock(found.id, () => {
+    const now = loadRecord(found.id);
+    if (!now || now.manager !== found.manager || now.status !== "running") return undefined;
+    now.manager = managerId();
+    saveRecord(now);
+    return now;
+  });
+  if (!rec) return undefined;
+  crashPoint("adopt-after-record");
+  const live: Live = { rec, reservations: [] };
+  try {
+    if (rec.netns) {
+      const fd = containerNetns(rec);
+      if (fd === undefined) throw new TsnetError(`no process of it is in its network namespace ${rec.netns} any more`);
+      live.sandbox = { ns: { name: rec.netns.slice(NETNS_DIR.length + 1), path: rec.netns, fd } };
+      adoptNetns(rec.netns, fd);
+      crashPoint("adopt-after-netns");
+    }
+    // The namespace it shares is its owner's, adopted first (recoverOrphans' order).
+    if (rec.joined) {
+      try {
+        live.joinedFd = openNetns(rec.joined.netns);
+      } catch {} // its owner has ended: it is not started again (manage.ts, baseRuns)
+    }
+    if (rec.network && live.sandbox) {
+      const fd = live.sandbox.ns.fd;
+      inNetns(fd, removeDnsRedirect);
+      live.resolver = startResolver(fd, { containerId: rec.id, upstream: upstreamServers(rec) });
+      crashPoint("adopt-after-resolver");
+    }
+    if (rec.network) live.releaseFirewall = holdFirewall(() => firewallOf(live.rec));
+    if (rec.ports?.length) {
+      try {
+        live.reservations = reservePorts(rec.ports, rec.id);
+      } catch (e) {
+        // Taken while nobody held it: the container's rules still send the port to it.
+        warn(`container ${rec.name}: ${(e as Error).message} (its published port still reaches it; the host port is just not reserved)`);
+      }
+    }
+    return live;
+  } catch (e) {
+    warn(`adopting container ${rec.name}: ${(e as Error).message}: releasing it`);
+    releaseOrphan(rec, live);
+    return undefined;
+  }
+}
+
+/**
+ * An fd on the container's own network namespace, through one of its processes: its first while
+ * that lives, else any in its cgroup. A record without the namespace's identity (written by an
+ * older tsnet) trusts only its first process, checked by start time after the open.
+ */
+function containerNetns(rec: ContainerRecord): number | undefined {
+  const first = isSameProcess(rec.pid, rec.pidStart) ? [rec.pid!] : [];
+  if (rec.netnsId) {
+    for (const pid of [...first, ...(rec.cgroup ? cgroupPids(rec.cgroup) : [])]) {
+      const fd = openNetnsOf(pid, rec.netnsId);
+      if (fd !== undefined) return fd;
+    }
+    return undefined;
+  }
+  if (!first.length) return undefined;
+  let identity: string;
+  try {
+    identity = readlinkSync(`/proc/${first[0]}/ns/net`);
+  } catch {
+    return undefined;
+  }
+  if (identity === ownNetnsIdentity()) return undefined;
+  const fd = openNetnsOf(first[0]!, identity);
+  if (fd !== undefined && !isSameProcess(rec.pid, rec.pidStart)) {
+    close(fd);
+    return undefined;
+  }
+  return fd;
+}
+
+/**
+ * Follows an adopted container to its end: the last process leaving its cgroup (one inotify
+ * watch on cgroup.events). Its first process is not this process's child, so its own exit
+ * status cannot be waited for: the run's status is 128+N when it was stopped through tsnet with
+ * signal N, else unknown (UNKNOWN_EXIT_CODE).
+ */
+export function followAdopted(live: Live): Running {
+  const cgroup = live.rec.cgroup!;
+  const route = new SignalRoute(live.rec.pid ?? 0, cgroup);
+  // Signals go to every process: the first may be gone, and its pid is not this process's to trust.
+  route.firstAlive = false;
+  const ended = whenEmpty(cgroup).then(() => {
+    const sig = loadRecord(live.rec.id)?.stopSignal;
+    return sig === undefined ? UNKNOWN_EXIT_CODE : 128 + sig;
+  });
+  return { route, ended };
 }
 
 /** The container --network container:REF joins, its namespace, and the container that made it. */

@@ -64,6 +64,16 @@ export class Managed {
     return this.follow(running);
   }
 
+  /**
+   * Follows a container adopted from a manager that died, whose run is under way (`running`, from
+   * followAdopted); from its end on, as any other: its restart policy, `tsnet restart`, finishing.
+   */
+  adopt(running: Running): Promise<number> {
+    this.startedAt = Date.parse(this.live.rec.startedAt ?? "") || Date.now();
+    this.hooks.started?.(running);
+    return this.follow(running);
+  }
+
   /** Acts on the record now, instead of after the delay before a restart (a stop, a restart). */
   wake(): void {
     this.wakeUp?.();

@@ -60,6 +60,26 @@ export class LogWatch {
     return { stdout: fds[0]!, stderr: fds[1]! };
   }
 
+  /**
+   * Watches the files of a container adopted from a supervisor that died, which its command goes
+   * on writing (it holds them open itself). What they gained while nobody watched is marked with
+   * the time each was last written: no line of it was written later than that.
+   */
+  watch(id: string): void {
+    ensureDir(LOGS_DIR);
+    if (!this.started) this.start();
+    const paths = logPaths(id);
+    let text = "";
+    for (const [stream, path] of [["o", paths.stdout], ["e", paths.stderr]] as const) {
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (!st) continue;
+      const name = path.slice(LOGS_DIR.length + 1);
+      if (!this.files.has(name)) this.files.set(name, { id, stream, path, size: st.size });
+      if (st.size > 0) text += `${stream} ${st.size} ${st.mtimeNs}\n`;
+    }
+    if (text) appendMarks(paths.times, text);
+  }
+
   /** Marks whatever the container's files hold past the last mark, and stops watching them. */
   close(id: string): void {
     const mine = [...this.files.entries()].filter(([, t]) => t.id === id).map(([name]) => name);
@@ -123,18 +143,20 @@ export class LogWatch {
       const times = logPaths(t.id).times;
       byTimes.set(times, `${byTimes.get(times) ?? ""}${t.stream} ${size} ${now}\n`);
     }
-    for (const [path, text] of byTimes) {
-      // A mark that cannot be written (a full /run) only costs the lines their exact time: the
-      // reader dates what no mark covers by the file's modification time.
-      try {
-        const fd = openOwned(path, O_WRONLY | O_CREAT | O_APPEND);
-        if (fd === undefined) continue;
-        try {
-          writeSync(fd, text);
-        } finally {
-          closeSync(fd);
-        }
-      } catch {}
-    }
+    for (const [path, text] of byTimes) appendMarks(path, text);
   }
+}
+
+function appendMarks(path: string, text: string): void {
+  // A mark that cannot be written (a full /run) only costs the lines their exact time: the
+  // reader dates what no mark covers by the file's modification time.
+  try {
+    const fd = openOwned(path, O_WRONLY | O_CREAT | O_APPEND);
+    if (fd === undefined) return;
+    try {
+      writeSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {}
 }

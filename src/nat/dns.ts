@@ -16,6 +16,7 @@ import { ipPrefix, l4proto } from "../nftables/expr/match.ts";
 import { nat } from "../nftables/expr/nat.ts";
 import { payloadLoad } from "../nftables/expr/payload.ts";
 import type { TableSpec } from "../nftables/ensure.ts";
+import { Batch, deleteTable, openNftSocket, tableExists } from "../nftables/index.ts";
 import { value } from "../nftables/types.ts";
 
 export const DNS_TABLE = "tsnet_dns";
@@ -38,4 +39,21 @@ export function dnsRedirectTable(resolver: number, port: number): TableSpec {
     name: DNS_TABLE,
     chains: [{ name: "output", base: { type: "nat", hook: "output", priority: NF_IP_PRI_NAT_DST }, rules: [rule(IPPROTO_UDP), rule(IPPROTO_TCP)] }],
   };
+}
+
+/**
+ * Removes the redirect from the namespace the calling thread is in: the one a dead manager left
+ * points at a port nobody serves any more, and the supervisor adopting the container puts its
+ * own resolver's in its place.
+ */
+export function removeDnsRedirect(): void {
+  const nft = openNftSocket();
+  try {
+    if (!tableExists(nft, "inet", DNS_TABLE)) return;
+    const b = new Batch();
+    deleteTable(b, "inet", DNS_TABLE);
+    b.commitUnconditional(nft);
+  } finally {
+    nft.close();
+  }
 }

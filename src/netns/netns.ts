@@ -4,7 +4,7 @@
 // unshare()/setns() move only the calling thread. Bun runs JavaScript on the main thread, so a
 // switched window must stay synchronous (no await inside): anything scheduled in between would
 // run in the wrong namespace.
-import { lstatSync, readdirSync, readlinkSync, symlinkSync, unlinkSync } from "../../ffi/fs.ts";
+import { lstatSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from "../../ffi/fs.ts";
 import {
   CLONE_NEWNET, MNT_DETACH, O_NOFOLLOW, O_RDONLY, close, open, setns, umount2, unshare,
 } from "../../ffi/libc.ts";
@@ -61,18 +61,20 @@ export interface Netns {
 // the link into the namespace, as they would open a bind mount. It is not a bind mount (what
 // `ip netns add` makes) because a mount is copied into every mount namespace made after it: each
 // container's own mount namespace would copy every other container's mount, and cost grows with
-// the number of containers. A link costs nothing to anyone else, and vanishes in effect with its
-// manager, which is also the container's end.
+// the number of containers. A link costs nothing to anyone else. When its manager dies it points
+// nowhere; the namespace lives on as long as a process of the container is in it, and the
+// supervisor that adopts the container opens it through such a process and points the link at
+// its own fd (`adoptNetns`).
 const FD_LINK = /^\/proc\/(\d+)\/fd\/\d+$/;
 
 /**
  * Creates a network namespace, held by an fd of this process and named by the link
  * /run/netns/NAME, then runs `inside` once within it, to open the sockets that must live there.
  * An existing entry of that name (someone's `ip netns add`) is refused and never touched;
- * `created` runs (to record it) only once the link is ours. On any failure nothing of ours is
- * left: no link, and the namespace goes with its fd.
+ * `created` runs (to record it, with the namespace's identity) only once the link is ours. On any
+ * failure nothing of ours is left: no link, and the namespace goes with its fd.
  */
-export function createNetns<T>(name: string, created: (path: string) => void, inside: () => T): { ns: Netns; result: T } {
+export function createNetns<T>(name: string, created: (path: string, identity: string) => void, inside: () => T): { ns: Netns; result: T } {
   const path = netnsPath(name);
   const back = homeNetns();
   unshare(CLONE_NEWNET, "network namespace");
@@ -92,7 +94,7 @@ export function createNetns<T>(name: string, created: (path: string) => void, in
       throw fsError("create namespace", path, e);
     }
     try {
-      created(path);
+      created(path, readlinkSync(`/proc/self/fd/${fd}`));
       const result = inNetns(fd, inside);
       return { ns: { name, path, fd }, result };
     } catch (e) {
@@ -217,6 +219,55 @@ export function reclaimNetnsLink(name: string, managerPid: number): void {
     return;
   }
   if (FD_LINK.exec(target)?.[1] === String(managerPid)) tryUnlink(path);
+}
+
+/**
+ * An fd on the network namespace process pid is in, if that is the namespace named `identity`
+ * ("net:[4026532000]"); undefined when the process is gone or is elsewhere. The identity is read
+ * from the fd itself, so a pid reused between the choice and the open can only fail the check.
+ */
+export function openNetnsOf(pid: number, identity: string): number | undefined {
+  let fd: number;
+  try {
+    fd = open(`/proc/${pid}/ns/net`, O_RDONLY);
+  } catch {
+    return undefined;
+  }
+  let ok = false;
+  try {
+    ok = readlinkSync(`/proc/self/fd/${fd}`) === identity;
+  } catch {}
+  if (ok) return fd;
+  close(fd);
+  return undefined;
+}
+
+/**
+ * Adoption: points /run/netns/NAME (the container's, as its record names it) at fd, held by this
+ * process, in place of the link a dead manager made (or an adopter that died in turn). Anything
+ * but a link of tsnet's form is refused and left alone. Made under a temporary name and renamed
+ * over, so `ip netns exec` never finds the name missing.
+ */
+export function adoptNetns(path: string, fd: number): void {
+  checkNetnsPath(path);
+  let target: string | undefined;
+  try {
+    target = readlinkSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EINVAL") throw new KernelError("adopt namespace", path, EINVAL, "it is not a link of tsnet's (a bind mount): remove it (ip netns del)");
+    if (code !== "ENOENT") throw fsError("adopt namespace", path, e);
+  }
+  if (target !== undefined && !FD_LINK.test(target)) throw new KernelError("adopt namespace", path, EINVAL, `not a namespace of tsnet's (it links to ${target})`);
+  const tmp = `${NETNS_RUN_DIR}/.adopt-${process.pid}`;
+  tryUnlink(tmp);
+  try {
+    symlinkSync(`/proc/${process.pid}/fd/${fd}`, tmp);
+    renameSync(tmp, path);
+  } catch (e) {
+    tryUnlink(tmp);
+    throw fsError("adopt namespace", path, e);
+  }
 }
 
 export function closeNetns(ns: Netns): void {

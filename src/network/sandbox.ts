@@ -66,8 +66,9 @@ export interface AttachOptions {
  * namespace is configured in one round trip.
  */
 export function createSandbox(rec: ContainerRecord): Sandbox {
-  const recordIt = (path: string) => {
+  const recordIt = (path: string, identity: string) => {
     rec.netns = path;
+    rec.netnsId = identity;
     saveRecord(rec);
   };
   const { ns, result: rtnl } = createNetns(`tsnet-${rec.name}`, recordIt, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${rec.name})`));

@@ -89,6 +89,12 @@ export interface ContainerRecord {
   autoRemove: boolean;
   /** Persisted namespace path (SandboxKey), when the container has its own. */
   netns?: string;
+  /**
+   * Its identity as /proc names it ("net:[4026532000]"): a supervisor adopting the container
+   * after its manager died finds the namespace again through a process of the container that is
+   * in this one (the manager's fd, which the link named, is gone).
+   */
+  netnsId?: string;
   /** With mode "container": the id and namespace path of the container whose network is shared. */
   joined?: { id: string; netns: string };
   /** Bridge networks the container is attached to, in attachment order (eth0 first). */
@@ -224,6 +230,7 @@ function badField(v: unknown, id: string): string | undefined {
   if (r.manager !== undefined && (typeof r.manager !== "string" || !/^\d+-\d+$/.test(r.manager))) return "manager";
   if (r.stopSignal !== undefined && !isInt(r.stopSignal, 1, 64)) return "stopSignal";
   if (r.netns !== undefined && (typeof r.netns !== "string" || !NETNS_RE.test(r.netns))) return "netns";
+  if (r.netnsId !== undefined && (typeof r.netnsId !== "string" || !/^net:\[\d+\]$/.test(r.netnsId))) return "netnsId";
   if (r.joined !== undefined) {
     if (typeof r.joined !== "object" || r.joined === null || !ID_RE.test(r.joined.id) || typeof r.joined.netns !== "string" || !NETNS_RE.test(r.joined.netns)) return "joined";
   }

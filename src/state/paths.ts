@@ -17,6 +17,8 @@ export const MANAGERS_DIR = `${RUN_DIR}/managers`;
 export const SUPERVISOR_SOCKET = `${RUN_DIR}/supervisor.sock`;
 export const SUPERVISOR_LOG = `${RUN_DIR}/supervisor.log`;
 export const SUPERVISOR_LOCK = `${RUN_DIR}/supervisor.lock`;
+/** The live supervisor's pid and the identity of the executable it runs (a newer tsnet asks it to hand over). */
+export const SUPERVISOR_BUILD = `${RUN_DIR}/supervisor.build`;
 /** CNI attachments, per network name (src/state/cni.ts). */
 export const CNI_DIR = `${RUN_DIR}/cni`;
 /** Which containers share another's network namespace (src/state/joins.ts). */

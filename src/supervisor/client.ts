@@ -1,14 +1,19 @@
 // The clients' side: `tsnet run -d` hands the run to the supervisor, starting one if none is
-// listening; `wait`, `stop`, `kill` and `restart` ask the one that is there.
+// listening; `wait`, `stop`, `kill` and `restart` ask the one that is there; every command's
+// recovery (`recover`) has containers whose manager died adopted by one, and a supervisor of
+// another build hand its containers over first.
 import { closeSync } from "../../ffi/fs.ts";
-import { O_APPEND, O_CREAT, O_WRONLY } from "../../ffi/libc.ts";
-import { selfCommand, selfEnv } from "../cli/self.ts";
+import { O_APPEND, O_CREAT, O_RDONLY, O_WRONLY, tryLock } from "../../ffi/libc.ts";
+import { selfCommand, selfEnv, selfIdentity } from "../cli/self.ts";
+import { recoverOrphans } from "../container/lifecycle.ts";
+import { startTime } from "../container/proc.ts";
 import { TsnetError } from "../errors/errors.ts";
+import { log } from "../cli/log.ts";
 import { spawnChild } from "../process/children.ts";
 import { openOwned, readText, trustSocket, withLockAsync } from "../state/files.ts";
-import { SUPERVISOR_LOG, SUPERVISOR_SOCKET, runSpecPath } from "../state/paths.ts";
+import { SUPERVISOR_BUILD, SUPERVISOR_LOCK, SUPERVISOR_LOG, SUPERVISOR_SOCKET, runSpecPath } from "../state/paths.ts";
 import type { ContainerRecord } from "../state/containers.ts";
-import { Incoming, Outgoing, type Reply, type Request, type RunReply, type RunRequest, type WaitReply } from "./protocol.ts";
+import { Incoming, Outgoing, type Reply, type Request, type RunReply, type RunRequest, type SupervisorBuild, type WaitReply } from "./protocol.ts";
 
 const START_WAIT_MS = 5000;
 
@@ -102,8 +107,65 @@ async function startSupervisor(): Promise<void> {
   });
 }
 
+/**
+ * What every command does before it reads or changes anything: a supervisor running another
+ * build of tsnet is asked to hand its containers over; containers whose manager died are
+ * released, or, when their processes live on, adopted by a supervisor (started if none runs;
+ * one that starts adopts before it listens, so they are adopted once it answers).
+ */
+export async function recover(): Promise<void> {
+  await replaceOtherBuild();
+  if (!recoverOrphans()) return;
+  try {
+    if (await ask({ op: "adopt" })) return;
+    await startSupervisor();
+    // Asked again: a supervisor that was starting while this process held the dead manager's
+    // lock (another command's start) found that manager alive, and adopted nothing of it.
+    await ask({ op: "adopt" });
+  } catch (e) {
+    // The containers run on unmanaged; the next command tries again. This one goes on.
+    log.warn(`containers whose supervisor died could not be adopted: ${(e as Error).message}`);
+  }
+}
+
+/** How long the supervisor of another build is given to exit once it has agreed to hand over. */
+const HANDOVER_WAIT_MS = 5000;
+
+/**
+ * A supervisor that runs another executable than this one (tsnet was upgraded or replaced under
+ * it) hands its containers over: it exits leaving them running, and its lock goes with it, so the
+ * recovery that follows finds its manager dead and has a supervisor of this build adopt them.
+ * Costs one small read per command while a supervisor lives.
+ */
+async function replaceOtherBuild(): Promise<void> {
+  let build: SupervisorBuild;
+  try {
+    const text = readText(SUPERVISOR_BUILD);
+    if (text === undefined) return;
+    build = JSON.parse(text) as SupervisorBuild;
+  } catch {
+    return;
+  }
+  if (build.exe === selfIdentity() || startTime(build.pid) !== build.start) return;
+  const reply = await ask({ op: "handover", exe: selfIdentity() });
+  if (!reply?.ok) return;
+  // Gone once its supervisor lock is free (a killed process's files close with its last thread).
+  const fd = openOwned(SUPERVISOR_LOCK, O_RDONLY);
+  if (fd === undefined) return;
+  try {
+    const deadline = Date.now() + HANDOVER_WAIT_MS;
+    while (Date.now() < deadline && startTime(build.pid) === build.start) {
+      if (tryLock(fd, SUPERVISOR_LOCK)) return;
+      await Bun.sleep(5);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Hands the run to the supervisor; resolves to the container's id and any warning for the user. */
 export async function runDetached(req: RunRequest): Promise<{ id: string; warning?: string }> {
+  await replaceOtherBuild();
   let reply = await ask<RunReply>(req);
   if (!reply) {
     await startSupervisor();

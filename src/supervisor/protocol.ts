@@ -1,7 +1,9 @@
 // The supervisor's socket speaks one JSON line each way per connection: the request, then the
 // reply. Requests: run a container (its options, whole environment and working directory); wait
 // for one of its containers to end (answered then); wake one waiting to restart (a stop or a
-// restart that cannot wait for the delay). A run request is as large
+// restart that cannot wait for the delay); adopt the containers of managers that died; hand its
+// containers over to a tsnet of another build (it exits, leaving them running, for the next
+// supervisor to adopt). A run request is as large
 // as the command line and environment the kernel accepted for `tsnet run -d` itself: up to
 // ARG_MAX (a quarter of the stack limit, 2 MiB by default, 6 MiB at most), more once JSON has
 // escaped it. A unix socket takes about 200 KiB at a time, so both sides write in pieces,
@@ -35,7 +37,28 @@ export interface WakeRequest {
   id: string;
 }
 
-export type Request = RunRequest | WaitRequest | WakeRequest;
+/** Containers whose manager died and whose processes live: adopt them now. */
+export interface AdoptRequest {
+  op: "adopt";
+}
+
+/**
+ * From a tsnet of another build (exe: its identity, src/cli/self.ts): exit once this is
+ * answered, leaving every container running, so that a supervisor of that build adopts them.
+ */
+export interface HandoverRequest {
+  op: "handover";
+  exe: string;
+}
+
+export type Request = RunRequest | WaitRequest | WakeRequest | AdoptRequest | HandoverRequest;
+
+/** What a supervisor writes to SUPERVISOR_BUILD once it listens: who it is, and which executable it runs. */
+export interface SupervisorBuild {
+  pid: number;
+  start: number;
+  exe: string;
+}
 
 /** warning: one line for the user (no cgroup v2, say), printed by the client. */
 export type RunReply = { ok: true; id: string; warning?: string } | { ok: false; message: string; exitCode: number };
@@ -143,6 +166,11 @@ export function parseRequest(text: string): Request {
   const q = r as Json;
   if (q.op === "wait" || q.op === "wake") {
     need(typeof q.id === "string" && ID.test(q.id), "id");
+    return q as unknown as Request;
+  }
+  if (q.op === "adopt") return q as unknown as Request;
+  if (q.op === "handover") {
+    need(typeof q.exe === "string", "exe");
     return q as unknown as Request;
   }
   need(q.op === "run", "op");

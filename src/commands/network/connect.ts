@@ -1,8 +1,8 @@
 import { defineCommand } from "../../cli/command.ts";
 import { requireRoot } from "../../cli/root.ts";
 import { connectContainer } from "../../container/attach.ts";
-import { recoverOrphans } from "../../container/lifecycle.ts";
 import { mustFindNetwork } from "../../network/networks.ts";
+import { recover } from "../../supervisor/client.ts";
 
 export default defineCommand({
   name: "network connect",
@@ -16,9 +16,9 @@ export default defineCommand({
     alias: { type: "string", repeat: true, valueHint: "NAME", description: "Another name it answers to on the network", example: "tsnet network connect --alias db backend web" },
   },
   examples: ["tsnet network connect backend web"],
-  run({ opts, args }) {
+  async run({ opts, args }) {
     requireRoot("tsnet network connect");
-    recoverOrphans();
+    await recover();
     connectContainer(args[1]!, mustFindNetwork(args[0]!), { ip: opts.ip, aliases: opts.alias });
     return 0;
   },

@@ -1,8 +1,8 @@
 import { defineCommand } from "../../cli/command.ts";
 import { requireRoot } from "../../cli/root.ts";
 import { disconnectContainer } from "../../container/attach.ts";
-import { recoverOrphans } from "../../container/lifecycle.ts";
 import { mustFindNetwork } from "../../network/networks.ts";
+import { recover } from "../../supervisor/client.ts";
 
 export default defineCommand({
   name: "network disconnect",
@@ -15,9 +15,9 @@ export default defineCommand({
     force: { type: "boolean", alias: "f", description: "Accepted for Docker habits", example: "tsnet network disconnect -f backend web" },
   },
   examples: ["tsnet network disconnect backend web"],
-  run({ args }) {
+  async run({ args }) {
     requireRoot("tsnet network disconnect");
-    recoverOrphans();
+    await recover();
     disconnectContainer(args[1]!, mustFindNetwork(args[0]!));
     return 0;
   },

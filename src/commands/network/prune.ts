@@ -2,9 +2,9 @@ import { defineCommand } from "../../cli/command.ts";
 import { out } from "../../cli/output.ts";
 import { requireRoot } from "../../cli/root.ts";
 import { attachedContainers } from "../../container/attach.ts";
-import { recoverOrphans } from "../../container/lifecycle.ts";
 import { allNetworks, removeNetwork } from "../../network/networks.ts";
 import { hasLeases } from "../../state/leases.ts";
+import { recover } from "../../supervisor/client.ts";
 
 export default defineCommand({
   name: "network prune",
@@ -14,9 +14,9 @@ export default defineCommand({
     force: { type: "boolean", alias: "f", description: "Accepted for Docker habits (tsnet never asks)", example: "tsnet network prune -f" },
   },
   examples: ["tsnet network prune"],
-  run() {
+  async run() {
     requireRoot("tsnet network prune");
-    recoverOrphans();
+    await recover();
     for (const net of allNetworks()) {
       if (net.builtin || attachedContainers(net).length || hasLeases(net.id)) continue;
       removeNetwork(net, []);

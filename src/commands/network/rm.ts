@@ -4,9 +4,9 @@ import { actOnAll, out } from "../../cli/output.ts";
 import { requireRoot } from "../../cli/root.ts";
 import { attachedContainers } from "../../container/attach.ts";
 import { eachRef } from "../../container/control.ts";
-import { recoverOrphans } from "../../container/lifecycle.ts";
 import { allNetworks, mustFindNetwork, removeNetwork } from "../../network/networks.ts";
 import { listAttachments } from "../../state/cni.ts";
+import { recover } from "../../supervisor/client.ts";
 
 export default defineCommand({
   name: "network rm",
@@ -18,7 +18,7 @@ export default defineCommand({
   examples: ["tsnet network rm backend"],
   async run({ args }) {
     requireRoot("tsnet network rm");
-    recoverOrphans();
+    await recover();
     const all = allNetworks();
     return actOnAll(() => eachRef(args, (ref) => {
       const net = mustFindNetwork(ref, all);
