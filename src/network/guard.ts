@@ -134,9 +134,10 @@ function unguarded(e: unknown, link: string): false {
 
 /**
  * Puts the guard on a link just made (a container's veth, before its other end is up): the
- * clsact qdisc and the filter, in one round trip. Returns false, with a one-line warning per
- * process, when the kernel has no clsact or no cls_bpf: then only nf_tables' guard protects, as
- * before this guard existed.
+ * clsact qdisc and the filter, in one round trip. Another tsnet's check of the bridge's veths
+ * (guardBridgePorts, in a restore) may have got there first: EEXIST, and then the guard is checked
+ * as on any other veth. Returns false, with a one-line warning per process, when the kernel has
+ * no clsact or no cls_bpf: then only nf_tables' guard protects, as before this guard existed.
  */
 export function addLoopbackGuard(nl: NetlinkSocket, ifindex: number, link: string): boolean {
   try {
@@ -146,6 +147,7 @@ export function addLoopbackGuard(nl: NetlinkSocket, ifindex: number, link: strin
     });
     return true;
   } catch (e) {
+    if (e instanceof KernelError && e.errno === EEXIST) return ensureLoopbackGuard(nl, ifindex, link);
     return unguarded(e, link);
   }
 }
