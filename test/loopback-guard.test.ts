@@ -209,6 +209,13 @@ describe("CVE-2020-8558 with no tsnet process running", () => {
         expect(`${p}: ${guardOn(p)}`).toBe(`${p}: true`);
         expect(clsacts(p).length).toBe(1);
       }
+      // Runs started at once: each adds its veth's guard while the others' restores check every
+      // veth of the bridge (a run's first check comes 50 ms after it starts); still one each.
+      const many = Array.from({ length: 6 }, () => Bun.spawn([TSNET, "run", "--rm", "--network", "gcni2", "--", "sleep", "1"], { stdio: ["ignore", "ignore", "pipe"] }));
+      await waitFor("the six runs' veths", () => portsOf(bridge).length === 10);
+      for (const p of portsOf(bridge)) expect(`${p}: ${guardOn(p)}`).toBe(`${p}: true`);
+      for (const p of many) expect(await p.exited).toBe(0);
+      await waitFor("the six runs' veths to go", () => portsOf(bridge).length === 4);
       // The bridge itself carries none (see src/network/guard.ts).
       expect(ingressFilters(bridge)).toEqual([]);
       const ours = ingressFilters(ports[0]!)[0].options.bytecode;
