@@ -4,7 +4,7 @@
 // UDP listener bound to the host's 127.0.0.1 that no container may ever reach.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
-import { TSNET, assertThrowawayHost, managerPid, nginxSite, sh, startContainer, tsnet, waitFor } from "./helpers.ts";
+import { TSNET, assertThrowawayHost, managerPid, nginxSite, records, sh, startContainer, tsnet, waitFor } from "./helpers.ts";
 
 const NET = "healnet";
 const NET_GW = "10.93.0.1";
@@ -190,17 +190,26 @@ while True:
       await Bun.sleep(300);
       expect(heard.trim()).toBe("");
       // The probe itself works: with the managers stopped, no one turns route_localnet off or
-      // puts the guard back after a flush, and the same datagram gets through.
+      // puts the guard back after a flush, and with the probes' veths' own guard (a filter on
+      // their ingress, which a flush leaves alone; test/loopback-guard.test.ts) removed too,
+      // the same datagram gets through.
+      const probeVeths = ["hprobe", "hprobe2"].map((n) => records().find((r) => r.name === n).endpoints[0].hostVeth as string);
+      const guarded = (veth: string) => sh(["tc", "filter", "show", "dev", veth, "ingress"]).stdout.includes("handle 0x74736e74");
+      expect(probeVeths.every(guarded)).toBe(true);
       const sup = supervisorPid();
       for (const pid of [fg.proc.pid, fg2.proc.pid, sup]) process.kill(pid, "SIGSTOP");
       try {
         sh(["nft", "flush", "ruleset"]);
+        send("still guarded");
+        for (const veth of probeVeths) expect(sh(["tc", "qdisc", "del", "dev", veth, "clsact"]).code).toBe(0);
         send("oracle");
         await waitFor("the oracle datagram", () => heard.includes("oracle"), 2000);
       } finally {
         for (const pid of [fg.proc.pid, fg2.proc.pid, sup]) process.kill(pid, "SIGCONT");
       }
       await allAnswerBy(Date.now());
+      // The restore gave the veths their guard back before turning route_localnet on again.
+      await waitFor("the veths' guard back", () => probeVeths.every(guarded), 1000);
     } finally {
       listener.kill();
       await listener.exited;

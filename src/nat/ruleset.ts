@@ -39,7 +39,8 @@
 //   prerouting DNATs them into a container before routing could call them martians, so ports
 //   published on loopback only, or on all addresses, would be reached that way (measured: it
 //   works without the guard, whether or not route_localnet is set). At raw priority, before any
-//   DNAT, packets for 127.0.0.0/8 that did not come in on lo are dropped.
+//   DNAT, packets for 127.0.0.0/8 that did not come in on lo are dropped. Containers' own such
+//   packets are also dropped on their veth (src/network/guard.ts), a guard no flush removes.
 // - guard, direct access: a LAN neighbour that routes a container subnet via this host would
 //   otherwise reach every container port, published or not (Docker's "DROP DIRECT ACCESS").
 //   Published ports are untouched: at raw priority their destination is still a host address.

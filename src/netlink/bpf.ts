@@ -1,17 +1,20 @@
 // Classic BPF, the socket filter language (linux/filter.h, linux/bpf_common.h), under the
 // kernel's names: enough for a filter that lets the kernel drop notifications a socket's reader
-// would only look at and throw away, so the reader is not even woken for them.
+// would only look at and throw away, so the reader is not even woken for them, and for the
+// loopback guard on a bridge's ingress (src/network/guard.ts).
 //
 // One instruction (struct sock_filter), host order: | code u16 | jt u8 | jf u8 | k u32 |
 // jt/jf are forward offsets from the next instruction, at most 255. Loads of packet data are
 // big-endian (`ld [x + k]` is ntohl of the 4 bytes there); a load past the end of the packet
-// ends the program with 0, which drops it.
+// ends the program with 0 (for a socket filter: drop it). An absolute load at SKF_AD_OFF + n
+// reads the packet's metadata instead (SKF_AD_PROTOCOL: skb->protocol, host order).
 export const BPF_LD = 0x00, BPF_LDX = 0x01, BPF_ST = 0x02, BPF_ALU = 0x04, BPF_JMP = 0x05, BPF_RET = 0x06;
 export const BPF_W = 0x00, BPF_H = 0x08, BPF_B = 0x10;
-export const BPF_IMM = 0x00, BPF_IND = 0x40, BPF_MEM = 0x60, BPF_LEN = 0x80;
+export const BPF_IMM = 0x00, BPF_ABS = 0x20, BPF_IND = 0x40, BPF_MEM = 0x60, BPF_LEN = 0x80;
 export const BPF_ADD = 0x00, BPF_OR = 0x40, BPF_AND = 0x50, BPF_LSH = 0x60;
 export const BPF_JA = 0x00, BPF_JEQ = 0x10, BPF_JGT = 0x20, BPF_JGE = 0x30;
 export const BPF_K = 0x00, BPF_X = 0x08;
+export const SKF_AD_OFF = -0x1000, SKF_AD_PROTOCOL = 0;
 /** BPF_MAXINSNS */
 export const BPF_MAXINSNS = 4096;
 

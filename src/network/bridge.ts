@@ -1,7 +1,8 @@
 // A bridge network's kernel objects on the host, as Docker makes docker0 and br-<id>: one Linux
 // bridge holding the gateway address of each subnet, IPv4 forwarding, route_localnet on the
 // bridge once tsnet's table is in place (for published ports reached at 127.0.0.1; the misuse of
-// it is stopped by the guard in src/nat/ruleset.ts).
+// it is stopped by the loopback guard on each container's veth, src/network/guard.ts, and by the
+// one in tsnet's table, src/nat/ruleset.ts).
 import { KernelError, TsnetError } from "../errors/errors.ts";
 import { ENODEV } from "../errors/errno.ts";
 import { ipBytes, type IpAddress } from "../ip/addr.ts";
@@ -9,7 +10,8 @@ import type { NetlinkSocket } from "../netlink/socket.ts";
 import { addrAdd, addrList, afOf } from "../rtnetlink/addr.ts";
 import { IFF_UP } from "../rtnetlink/constants.ts";
 import { linkAdd, linkDelIfExists, linkGet, linkSet } from "../rtnetlink/link.ts";
-import { enableSysctl, setSysctl } from "./host.ts";
+import { guardBridgePorts } from "./guard.ts";
+import { enableSysctl, hostRtnl, setSysctl } from "./host.ts";
 
 export interface BridgeSpec {
   bridge: string;
@@ -90,10 +92,19 @@ export function enableForwarding(): void {
 /**
  * A published port reached at 127.0.0.1 is routed out through the bridge with its loopback
  * source, which the kernel allows only with route_localnet on the bridge. route_localnet also
- * lets packets for 127.0.0.0/8 in from the bridge, so it is safe only while tsnet's guard drops
- * them: it is turned on once the guard is in place, and off when the guard is found missing
- * (src/network/firewall.ts). A bridge that does not exist is skipped (false).
+ * lets packets for 127.0.0.0/8 in from the bridge, so it is safe only while a guard drops them:
+ * each veth on the bridge gets the loopback guard, which a firewall reload cannot remove, when it
+ * is made, and every one is checked (and given it if missing) right before route_localnet is
+ * turned on; and callers turn it on only once tsnet's table, with its own guard, is in place, and
+ * off when that guard is found missing (src/network/firewall.ts). A bridge that does not exist is
+ * skipped (false).
  */
 export function setRouteLocalnet(bridge: string, on: boolean): boolean {
+  if (on) {
+    const nl = hostRtnl();
+    const link = linkGet(nl, bridge);
+    if (!link) return false;
+    guardBridgePorts(nl, link.index);
+  }
   return setSysctl(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, on);
 }

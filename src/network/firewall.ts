@@ -1,7 +1,9 @@
 // Self-healing firewall state. A firewall reload (`nft flush ruleset`, nftables.service or
 // firewalld restarting) deletes tsnet's table with everything else: published ports stop
-// working, networks are no longer isolated, and, the guard gone while route_localnet stays on,
-// containers can reach host services bound to 127.0.0.1 only.
+// working, networks are no longer isolated, and the table's loopback guard is gone while
+// route_localnet stays on (containers' veths keep their own guard, src/network/guard.ts, unless
+// the kernel cannot carry it: then route_localnet is what let them reach host services bound to
+// 127.0.0.1 only, and it is turned off until the table's guard is back).
 //
 // tsnet has no daemon, but every container has a process that lives exactly as long as it does:
 // its manager (a foreground `tsnet run`, or the supervisor). While a manager holds containers it
@@ -9,7 +11,7 @@
 // runs while nothing changes) and, when something of tsnet's table or one of its containers'
 // elements is deleted by someone else, puts it back: route_localnet off on every tsnet bridge if
 // the guard is gone, the whole table from the set of networks plus its containers' missing
-// elements in one transaction, route_localnet on again. `tsnet firewall-reload` runs the same
+// elements in one transaction, each veth's guard checked, route_localnet on again. `tsnet firewall-reload` runs the same
 // restore once for every running container.
 //
 // Why no loops and no fights: a restore first checks, reading only; it commits only what is

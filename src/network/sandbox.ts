@@ -21,6 +21,7 @@ import { leaseHolder, releaseLease, takeLease, takeLeaseAt, type LeaseOwner } fr
 import type { NetworkRecord } from "../state/networks.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
 import { formatMac, macFor } from "./bridge.ts";
+import { addLoopbackGuard } from "./guard.ts";
 import { hostRtnl } from "./host.ts";
 import { leaseRange, networkUp, subnetsOf } from "./networks.ts";
 
@@ -261,12 +262,13 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
     }
     ep.vethMade = true;
     crashPoint("after-veth");
+    const port = linkGet(host, ep.hostVeth);
+    if (!port) throw new KernelError("find link", ep.hostVeth, ENODEV, "it vanished while being set up");
+    // The loopback guard on the container's way in, before its end goes up (src/network/guard.ts).
+    addLoopbackGuard(host, port.index, ep.hostVeth);
     // A container reaching its own published port through a host address is DNAT-ed on the
     // bridge back out of the port it came in by, which a bridge allows only in hairpin mode.
-    if (net.hairpin ?? o.hairpin) {
-      const port = linkGet(host, ep.hostVeth);
-      if (port) bridgePortHairpin(host, port.index, true, ep.hostVeth);
-    }
+    if (net.hairpin ?? o.hairpin) bridgePortHairpin(host, port.index, true, ep.hostVeth);
     let index = FIRST_IFINDEX;
     if (!fresh) {
       const link = linkGet(inside, ep.ifname);

@@ -33,3 +33,19 @@ export const IFNAMSIZ = 16;
 // net/bridge/br_private.h: a bridge numbers its ports in BR_PORT_BITS (10) bits and port 0 is
 // never used, so it takes BR_MAX_PORTS - 1 ports; one more is EXFULL.
 export const BR_MAX_PORTS = 1 << 10;
+
+// Traffic control (linux/rtnetlink.h, linux/pkt_sched.h, linux/pkt_cls.h, linux/if_ether.h).
+export const RTM_NEWQDISC = 36, RTM_NEWTFILTER = 44, RTM_GETTFILTER = 46;
+export const TCA_KIND = 1, TCA_OPTIONS = 2;
+/** The parent of the clsact (and ingress) qdisc: TC_H_CLSACT == TC_H_INGRESS. */
+export const TC_H_CLSACT = 0xfffffff1;
+export const TC_H_MIN_INGRESS = 0xfff2;
+export const TCA_BPF_OPS_LEN = 4, TCA_BPF_OPS = 5, TCA_BPF_FLAGS = 8;
+export const TCA_BPF_FLAG_ACT_DIRECT = 1;
+export const TC_ACT_UNSPEC = -1, TC_ACT_OK = 0, TC_ACT_SHOT = 2;
+export const ETH_P_ALL = 0x0003, ETH_P_IP = 0x0800, ETH_P_8021Q = 0x8100, ETH_P_8021AD = 0x88a8;
+
+/** TC_H_MAKE: a handle from its major (upper 16 bits) and minor (lower 16) parts. */
+export function TC_H_MAKE(maj: number, min: number): number {
+  return ((maj & 0xffff0000) | (min & 0xffff)) >>> 0;
+}
