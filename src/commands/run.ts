@@ -280,10 +280,11 @@ export async function runForeground({ opts, launch, config }: RunPlan): Promise<
     try {
       ended = managed.start();
     } catch (e) {
-      // The command could not be started: the container is undone.
+      // The command could not be started (its /etc files not written, the command not found):
+      // the container is undone, record and name included, as a failed setup is.
       const code = e instanceof TsnetError ? e.exitCode : 125;
       log.error(e);
-      finishContainer(live, code);
+      finishContainer(live, code, true);
       reapOrphans();
       return code;
     }
