@@ -11,6 +11,9 @@ import {
 
 beforeAll(() => assertThrowawayHost());
 
+/** Sixteen runs each (a supervisor started for each with -d): slow on a loaded machine. */
+const SWEEP_MS = 120_000;
+
 const mounted: string[] = [];
 afterEach(() => {
   for (const m of mounted.splice(0)) sh(["umount", m]);
@@ -121,7 +124,7 @@ describe("a run that fails is undone, record and name included", () => {
   test("EMFILE anywhere in a foreground run's setup: one line, nothing left", () => {
     removeAllContainers();
     sweep(8, 40, (n) => [TSNET, "run", "--rm", "--name", `fd${n}`, "-p", "23103:80", "--", "true"]);
-  });
+  }, SWEEP_MS);
 
   test("EMFILE anywhere in run -d's setup (a supervisor started under the limit), opening the logs included: one line, nothing left", () => {
     removeAllContainers();
@@ -133,7 +136,7 @@ describe("a run that fails is undone, record and name included", () => {
     const failed = sweep(12, 44, (n) => [TSNET, "run", "-d", "--name", `fdd${n}`, "-p", "23104:80", "--", "sleep", "30"], endSupervisor);
     endSupervisor();
     expect(failed.some((m) => /^tsnet: create \/run\/tsnet\/logs\/[0-9a-f]{64}-std(out|err)\.log: EMFILE/.test(m))).toBe(true);
-  });
+  }, SWEEP_MS);
 });
 
 describe("messages", () => {

@@ -288,7 +288,23 @@ export async function runForeground({ opts, launch, config }: RunPlan): Promise<
       reapOrphans();
       return code;
     }
-    const code = await ended;
+    let code: number;
+    try {
+      code = await ended;
+    } catch (e) {
+      // Following it failed (its cgroup could not be watched: out of descriptors): the container
+      // is ended and released now, not left running for the next command's crash recovery.
+      log.error(e);
+      if (!managed.finished) {
+        try {
+          finishContainer(live, 125);
+        } catch (undo) {
+          log.error(undo);
+        }
+      }
+      reapOrphans();
+      return 125;
+    }
     mark("ended");
     reapOrphans();
     return code;
