@@ -19,8 +19,18 @@ let mountPoint: string | null | undefined;
  * host), from /proc/self/mountinfo; undefined when it is mounted nowhere. */
 export function cgroup2Mount(): string | undefined {
   if (mountPoint === undefined) {
+    let text: string;
+    try {
+      text = readFileSync("/proc/self/mountinfo", "utf8");
+    } catch (e) {
+      // Not remembered as "no cgroup v2": a long-lived supervisor out of descriptors for a moment
+      // would otherwise give up cgroups for good.
+      const x = e as NodeJS.ErrnoException;
+      if (typeof x.errno !== "number") throw e;
+      throw new KernelError("read", "/proc/self/mountinfo", Math.abs(x.errno), x.message.split(",")[0]?.replace(/^[A-Z0-9]+: /, ""));
+    }
     mountPoint = null;
-    for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    for (const line of text.split("\n")) {
       // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
       const dash = line.indexOf(" - ");
       if (dash < 0 || !line.startsWith("cgroup2 ", dash + 3)) continue;

@@ -281,10 +281,11 @@ export async function runForeground({ opts, launch, config }: RunPlan): Promise<
     try {
       ended = managed.start();
     } catch (e) {
-      // The command could not be started: the container is undone.
+      // The command could not be started (its /etc files not written, the command not found):
+      // the container is undone, record and name included, as a failed setup is.
       const code = e instanceof TsnetError ? e.exitCode : 125;
       log.error(e);
-      finishContainer(live, code);
+      finishContainer(live, code, true);
       reapOrphans();
       return code;
     }
@@ -292,7 +293,24 @@ export async function runForeground({ opts, launch, config }: RunPlan): Promise<
     // watch) is logged, not the end of the container (src/errors/contain.ts).
     containFaults("container's manager");
     faultPoint("manager-started-container");
-    const code = await ended;
+    let code: number;
+    try {
+      code = await ended;
+    } catch (e) {
+      // Following it failed (its cgroup could not be watched: out of descriptors): the container
+      // is ended and released now, not left running for the next command's crash recovery.
+      stopContainingFaults();
+      log.error(e);
+      if (!managed.finished) {
+        try {
+          finishContainer(live, 125);
+        } catch (undo) {
+          log.error(undo);
+        }
+      }
+      reapOrphans();
+      return 125;
+    }
     stopContainingFaults();
     mark("ended");
     reapOrphans();

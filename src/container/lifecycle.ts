@@ -5,7 +5,7 @@
 // normal exit and a crashed run.
 import { existsSync, readlinkSync } from "../../ffi/fs.ts";
 import { cgroupPids, createCgroup, isPopulated, placeContainer, removeCgroup, whenEmpty } from "../cgroup/cgroup.ts";
-import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
+import { Cleanup, KernelError, TsnetError, UsageError } from "../errors/errors.ts";
 import { parseMac } from "../network/bridge.ts";
 import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
 import { adoptNetns, inNetns, openNetns, openNetnsOf, ownNetnsIdentity } from "../netns/netns.ts";
@@ -20,6 +20,7 @@ import { releasePorts, reservePorts, type Reservation } from "../network/reserve
 import type { PortMapping } from "../network/ports.ts";
 import { close, kill } from "../../ffi/libc.ts";
 import { spawnChild } from "../process/children.ts";
+import { reserveFds, withSpareFds } from "../process/spare.ts";
 import {
   containerLock, deleteRecord, findContainer, forgetContainer, listRecords, loadRecord, newId, reserveName, saveRecord, withRecordLock, type ContainerRecord,
   type NetworkMode,
@@ -94,6 +95,8 @@ export function createContainer(o: CreateOptions): Live {
     }
     if (o.ip !== undefined) checkStaticIp(net, parseIp(o.ip)!);
   }
+  // Descriptors held back for the undo, should the setup fail for want of them (EMFILE).
+  reserveFds();
   const id = o.id ?? newId();
   const rec: ContainerRecord = {
     id,
@@ -172,13 +175,15 @@ export function createContainer(o: CreateOptions): Live {
     }
     return live;
   } catch (e) {
-    try {
-      destroyContainer(live);
-    } catch (undo) {
-      if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
-    }
-    deleteRecord(rec);
-    releaseSetup(live);
+    withSpareFds(() => {
+      try {
+        destroyContainer(live);
+      } catch (undo) {
+        if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
+      }
+      deleteRecord(rec);
+      releaseSetup(live);
+    });
     throw e;
   }
 }
@@ -203,9 +208,15 @@ export function started(live: Live, child: Bun.Subprocess): void {
 
 /**
  * After the command has ended with `code`: releases the network, records the exit (or forgets
- * the container with --rm), and only then lets go of the liveness lock.
+ * the container: with --rm, or `forget` for one whose command never started, which is undone
+ * whole, record and name included, as a failed setup is), and only then lets go of the
+ * liveness lock.
  */
-export function finishContainer(live: Live, code: number): void {
+export function finishContainer(live: Live, code: number, forget = live.rec.autoRemove): void {
+  withSpareFds(() => finish(live, code, forget));
+}
+
+function finish(live: Live, code: number, forget: boolean): void {
   const rec = live.rec;
   releaseSetup(live);
   // `network connect` may have added endpoints since this process last wrote the record.
@@ -220,7 +231,7 @@ export function finishContainer(live: Live, code: number): void {
     destroyContainer(live);
   } finally {
     // Under the lock: a `stop` that read the record as running must not write it back after this.
-    withRecordLock(rec.id, () => (rec.autoRemove ? forgetContainer(rec) : saveRecord(rec)));
+    withRecordLock(rec.id, () => (forget ? forgetContainer(rec) : saveRecord(rec)));
   }
 }
 
@@ -547,6 +558,11 @@ export function spawnInNamespace(fd: number | undefined, command: string[], stdi
     if (code === "EACCES" || code === "EISDIR" || code === "ENOEXEC") {
       throw new TsnetError(`cannot run "${command[0]}": permission denied (not an executable file)`, 126);
     }
+    // Anything else the kernel refused (EMFILE for the child's pidfd, EAGAIN for its process)
+    // is one line naming the command, as every other failure is.
+    if (e instanceof TsnetError) throw e;
+    const errno = (e as NodeJS.ErrnoException).errno;
+    if (typeof errno === "number") throw new KernelError(`start "${command[0]}"`, "", Math.abs(errno), (e as Error).message.split(",")[0]?.replace(/^[A-Z0-9]+: /, ""));
     throw e;
   }
 }

@@ -43,6 +43,11 @@ function consola(): ConsolaInstance {
   instance ??= (require("consola/core") as typeof import("consola/core")).createConsola({
     level: process.env.TSNET_DEBUG ? 4 : 3,
     reporters: [oneLine],
+    // consola holds back a message repeated within a second after its fifth time (and prints
+    // "(repeated N times)" later, or never if the process exits first): `rm` of eight unknown
+    // names said so six times. A message tsnet decided to print is printed, each time, at once.
+    throttle: 0,
+    throttleMin: Number.POSITIVE_INFINITY,
   });
   return instance;
 }

@@ -53,6 +53,8 @@ export function bridgeReady(nl: NetlinkSocket, spec: BridgeSpec): number | undef
  * so a caller that fails later undoes only what it made.
  */
 export function makeBridge(nl: NetlinkSocket, spec: BridgeSpec): { index: number; created: boolean } {
+  // Before the bridge exists: a bridge with no gateway address is ready (up) from its creation.
+  enableForwarding();
   let link = linkGet(nl, spec.bridge);
   let created = false;
   if (link && link.kind !== "bridge") {
@@ -66,12 +68,13 @@ export function makeBridge(nl: NetlinkSocket, spec: BridgeSpec): { index: number
   try {
     if (!link) throw new KernelError("find link", spec.bridge, ENODEV, "it vanished while being set up");
     if (!(link.flags & IFF_UP)) linkSet(nl, link.index, { up: true }, spec.bridge);
+    // The gateway addresses last: with them the bridge is ready (bridgeReady), and other
+    // processes attach to it at once, so nothing may fail after them.
     for (const g of spec.gateways) {
       if (!addrList(nl, afOf(g.address)).some((a) => a.index === link.index && a.address.value === g.address.value)) {
         addrAdd(nl, link.index, g.address, g.prefix, spec.bridge);
       }
     }
-    enableForwarding();
     return { index: link.index, created };
   } catch (e) {
     if (created) deleteBridge(nl, spec.bridge);

@@ -2,7 +2,7 @@
 // a record in /var/lib/tsnet (src/state/networks.ts) whose kernel objects are made on first use.
 // tsnet's nf_tables table is derived from all of them at once (src/nat/ruleset.ts), under one
 // lock, so two networks never rewrite each other's rules.
-import { TsnetError, UsageError } from "../errors/errors.ts";
+import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
 import { warn } from "../errors/notice.ts";
 import {
   contains, formatIp, formatPrefix, nth, overlaps, parseIp, parsePrefix, sizeOf, type IpAddress, type IpPrefix,
@@ -133,7 +133,11 @@ export function networkUp(net: NetworkRecord): number {
     return ready;
   }
   return withLock(NETWORKS_LOCK, () => {
-    let current = findNetwork(net.id) ?? net;
+    const recorded = findNetwork(net.id);
+    // Removed (or its creation undone) by another process while this one waited for the lock:
+    // making its bridge now would bring back a network that no record names.
+    if (!recorded && !net.builtin) throw new TsnetError(`network ${net.name} was removed meanwhile: create it again with tsnet network create ${net.name}`);
+    let current = recorded ?? net;
     if (current.builtin && current.name === "bridge" && !current.madeAt && process.env[SUBNET_ENV]) {
       // TSNET_BRIDGE_SUBNET seeds the default network until its bridge is first made.
       current = { ...builtinRecord("bridge"), id: current.id, created: current.created };
@@ -146,16 +150,16 @@ export function networkUp(net: NetworkRecord): number {
     }
     const all = listNetworks().filter((n) => n.id !== current.id);
     for (const s of subnetsOf(current)) refuseOverlap(current, s.subnet, all);
+    // The table first, then the bridge: the moment the bridge is ready (up, with its gateway),
+    // other processes take it as made, without this lock, and attach veths to it. So nothing
+    // may fail after that and have the bridge deleted under them (a veth added to a bridge
+    // index that is gone is EINVAL). The table names the bridge only by name: rules for a bridge
+    // that failed to appear are harmless, and the next first use rewrites the table anyway.
+    ensureNatTable(() => natNetworks([...all, current]), true);
     const made = makeBridge(nl, spec);
-    try {
-      ensureNatTable(() => natNetworks([...all, current]), true);
-      // Only now that the guard is in place (see setRouteLocalnet).
-      setRouteLocalnet(spec.bridge, true);
-      if (!current.madeAt) saveNetwork({ ...current, madeAt: new Date().toISOString() });
-    } catch (e) {
-      if (made.created) deleteBridge(nl, spec.bridge);
-      throw e;
-    }
+    // Only now that the guard is in place (see setRouteLocalnet).
+    setRouteLocalnet(spec.bridge, true);
+    if (!current.madeAt) saveNetwork({ ...current, madeAt: new Date().toISOString() });
     return made.index;
   });
 }
@@ -317,13 +321,24 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     const nl = hostRtnl();
     let made: { created: boolean } = { created: false };
     try {
-      made = makeBridge(nl, bridgeSpec(rec));
+      // The table before the bridge, as in networkUp: once the bridge is ready, a `run --network`
+      // that found the record attaches to it without waiting for this lock.
       ensureNatTable(() => natNetworks([...others, rec]), true);
+      made = makeBridge(nl, bridgeSpec(rec));
       setRouteLocalnet(rec.bridge!, true);
       saveNetwork({ ...rec, madeAt: new Date().toISOString() });
     } catch (e) {
-      if (made.created) deleteBridge(nl, rec.bridge!);
-      deleteNetworkRecord(rec);
+      // The command failed, so the network was never there: everything it made goes, the table
+      // back to the networks there were.
+      const undo = new Cleanup();
+      if (made.created) undo.step(() => deleteBridge(nl, rec.bridge!));
+      undo.step(() => ensureNatTable(() => natNetworks(others), true));
+      undo.step(() => deleteNetworkRecord(rec));
+      try {
+        undo.done();
+      } catch (u) {
+        if (e instanceof Error && u instanceof Error) e.message += ` (and undoing it: ${u.message})`;
+      }
       throw e;
     }
     return rec;

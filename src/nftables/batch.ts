@@ -1,4 +1,5 @@
 import { isErrno } from "../errors/errors.ts";
+import { ERESTART } from "../errors/errno.ts";
 import { NLM_F_ACK, NLM_F_REQUEST } from "../netlink/constants.ts";
 import type { NetlinkSocket, Pending } from "../netlink/socket.ts";
 import { NetlinkWriter } from "../netlink/writer.ts";
@@ -6,7 +7,13 @@ import { NFNL_BATCH_GENID, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS
 import { beginNft, getGeneration, NFT_ATTRS, nftMsgType } from "./nfnl.ts";
 import { attrPath, type AttrSchema } from "./schema.ts";
 
-const ERESTART = 85;
+/**
+ * How many times a batch refused for a stale generation is rebuilt and sent again. Each refusal
+ * means another transaction committed in between, so every retry follows someone's progress:
+ * a hundred processes publishing ports at once refuse each other a few times, never forever. The
+ * bound only turns a kernel that refuses without end into an error.
+ */
+const MAX_ATTEMPTS = 1000;
 
 /** One message of a batch, kept as a recipe so a retried batch is encoded afresh. */
 export interface BatchMessage {
@@ -52,16 +59,17 @@ export class Batch {
    * Sends the batch and waits for every ack. With `generation` (read before the state the batch
    * was computed from), a concurrent change makes the kernel refuse the whole batch: ERESTART is
    * thrown to the caller, who must recompute. Without it, the generation is read here and the
-   * batch is retried once on ERESTART.
+   * batch is sent again on ERESTART (another process committed in between) until it commits.
    */
   commit(nl: NetlinkSocket, generation?: number): void {
     if (this.empty) return;
     if (generation !== undefined) return this.send(nl, generation);
-    try {
-      this.send(nl, getGeneration(nl));
-    } catch (e) {
-      if (!isErrno(e, ERESTART)) throw e;
-      this.send(nl, getGeneration(nl));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return this.send(nl, getGeneration(nl));
+      } catch (e) {
+        if (attempt >= MAX_ATTEMPTS || !isErrno(e, ERESTART)) throw e;
+      }
     }
   }
 
@@ -116,10 +124,12 @@ export class Batch {
 /**
  * Reads state and builds a batch from it, then commits with the generation read before the
  * state: if anything changed the ruleset in between, the kernel refuses (ERESTART) and the
- * batch is rebuilt from fresh state, once.
+ * batch is rebuilt from fresh state, as often as that happens. Retrying once was not enough:
+ * on a host's first use, dozens of processes make the table or add elements at the same moment,
+ * and each commit of theirs makes every other's generation stale.
  */
 export function transaction(nl: NetlinkSocket, build: (batch: Batch) => void): void {
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 1; ; attempt++) {
     const generation = getGeneration(nl);
     const batch = new Batch();
     build(batch);
@@ -127,7 +137,7 @@ export function transaction(nl: NetlinkSocket, build: (batch: Batch) => void): v
       batch.commit(nl, generation);
       return;
     } catch (e) {
-      if (attempt > 0 || !isErrno(e, ERESTART)) throw e;
+      if (attempt >= MAX_ATTEMPTS || !isErrno(e, ERESTART)) throw e;
     }
   }
 }

@@ -84,7 +84,7 @@ function emptyResult(): EnsureResult {
  * differ from the spec has them deleted by handle and re-added in the same batch, so the kernel
  * never runs a half-built ruleset and nothing is flushed first. The state it compares against
  * is read under the ruleset generation the batch carries: a concurrent change makes the kernel
- * refuse the batch (ERESTART) and the whole thing is recomputed once.
+ * refuse the batch (ERESTART) and the whole thing is recomputed from fresh state.
  */
 export function ensureTable(nl: NetlinkSocket, spec: TableSpec, opts: EnsureOptions = {}): EnsureResult {
   let result = emptyResult();

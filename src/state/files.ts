@@ -54,7 +54,12 @@ let token: string | undefined;
 /** This process's token: pid and start time (clock ticks since boot), unique across pid reuse. */
 export function processToken(): string {
   if (token === undefined) {
-    const stat = readFileSync("/proc/self/stat", "utf8");
+    let stat: string;
+    try {
+      stat = readFileSync("/proc/self/stat", "utf8");
+    } catch (e) {
+      throw fsError("read", "/proc/self/stat", e);
+    }
     token = `${process.pid}-${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]}`;
   }
   return token;

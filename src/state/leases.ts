@@ -69,7 +69,13 @@ export function takeLease(
     if (skip && skip.value === v) continue;
     const a: IpAddress = { family: first.family, value: v };
     if (createExclusive(`${dir}/${formatIp(a)}`, data)) {
-      advanceCursor(networkId, range, a);
+      try {
+        advanceCursor(networkId, range, a);
+      } catch (e) {
+        // Not handed out after all: nothing records it yet, so nothing else would release it.
+        removeFile(`${dir}/${formatIp(a)}`);
+        throw e;
+      }
       return a;
     }
   }

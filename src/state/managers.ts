@@ -4,7 +4,7 @@
 // The kernel drops the lock when the process dies, however it dies, so a later tsnet finds the
 // dead managers by trying a handful of locks (one per live manager, not one per container) and
 // only then reads the records of the containers a dead one left behind.
-import { closeSync, renameSync } from "../../ffi/fs.ts";
+import { closeSync, fstatSync, lstatSync, readFileSync, renameSync } from "../../ffi/fs.ts";
 import { LOCK_EX, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, close, flock, tryLock } from "../../ffi/libc.ts";
 import { ensureDir, fsError, listDir, openOwned, processToken, removeFile } from "./files.ts";
 import { MANAGERS_DIR } from "./paths.ts";
@@ -40,20 +40,61 @@ export function managerId(): string {
   return mine.id;
 }
 
-/** Managers that have died; each comes with its lock, now held by the caller until released. */
+/**
+ * Managers that have died; each comes with its lock, now held by the caller until released.
+ * Several commands look at once (every command does, first): each dead manager is handed to
+ * exactly one of them.
+ */
 export function deadManagers(): { id: string; fd: number }[] {
   const out: { id: string; fd: number }[] = [];
   for (const id of listDir(MANAGERS_DIR)) {
     // Only names tsnet makes: PID-STARTTIME, or that with a leading dot while being made.
     if (id === mine?.id || !/^\.?\d+-\d+$/.test(id)) continue;
-    const fd = openOwned(`${MANAGERS_DIR}/${id}`, O_RDONLY);
+    const path = `${MANAGERS_DIR}/${id}`;
+    const fd = openOwned(path, O_RDONLY);
     if (fd === undefined) continue; // released in the meantime
-    if (!tryLock(fd, id)) closeSync(fd);
-    // A manager killed while registering left only its temporary name: it managed nothing yet.
-    else if (id.startsWith(".")) releaseManager(id, fd);
-    else out.push({ id, fd });
+    if (!tryLock(fd, id) || !stillNamed(path, fd)) {
+      closeSync(fd);
+    } else if (id.startsWith(".")) {
+      // The temporary name is created before it is locked: a manager registering right now is
+      // found unlocked here, so it is told apart by its token (pid and start time) instead.
+      // Removing its file would fail its rename (ENOENT). One killed while registering managed
+      // nothing yet: its file just goes.
+      if (tokenAlive(id.slice(1))) closeSync(fd);
+      else releaseManager(id, fd);
+    } else {
+      out.push({ id, fd });
+    }
   }
   return out;
+}
+
+/**
+ * Whether the locked fd is still the file at path. Whoever releases a dead manager removes its
+ * file before letting go of its lock, so a command that opened the file before that and locks it
+ * after holds a lock on a removed file: that manager was released already, and must not be
+ * recovered twice.
+ */
+function stillNamed(path: string, fd: number): boolean {
+  try {
+    // One directory, one file system: the inode number says whether it is the same file.
+    const now = lstatSync(path, { throwIfNoEntry: false });
+    return now !== undefined && now.ino === fstatSync(fd).ino;
+  } catch (e) {
+    throw fsError("examine", path, e);
+  }
+}
+
+/** Whether the process a token (PID-STARTTIME) names is alive: that pid, with that start time. */
+function tokenAlive(token: string): boolean {
+  const [pid, start] = token.split("-");
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return false;
+  }
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] === start;
 }
 
 /** Forgets a dead manager once everything it held has been released. */

@@ -197,9 +197,16 @@ export async function supervise(): Promise<number> {
       writeAtomic(runSpecPath(id), JSON.stringify({ ...req, opts: { ...req.opts, id: undefined } }));
       ended = entry.managed.start();
     } catch (e) {
+      // Its command never started (the run spec or its /etc files not written, its logs not
+      // opened, the command not found): a new container is undone whole, record, name, logs and
+      // run spec included; one started again (tsnet restart) is kept, exited, as it was before.
       logs.close(id);
       const code = e instanceof TsnetError ? e.exitCode : 125;
-      finishContainer(live, code);
+      try {
+        finishContainer(live, code, before === undefined);
+      } catch (undo) {
+        if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
+      }
       return failed(e);
     }
     follow(live, entry, ended);
