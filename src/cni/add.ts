@@ -50,7 +50,7 @@ export function openTargetNetns(path: string): number {
   try {
     before = statSync(path);
   } catch (e) {
-    throw invalid(isErrno(e, ENOENT) ? "no such file" : (e as Error).message);
+    throw invalid((e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message);
   }
   if (!before.isFile()) throw invalid(fileKind(before));
   let fd: number;
