@@ -331,13 +331,21 @@ function forward(r: ContainerResolver, received: Uint8Array, overTcp: boolean, r
 function askUdp(server: string, msg: Uint8Array, accept: (m: Uint8Array) => void, fail: () => void): () => void {
   let closed = false;
   let sock: Bun.udp.ConnectedSocket<"uint8array"> | undefined;
+  const v6 = server.includes(":");
+  const canonical = (a: string) => {
+    const ip = parseIp(a);
+    return ip ? formatIp(ip) : a;
+  };
+  const want = canonical(server);
   Bun.udpSocket({
     binaryType: "uint8array",
+    // Bun binds an unnamed socket for IPv4; an IPv6 server needs an IPv6 one.
+    ...(v6 && { hostname: "::" }),
     connect: { hostname: server, port: 53 },
     socket: {
       data(_s, buf, port, address) {
         // A connected socket takes datagrams from server:53 only; checked again all the same.
-        if (port === 53 && address === server) accept(buf);
+        if (port === 53 && canonical(address) === want) accept(buf);
       },
       error() {
         fail();
