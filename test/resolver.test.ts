@@ -281,9 +281,11 @@ while time.time() < end:
       runDetached(["--name", "keeper", "--", "sleep", "600"]);
       const sup = managerPid("keeper");
       const cycles = async (n: number, from: number) => {
-        // Eight at a time: run -d, wait, rm, each container looking a name of its own up.
+        // Eight at a time: run -d, wait, rm, each container looking a name of its own up. Its
+        // record carries 32 KiB of environment, so whatever keeps a record past its container
+        // shows.
         const one = async (i: number) => {
-          const run = Bun.spawn([tsnetPath(), "run", "-d", "--dns", "192.0.2.2", "--", "getent", "hosts", `leak${i}.example.test`], { stdout: "pipe", stderr: "pipe" });
+          const run = Bun.spawn([tsnetPath(), "run", "-d", "-e", `PAD=${"x".repeat(32 * 1024)}`, "--dns", "192.0.2.2", "--", "getent", "hosts", `leak${i}.example.test`], { stdout: "pipe", stderr: "pipe" });
           const id = (await new Response(run.stdout).text()).trim();
           if ((await run.exited) !== 0) throw new Error(`run -d failed: ${await new Response(run.stderr).text()}`);
           await Bun.spawn([tsnetPath(), "wait", id], { stdout: "ignore" }).exited;
@@ -296,7 +298,7 @@ while time.time() < end:
         await Bun.sleep(1500);
         return rssKiB(sup);
       };
-      await cycles(100, 0); // warm up: code paths compiled, heap grown to its working size
+      await cycles(50, 0); // warm up: code paths compiled, heap grown to its working size
       const before = await settled();
       await cycles(400, 1000);
       const after = await settled();

@@ -295,7 +295,11 @@ function forward(r: ContainerResolver, received: Uint8Array, overTcp: boolean, r
     stop();
     r.pending.delete(abandon);
     r.release();
-    if (answer && !r.closed) reply(answer);
+    try {
+      if (answer && !r.closed) reply(answer);
+    } catch (e) {
+      r.internalError(e);
+    }
   };
   const abandon = () => finish(undefined);
   r.pending.add(abandon);
@@ -306,15 +310,27 @@ function forward(r: ContainerResolver, received: Uint8Array, overTcp: boolean, r
     attemptNo = i;
     const server = servers[i];
     if (server === undefined) return finish(buildHeaderError(query, RCODE_SERVFAIL));
+    // These run from socket events and timers, where a throw would reach the event loop and end
+    // the process: a bug is logged and ends this question alone.
     const next = () => {
-      // Only the attempt in progress moves on; a late event from an earlier one is ignored.
-      if (!done && attemptNo === i) attempt(i + 1);
+      try {
+        // Only the attempt in progress moves on; a late event from an earlier one is ignored.
+        if (!done && attemptNo === i) attempt(i + 1);
+      } catch (e) {
+        r.internalError(e);
+        finish(undefined);
+      }
     };
     const id = randomId();
     const sent = withId(query, id);
     const accept = (msg: Uint8Array) => {
-      if (done || attemptNo !== i || messageId(msg) !== id || !answersQuestion(sent, msg)) return;
-      finish(withId(msg, originalId));
+      try {
+        if (done || attemptNo !== i || messageId(msg) !== id || !answersQuestion(sent, msg)) return;
+        finish(withId(msg, originalId));
+      } catch (e) {
+        r.internalError(e);
+        finish(undefined);
+      }
     };
     timer = setTimeout(next, UPSTREAM_TIMEOUT_MS);
     try {
@@ -354,9 +370,9 @@ function askUdp(server: string, msg: Uint8Array, accept: (m: Uint8Array) => void
   }).then(
     (s) => {
       sock = s;
-      if (closed) return s.close();
       try {
-        if (!s.send(msg)) fail();
+        if (closed) s.close();
+        else if (!s.send(msg)) fail();
       } catch {
         fail();
       }
