@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import {
-  TSNET, assertThrowawayHost, curl, ipj, leases, makeNeighbour, managerPid, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor,
+  TSNET, assertThrowawayHost, curl, ipj, leases, makeNeighbour, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor,
 } from "./helpers.ts";
 
 const STATE = process.env.TSNET_STATE_DIR!;
@@ -423,38 +423,6 @@ describe("DNS", () => {
         // Unknown names went upstream to the host's resolver.
         expect(fake.asked()).toContain("web");
       });
-    } finally {
-      await fake.stop();
-    }
-  });
-
-  test("answers forged by a container to the resolver's upstream socket are not taken (any id, the right question)", async () => {
-    // The real server answers after 1.5 s; meanwhile a container on another network sends an
-    // answer with every one of the 65,536 ids to the upstream socket, through its gateway.
-    const fake = await fakeResolver("127.0.0.53", { "bank.example.test": "192.0.2.10", "warm.example.test": "192.0.2.11" }, 1500);
-    try {
-      ok(["network", "create", "atka"]);
-      ok(["network", "create", "atkb"]);
-      // The supervisor's upstream socket exists once it has forwarded a question.
-      runD(["--name", "warm", "--network", "atkb", "--dns", "127.0.0.53", "--", "getent", "hosts", "warm.example.test"]);
-      const port = await waitFor("the upstream socket", () => {
-        const sup = managerPid("warm");
-        const line = sh(["ss", "-uanpH"]).stdout.split("\n").find((l) => l.includes(`pid=${sup},`) && / 0\.0\.0\.0:\d+ /.test(l));
-        return line ? Number(/ 0\.0\.0\.0:(\d+) /.exec(line)![1]) : undefined;
-      });
-      expect(tsnet(["wait", "warm"]).stdout).toBe("0\n");
-      // One question (A), asked once: the real answer comes 1.5 s later.
-      runD(["--name", "victim", "--network", "atkb", "--dns", "127.0.0.53", "--", "python3", "-c", "import socket; print(socket.gethostbyname('bank.example.test'))"]);
-      const gateway = JSON.parse(ok(["network", "inspect", "atka"]))[0].IPAM.Config[0].Gateway;
-      const flood = `
-import socket, struct
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-q = b"\\x04bank\\x07example\\x04test\\x00" + struct.pack(">HH", 1, 1)
-for i in range(65536):
-    s.sendto(struct.pack(">HHHHHH", i, 0x8180, 1, 1, 0, 0) + q + b"\\xc0\\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + bytes([6, 6, 6, 6]), ("${gateway}", ${port}))
-`;
-      ok(["run", "--rm", "--network", "atka", "--", "python3", "-c", flood]);
-      expect(await waitFor("the victim's answer", () => tsnet(["logs", "victim"]).stdout, 8000)).toBe("192.0.2.10\n");
     } finally {
       await fake.stop();
     }

@@ -160,7 +160,7 @@ export function createContainer(o: CreateOptions): Live {
     }
     if (live.sandbox) completeSandbox(live.sandbox);
     // After lo is up: 127.0.0.11 is an address of the namespace only then.
-    if (net && live.sandbox) live.resolver = startResolver(live.sandbox.ns.fd, { containerId: rec.id, upstream: upstreamServers(rec) });
+    if (net && live.sandbox) live.resolver = startResolver(live.sandbox.ns.fd, { containerId: rec.id, upstream: upstreamServers(rec), supervised: o.detached === true });
     mark("resolver");
     if (o.extraHosts?.length) {
       const gw = rec.endpoints?.[0]?.ips[0]?.gateway;

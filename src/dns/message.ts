@@ -20,6 +20,7 @@ const FLAG_AA = 0x0400;
 const FLAG_RD = 0x0100;
 const FLAG_RA = 0x0080;
 const OPCODE_MASK = 0x7800;
+const DECODER = new TextDecoder();
 
 export interface Question {
   id: number;
@@ -52,11 +53,24 @@ export function parseQuestion(msg: Uint8Array): Question | undefined {
       break;
     }
     if (len > 63 || at + 1 + len > msg.length) return undefined;
-    labels.push(new TextDecoder().decode(msg.subarray(at + 1, at + 1 + len)));
+    labels.push(DECODER.decode(msg.subarray(at + 1, at + 1 + len)));
     at += 1 + len;
   }
   if (at + 4 > msg.length) return undefined;
   return { id: v.getUint16(0), flags, name: labels.join(".").toLowerCase(), type: v.getUint16(at), qclass: v.getUint16(at + 2), end: at + 4 };
+}
+
+/**
+ * What a resolver does with a packet sent to it, read from the header before anything else, as
+ * Docker's embedded DNS does: a standard query of one readable question is answered; a response
+ * (QR set) or a packet too short for a header is dropped (answering would let two resolvers, or a
+ * spoofed source, bounce packets forever); another opcode gets NOTIMP, anything else FORMERR.
+ */
+export function screenQuery(msg: Uint8Array): { question: Question } | { error: Uint8Array } | undefined {
+  if (msg.length < HEADER_LEN || msg[2]! & 0x80) return undefined;
+  if ((((msg[2]! << 8) | msg[3]!) & OPCODE_MASK) !== 0) return { error: buildHeaderError(msg, RCODE_NOTIMP)! };
+  const question = parseQuestion(msg);
+  return question ? { question } : { error: buildHeaderError(msg, RCODE_FORMERR)! };
 }
 
 export interface Answer {
