@@ -201,9 +201,9 @@ The file tsnet is one executable holding three things:
   links JavaScriptCore and WebKit (LGPL-2) and other libraries, each under its own licence:
   https://bun.com/docs/project/license says which and how to relink Bun.
 - libmnl, the netlink library, carried as a copy loaded from memory at run time: ${lib.from}.
-  libmnl is copyright (C) 2008-2012 Pablo Neira Ayuso and licensed under the GNU Lesser General
-  Public License 2.1 or later: LICENSES/libmnl.copyright is its Debian copyright file,
-  LICENSES/LGPL-2.1 the licence's text. Its source: Debian's source package libmnl
+  libmnl is copyright (C) 2008-2012 Pablo Neira Ayuso, licensed under the
+  GNU Lesser General Public License 2.1 or later: LICENSES/libmnl.copyright is its Debian
+  copyright file, LICENSES/LGPL-2.1 the licence's text. Its source: Debian's source package libmnl
   (apt-get source libmnl), or https://www.netfilter.org/projects/libmnl/.
 
 Swapping libmnl: build tsnet from its source with your own libmnl.so.0,
