@@ -14,8 +14,9 @@ const { i32, u32, u64, i64, ptr } = FFIType;
 // TSNET_LIBMNL, base64), so a server needs no libmnl0 package. It is loaded without touching the
 // disk: written into a sealed memfd and dlopen'ed as /proc/self/fd/N. The system's libmnl.so.0 is
 // the fallback (a glibc before 2.27 has no memfd_create, a root without /proc cannot name the
-// memfd) and the only source when run from source. Nothing named by the environment or the working
-// directory is loaded: the fallback is the loader's own search for the soname.
+// memfd) and the only source when run from source. Nothing named by tsnet's environment or
+// working directory is loaded: the fallback is the dynamic loader's search for the soname (which
+// only LD_LIBRARY_PATH steers, as it steers the executable's own start).
 declare const TSNET_LIBMNL: string | undefined;
 
 const symbols = {
