@@ -2,6 +2,7 @@
 // synchronous frame (nothing else can run in between), and turns a failure into a KernelError.
 import { dlopen, FFIType, read, ptr as addressOf, CString, type FFIFunction, type Pointer } from "bun:ffi";
 import { KernelError } from "../src/errors/errors.ts";
+import { EINVAL } from "../src/errors/errno.ts";
 
 const { i32, u32, u64, i64, ptr, cstring } = FFIType;
 
@@ -45,6 +46,11 @@ const sockets = group({
 const passing = group({
   socketpair: { args: [i32, i32, i32, ptr], returns: i32 },
   sendmsg: { args: [i32, ptr, i32], returns: i64 },
+});
+// glibc 2.27 and newer; an older one fails this group's dlopen (libmnl.ts then uses the system's copy).
+const memfd = group({
+  memfd_create: { args: [ptr, u32], returns: i32 },
+  fcntl: { args: [i32, i32, i32], returns: i32 },
 });
 const inotify = group({
   inotify_init1: { args: [i32], returns: i32 },
@@ -168,9 +174,29 @@ export function kill(pid: number, signal: number): boolean {
   throw new KernelError("kill", `process ${pid}`, e, strerror(e));
 }
 
-/** Orphaned descendants are re-parented to this process instead of to init. */
-export function becomeSubreaper(): void {
-  check(processes().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl", "PR_SET_CHILD_SUBREAPER");
+/**
+ * Orphaned descendants are re-parented to this process instead of to init. False when the call is
+ * refused with EINVAL: a kernel before 3.4, or qemu-user, which answers it without asking the kernel.
+ */
+export function becomeSubreaper(): boolean {
+  if (processes().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) === 0) return true;
+  const e = errno();
+  if (e === EINVAL) return false;
+  throw new KernelError("prctl", "PR_SET_CHILD_SUBREAPER", e, strerror(e));
+}
+
+// sys/mman.h, fcntl.h (F_LINUX_SPECIFIC_BASE 1024 + 9); the same on x86_64 and arm64.
+export const MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
+export const F_ADD_SEALS = 1033, F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8;
+
+/** An anonymous file in memory (memfd_create), named `name` in /proc/PID/maps and fd links. */
+export function memfdCreate(name: string, flags: number): number {
+  return check(memfd().memfd_create(cstr(name), flags), "memfd_create", name);
+}
+
+/** fcntl(F_ADD_SEALS): after F_SEAL_WRITE|F_SEAL_SHRINK|F_SEAL_GROW nobody can change the file. */
+export function addSeals(fd: number, seals: number, what: string): void {
+  check(memfd().fcntl(fd, F_ADD_SEALS, seals), "fcntl F_ADD_SEALS", what);
 }
 
 /** Reaps one exited child without blocking; returns its pid, or 0 when it has not exited. */

@@ -2,32 +2,68 @@
 // the kernel as peer). Messages themselves are encoded in TypeScript (src/netlink).
 import { dlopen, FFIType, type Pointer } from "bun:ffi";
 import { KernelError } from "../src/errors/errors.ts";
-import { closeInKernelWorker, errno, setReceiveTimeout, setSendBuffer, strerror } from "./libc.ts";
+import { writeSync } from "./fs.ts";
+import {
+  F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE, MFD_ALLOW_SEALING, MFD_CLOEXEC, addSeals, close, closeInKernelWorker, errno,
+  memfdCreate, setReceiveTimeout, setSendBuffer, strerror,
+} from "./libc.ts";
 
 const { i32, u32, u64, i64, ptr } = FFIType;
 
-let lib: ReturnType<typeof load> | undefined;
-function load() {
-  return dlopen("libmnl.so.0", {
-    mnl_socket_open: { args: [i32], returns: ptr },
-    mnl_socket_bind: { args: [ptr, u32, i32], returns: i32 },
-    mnl_socket_get_fd: { args: [ptr], returns: i32 },
-    mnl_socket_get_portid: { args: [ptr], returns: u32 },
-    mnl_socket_sendto: { args: [ptr, ptr, u64], returns: i64 },
-    mnl_socket_recvfrom: { args: [ptr, ptr, u64], returns: i64 },
-    mnl_socket_setsockopt: { args: [ptr, i32, ptr, u32], returns: i32 },
-    mnl_socket_close: { args: [ptr], returns: i32 },
-  }).symbols;
+// The executable carries its own libmnl (build.ts writes the library's bytes into the program as
+// TSNET_LIBMNL, base64), so a server needs no libmnl0 package. It is loaded without touching the
+// disk: written into a sealed memfd and dlopen'ed as /proc/self/fd/N. The system's libmnl.so.0 is
+// the fallback (a glibc before 2.27 has no memfd_create, a root without /proc cannot name the
+// memfd) and the only source when run from source. Nothing named by tsnet's environment or
+// working directory is loaded: the fallback is the dynamic loader's search for the soname (which
+// only LD_LIBRARY_PATH steers, as it steers the executable's own start).
+declare const TSNET_LIBMNL: string | undefined;
+
+const symbols = {
+  mnl_socket_open: { args: [i32], returns: ptr },
+  mnl_socket_bind: { args: [ptr, u32, i32], returns: i32 },
+  mnl_socket_get_fd: { args: [ptr], returns: i32 },
+  mnl_socket_get_portid: { args: [ptr], returns: u32 },
+  mnl_socket_sendto: { args: [ptr, ptr, u64], returns: i64 },
+  mnl_socket_recvfrom: { args: [ptr, ptr, u64], returns: i64 },
+  mnl_socket_setsockopt: { args: [ptr, i32, ptr, u32], returns: i32 },
+  mnl_socket_close: { args: [ptr], returns: i32 },
+} as const;
+
+function load(path: string) {
+  return dlopen(path, symbols).symbols;
 }
+
+/** The embedded copy, through a memfd: the mapping stays once the fd is closed. */
+function loadEmbedded(base64: string): ReturnType<typeof load> {
+  const bytes = Buffer.from(base64, "base64");
+  const fd = memfdCreate("libmnl.so.0", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  try {
+    for (let off = 0; off < bytes.byteLength; ) off += writeSync(fd, bytes, off);
+    addSeals(fd, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, "libmnl.so.0");
+    return load(`/proc/self/fd/${fd}`);
+  } finally {
+    close(fd);
+  }
+}
+
+let lib: ReturnType<typeof load> | undefined;
 function mnl() {
-  if (lib === undefined) {
+  if (lib !== undefined) return lib;
+  let embedded: string | undefined;
+  if (typeof TSNET_LIBMNL === "string") {
     try {
-      lib = load();
+      return (lib = loadEmbedded(TSNET_LIBMNL));
     } catch (e) {
-      throw new KernelError("load", "libmnl.so.0", 2, "install Debian's libmnl0 package");
+      embedded = e instanceof Error ? e.message : String(e);
     }
   }
-  return lib;
+  try {
+    return (lib = load("libmnl.so.0"));
+  } catch {
+    const hint = embedded === undefined ? "install Debian's libmnl0 package" : `the embedded copy failed too (${embedded}); install Debian's libmnl0 package`;
+    throw new KernelError("load", "libmnl.so.0", 2, hint);
+  }
 }
 
 function fail(op: string, what: string): never {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the kernel tests and benchmarks use as independent oracles and
-# workloads, if any is missing. tsnet itself needs only libmnl0 at run time.
+# workloads, if any is missing. tsnet itself needs nothing at run time; its build embeds libmnl0's library.
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }

@@ -62,8 +62,8 @@ async function startAgain(rec: ContainerRecord): Promise<void> {
   }
   const spec = readRunSpec(rec.id);
   if (!spec) throw new TsnetError(`container ${rec.name} cannot be started again: what it was started with is not kept (it predates this tsnet)`, OBJECT_ERROR);
-  const { warning } = await runDetached({ ...spec, opts: { ...spec.opts, id: rec.id, name: rec.name } });
-  if (warning) log.warn(warning);
+  const { warnings } = await runDetached({ ...spec, opts: { ...spec.opts, id: rec.id, name: rec.name } });
+  for (const w of warnings) log.warn(w);
 }
 
 export default defineCommand({

@@ -7,7 +7,7 @@ import { Managed, type Launch } from "../container/manage.ts";
 import { commandEnv, explicitEnv, parseLabels, resolveUser, resolveWorkdir } from "../container/config.ts";
 import { parseRestart } from "../container/restart.ts";
 import { forwardSignals, type SignalRoute } from "../container/proc.ts";
-import { adoptOrphans, reapOrphans } from "../process/children.ts";
+import { adoptOrphans, reapOrphans, subreaperWarning } from "../process/children.ts";
 import { runDetached, recover } from "../supervisor/client.ts";
 import { retireManager } from "../state/managers.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
@@ -263,6 +263,7 @@ export async function runForeground({ opts, launch, config }: RunPlan): Promise<
   const signals = forwardSignals(() => route);
   // The container's daemons are re-parented to tsnet when their parent exits, and reaped here.
   adoptOrphans();
+  if (subreaperWarning) log.warn(subreaperWarning);
   try {
     const live = createContainer(opts);
     if (live.warning) log.warn(live.warning);
@@ -348,10 +349,10 @@ export default defineCommand({
     requireRoot(`tsnet run --network ${opts.mode}`, opts.mode === "host" ? "it records the container under /run/tsnet, which is root's" : undefined);
     if (opts.detached) {
       // Only the id goes to stdout, so `id=$(tsnet run -d ...)` works.
-      const { id, warning } = await runDetached({
+      const { id, warnings } = await runDetached({
         op: "run", opts, env: launch.env ?? process.env, cwd: launch.cwd ?? process.cwd(), uid: launch.uid, gid: launch.gid, config,
       });
-      if (warning) log.warn(warning);
+      for (const w of warnings) log.warn(w);
       out(`${id}\n`);
       return 0;
     }

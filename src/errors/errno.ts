@@ -49,7 +49,8 @@ const HINTS: Record<number, string> = {
   38: "the kernel lacks a system call tsnet needs (an old kernel, or an emulator)", // ENOSYS
   54: "a kernel table is full (a bridge takes at most 1,023 ports)", // EXFULL
   90: "the request is larger than the kernel takes in one message", // EMSGSIZE
-  93: "the kernel lacks a protocol tsnet needs (a module not loaded, or built without it)", // EPROTONOSUPPORT
+  // qemu-user (7.2) refuses every netlink protocol but rtnetlink, uevent and audit itself.
+  93: "the kernel lacks a protocol tsnet needs (a module not loaded, or built without it), or an emulator does not pass it (qemu-user passes no nf_tables netlink)", // EPROTONOSUPPORT
   95: "the kernel lacks a feature tsnet needs (a module not loaded, or built without it)", // EOPNOTSUPP
   97: "the kernel lacks an address family tsnet needs (a module not loaded, or built without it)", // EAFNOSUPPORT
   105: "the kernel is out of buffer memory: free memory, then try again", // ENOBUFS

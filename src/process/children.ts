@@ -31,13 +31,20 @@ export function spawnChild(cmd: string[], options: SpawnOptions): Bun.Subprocess
   return child;
 }
 
+/** Why this process is not its containers' subreaper, for a one-line warning; undefined when it is. */
+export let subreaperWarning: string | undefined;
+
 /**
  * From now on orphaned descendants are re-parented to this process instead of to init, and
- * reaped here as they exit.
+ * reaped here as they exit. Where the kernel (or qemu-user, which refuses the call itself) will
+ * not make this process a subreaper, they go to init as anywhere else, which reaps them: the
+ * container is still followed through its cgroup or process group, never through parenthood.
  */
 export function adoptOrphans(): void {
   if (reaping) return;
-  becomeSubreaper();
+  if (!becomeSubreaper()) {
+    subreaperWarning = "prctl PR_SET_CHILD_SUBREAPER: EINVAL (qemu-user, or a kernel before 3.4): a container's orphaned processes are reaped by init instead of tsnet";
+  }
   reaping = true;
   process.on("SIGCHLD", reapOrphans);
 }

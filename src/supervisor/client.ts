@@ -93,14 +93,24 @@ async function startSupervisor(): Promise<void> {
   await withLockAsync("supervisor-start", async () => {
     if (await connectable()) return;
     const out = openOwned(SUPERVISOR_LOG, O_WRONLY | O_CREAT | O_APPEND)!;
+    let child: Bun.Subprocess;
     try {
-      spawnChild(selfCommand(["_supervise"]), { stdio: ["ignore", out, out], env: selfEnv(), cwd: "/", detached: true }).unref();
+      child = spawnChild(selfCommand(["_supervise"]), { stdio: ["ignore", out, out], env: selfEnv(), cwd: "/", detached: true });
+      child.unref();
     } finally {
       closeSync(out);
     }
     const deadline = Date.now() + START_WAIT_MS;
     while (Date.now() < deadline) {
       if (await connectable()) return;
+      // One that ended before it answered is not waited for: what it said is in the log.
+      if (child.exitCode !== null || child.signalCode !== null) {
+        const how = child.signalCode !== null ? `was killed by ${child.signalCode}` : `exited with status ${child.exitCode}`;
+        // 127 with nothing logged: tsnet could not start its own executable again. Under qemu-user
+        // (which runs the one program it is given) that needs binfmt_misc to hand it to qemu.
+        const why = child.exitCode === 127 ? ` (127: ${process.execPath} could not be started again; under qemu-user, only binfmt_misc makes that possible)` : "";
+        throw new TsnetError(`the tsnet supervisor ${how} before it answered${why}: see ${SUPERVISOR_LOG}`);
+      }
       await Bun.sleep(5);
     }
     throw new TsnetError(`the tsnet supervisor did not start: see ${SUPERVISOR_LOG}`);
@@ -163,8 +173,8 @@ async function replaceOtherBuild(): Promise<void> {
   }
 }
 
-/** Hands the run to the supervisor; resolves to the container's id and any warning for the user. */
-export async function runDetached(req: RunRequest): Promise<{ id: string; warning?: string }> {
+/** Hands the run to the supervisor; resolves to the container's id and the warnings for the user. */
+export async function runDetached(req: RunRequest): Promise<{ id: string; warnings: string[] }> {
   await replaceOtherBuild();
   let reply = await ask<RunReply>(req);
   if (!reply) {
@@ -173,7 +183,7 @@ export async function runDetached(req: RunRequest): Promise<{ id: string; warnin
   }
   if (!reply) throw new TsnetError(`the tsnet supervisor did not answer: see ${SUPERVISOR_LOG}`);
   if (!reply.ok) throw new TsnetError(reply.message, reply.exitCode);
-  return { id: reply.id, warning: reply.warning };
+  return { id: reply.id, warnings: reply.warning ? reply.warning.split("\n") : [] };
 }
 
 /**

@@ -60,7 +60,7 @@ export interface SupervisorBuild {
   exe: string;
 }
 
-/** warning: one line for the user (no cgroup v2, say), printed by the client. */
+/** warning: lines for the user (no cgroup v2, no subreaper), "\n" between them, printed by the client. */
 export type RunReply = { ok: true; id: string; warning?: string } | { ok: false; message: string; exitCode: number };
 
 /** wait: the exit status; managed false: the supervisor does not manage it (it has ended). */

@@ -21,7 +21,7 @@ import { selfIdentity } from "../cli/self.ts";
 import { containFaults, faultPoint } from "../errors/contain.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { LogWatch } from "../logs/watch.ts";
-import { adoptOrphans } from "../process/children.ts";
+import { adoptOrphans, subreaperWarning } from "../process/children.ts";
 import { createExclusive, ensureDir, openOwned, readText, removeFile, writeAtomic } from "../state/files.ts";
 import { loadRecord, saveRecord, type ContainerRecord } from "../state/containers.ts";
 import { NAMES_DIR, RUN_DIR, SUPERVISOR_BUILD, SUPERVISOR_LOCK, SUPERVISOR_SOCKET, runSpecPath } from "../state/paths.ts";
@@ -211,7 +211,8 @@ export async function supervise(): Promise<number> {
     }
     follow(live, entry, ended);
     faultPoint("supervisor-started-container");
-    return { ok: true, id, warning: live.warning };
+    const warnings = [subreaperWarning, live.warning].filter((w) => w !== undefined);
+    return { ok: true, id, ...(warnings.length && { warning: warnings.join("\n") }) };
   };
 
   /**
