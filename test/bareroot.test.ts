@@ -9,7 +9,7 @@
 // (tmpfs) and /dev are mounted inside, as a bare server has them. Observed from outside: curl and
 // ip from the host's tools, in the bare root's network namespace.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { TSNET, assertThrowawayHost, cgroupMount, sh, type Result } from "./helpers.ts";
 
 const CGROUP_PARENT = process.env.TSNET_CGROUP_PARENT ?? "";
@@ -113,7 +113,7 @@ async function chrootRoot(): Promise<Bare> {
   return {
     tsnet: (args) => host(["/usr/sbin/chroot", root, "/usr/local/bin/tsnet", ...args], ENV),
     outside: (cmd) => host(cmd),
-    hostPath: (p) => `${root}${p}`,
+    hostPath: (p) => `/proc/${proc.pid}/root${root}${p}`,
     async close() {
       proc.kill("SIGKILL");
       await proc.exited;
@@ -181,8 +181,10 @@ beforeAll(() => {
 for (const [how, make] of [["chroot into a directory that is not a mount point", chrootRoot], ["pivot_root onto a tmpfs", pivotRoot]] as const) {
   describe(`a bare root entered by ${how}`, () => {
     let bare: Bare;
+    let etcBefore: string[] = [];
     beforeAll(async () => {
       bare = await make();
+      etcBefore = readdirSync(bare.hostPath("/etc")).sort();
     });
     afterAll(async () => {
       if (!bare) return;
@@ -206,11 +208,14 @@ for (const [how, make] of [["chroot into a directory that is not a mount point",
       expect(lines[0]).toBe("box");
       expect(lines[1]).toBe("box");
       expect(out).toMatch(/^127\.0\.0\.1\tlocalhost$/m);
-      expect(out).toMatch(/^172\.17\.\d+\.\d+\tbox$/m);
+      expect(out).toMatch(/^(\d+\.){3}\d+\tbox \w+$/m);
       expect(out).toMatch(/^nameserver 127\.0\.0\.11$/m);
       // The rest of the root's /etc is still there, as it is: files and links.
       expect(out).toContain("root:x:0:0:root:/root:/bin/sh\n");
       expect(out).toContain("/proc/self/mounts\n");
+      // Nothing was made in the root's own /etc.
+      expect(readdirSync(bare.hostPath("/etc")).sort()).toEqual(etcBefore);
+      expect(existsSync(bare.hostPath("/etc/hosts"))).toBe(false);
       noneLeft();
     });
 

@@ -490,7 +490,9 @@ export interface SpawnExtras {
 export function spawnIn(live: Live, command: string[], stdio: Stdio, extras: SpawnExtras = {}): Bun.Subprocess {
   const rec = live.rec;
   let ns: NamespaceChoice = {};
-  if (rec.mode === "bridge" || rec.mode === "none") ns = { private: writeEtcFiles(rec) };
+  // A network namespace of its own gets a /sys of its own too (its links, MACs, MTUs); joiners
+  // share the owner's through its mount namespace, and --network host keeps the host's.
+  if (rec.mode === "bridge" || rec.mode === "none") ns = { private: { ...writeEtcFiles(rec), sysfs: true } };
   else if (rec.joined) ns = { joinPid: livePidOf(rec.joined.id) };
   return spawnInNamespace(live.sandbox?.ns.fd ?? live.joinedFd, command, stdio, { ...extras, cgroup: rec.cgroup }, ns);
 }
