@@ -9,11 +9,11 @@
 // (tmpfs) and /dev are mounted inside, as a bare server has them. Observed from outside: curl and
 // ip from the host's tools, in the bare root's network namespace.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { TSNET, assertThrowawayHost, cgroupMount, sh, type Result } from "./helpers.ts";
 
 const CGROUP_PARENT = process.env.TSNET_CGROUP_PARENT ?? "";
-const APPLETS = ["sh", "ls", "cat", "httpd", "true", "sleep", "mount", "umount", "hostname", "echo", "env", "grep", "readlink", "wc"];
+const APPLETS = ["sh", "ls", "cat", "httpd", "true", "sleep", "mount", "umount", "hostname", "echo", "env", "grep", "readlink", "wc", "nslookup"];
 
 /** The files `ldd dist/tsnet` names, and the dynamic loader. */
 function glibcFiles(): string[] {
@@ -71,6 +71,8 @@ interface Bare {
   tsnet(args: string[]): Result;
   /** A command of the host's (curl, ip, nsenter) in the bare root's network namespace. */
   outside(cmd: string[]): Result;
+  /** A long-running command of the host's in the bare root's network namespace. */
+  spawnOutside(cmd: string[]): Bun.Subprocess<"ignore", "pipe", "pipe">;
   /** The host's path of a path inside the bare root. */
   hostPath(p: string): string;
   close(): Promise<void>;
@@ -113,6 +115,7 @@ async function chrootRoot(): Promise<Bare> {
   return {
     tsnet: (args) => host(["/usr/sbin/chroot", root, "/usr/local/bin/tsnet", ...args], ENV),
     outside: (cmd) => host(cmd),
+    spawnOutside: (cmd) => Bun.spawn(["nsenter", "-t", String(proc.pid), "-n", "--", ...cmd], { stdio: ["ignore", "pipe", "pipe"] }),
     hostPath: (p) => `/proc/${proc.pid}/root${root}${p}`,
     async close() {
       proc.kill("SIGKILL");
@@ -158,6 +161,7 @@ async function pivotRoot(): Promise<Bare> {
     // nsenter -m puts the command at the mount namespace's root: the tmpfs.
     tsnet: (args) => ns(["-m", "-n"], ["/usr/local/bin/tsnet", ...args], ENV),
     outside: (cmd) => ns(["-n"], cmd),
+    spawnOutside: (cmd) => Bun.spawn(["nsenter", "-t", String(proc.pid), "-n", "--", ...cmd], { stdio: ["ignore", "pipe", "pipe"] }),
     hostPath: (p) => `/proc/${proc.pid}/root${p}`,
     async close() {
       proc.kill("SIGKILL");
@@ -166,6 +170,23 @@ async function pivotRoot(): Promise<Bare> {
     },
   };
 }
+
+// A DNS server on the bare root's 127.0.0.1:53 that answers every A question with 192.0.2.7 and
+// every other question with no answer.
+const FAKE_DNS = `import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+print("ready", flush=True)
+while True:
+    q, a = s.recvfrom(512)
+    i = 12
+    while q[i]:
+        i += q[i] + 1
+    question = q[12:i + 5]
+    is_a = q[i + 1:i + 3] == b"\\x00\\x01"
+    answer = b"\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x3c\\x00\\x04" + bytes([192, 0, 2, 7]) if is_a else b""
+    s.sendto(q[:2] + b"\\x81\\x80\\x00\\x01" + (b"\\x00\\x01" if is_a else b"\\x00\\x00") + b"\\x00\\x00\\x00\\x00" + question + answer, a)
+`;
 
 function ok(r: Result): string {
   if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}${r.stdout}`);
@@ -256,6 +277,18 @@ for (const [how, make] of [["chroot into a directory that is not a mount point",
       noneLeft();
     });
 
+    test("with no nameserver in the root's resolv.conf, other names go where the host's programs would ask: 127.0.0.1", async () => {
+      const server = bare.spawnOutside(["python3", "-c", FAKE_DNS]);
+      try {
+        await waitReady(server);
+        const out = bare.tsnet(["run", "--rm", "--", "nslookup", "-type=a", "some.example.test"]);
+        expect(out.stdout).toContain("192.0.2.7");
+      } finally {
+        server.kill("SIGKILL");
+        await server.exited;
+      }
+    });
+
     test("--network host keeps the host's /sys", () => {
       const inside = ok(bare.tsnet(["run", "--rm", "--network", "host", "--", "ls", "/sys/class/net"]));
       const outside = JSON.parse(ok(bare.outside(["ip", "-j", "link"]))).map((l: any) => l.ifname).sort();
@@ -265,3 +298,25 @@ for (const [how, make] of [["chroot into a directory that is not a mount point",
   });
 }
 
+
+describe("on the throwaway host", () => {
+  test("a container's /sys is its own, with every mount the host has below /sys put back", () => {
+    const points = (text: string) => [...new Set(text.split("\n").map((l) => l.split(" ")[4] ?? "").filter((p) => p.startsWith("/sys/")))].sort();
+    const host = points(readFileSync("/proc/self/mountinfo", "utf8"));
+    expect(host.length).toBeGreaterThan(0);
+    // A link of the host's that the old code's containers saw in /sys/class/net.
+    expect(sh(["ip", "link", "add", "sysA", "type", "veth", "peer", "name", "sysB"]).code).toBe(0);
+    let inside: Result;
+    try {
+      inside = sh([TSNET, "run", "--rm", "--network", "none", "--", "sh", "-c", "cat /proc/self/mountinfo; echo ---; ls /sys/class/net; echo ---; ls /sys/fs/cgroup"]);
+    } finally {
+      sh(["ip", "link", "del", "sysA"]);
+    }
+    expect(inside.code).toBe(0);
+    const [mounts, net, cgroup] = inside.stdout.split("---\n");
+    expect(points(mounts!)).toEqual(host);
+    // The throwaway host has bridges and veths; the container sees its lo alone.
+    expect(net).toBe("lo\n");
+    expect(cgroup!.trim().split("\n").sort()).toEqual(readdirSync("/sys/fs/cgroup").sort());
+  });
+});
