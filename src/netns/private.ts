@@ -56,15 +56,23 @@ function homeNamespaces(): Home {
   return home;
 }
 
-function goHome(h: Home): void {
+/**
+ * setns(CLONE_NEWNS), once more after unsharing the fs_struct if it was refused: a thread Bun
+ * started from the JS thread since the last unshare (a spawn, or a collector's helper thread that
+ * an allocation woke) shares it again.
+ */
+function enterMountNamespace(fd: number, what: string): void {
   try {
-    setns(h.mnt, CLONE_NEWNS, "tsnet's own mount namespace");
+    setns(fd, CLONE_NEWNS, what);
   } catch (e) {
-    // A thread Bun started inside the window (a spawn can start one) shares the fs_struct again.
     if (!isErrno(e, EINVAL)) throw e;
     unshare(CLONE_FS, "fs_struct (so the thread may setns into mount namespaces)");
-    setns(h.mnt, CLONE_NEWNS, "tsnet's own mount namespace");
+    setns(fd, CLONE_NEWNS, what);
   }
+}
+
+function goHome(h: Home): void {
+  enterMountNamespace(h.mnt, "tsnet's own mount namespace");
   // Back to tsnet's root (setns left the thread at the namespace's) and directory.
   chrootTo(h.root, "tsnet's own root");
   fchdir(h.cwd, "tsnet's working directory");
@@ -84,7 +92,7 @@ function enslaveNamespace(): void {
   try {
     const self = open("/proc/thread-self/ns/mnt", O_RDONLY);
     try {
-      setns(self, CLONE_NEWNS, "the container's mount namespace");
+      enterMountNamespace(self, "the container's mount namespace");
     } finally {
       close(self);
     }
@@ -242,7 +250,7 @@ export function inNamespacesOf<T>(pid: number, fn: () => T): T {
     root = open(`/proc/${pid}/root`, O_PATH | O_DIRECTORY);
     setns(uts, CLONE_NEWUTS, `UTS namespace of process ${pid}`);
     try {
-      setns(mnt, CLONE_NEWNS, `mount namespace of process ${pid}`);
+      enterMountNamespace(mnt, `mount namespace of process ${pid}`);
       chrootTo(root, `the root of process ${pid}`);
       return fn();
     } finally {
