@@ -511,8 +511,8 @@ export function livePidOf(id: string): number | undefined {
   return rec.cgroup ? cgroupPids(rec.cgroup)[0] : undefined;
 }
 
-// The working directory tsnet was started in: a mount-namespace window resets the JS thread's
-// cwd to /, so children are always given it explicitly.
+// The working directory tsnet was started in, given to children explicitly: inside a window the
+// JS thread's cwd is the namespace's root (src/netns/private.ts restores it only on the way back).
 const START_CWD = process.cwd();
 
 /**
