@@ -27,6 +27,8 @@ const namespaces = group({
   mount: { args: [ptr, ptr, ptr, u64, ptr], returns: i32 },
   umount2: { args: [ptr, i32], returns: i32 },
   sethostname: { args: [ptr, u64], returns: i32 },
+  chroot: { args: [ptr], returns: i32 },
+  fchdir: { args: [i32], returns: i32 },
 });
 const locks = group({ flock: { args: [i32, i32], returns: i32 } });
 const processes = group({
@@ -59,13 +61,15 @@ const inotify = group({
 
 // Kernel constants (sched.h, sys/mount.h, fcntl.h, sys/file.h, sys/socket.h) under their C names.
 export const CLONE_NEWNS = 0x00020000, CLONE_FS = 0x00000200, CLONE_NEWUTS = 0x04000000, CLONE_NEWNET = 0x40000000;
-export const MS_BIND = 4096, MS_REC = 16384, MS_PRIVATE = 262144, MS_SLAVE = 524288,
+export const MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8, MS_BIND = 4096, MS_REC = 16384, MS_PRIVATE = 262144, MS_SLAVE = 524288,
   MS_SHARED = 1048576;
 export const MNT_DETACH = 2;
 export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 64, O_EXCL = 128, O_TRUNC = 512,
   O_NOCTTY = 256, O_APPEND = 1024, O_NONBLOCK = 2048, O_CLOEXEC = 524288;
 /** Never follow a symbolic link in the last component. arm64 has its own value (asm/fcntl.h). */
 export const O_NOFOLLOW = process.arch === "arm64" ? 0o100000 : 0o400000;
+/** An fd that only names a place (for fchdir, or a bind mount's source through /proc); the same on x86-64 and arm64. */
+export const O_PATH = 0o10000000;
 /** Fail unless a directory; arm64's value differs too. */
 export const O_DIRECTORY = process.arch === "arm64" ? 0o40000 : 0o200000;
 export const LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
@@ -104,11 +108,22 @@ export function setns(fd: number, nstype: number, what = "namespace"): void {
   check(core().setns(fd, nstype), "setns", what);
 }
 
-export function mount(source: string | null, target: string, fstype: string | null, flags: number): void {
+export function mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void {
   const s = source === null ? null : cstr(source);
   const t = cstr(target);
   const f = fstype === null ? null : cstr(fstype);
-  check(namespaces().mount(s, t, f, flags, null), "mount", target);
+  const d = data === undefined ? null : cstr(data);
+  check(namespaces().mount(s, t, f, flags, d), "mount", target);
+}
+
+/** chroot(".") after fchdir(fd): makes the directory behind fd the calling thread's root. */
+export function chrootTo(fd: number, what: string): void {
+  check(namespaces().fchdir(fd), "fchdir", what);
+  check(namespaces().chroot(cstr(".")), "chroot", what);
+}
+
+export function fchdir(fd: number, what: string): void {
+  check(namespaces().fchdir(fd), "fchdir", what);
 }
 
 export function umount2(target: string, flags: number): void {

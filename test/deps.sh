@@ -17,6 +17,8 @@ have iperf3 || need+=(iperf3)
 have zsh || need+=(zsh)
 have fish || need+=(fish)
 have script || need+=(bsdutils)
+# test/bareroot.test.ts builds a root of glibc and a static busybox (sh, httpd, ls, cat...).
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
 have qemu-aarch64 || need+=(qemu-user)
 [[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]] || need+=(libc6-arm64-cross)
 ldconfig -p | grep -q 'libmnl\.so\.0' || need+=(libmnl0)

@@ -18,10 +18,19 @@ export function hostnameOf(rec: ContainerRecord): string {
   return rec.hostname ?? rec.id.slice(0, 12);
 }
 
-/** The nameservers a container's resolver forwards to: --dns, else the host's own. */
+/**
+ * The nameservers a container's resolver forwards to: --dns, else the host's own, else (no
+ * resolv.conf, an unreadable one, or one without a nameserver line) what the host's own programs
+ * then ask, glibc's default: a server on the host's loopback.
+ */
 export function upstreamServers(rec: ContainerRecord): string[] {
-  return rec.dns?.length ? rec.dns : readResolvConf().nameservers;
+  if (rec.dns?.length) return rec.dns;
+  const host = readResolvConf().nameservers;
+  return host.length ? host : [DEFAULT_NAMESERVER];
 }
+
+/** resolv.conf(5): "If no nameserver entries are present, the default is to use the name server on the local machine." */
+const DEFAULT_NAMESERVER = "127.0.0.1";
 
 function hostsFile(rec: ContainerRecord): string {
   const lines = [
@@ -56,7 +65,9 @@ function resolvConf(rec: ContainerRecord): string {
 /**
  * Writes the files and says what to mount where. A container without a network of its own
  * (`--network none`) keeps the host's resolv.conf, as Docker does: there is nothing to resolve
- * through.
+ * through. Nothing here reads the host's /etc/hosts or /etc/hostname, and a missing, empty or
+ * unreadable resolv.conf only means no search domains: the host's root needs none of them (a
+ * missing path is shadowed, not created: src/netns/private.ts).
  */
 export function writeEtcFiles(rec: ContainerRecord): PrivateFiles {
   const dir = etcDir(rec.id);

@@ -501,7 +501,9 @@ export interface SpawnExtras {
 export function spawnIn(live: Live, command: string[], stdio: Stdio, extras: SpawnExtras = {}): Bun.Subprocess {
   const rec = live.rec;
   let ns: NamespaceChoice = {};
-  if (rec.mode === "bridge" || rec.mode === "none") ns = { private: writeEtcFiles(rec) };
+  // A network namespace of its own gets a /sys of its own too (its links, MACs, MTUs); joiners
+  // share the owner's through its mount namespace, and --network host keeps the host's.
+  if (rec.mode === "bridge" || rec.mode === "none") ns = { private: { ...writeEtcFiles(rec), sysfs: true } };
   else if (rec.joined) ns = { joinPid: livePidOf(rec.joined.id) };
   return spawnInNamespace(live.sandbox?.ns.fd ?? live.joinedFd, command, stdio, { ...extras, cgroup: rec.cgroup }, ns);
 }
@@ -520,8 +522,8 @@ export function livePidOf(id: string): number | undefined {
   return rec.cgroup ? cgroupPids(rec.cgroup)[0] : undefined;
 }
 
-// The working directory tsnet was started in: a mount-namespace window resets the JS thread's
-// cwd to /, so children are always given it explicitly.
+// The working directory tsnet was started in, given to children explicitly: inside a window the
+// JS thread's cwd is the namespace's root (src/netns/private.ts restores it only on the way back).
 const START_CWD = process.cwd();
 
 /**
