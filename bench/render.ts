@@ -1,7 +1,7 @@
 // Turns bench/results/raw.json (written by bench/bench.ts) into the report: results.md (tables
 // of medians with ratios to tsnet, the machine, the peers missing) and two charts drawn as plain
 // SVG text: cycle.svg (cycle time per tool, bars) and growth.svg (cost against running
-// containers, one line per tool). With README.md markers `<!-- bench:begin -->` and
+// containers, one line per tool). With bench/results/README.md markers `<!-- bench:begin -->` and
 // `<!-- bench:end -->`, the same report replaces what is between them.
 //
 //   bun bench/render.ts [DIR]        DIR holds raw.json (default bench/results; only that one
@@ -360,7 +360,7 @@ writeFileSync(`${dir}/results.md`, `# tsnet beside its peers\n\n${body}\n`);
 console.log(body);
 
 // The README shows the committed run: only the default results directory updates it.
-const readme = `${import.meta.dir}/../README.md`;
+const readme = `${import.meta.dir}/results/README.md`;
 const defaultDir = `${import.meta.dir}/results`;
 if ((existsSync(defaultDir) && realpathSync(dir) === realpathSync(defaultDir)) || process.env.BENCH_README === "1") {
   const text = existsSync(readme) ? readFileSync(readme, "utf8") : "";
@@ -368,6 +368,6 @@ if ((existsSync(defaultDir) && realpathSync(dir) === realpathSync(defaultDir)) |
   if (text.includes(b) && text.includes(e)) {
     const updated = `${text.slice(0, text.indexOf(b) + b.length)}\n${report("bench/results/")}\n${text.slice(text.indexOf(e))}`;
     writeFileSync(readme, updated);
-    console.error("render: README.md updated between the bench markers");
+    console.error("render: bench/results/README.md updated between the bench markers");
   }
 }
