@@ -313,26 +313,29 @@ export class Stats {
     /** The device the file is on (the kernel's major << 20 | minor, as dev_t is kept inside it). */
     readonly dev: number,
   ) {}
+  private is(type: number): boolean {
+    return (this.mode & S_IFMT) === type;
+  }
   isDirectory(): boolean {
-    return (this.mode & S_IFMT) === S_IFDIR;
+    return this.is(S_IFDIR);
   }
   isFile(): boolean {
-    return (this.mode & S_IFMT) === S_IFREG;
+    return this.is(S_IFREG);
   }
   isSymbolicLink(): boolean {
-    return (this.mode & S_IFMT) === S_IFLNK;
+    return this.is(S_IFLNK);
   }
   isFIFO(): boolean {
-    return (this.mode & S_IFMT) === S_IFIFO;
+    return this.is(S_IFIFO);
   }
   isCharacterDevice(): boolean {
-    return (this.mode & S_IFMT) === S_IFCHR;
+    return this.is(S_IFCHR);
   }
   isBlockDevice(): boolean {
-    return (this.mode & S_IFMT) === S_IFBLK;
+    return this.is(S_IFBLK);
   }
   isSocket(): boolean {
-    return (this.mode & S_IFMT) === S_IFSOCK;
+    return this.is(S_IFSOCK);
   }
 }
 

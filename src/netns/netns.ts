@@ -107,20 +107,31 @@ export function createNetns<T>(name: string, created: (path: string, identity: s
   }
 }
 
-/** Opens a persisted namespace by path (for exec, joining another container). */
-export function openNetns(path: string): number {
+/**
+ * What is at a namespace path under /run/netns: tsnet's own link to a manager's fd, a bind mount
+ * (`ip netns add`'s kind), or nothing. A link of any other form is refused.
+ */
+function netnsEntry(op: string, path: string): "link" | "mount" | "none" {
   checkNetnsPath(path);
-  let target: string | undefined;
+  let target: string;
   try {
     target = readlinkSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new KernelError("open", path, ENOENT, "no such namespace");
-    if (code !== "EINVAL") throw fsError("open", path, e);
+    if (code === "ENOENT") return "none";
+    if (code === "EINVAL") return "mount";
+    throw fsError(op, path, e);
   }
-  // tsnet's own: a link to a manager's fd, followed; anything else (a bind mount) is opened as is.
-  if (target !== undefined && !FD_LINK.test(target)) throw new KernelError("open", path, EINVAL, `not a namespace of tsnet's (it links to ${target})`);
-  return open(path, target === undefined ? O_RDONLY | O_NOFOLLOW : O_RDONLY);
+  if (!FD_LINK.test(target)) throw new KernelError(op, path, EINVAL, `not a namespace of tsnet's (it links to ${target})`);
+  return "link";
+}
+
+/** Opens a persisted namespace by path (for exec, joining another container). */
+export function openNetns(path: string): number {
+  const entry = netnsEntry("open", path);
+  if (entry === "none") throw new KernelError("open", path, ENOENT, "no such namespace");
+  // tsnet's own link is followed; a bind mount is opened as is.
+  return open(path, entry === "mount" ? O_RDONLY | O_NOFOLLOW : O_RDONLY);
 }
 
 /**
@@ -249,16 +260,9 @@ export function openNetnsOf(pid: number, identity: string): number | undefined {
  * over, so `ip netns exec` never finds the name missing.
  */
 export function adoptNetns(path: string, fd: number): void {
-  checkNetnsPath(path);
-  let target: string | undefined;
-  try {
-    target = readlinkSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "EINVAL") throw new KernelError("adopt namespace", path, EINVAL, "it is not a link of tsnet's (a bind mount): remove it (ip netns del)");
-    if (code !== "ENOENT") throw fsError("adopt namespace", path, e);
+  if (netnsEntry("adopt namespace", path) === "mount") {
+    throw new KernelError("adopt namespace", path, EINVAL, "it is not a link of tsnet's (a bind mount): remove it (ip netns del)");
   }
-  if (target !== undefined && !FD_LINK.test(target)) throw new KernelError("adopt namespace", path, EINVAL, `not a namespace of tsnet's (it links to ${target})`);
   const tmp = `${NETNS_RUN_DIR}/.adopt-${process.pid}`;
   tryUnlink(tmp);
   try {
