@@ -50,7 +50,9 @@ function homeNamespaces(): Home {
   home ??= {
     mnt: open("/proc/thread-self/ns/mnt", O_RDONLY),
     uts: open("/proc/thread-self/ns/uts", O_RDONLY),
-    root: open("/", O_PATH | O_DIRECTORY),
+    // The thread's root through /proc, not "/": an emulator's path translation (qemu-user -L
+    // maps "/" to its prefix) would otherwise hand over another directory to come back to.
+    root: open("/proc/thread-self/root", O_PATH | O_DIRECTORY),
     cwd: open(".", O_PATH | O_DIRECTORY),
   };
   return home;
@@ -88,7 +90,7 @@ function goHome(h: Home): void {
  * tsnet's root, which unshare carried over into the new namespace.
  */
 function enslaveNamespace(): void {
-  const root = open("/", O_PATH | O_DIRECTORY);
+  const root = open("/proc/thread-self/root", O_PATH | O_DIRECTORY);
   try {
     const self = open("/proc/thread-self/ns/mnt", O_RDONLY);
     try {
