@@ -135,6 +135,7 @@ describe("run -it", () => {
   test("kill -9 of the container's shell ends the session and gives the terminal its settings back", async () => {
     const p = new Person(around(`"$TSNET" run -it --name tty2 -- ${SHELL}`, "kill9"));
     await p.see(new RegExp(PROMPT.replace("$", "\\$")));
+    expect(p.proc.terminal!.localFlags & (ICANON | ECHO | ISIG)).toBe(0);
     const rec = await waitFor("tty2 to run", () => records().find((r) => r.name === "tty2" && r.status === "running"));
     expect(sh(["kill", "-9", String(rec.pid)]).code).toBe(0);
     await p.see(/TSNET-EXIT:137/, 0, 8000);
@@ -150,7 +151,7 @@ describe("run -it", () => {
   });
 
   test("-it with stdin a pipe: the keys are its input, and its end ends the shell", () => {
-    const r = sh([TSNET, "run", "--rm", "-it", "--", "sh", "-c", "read x; echo got:$x"], { stdin: "hello\n" });
+    const r = sh([TSNET, "run", "--rm", "-it", "--", "sh", "-c", "test -t 0 || exit 9; read x; echo got:$x"], { stdin: "hello\n" });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("got:hello");
   });
@@ -194,7 +195,7 @@ describe("stdin only with -i", () => {
   });
 
   test("a while-read loop that calls tsnet run keeps its lines", () => {
-    const r = sh(["bash", "-c", `printf 'a\\nb\\nc\\n' | while read l; do "${TSNET}" run --rm -- true; echo "line:$l"; done`]);
+    const r = sh(["bash", "-c", `printf 'a\\nb\\nc\\n' | while read l; do "${TSNET}" run --rm -- sh -c 'cat >/dev/null'; echo "line:$l"; done`]);
     expect(r.stdout).toBe("line:a\nline:b\nline:c\n");
   });
 
