@@ -385,3 +385,61 @@ export function watchWrites(dir: string): number {
   }
   return fd;
 }
+
+// The caller's terminal, for `-t` (termios.h, sys/ioctl.h, poll.h). The pseudo-terminal the
+// command gets is Bun.spawn's own (`terminal`), which makes it the child's controlling terminal;
+// these calls only touch the terminal tsnet was started on.
+const terminals = group({
+  isatty: { args: [i32], returns: i32 },
+  tcgetattr: { args: [i32, ptr], returns: i32 },
+  tcsetattr: { args: [i32, i32, ptr], returns: i32 },
+  cfmakeraw: { args: [ptr], returns: FFIType.void },
+  ioctl: { args: [i32, u64, ptr], returns: i32 },
+  poll: { args: [ptr, u64, i32], returns: i32 },
+});
+
+export const TCSANOW = 0;
+/** The same request number on x86_64 and arm64 (asm-generic/ioctls.h). */
+export const TIOCGWINSZ = 0x5413;
+export const POLLOUT = 0x4;
+/** glibc's struct termios is 60 bytes on both architectures; a little room to spare. */
+const TERMIOS_SIZE = 64;
+
+export function isatty(fd: number): boolean {
+  return terminals().isatty(fd) === 1;
+}
+
+/** The terminal's settings as opaque bytes (struct termios), to give back unchanged later. */
+export function getTermios(fd: number): Uint8Array {
+  const t = new Uint8Array(TERMIOS_SIZE);
+  check(terminals().tcgetattr(fd, t), "tcgetattr", `fd ${fd}`);
+  return t;
+}
+
+export function setTermios(fd: number, t: Uint8Array): void {
+  check(terminals().tcsetattr(fd, TCSANOW, t), "tcsetattr", `fd ${fd}`);
+}
+
+/** The settings with cfmakeraw's changes: no echo, no line editing, no signals from keys, 8 bits. */
+export function rawTermios(t: Uint8Array): Uint8Array {
+  const raw = t.slice();
+  terminals().cfmakeraw(raw);
+  return raw;
+}
+
+// struct winsize: | ws_row u16 | ws_col u16 | ws_xpixel u16 | ws_ypixel u16 |
+/** The terminal's window size, or undefined when fd is no terminal. */
+export function windowSize(fd: number): { rows: number; cols: number } | undefined {
+  const ws = new Uint16Array(4);
+  if (terminals().ioctl(fd, TIOCGWINSZ, ws) < 0) return undefined;
+  return { rows: ws[0]!, cols: ws[1]! };
+}
+
+// struct pollfd: | fd i32 | events i16 | revents i16 |
+/** Waits until fd takes more bytes (a non-blocking descriptor that said EAGAIN). */
+export function waitWritable(fd: number): void {
+  const p = new Int32Array(2);
+  p[0] = fd;
+  p[1] = POLLOUT;
+  terminals().poll(p, 1, -1);
+}

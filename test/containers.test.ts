@@ -138,7 +138,7 @@ describe("inspect", () => {
 describe("exec", () => {
   test("runs in the container's namespace with stdio and status passed through", () => {
     runD(["--name", "ex", "--", "sleep", "30"]);
-    const r = tsnet(["exec", "ex", "--", "sh", "-c", "cat; ip -br -4 addr show eth0; exit 5"], { stdin: "piped\n" });
+    const r = tsnet(["exec", "-i", "ex", "--", "sh", "-c", "cat; ip -br -4 addr show eth0; exit 5"], { stdin: "piped\n" });
     expect(r.code).toBe(5);
     expect(r.stdout).toMatch(/^piped\neth0@\S+\s+UP\s+10\.77\.0\.\d+\/16/);
   });

@@ -7,8 +7,8 @@ import {
 beforeAll(() => assertThrowawayHost());
 
 describe("stdio and exit status", () => {
-  test("stdin, stdout and stderr pass through untouched", () => {
-    const r = tsnet(["run", "--rm", "--", "wc", "-l"], { stdin: "a\nb\n" });
+  test("stdin (with -i), stdout and stderr pass through untouched", () => {
+    const r = tsnet(["run", "--rm", "-i", "--", "wc", "-l"], { stdin: "a\nb\n" });
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe("2");
     const e = tsnet(["run", "--rm", "--", "sh", "-c", "echo out; echo err >&2"]);
@@ -144,7 +144,7 @@ print("tsnet %d exit %d" % (pid, os.waitstatus_to_exitcode(status)))`;
     expect(got).toEqual([`SIGINT from ${tsnetPid} code 0`]);
   });
 
-  test("a terminal on stdin is still read and written by the command, which leads a session of its own", () => {
+  test("with -i and without -t, a terminal on stdin is still read and written by the command, which leads a session of its own", () => {
     const driver = String.raw`import os, pty, sys, time, select
 pid, fd = pty.fork()
 if pid == 0:
@@ -164,7 +164,7 @@ while time.time() < end:
 sys.stdout.write(out.decode().replace("\r", ""))
 print("exit %d" % os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))`;
     const cmd = 'echo ask; read x; echo "got $x"; tty; ps -o sid= -p $$ | tr -d " "; echo "$$"';
-    const r = sh(["python3", "-c", driver, TSNET, "run", "--rm", "--network", "none", "--", "sh", "-c", cmd]);
+    const r = sh(["python3", "-c", driver, TSNET, "run", "--rm", "-i", "--network", "none", "--", "sh", "-c", cmd]);
     const lines = r.stdout.trim().split("\n");
     expect(lines).toContain("got hello");
     expect(lines).toContain("exit 0");

@@ -3,12 +3,16 @@ import { defineCommand } from "../cli/command.ts";
 import { requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, isRunning, mustFind, runningNamespaceOf } from "../container/control.ts";
 import { commandEnv, explicitEnv, resolveUser, resolveWorkdir } from "../container/config.ts";
-import { livePidOf, spawnInNamespace } from "../container/lifecycle.ts";
+import { livePidOf, spawnInNamespace, type Stdio } from "../container/lifecycle.ts";
 import { SignalRoute, exitStatus, forwardSignals } from "../container/proc.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { openNetns } from "../netns/netns.ts";
 import { OPTIONS as RUN } from "./run.ts";
 import { recover } from "../supervisor/client.ts";
+import { TtyRelay } from "../process/terminal.ts";
+
+/** How long an exec -t waits for its terminal's last output once its command has exited. */
+const EXEC_DRAIN_MS = 250;
 
 export default defineCommand({
   name: "exec",
@@ -23,12 +27,12 @@ export default defineCommand({
   options: {
     interactive: {
       type: "boolean", alias: "i",
-      description: "Accepted for Docker habits: stdin always passes straight through",
+      description: "Attach stdin: without it the command reads /dev/null, as in Docker (a pipe passes byte for byte; with -t, keys go to its terminal)",
       example: "echo hi | tsnet exec -i web -- cat",
     },
     tty: {
       type: "boolean", alias: "t",
-      description: "Accepted for Docker habits: the terminal always passes straight through",
+      description: "Give the command a terminal of its own (its controlling terminal: job control works); output is relayed, keys too with -i (the caller's terminal in raw mode meanwhile)",
       example: "tsnet exec -it web -- bash",
     },
     // run's options, with what they mean for exec.
@@ -64,7 +68,8 @@ export default defineCommand({
     const path = runningNamespaceOf(rec);
     // The command leads its own session, as a container's does: each signal reaches it once.
     let route: SignalRoute | undefined;
-    const signals = forwardSignals(() => route);
+    const tty = opts.tty ? new TtyRelay({ out: 1, input: opts.interactive }) : undefined;
+    const signals = forwardSignals(() => route, tty && { stopping: () => tty.suspend(), resumed: () => tty.resume() });
     try {
       const fd = path === undefined ? undefined : openNetns(path);
       let child: Bun.Subprocess;
@@ -73,15 +78,22 @@ export default defineCommand({
         const joinPid = livePidOf(rec.id) ?? (rec.joined ? livePidOf(rec.joined.id) : undefined);
         // Born in the container's cgroup, as Docker's exec is part of its container: what it starts
         // ends with the container, whatever it does to its session.
-        child = spawnInNamespace(fd, command, ["inherit", "inherit", "inherit"], { cgroup: rec.cgroup, env, cwd, uid: user?.uid, gid: user?.gid }, rec.mode === "host" ? {} : { joinPid });
+        // Without -i it reads /dev/null, as Docker's exec does.
+        const stdio: Stdio = [opts.interactive ? "inherit" : "ignore", "inherit", "inherit"];
+        child = spawnInNamespace(fd, command, stdio, { cgroup: rec.cgroup, env, cwd, uid: user?.uid, gid: user?.gid, terminal: tty?.spawnOptions() }, rec.mode === "host" ? {} : { joinPid });
       } finally {
         if (fd !== undefined) close(fd);
       }
-      route = new SignalRoute(child.pid);
+      route = new SignalRoute(child.pid, undefined, tty !== undefined);
+      tty?.attach(child.terminal);
       signals.flush();
       await child.exited;
+      // Its last output is in the pty; a job it left running in the background (which lives on
+      // in the container, as after Docker's exec) may hold the terminal open, so the wait is short.
+      await tty?.drain(EXEC_DRAIN_MS);
       return exitStatus(child);
     } finally {
+      tty?.detach();
       signals.stop();
     }
   },

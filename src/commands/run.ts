@@ -8,6 +8,7 @@ import { commandEnv, explicitEnv, parseLabels, resolveUser, resolveWorkdir } fro
 import { parseRestart } from "../container/restart.ts";
 import { forwardSignals, type SignalRoute } from "../container/proc.ts";
 import { adoptOrphans, reapOrphans, subreaperWarning } from "../process/children.ts";
+import { TtyRelay } from "../process/terminal.ts";
 import { runDetached, recover } from "../supervisor/client.ts";
 import { retireManager } from "../state/managers.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
@@ -26,7 +27,7 @@ export const OPTIONS = {
   },
   interactive: {
     type: "boolean", alias: "i",
-    description: "Accepted for Docker habits: stdin always passes straight through",
+    description: "Attach stdin: without it the command reads /dev/null, as in Docker (a pipe passes byte for byte; with -t, keys go to its terminal)",
     example: "printf 'a\\nb\\n' | tsnet run -i -- wc -l",
   },
   name: {
@@ -86,7 +87,7 @@ export const OPTIONS = {
   },
   tty: {
     type: "boolean", alias: "t",
-    description: "Accepted for Docker habits: the terminal always passes straight through",
+    description: "Give the command a terminal of its own (a pseudo-terminal, its controlling terminal: job control works); output is relayed, keys too with -i (the caller's terminal in raw mode meanwhile); the container ends when its first process does",
     example: "tsnet run -it -- bash",
   },
   env: {
@@ -246,10 +247,16 @@ export function runPlan(values: Values<typeof OPTIONS>, command: string[], calle
     ...(workdir !== undefined && { workdir }),
     ...(values.user !== undefined && { user: values.user }),
     ...(restart && restart.name !== "no" && { restart }),
+    ...(values.tty && { tty: true }),
+    ...(values.interactive && { interactive: true }),
   };
   const launch: Launch = { command, env: commandEnv(caller, explicit, user), cwd: workdir, uid: user?.uid, gid: user?.gid };
   return { opts, launch, config };
 }
+
+/** How long the last output of a -t session may take once its processes have ended (a process
+ * outside the container that was handed the terminal could hold it open for ever). */
+const TTY_DRAIN_MS = 2000;
 
 /**
  * Runs the command in its container in the foreground, until the last of its processes has ended;
@@ -260,7 +267,9 @@ export async function runForeground({ opts, launch, config }: RunPlan): Promise<
   // Handlers go in before anything is made: a signal during setup must not kill tsnet with
   // objects half-made. It is held and delivered once the command exists.
   let route: SignalRoute | undefined;
-  const signals = forwardSignals(() => route);
+  // -t: the command's terminal, relayed to and from the caller's.
+  const tty = config.tty ? new TtyRelay({ out: 1, input: config.interactive === true }) : undefined;
+  const signals = forwardSignals(() => route, tty && { stopping: () => tty.suspend(), resumed: () => tty.resume() });
   // The container's daemons are re-parented to tsnet when their parent exits, and reaped here.
   adoptOrphans();
   if (subreaperWarning) log.warn(subreaperWarning);
@@ -272,9 +281,12 @@ export async function runForeground({ opts, launch, config }: RunPlan): Promise<
     }
     if (Object.keys(config).length) live.rec.config = config;
     const managed = new Managed(live, launch, {
-      stdio: () => ({ stdio: ["inherit", "inherit", "inherit"], done() {} }),
+      // Without -i the command reads /dev/null, as Docker's does: a `while read` loop around
+      // tsnet run keeps its lines.
+      stdio: () => ({ stdio: [config.interactive ? "inherit" : "ignore", "inherit", "inherit"], done() {}, terminal: tty?.spawnOptions() }),
       started(running) {
         route = running.route;
+        tty?.attach(running.terminal);
         signals.flush();
       },
     });
@@ -314,9 +326,12 @@ export async function runForeground({ opts, launch, config }: RunPlan): Promise<
     }
     stopContainingFaults();
     mark("ended");
+    // Every process of the container has ended: the pty's last bytes are on their way.
+    await tty?.drain(TTY_DRAIN_MS);
     reapOrphans();
     return code;
   } finally {
+    tty?.detach();
     // Done managing (or never got to it): this process's manager lock file goes.
     retireManager();
     signals.stop();
@@ -327,7 +342,8 @@ export async function runForeground({ opts, launch, config }: RunPlan): Promise<
 export default defineCommand({
   name: "run",
   details: [
-    "Options end at -- or at the first word that is not an option: tsnet run ls -l passes -l to ls. stdin, stdout and stderr pass straight through; the exit status is the command's.",
+    "Options end at -- or at the first word that is not an option: tsnet run ls -l passes -l to ls. stdout and stderr pass straight through, stdin only with -i (else the command reads /dev/null); the exit status is the command's.",
+    "Without -t the container lives while any of its processes does (a daemonizing command keeps it). With -t it ends with its first process, as a terminal session ends with its shell: what is left gets SIGTERM, then SIGKILL after 10 s.",
     "-h is not --help here: as in Docker, it is -h/--hostname.",
   ],
   args: [
@@ -339,6 +355,7 @@ export default defineCommand({
   helpShort: false,
   examples: [
     "tsnet run --rm -- ip addr",
+    "tsnet run -it --rm -- bash",
     "tsnet run -d --name web -p 8080:80 -- nginx -g 'daemon off;'",
     "tsnet run --rm --network container:web -- curl -s localhost",
   ],

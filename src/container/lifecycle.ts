@@ -4,7 +4,7 @@
 // record names and tolerates what is already gone, so the same code serves a failed setup, a
 // normal exit and a crashed run.
 import { existsSync, readlinkSync } from "../../ffi/fs.ts";
-import { cgroupPids, createCgroup, isPopulated, placeContainer, removeCgroup, whenEmpty } from "../cgroup/cgroup.ts";
+import { cgroupPids, createCgroup, isPopulated, killCgroup, placeContainer, removeCgroup, signalCgroup, whenEmpty } from "../cgroup/cgroup.ts";
 import { Cleanup, KernelError, TsnetError, UsageError } from "../errors/errors.ts";
 import { parseMac } from "../network/bridge.ts";
 import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
@@ -30,7 +30,7 @@ import { releaseLock, sweepTemporaries, takeLock } from "../state/files.ts";
 import { CONTAINERS_DIR, NETNS_DIR } from "../state/paths.ts";
 import { releaseLeasesOwnedBy } from "../state/leases.ts";
 import { joinersOf, markJoin, unmarkJoiner } from "../state/joins.ts";
-import { SIGKILL, SignalRoute, exitStatus, isSameProcess, signalCommand, startTime } from "./proc.ts";
+import { SIGKILL, SIGTERM, SignalRoute, exitStatus, isSameProcess, signalCommand, startTime } from "./proc.ts";
 import { removeEtcFiles, upstreamServers, writeEtcFiles } from "./etc.ts";
 import { startResolver, type Resolver } from "../network/resolver.ts";
 import { inPrivateNamespaces, inNamespacesOf, type PrivateFiles } from "../netns/private.ts";
@@ -240,6 +240,8 @@ function finish(live: Live, code: number, forget: boolean): void {
 export interface Running {
   route: SignalRoute;
   ended: Promise<number>;
+  /** The command's pseudo-terminal (-t), for its manager to relay. */
+  terminal?: Bun.Terminal;
 }
 
 /**
@@ -252,7 +254,8 @@ export interface Running {
  */
 export function track(live: Live, child: Bun.Subprocess): Running {
   const cgroup = live.rec.cgroup;
-  const route = new SignalRoute(child.pid, cgroup);
+  const tty = live.rec.config?.tty === true;
+  const route = new SignalRoute(child.pid, cgroup, tty);
   const ended = child.exited.then(async () => {
     route.firstAlive = false;
     const first = exitStatus(child);
@@ -263,11 +266,35 @@ export function track(live: Live, child: Bun.Subprocess): Running {
       return first;
     }
     if (!isPopulated(cgroup)) return first;
+    if (tty) {
+      // A terminal session ends with its shell, as Docker's does: what the shell left running
+      // (`sleep 1000 &`, then `exit`) gets stop's treatment, and the status is the shell's.
+      await endRemaining(cgroup, STOP_SECONDS);
+      return first;
+    }
     await whenEmpty(cgroup);
     const sig = loadRecord(live.rec.id)?.stopSignal ?? route.signalAfterFirst;
     return sig === undefined ? first : 128 + sig;
   });
-  return { route, ended };
+  return { route, ended, terminal: child.terminal };
+}
+
+/** How long what a -t container's shell left behind has after SIGTERM, as `tsnet stop` gives. */
+const STOP_SECONDS = 10;
+
+/** TERM to every process of the cgroup, KILL after `seconds`; resolves once it is empty. */
+async function endRemaining(cgroup: string, seconds: number): Promise<void> {
+  signalCgroup(cgroup, SIGTERM);
+  const timer = setTimeout(() => {
+    try {
+      killCgroup(cgroup);
+    } catch {}
+  }, seconds * 1000);
+  try {
+    await whenEmpty(cgroup);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Exit status of a container whose manager died and that is not adopted: the command is killed, as by SIGKILL. */
@@ -495,6 +522,8 @@ export interface SpawnExtras {
   /** -u: the user and group it runs as (Bun.spawn sets them, and clears supplementary groups). */
   uid?: number;
   gid?: number;
+  /** -t: a pseudo-terminal as its stdin, stdout, stderr and controlling terminal, instead of stdio. */
+  terminal?: Bun.TerminalOptions;
 }
 
 /** Starts the container's command: in its namespace and cgroup, in a session of its own. */
@@ -534,8 +563,11 @@ const START_CWD = process.cwd();
  */
 export function spawnInNamespace(fd: number | undefined, command: string[], stdio: Stdio, extras: SpawnExtras = {}, ns: NamespaceChoice = {}): Bun.Subprocess {
   const start = () => {
+    // With a terminal, Bun's child calls setsid itself and then TIOCSCTTY on the pty's slave:
+    // the command leads a session whose controlling terminal that is (job control works).
     const child = spawnChild(command, {
-      stdio, env: extras.env, cwd: extras.cwd ?? START_CWD, detached: true, cgroup: extras.cgroup,
+      env: extras.env, cwd: extras.cwd ?? START_CWD, detached: true, cgroup: extras.cgroup,
+      ...(extras.terminal ? { terminal: extras.terminal } : { stdio }),
       ...(extras.uid !== undefined && { uid: extras.uid, gid: extras.gid }),
     });
     crashPoint("after-spawn");

@@ -28,7 +28,7 @@ export interface Launch {
 
 export interface ManageHooks {
   /** The command's stdio for one run; `done` once the command has it (the caller's fds can close). */
-  stdio(): { stdio: Stdio; done(): void };
+  stdio(): { stdio: Stdio; done(): void; terminal?: Bun.TerminalOptions };
   /** A run has started (a foreground manager routes forwarded signals to it). */
   started?(running: Running): void;
   /** A run has ended with `code`; `final`: the container is finished (its record says so). */
@@ -80,11 +80,11 @@ export class Managed {
   }
 
   private spawn(): { child: Bun.Subprocess; running: Running } {
-    const { stdio, done } = this.hooks.stdio();
+    const { stdio, done, terminal } = this.hooks.stdio();
     let child: Bun.Subprocess;
     try {
       const { env, cwd, uid, gid } = this.launch;
-      child = spawnIn(this.live, this.launch.command, stdio, { env, cwd, uid, gid });
+      child = spawnIn(this.live, this.launch.command, stdio, { env, cwd, uid, gid, terminal });
     } finally {
       done();
     }

@@ -80,10 +80,15 @@ export class SignalRoute {
   /** The last signal forwarded after the first process had exited that can end a process. */
   signalAfterFirst: number | undefined;
 
-  /** cgroup: the container's (undefined: its processes are its first process's group). */
-  constructor(readonly pid: number, readonly cgroup?: string) {}
+  /**
+   * cgroup: the container's (undefined: its processes are its first process's group). tty: the
+   * command has a terminal of its own (-t), whose window changes the kernel announces itself
+   * (SIGWINCH to its foreground job when tsnet sets the size), so WINCH is not forwarded.
+   */
+  constructor(readonly pid: number, readonly cgroup?: string, readonly tty = false) {}
 
   forward(sig: number): void {
+    if (this.tty && sig === SIG.SIGWINCH) return;
     if (this.firstAlive) {
       if (TERMINAL.has(sig) && kill(-this.pid, sig)) return;
       if (sig === SIGTERM || sig === SIGCONT) return this.everyProcess(sig);
@@ -105,13 +110,19 @@ export class SignalRoute {
   }
 }
 
+/** What must happen around tsnet stopping itself: a -it session gives the caller's terminal back. */
+export interface StopHooks {
+  stopping(): void;
+  resumed(): void;
+}
+
 /**
  * Handles every forwardable signal from now on, so that none kills tsnet while its command
  * lives. A signal that arrives before the command exists is held and delivered once `flush` is
  * called. TSTP, TTIN and TTOU stop the container and then tsnet itself, as they would stop a
  * command run straight from the shell; the shell's CONT (fg, bg) resumes both.
  */
-export function forwardSignals(target: () => SignalRoute | undefined): { flush: () => void; stop: () => void } {
+export function forwardSignals(target: () => SignalRoute | undefined, around?: StopHooks): { flush: () => void; stop: () => void } {
   const pending: number[] = [];
   const handle = (name: NodeJS.Signals) => {
     const sig = SIG[name]!;
@@ -119,7 +130,10 @@ export function forwardSignals(target: () => SignalRoute | undefined): { flush: 
     try {
       if (STOPS.has(sig)) {
         route?.suspend();
+        around?.stopping();
+        // The stop takes effect before kill returns: from here on tsnet has been continued.
         kill(process.pid, SIGSTOP);
+        around?.resumed();
         return;
       }
       if (route) route.forward(sig);

@@ -59,6 +59,10 @@ export interface RunConfig {
   /** -u as given. */
   user?: string;
   restart?: RestartPolicy;
+  /** -t: the command has a pseudo-terminal, and the container ends with its first process. */
+  tty?: boolean;
+  /** -i: stdin is attached (else the command reads /dev/null). */
+  interactive?: boolean;
 }
 
 export interface ContainerRecord {

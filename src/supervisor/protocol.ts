@@ -202,6 +202,7 @@ export function parseRequest(text: string): Request {
     need(c.labels === undefined || (isObject(c.labels) && Object.values(c.labels).every((v) => typeof v === "string")), "config.labels");
     need(c.env === undefined || isStrings(c.env), "config.env");
     for (const f of ["workdir", "user"]) need(c[f] === undefined || typeof c[f] === "string", `config.${f}`);
+    for (const f of ["tty", "interactive"]) need(c[f] === undefined || typeof c[f] === "boolean", `config.${f}`);
     need(
       c.restart === undefined || (isObject(c.restart) && POLICIES.has(c.restart.name as string) && Number.isInteger(c.restart.max)),
       "config.restart",

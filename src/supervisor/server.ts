@@ -22,6 +22,7 @@ import { containFaults, faultPoint } from "../errors/contain.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { LogWatch } from "../logs/watch.ts";
 import { adoptOrphans, subreaperWarning } from "../process/children.ts";
+import { writeAll } from "../process/terminal.ts";
 import { createExclusive, ensureDir, openOwned, readText, removeFile, writeAtomic } from "../state/files.ts";
 import { loadRecord, saveRecord, type ContainerRecord } from "../state/containers.ts";
 import { NAMES_DIR, RUN_DIR, SUPERVISOR_BUILD, SUPERVISOR_LOCK, SUPERVISOR_SOCKET, runSpecPath } from "../state/paths.ts";
@@ -99,7 +100,34 @@ export async function supervise(): Promise<number> {
   const hooks = (id: string, entry: Entry): ManageHooks => ({
     stdio: () => {
       const fds = logs.open(id);
-      return { stdio: ["ignore", fds.stdout, fds.stderr], done: () => [fds.stdout, fds.stderr].forEach((fd) => closeSync(fd)) };
+      if (entry.managed.live.rec.config?.tty !== true) {
+        return { stdio: ["ignore", fds.stdout, fds.stderr], done: () => [fds.stdout, fds.stderr].forEach((fd) => closeSync(fd)) };
+      }
+      // -t: the command's terminal is held here and its output copied to the stdout log (one
+      // stream, as Docker's log of a tty container). Nobody types into it (no attach yet).
+      let out: number | undefined = fds.stdout;
+      const closeOut = () => {
+        if (out !== undefined) closeSync(out);
+        out = undefined;
+      };
+      const terminal: Bun.TerminalOptions = {
+        cols: 80, rows: 24, name: "xterm",
+        data: (_t, d) => {
+          if (out === undefined) return;
+          try {
+            writeAll(out, d);
+          } catch (e) {
+            // A full disk loses this container's output, never the supervisor.
+            log.error(`${id.slice(0, 12)}: writing its terminal's output: ${(e as Error).message}`);
+            closeOut();
+          }
+        },
+        exit: (t) => {
+          closeOut();
+          t.close();
+        },
+      };
+      return { stdio: ["ignore", "ignore", "ignore"], terminal, done: () => closeSync(fds.stderr) };
     },
     finishing: () => logs.close(id),
     ended: (code) => {
