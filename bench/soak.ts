@@ -52,7 +52,7 @@ let seq = 0;
 let failures: Outcome[] = [];
 let done = 0;
 let kills = 0;
-const lost = new Set<string>();
+const lost = new Map<string, string>(); // name -> the status ps showed
 
 /** One operation, picked by its number so a run is reproducible. */
 async function operation(n: number): Promise<Outcome> {
@@ -91,7 +91,7 @@ async function operation(n: number): Promise<Outcome> {
 async function checkNoneLost(): Promise<void> {
   const r = await tsnet(["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
   const status = new Map(r.stdout.trim().split("\n").filter(Boolean).map((l) => [l.split(" ")[0]!, l.slice(l.indexOf(" ") + 1)]));
-  for (const name of detached) if (!status.get(name)?.startsWith("Up")) lost.add(name);
+  for (const name of detached) if (!status.get(name)?.startsWith("Up") && !lost.has(name)) lost.set(name, status.get(name) ?? "not listed");
 }
 
 const started = performance.now();
@@ -170,7 +170,7 @@ const report = [
   `| ${failures.length} | ${lost.size} | ${leftovers.length ? leftovers.join(", ") : "none"} |`,
   ``,
   ...failures.slice(0, 10).map((f) => `- failed: ${f.what}: ${f.stderr.trim().split("\n")[0]}`),
-  ...[...lost].slice(0, 10).map((n) => `- lost: ${n}`),
+  ...[...lost].slice(0, 10).map(([n, st]) => `- lost: ${n} (${st})`),
 ].join("\n");
 console.log(report);
 if (process.env.SOAK_REPORT) writeFileSync(process.env.SOAK_REPORT, `${report}\n`);

@@ -33,6 +33,8 @@ describe("bad input", () => {
   test("option without its value", () => expectRefused(["run", "--network"], /--network needs a value/));
   test("invalid name", () => expectRefused(["run", "--name", "no/slash", "--", "true"], /invalid container name "no\/slash"/));
   test("unknown command", () => expectRefused(["runn", "true"], /unknown command "runn"/));
+  test("a host address that is not this host's", () =>
+    expectRefused(["run", "--rm", "-p", "192.0.2.77:8080:80", "--", "true"], /^tsnet: cannot publish on 192\.0\.2\.77: it is not an address of this host: give one of the host's addresses, or none for every address \(-p 8080:80\)$/));
 
   test("not root: says so and how to run it", () => {
     const r = sh(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", TSNET, "run", "--", "true"]);

@@ -137,6 +137,14 @@ describe("network records and tsnet network", () => {
     expect(ruleset()).toContain(bridgeOf("frontend"));
   });
 
+  test("rm of a network that was used leaves none of its address state under /run/tsnet", () => {
+    const id = ok(["network", "create", "used-once"]).trim();
+    expect(sh([TSNET, "run", "--rm", "--network", "used-once", "--", "true"]).code).toBe(0);
+    expect(existsSync(`/run/tsnet/networks/${id}/leases`)).toBe(true);
+    expect(ok(["network", "rm", "used-once"])).toBe("used-once\n");
+    expect(existsSync(`/run/tsnet/networks/${id}`)).toBe(false);
+  });
+
   test("create with --subnet and --gateway, and inspect in Docker's shape with the containers on it", () => {
     ok(["network", "create", "--subnet", "10.90.5.0/24", "--gateway", "10.90.5.254", "lab"]);
     const c = runD(["--name", "labc", "--network", "lab", "--", "sleep", "30"]);

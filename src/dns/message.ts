@@ -5,6 +5,7 @@
 export const TYPE_A = 1;
 export const TYPE_PTR = 12;
 export const TYPE_AAAA = 28;
+export const TYPE_OPT = 41;
 export const CLASS_IN = 1;
 
 export const RCODE_NOERROR = 0;
@@ -17,6 +18,11 @@ export const RCODE_REFUSED = 5;
 const HEADER_LEN = 12;
 const FLAG_QR = 0x8000;
 const FLAG_AA = 0x0400;
+const FLAG_TC = 0x0200;
+/** RFC 1035 4.2.1: what a client without EDNS takes over UDP. */
+const UDP_PLAIN_LIMIT = 512;
+/** RFC 1035 3.1: a name, length octets included, is at most 255 octets on the wire. */
+const MAX_NAME_WIRE = 255;
 const FLAG_RD = 0x0100;
 const FLAG_RA = 0x0080;
 const OPCODE_MASK = 0x7800;
@@ -52,7 +58,7 @@ export function parseQuestion(msg: Uint8Array): Question | undefined {
       at++;
       break;
     }
-    if (len > 63 || at + 1 + len > msg.length) return undefined;
+    if (len > 63 || at + 1 + len > msg.length || at + 1 + len + 1 - HEADER_LEN > MAX_NAME_WIRE) return undefined;
     labels.push(DECODER.decode(msg.subarray(at + 1, at + 1 + len)));
     at += 1 + len;
   }
@@ -116,6 +122,35 @@ export function buildReply(query: Uint8Array, q: Question, rcode: number, answer
     out.set(a.data, at + 12);
     at += 12 + a.data.length;
   }
+  return out;
+}
+
+/**
+ * The most a UDP answer to this query may carry: 512 bytes (RFC 1035), or the payload size its
+ * EDNS OPT record advertises (RFC 6891: the OPT's class field), when the one additional record
+ * after the question is an OPT.
+ *
+ *   | header (arcount 1) | question, ending at q.end | root name 00 | type OPT 00 29 | class: payload size u16 | ...
+ */
+export function udpAnswerLimit(query: Uint8Array, q: Question): number {
+  const v = new DataView(query.buffer, query.byteOffset, query.byteLength);
+  if (query.length < q.end + 5 || v.getUint16(10) !== 1 || query[q.end] !== 0 || v.getUint16(q.end + 1) !== TYPE_OPT) return UDP_PLAIN_LIMIT;
+  return Math.max(UDP_PLAIN_LIMIT, v.getUint16(q.end + 3));
+}
+
+/**
+ * An answer as it may go back over UDP: as it is if it fits the client's limit, else its header
+ * with TC set and the question alone (RFC 1035 4.2.1, RFC 7766), so the client asks again over TCP
+ * instead of taking a datagram larger than it said it can take.
+ */
+export function fitForUdp(answer: Uint8Array, query: Uint8Array, q: Question): Uint8Array {
+  if (answer.length <= udpAnswerLimit(query, q) || answer.length < HEADER_LEN) return answer;
+  const out = new Uint8Array(q.end);
+  out.set(answer.subarray(0, 4));
+  out.set(query.subarray(HEADER_LEN, q.end), HEADER_LEN);
+  const v = new DataView(out.buffer);
+  v.setUint16(2, v.getUint16(2) | FLAG_TC);
+  v.setUint16(4, 1);
   return out;
 }
 

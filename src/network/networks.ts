@@ -13,7 +13,7 @@ import { RT_TABLE_MAIN, RTN_UNICAST } from "../rtnetlink/constants.ts";
 import { linkList } from "../rtnetlink/link.ts";
 import { routeList } from "../rtnetlink/route.ts";
 import { withLock } from "../state/files.ts";
-import { hasLeases } from "../state/leases.ts";
+import { forgetLeases, hasLeases } from "../state/leases.ts";
 import { forgetAttachmentDir } from "../state/cni.ts";
 import {
   BRIDGE_RE, checkNetworkName, deleteNetworkRecord, findNetwork, listNetworks, saveNetwork, type NetworkRecord,
@@ -372,6 +372,7 @@ export function removeNetwork(net: NetworkRecord, attached: readonly string[]): 
     if (net.bridge) deleteBridge(hostRtnl(), net.bridge);
     deleteNetworkRecord(net);
     forgetAttachmentDir(net.name);
+    forgetLeases(net.id);
   });
 }
 

@@ -5,7 +5,8 @@
 import { readdirSync, readFileSync, readlinkSync } from "../../ffi/fs.ts";
 import { SOCK_DGRAM, SOCK_STREAM, attachDropAllFilter, bindInet, close } from "../../ffi/libc.ts";
 import { KernelError, TsnetError } from "../errors/errors.ts";
-import { EADDRINUSE } from "../errors/errno.ts";
+import { EADDRINUSE, EADDRNOTAVAIL } from "../errors/errno.ts";
+import { formatIPv4 } from "../ip/ipv4.ts";
 import { listRecords } from "../state/containers.ts";
 import { describeMapping, type PortMapping } from "./ports.ts";
 
@@ -27,6 +28,9 @@ export function reservePorts(mappings: PortMapping[], selfId: string): Reservati
       } catch (e) {
         if (e instanceof KernelError && e.errno === EADDRINUSE) {
           throw new TsnetError(`host port ${m.hostPort}/${m.proto} is already in use by ${holderOf(m, selfId)}: publish another host port, e.g. -p ${m.hostPort + 1}:${m.containerPort}`);
+        }
+        if (e instanceof KernelError && e.errno === EADDRNOTAVAIL && m.hostIp) {
+          throw new TsnetError(`cannot publish on ${formatIPv4(m.hostIp)}: it is not an address of this host: give one of the host's addresses, or none for every address (-p ${m.hostPort || ""}${m.hostPort ? ":" : ""}${m.containerPort})`);
         }
         throw e;
       }

@@ -15,7 +15,7 @@
 // and every container it manages).
 import { readFileSync, statSync } from "../../ffi/fs.ts";
 import {
-  RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_PTR, CLASS_IN, buildHeaderError, buildReply,
+  RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_PTR, CLASS_IN, buildHeaderError, buildReply, fitForUdp,
   answersQuestion, encodeName, messageId, reverseV4, screenQuery, withId, type Answer, type Question,
 } from "../dns/message.ts";
 import { formatIp, ipBytes, parseIp, toV4, type IpAddress } from "../ip/addr.ts";
@@ -248,18 +248,21 @@ function handle(r: ContainerResolver, query: Uint8Array, reply: (msg: Uint8Array
   if (!screened) return;
   if ("error" in screened) return reply(screened.error);
   const q = screened.question;
+  // Over UDP an answer larger than the client takes goes back truncated (TC), to be asked again
+  // over TCP: an upstream's, or a forged one's, 65 KB datagram never reaches a client that said 512.
+  const answer = overTcp ? reply : (m: Uint8Array) => reply(fitForUdp(m, query, q));
   const rec = r.record();
   if (rec) {
     const local = answerLocally(rec, q);
-    if (local) return reply(buildReply(query, q, local.rcode, local.answers));
+    if (local) return answer(buildReply(query, q, local.rcode, local.answers));
   }
   const eps = rec?.endpoints ?? [];
   // An internal network has no way out, and that includes DNS (no exfiltration by lookups).
   if (eps.length > 0 && eps.every((e) => networkOf(e.networkId)?.internal)) {
-    return reply(buildReply(query, q, q.type === TYPE_A || q.type === TYPE_AAAA ? RCODE_NXDOMAIN : RCODE_REFUSED));
+    return answer(buildReply(query, q, q.type === TYPE_A || q.type === TYPE_AAAA ? RCODE_NXDOMAIN : RCODE_REFUSED));
   }
-  if (r.cfg.upstream.length === 0 || !r.acquire()) return reply(buildHeaderError(query, RCODE_SERVFAIL)!);
-  forward(r, query, overTcp, reply);
+  if (r.cfg.upstream.length === 0 || !r.acquire()) return answer(buildHeaderError(query, RCODE_SERVFAIL)!);
+  forward(r, query, overTcp, answer);
 }
 
 /**

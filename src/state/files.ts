@@ -1,7 +1,7 @@
 // Reading and writing state files. Every path goes through src/state/owned.ts first (directories
 // root's alone, no symbolic links followed, files checked), and every failure is one line naming
 // the operation and the path (ENOSPC, EROFS...).
-import { closeSync, readFileSync, readSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "../../ffi/fs.ts";
+import { closeSync, readFileSync, readSync, readdirSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from "../../ffi/fs.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
 import { LOCK_EX, LOCK_UN, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, flock } from "../../ffi/libc.ts";
 import { LOCKS_DIR } from "./paths.ts";
@@ -123,6 +123,17 @@ export function removeFile(path: string): void {
     unlinkSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw fsError("remove", path, e);
+  }
+}
+
+/** Removes a directory if it is empty; one that is not (someone is using it) or gone stays as it is. */
+export function removeEmptyDir(path: string): void {
+  if (!trustDir(parentOf(path))) return;
+  try {
+    rmdirSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "ENOTEMPTY" && code !== "EEXIST") throw fsError("remove", path, e);
   }
 }
 

@@ -8,7 +8,7 @@
 // removing the old veth that held it (see ARCHITECTURE.md).
 import { formatIp, parseIp, type IpAddress } from "../ip/addr.ts";
 import { TsnetError } from "../errors/errors.ts";
-import { createExclusive, ensureDir, listDir, readText, removeFile, withLock, writeText } from "./files.ts";
+import { createExclusive, ensureDir, listDir, readText, removeEmptyDir, removeFile, withLock, writeText } from "./files.ts";
 import { ID_RE, NETWORKS_RUN_DIR } from "./paths.ts";
 
 export interface LeaseOwner {
@@ -143,5 +143,16 @@ export function releaseLeasesOwnedBy(owner: string): void {
 
 export function hasLeases(networkId: string): boolean {
   return listLeases(networkId).length > 0;
+}
+
+/**
+ * A removed network's address state: its cursors and, if no lease is in them (a run racing the
+ * removal keeps its lease), its directories.
+ */
+export function forgetLeases(networkId: string): void {
+  if (!ID_RE.test(networkId)) return;
+  for (const family of [4, 6]) removeFile(cursorPath(networkId, family));
+  removeEmptyDir(leaseDir(networkId));
+  removeEmptyDir(`${NETWORKS_RUN_DIR}/${networkId}`);
 }
 
