@@ -12,13 +12,13 @@ import { log } from "../cli/log.ts";
 import { spawnChild } from "../process/children.ts";
 import { openOwned, readText, trustSocket, withLockAsync } from "../state/files.ts";
 import { SUPERVISOR_BUILD, SUPERVISOR_LOCK, SUPERVISOR_LOG, SUPERVISOR_SOCKET, runSpecPath } from "../state/paths.ts";
-import type { ContainerRecord } from "../state/containers.ts";
+import { newId, type ContainerRecord } from "../state/containers.ts";
 import { Incoming, Outgoing, type Reply, type Request, type RunReply, type RunRequest, type SupervisorBuild, type WaitReply } from "./protocol.ts";
 
 const START_WAIT_MS = 5000;
 
 /** Sends the request and reads the reply; undefined when no supervisor took it. */
-function ask<R extends Reply>(req: Request): Promise<R | undefined> {
+function ask<R extends Reply>(req: Request, delivery?: { sent: boolean }): Promise<R | undefined> {
   // Only a socket root alone could have made is told the environment.
   if (!trustSocket(SUPERVISOR_SOCKET)) return Promise.resolve(undefined);
   const request = new Outgoing(req);
@@ -35,6 +35,8 @@ function ask<R extends Reply>(req: Request): Promise<R | undefined> {
       unix: SUPERVISOR_SOCKET,
       socket: {
         open(s) {
+          // From here on the supervisor may act on it, whether or not an answer comes back.
+          if (delivery) delivery.sent = true;
           request.pump(s);
         },
         // The socket took part of the request: the rest goes as it drains.
@@ -176,10 +178,19 @@ async function replaceOtherBuild(): Promise<void> {
 /** Hands the run to the supervisor; resolves to the container's id and the warnings for the user. */
 export async function runDetached(req: RunRequest): Promise<{ id: string; warnings: string[] }> {
   await replaceOtherBuild();
-  let reply = await ask<RunReply>(req);
-  if (!reply) {
+  // A new container's id is chosen here, so the request can be sent again when a supervisor that
+  // took it died before answering: the next one answers for the container it finds under that id
+  // (adopted), or makes it (one that was never answered for is forgotten first), never a second.
+  const request: RunRequest = req.opts.id === undefined ? { ...req, newId: newId() } : req;
+  const delivery = { sent: false };
+  let reply = await ask<RunReply>(request, delivery);
+  // Unreachable (none listens), or taken by one that died before answering: a new one is started
+  // and asked again, a few times at most (each answers for what the last one made).
+  for (let i = 0; i < 4 && !reply; i++) {
+    if (i > 0 && !delivery.sent) break;
     await startSupervisor();
-    reply = await ask<RunReply>(req);
+    delivery.sent = false;
+    reply = await ask<RunReply>(request, delivery);
   }
   if (!reply) throw new TsnetError(`the tsnet supervisor did not answer: see ${SUPERVISOR_LOG}`);
   if (!reply.ok) throw new TsnetError(reply.message, reply.exitCode);

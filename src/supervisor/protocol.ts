@@ -23,6 +23,11 @@ export interface RunRequest {
   gid?: number;
   /** What the record keeps of the rest (labels, restart policy...). */
   config?: RunConfig;
+  /**
+   * The id the client chose for a new container: a request sent again (its supervisor died
+   * before answering) is answered for the container made under it, not made twice.
+   */
+  newId?: string;
 }
 
 /** Answered when the container's current run has ended: its exit status. */
@@ -195,6 +200,7 @@ export function parseRequest(text: string): Request {
   );
   need(isObject(q.env) && Object.values(q.env).every((v) => v === undefined || typeof v === "string"), "env");
   need(typeof q.cwd === "string", "cwd");
+  need(q.newId === undefined || (typeof q.newId === "string" && ID.test(q.newId)), "newId");
   for (const f of ["uid", "gid"]) need(q[f] === undefined || (Number.isInteger(q[f]) && (q[f] as number) >= 0), f);
   if (q.config !== undefined) {
     need(isObject(q.config), "config");

@@ -24,7 +24,7 @@ import { LogWatch } from "../logs/watch.ts";
 import { adoptOrphans, subreaperWarning } from "../process/children.ts";
 import { writeAll } from "../process/terminal.ts";
 import { createExclusive, ensureDir, openOwned, readText, removeFile, writeAtomic } from "../state/files.ts";
-import { loadRecord, saveRecord, type ContainerRecord } from "../state/containers.ts";
+import { forgetContainer, loadRecord, releaseName, saveRecord, type ContainerRecord } from "../state/containers.ts";
 import { NAMES_DIR, RUN_DIR, SUPERVISOR_BUILD, SUPERVISOR_LOCK, SUPERVISOR_SOCKET, runSpecPath } from "../state/paths.ts";
 import { managerId, retireManager } from "../state/managers.ts";
 import { Incoming, Outgoing, parseRequest, type Reply, type Request, type RunReply, type RunRequest, type SupervisorBuild } from "./protocol.ts";
@@ -204,9 +204,25 @@ export async function supervise(): Promise<number> {
         return { ok: false, message: `container ${before?.name ?? req.opts.id} is not an exited container of the supervisor's: it cannot be started again`, exitCode: 1 };
       }
     }
+    // The same request again (the supervisor that took it died before answering): the container
+    // made under its id is answered for if it runs here (adopted); one left behind half-made or
+    // released was never anyone's, and is forgotten before it is made again.
+    const fresh = req.opts.id === undefined ? req.newId : undefined;
+    if (fresh !== undefined) {
+      if (running.has(fresh)) return { ok: true, id: fresh };
+      const earlier = loadRecord(fresh);
+      if (earlier && earlier.status !== "exited") {
+        // Not adopted here, not released: its manager's end is still being dealt with.
+        return { ok: false, message: `container ${earlier.name} was being started by a supervisor that ended before it answered: see tsnet ps -a`, exitCode: 125 };
+      }
+      if (earlier) {
+        releaseName(earlier.name, earlier.id);
+        forgetContainer(earlier);
+      }
+    }
     let live: Live;
     try {
-      live = createContainer({ ...req.opts, detached: true, ...(before && { created: before.created }) });
+      live = createContainer({ ...req.opts, detached: true, ...(fresh !== undefined && { id: fresh }), ...(before && { created: before.created }) });
     } catch (e) {
       if (before) {
         saveRecord(before);
