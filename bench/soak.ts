@@ -185,7 +185,7 @@ const report = [
   `|---|---|---|`,
   `| ${failures.length} | ${lost.size} | ${leftovers.length ? leftovers.join(", ") : "none"} |`,
   ``,
-  `\`ps -a\` missed a running container in ${listingMisses} of ${kills + 1} checks and listed it when asked again (see the README's note on listing while records are rewritten).`,
+  `\`ps -a\` missed a running container in ${listingMisses} of ${kills + 1} checks and listed it when asked again.`,
   ``,
   ...failures.slice(0, 10).map((f) => `- failed: ${f.what}: ${f.stderr.trim().split("\n")[0]}`),
   ...[...lost].slice(0, 10).map(([n, st]) => `- lost: ${n} (${st})`),
