@@ -47,7 +47,13 @@ function supervisorOf(name: string): number {
 /** The container's processes, from its cgroup (read directly, not through tsnet). */
 function cgroupProcs(name: string): number[] {
   const rec = records().find((r) => r.name === name);
-  return readFileSync(`${rec.cgroup}/cgroup.procs`, "utf8").trim().split("\n").filter(Boolean).map(Number);
+  try {
+    return readFileSync(`${rec.cgroup}/cgroup.procs`, "utf8").trim().split("\n").filter(Boolean).map(Number);
+  } catch (e) {
+    // Between two runs of a restarted container its cgroup is removed and made again.
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw e;
+  }
 }
 
 async function serving(port: number): Promise<void> {
