@@ -18,21 +18,33 @@ export TSNET_OUTER_NETNS=$(readlink /proc/self/ns/net)
 cgroot=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
 export TSNET_CGROUP_PARENT=tsnet-test-$$
 
-# Kills what is left in each cgroup of the tree and removes it, deepest first.
+# Kills what is left in each cgroup of the tree and removes it, deepest first. A few passes: the
+# namespace's processes die with its PID 1 (--kill-child below), and one still dying may have
+# made a cgroup after the first pass listed the tree.
 remove_cgroups() {
-  local dir=$cgroot/$TSNET_CGROUP_PARENT d
-  [[ -n $cgroot && -d $dir ]] || return 0
-  while IFS= read -r d; do
-    if [[ -e $d/cgroup.kill ]]; then echo 1 >"$d/cgroup.kill"; fi
-    for _ in $(seq 500); do grep -q '^populated 0' "$d/cgroup.events" && break; sleep 0.01; done
-    rmdir "$d" || echo "test/sandbox.sh: could not remove cgroup $d" >&2
-  done < <(find "$dir" -depth -type d)
+  local dir=$cgroot/$TSNET_CGROUP_PARENT d pass
+  for pass in 1 2 3 4 5; do
+    [[ -n $cgroot && -d $dir ]] || return 0
+    while IFS= read -r d; do
+      if [[ -e $d/cgroup.kill ]]; then echo 1 >"$d/cgroup.kill" 2>/dev/null || true; fi
+      for _ in $(seq 500); do grep -qs '^populated 0' "$d/cgroup.events" && break; [[ -d $d ]] || break; sleep 0.01; done
+      rmdir "$d" 2>/dev/null || true
+    done < <(find "$dir" -depth -type d 2>/dev/null)
+    sleep 0.1
+  done
+  [[ ! -d $dir ]] || echo "test/sandbox.sh: could not remove cgroup $dir" >&2
 }
 trap remove_cgroups EXIT
 
 # PID 1 of the new PID namespace is this bash: it runs the command as its child (never execs it)
 # and reaps every orphan re-parented to it; when it exits, the kernel kills whatever remains.
-unshare --net --mount --pid --fork --mount-proc --propagation private -- bash -c '
+# A signal that ends this script (a job stopped with SIGTERM, Ctrl-C) must end the namespace
+# before the cgroups are removed: the init of a PID namespace ignores a TERM from outside, and
+# the tests used to go on running (and making cgroups) after this script had exited. So unshare
+# runs as a job this script waits for; a signal kills it, and --kill-child has the kernel send
+# SIGKILL to its child, PID 1, which takes the whole namespace with it. stdin is passed on
+# explicitly (a background job's would be /dev/null).
+unshare --net --mount --pid --fork --kill-child --mount-proc --propagation private -- bash -c '
   set -e
   mount -t tmpfs -o mode=755 tsnet-test-run /run
   ip link set lo up
@@ -55,4 +67,14 @@ unshare --net --mount --pid --fork --mount-proc --propagation private -- bash -c
   set +e
   "$@"
   exit $?
-' sandbox "$@"
+' sandbox "$@" <&0 &
+ns=$!
+end_namespace() { kill -KILL "$ns" 2>/dev/null || true; wait "$ns" 2>/dev/null || true; }
+trap 'end_namespace; exit 143' TERM
+trap 'end_namespace; exit 130' INT
+trap 'end_namespace; exit 129' HUP
+set +e
+wait "$ns"
+status=$?
+set -e
+exit "$status"
