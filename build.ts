@@ -95,11 +95,14 @@ function sharedObject(path: string, arch: Arch, named: string): Buffer {
   return b;
 }
 
+/** Debian's copyright and licence notice of the machine's libmnl0. */
+const SYSTEM_COPYRIGHT = "/usr/share/doc/libmnl0/copyright";
+
 /** libmnl0 of this machine, for its own architecture (test/deps.sh installs it). */
 function systemLibmnl(arch: Arch): { so: string; copyright: string; version: string } | undefined {
   if (process.arch !== arch) return undefined;
   const so = `/usr/lib/${ARCHES[arch].triplet}/libmnl.so.0`;
-  const copyright = "/usr/share/doc/libmnl0/copyright";
+  const copyright = SYSTEM_COPYRIGHT;
   if (!existsSync(so) || !existsSync(copyright)) return undefined;
   const q = Bun.spawnSync(["dpkg-query", "-W", "-f=${Version}", `libmnl0:${ARCHES[arch].debArch}`], { stderr: "ignore" });
   return { so: realpathSync(so), copyright, version: q.exitCode === 0 ? q.stdout.toString().trim() : "unknown" };
@@ -142,11 +145,16 @@ function debianLibmnl(arch: Arch): { so: string; copyright: string; version: str
 }
 
 function libmnl(arch: Arch): Libmnl {
-  const fromDebian = systemLibmnl(arch) ?? debianLibmnl(arch);
-  const copyright = readFileSync(fromDebian.copyright, "utf8");
   const variable = `TSNET_LIBMNL_${arch.toUpperCase()}`;
   const own = process.env[variable];
-  if (own) return { bytes: sharedObject(own, arch, variable), from: `${basename(own)} given to build.ts as ${variable}`, copyright };
+  if (own) {
+    // libmnl's notice goes with any build of it: this machine's copy of the notice, fetched only
+    // when the machine has none.
+    const notice = existsSync(SYSTEM_COPYRIGHT) ? SYSTEM_COPYRIGHT : debianLibmnl(arch).copyright;
+    return { bytes: sharedObject(own, arch, variable), from: `${basename(own)} given to build.ts as ${variable}`, copyright: readFileSync(notice, "utf8") };
+  }
+  const fromDebian = systemLibmnl(arch) ?? debianLibmnl(arch);
+  const copyright = readFileSync(fromDebian.copyright, "utf8");
   return { bytes: sharedObject(fromDebian.so, arch, "libmnl"), from: `Debian's libmnl0 ${fromDebian.version} (${ARCHES[arch].debArch})`, copyright };
 }
 

@@ -2,7 +2,7 @@
 // the kernel as peer). Messages themselves are encoded in TypeScript (src/netlink).
 import { dlopen, FFIType, type Pointer } from "bun:ffi";
 import { KernelError } from "../src/errors/errors.ts";
-import { writeSync } from "./fs.ts";
+import { writeFileSync } from "./fs.ts";
 import {
   F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE, MFD_ALLOW_SEALING, MFD_CLOEXEC, addSeals, close, closeInKernelWorker, errno,
   memfdCreate, setReceiveTimeout, setSendBuffer, strerror,
@@ -39,7 +39,7 @@ function loadEmbedded(base64: string): ReturnType<typeof load> {
   const bytes = Buffer.from(base64, "base64");
   const fd = memfdCreate("libmnl.so.0", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   try {
-    for (let off = 0; off < bytes.byteLength; ) off += writeSync(fd, bytes, off);
+    writeFileSync(fd, bytes);
     addSeals(fd, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, "libmnl.so.0");
     return load(`/proc/self/fd/${fd}`);
   } finally {

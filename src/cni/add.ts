@@ -5,7 +5,7 @@
 // anything it names is made; a failure undoes this ADD's objects and nothing else.
 import { mark } from "../errors/trace.ts";
 import { close, O_NOCTTY, O_NONBLOCK, O_RDONLY, open } from "../../ffi/libc.ts";
-import { fstatSync, statSync, type Stats } from "../../ffi/fs.ts";
+import { statSync, type Stats } from "../../ffi/fs.ts";
 import { isErrno, KernelError, TsnetError } from "../errors/errors.ts";
 import { ENOENT } from "../errors/errno.ts";
 import { formatIp, formatPrefix, parseIp, parsePrefix, type IpAddress } from "../ip/addr.ts";
@@ -41,28 +41,24 @@ function fileKind(st: Stats): string {
  * Opens CNI_NETNS, refusing what is not another network namespace. The path is the runtime's
  * input: it is stat'ed first and only a regular file (a namespace's nsfs inode, bind-mounted or
  * behind /proc/PID/ns/net) is opened, without blocking (O_NONBLOCK: a FIFO there would hold
- * open(2) forever; O_NOCTTY: a terminal would become ours), and the file opened must be the one
- * stat'ed.
+ * open(2) forever; O_NOCTTY: a terminal would become ours); setns then says whether it is a
+ * network namespace.
  */
 export function openTargetNetns(path: string): number {
   const invalid = (why: string) => new CniError(ERR_INVALID_ENV, `invalid CNI_NETNS "${path}": ${why}: give the path of the container's network namespace`);
-  let before;
+  let st;
   try {
-    before = statSync(path);
+    st = statSync(path, { throwIfNoEntry: false });
   } catch (e) {
-    throw invalid((e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message);
+    throw invalid((e as Error).message);
   }
-  if (!before.isFile()) throw invalid(fileKind(before));
+  if (!st) throw invalid("no such file");
+  if (!st.isFile()) throw invalid(fileKind(st));
   let fd: number;
   try {
     fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
   } catch (e) {
     throw invalid(isErrno(e, ENOENT) ? "no such file" : (e as Error).message);
-  }
-  const after = fstatSync(fd);
-  if (!after.isFile() || after.ino !== before.ino) {
-    close(fd);
-    throw invalid("it changed while it was being opened");
   }
   const id = netnsIdentity(fd);
   if (!id || id === ownNetnsIdentity()) {
