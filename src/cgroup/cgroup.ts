@@ -25,9 +25,8 @@ export function cgroup2Mount(): string | undefined {
     } catch (e) {
       // Not remembered as "no cgroup v2": a long-lived supervisor out of descriptors for a moment
       // would otherwise give up cgroups for good.
-      const x = e as NodeJS.ErrnoException;
-      if (typeof x.errno !== "number") throw e;
-      throw new KernelError("read", "/proc/self/mountinfo", Math.abs(x.errno), x.message.split(",")[0]?.replace(/^[A-Z0-9]+: /, ""));
+      if (typeof (e as NodeJS.ErrnoException).errno !== "number") throw e;
+      throw asKernelError(e, "read", "/proc/self/mountinfo");
     }
     mountPoint = null;
     for (const line of text.split("\n")) {

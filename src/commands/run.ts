@@ -310,17 +310,9 @@ export async function runForeground({ opts, launch, config }: RunPlan): Promise<
     try {
       code = await ended;
     } catch (e) {
-      // Following it failed (its cgroup could not be watched: out of descriptors): the container
-      // is ended and released now, not left running for the next command's crash recovery.
+      // Following it failed: Managed has ended and released the container already.
       stopContainingFaults();
       log.error(e);
-      if (!managed.finished) {
-        try {
-          finishContainer(live, 125);
-        } catch (undo) {
-          log.error(undo);
-        }
-      }
       reapOrphans();
       return 125;
     }

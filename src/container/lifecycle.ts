@@ -25,6 +25,7 @@ import {
   containerLock, deleteRecord, findContainer, forgetContainer, listRecords, loadRecord, newId, reserveName, saveRecord, withRecordLock, type ContainerRecord,
   type NetworkMode,
 } from "../state/containers.ts";
+import { fsError } from "../state/owned.ts";
 import { deadManagers, managerId, releaseManager } from "../state/managers.ts";
 import { releaseLock, sweepTemporaries, takeLock } from "../state/files.ts";
 import { CONTAINERS_DIR, NETNS_DIR } from "../state/paths.ts";
@@ -318,8 +319,13 @@ export type Adopter = (rec: ContainerRecord) => void;
  * foreground run's container ends with its tsnet, as nobody waits for it), started, and with
  * processes left in its cgroup. Without a cgroup nothing tells when its last process is gone.
  */
+/**
+ * A detached container that runs on without its manager. Not one with a terminal (`-dt`): the
+ * pty's master was the dead supervisor's, so its session was hung up with it, and a supervisor
+ * could only watch a log nothing writes any more; it is released as after a crash.
+ */
 function adoptable(rec: ContainerRecord): boolean {
-  return rec.detached === true && rec.status === "running" && rec.cgroup !== undefined && isPopulated(rec.cgroup);
+  return rec.detached === true && rec.config?.tty !== true && rec.status === "running" && rec.cgroup !== undefined && isPopulated(rec.cgroup);
 }
 
 /**
@@ -414,7 +420,7 @@ export function adoptContainer(found: ContainerRecord): Live | undefined {
     if (rec.network && live.sandbox) {
       const fd = live.sandbox.ns.fd;
       inNetns(fd, removeDnsRedirect);
-      live.resolver = startResolver(fd, { containerId: rec.id, upstream: upstreamServers(rec) });
+      live.resolver = startResolver(fd, { containerId: rec.id, upstream: upstreamServers(rec), supervised: true });
       crashPoint("adopt-after-resolver");
     }
     if (rec.network) live.releaseFirewall = holdFirewall(() => firewallOf(live.rec));
@@ -594,10 +600,7 @@ export function spawnInNamespace(fd: number | undefined, command: string[], stdi
     }
     // Anything else the kernel refused (EMFILE for the child's pidfd, EAGAIN for its process)
     // is one line naming the command, as every other failure is.
-    if (e instanceof TsnetError) throw e;
-    const errno = (e as NodeJS.ErrnoException).errno;
-    if (typeof errno === "number") throw new KernelError(`start "${command[0]}"`, "", Math.abs(errno), (e as Error).message.split(",")[0]?.replace(/^[A-Z0-9]+: /, ""));
-    throw e;
+    throw fsError(`start "${command[0]}"`, "", e);
   }
 }
 

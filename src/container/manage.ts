@@ -92,7 +92,27 @@ export class Managed {
     return { child, running: track(this.live, child) };
   }
 
+  /**
+   * Follows to the end. If following itself fails (the cgroup cannot be watched: out of
+   * descriptors), the container is ended and released here, for whichever manager follows it,
+   * rather than left running for the next command's recovery.
+   */
   private async follow(first: Running): Promise<number> {
+    try {
+      return await this.runs(first);
+    } catch (e) {
+      if (!this.finished) {
+        try {
+          this.finish(125);
+        } catch (undo) {
+          if (e instanceof Error && undo instanceof Error) e.message += ` (and releasing it: ${undo.message})`;
+        }
+      }
+      throw e;
+    }
+  }
+
+  private async runs(first: Running): Promise<number> {
     let running = first;
     for (;;) {
       let code = await running.ended;

@@ -1,6 +1,6 @@
 // The few pieces of the DNS wire format (RFC 1035) a container's resolver needs: read a query's
-// header and question, and build an answer of A/AAAA/PTR records or an error. Anything else is
-// forwarded upstream untouched, so it never needs to be understood here.
+// header and question, and build an answer of A/AAAA/PTR records or an error. A query it can read
+// and cannot answer is forwarded upstream untouched, so the rest never needs to be understood here.
 
 export const TYPE_A = 1;
 export const TYPE_PTR = 12;
@@ -41,8 +41,8 @@ export interface Question {
 
 /**
  * Header and the single question of a standard query; undefined for anything else (several
- * questions, compression in the question, a truncated message), which the caller forwards or
- * refuses.
+ * questions, compression in the question, a name over 255 octets, a truncated message), which
+ * screenQuery answers with FORMERR.
  */
 export function parseQuestion(msg: Uint8Array): Question | undefined {
   if (msg.length < HEADER_LEN + 5) return undefined;
@@ -186,14 +186,11 @@ export function reverseV4(name: string): Uint8Array | undefined {
 }
 
 /**
- * Whether answer is a response to query's question: one question, the same bytes as the
- * query's (name, type and class). A forged answer must then also guess the question, besides the
- * id and port (RFC 5452). True when the query's own question cannot be read (it is forwarded as it
- * came, unchecked).
+ * Whether answer is a response to query's question (q, as parseQuestion read it): one question,
+ * the same bytes as the query's (name, type and class). A forged answer must then also guess the
+ * question, besides the id and port (RFC 5452).
  */
-export function answersQuestion(query: Uint8Array, answer: Uint8Array): boolean {
-  const q = parseQuestion(query);
-  if (!q) return true;
+export function answersQuestion(query: Uint8Array, q: Question, answer: Uint8Array): boolean {
   if (answer.length < q.end || answer[4] !== 0 || answer[5] !== 1 || !(answer[2]! & 0x80)) return false;
   for (let i = HEADER_LEN; i < q.end; i++) if (answer[i] !== query[i]) return false;
   return true;

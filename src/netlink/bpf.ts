@@ -1,7 +1,7 @@
 // Classic BPF, the socket filter language (linux/filter.h, linux/bpf_common.h), under the
 // kernel's names: enough for a filter that lets the kernel drop notifications a socket's reader
 // would only look at and throw away, so the reader is not even woken for them, and for the
-// loopback guard on a bridge's ingress (src/network/guard.ts).
+// loopback guard on each container veth's ingress (src/network/guard.ts).
 //
 // One instruction (struct sock_filter), host order: | code u16 | jt u8 | jf u8 | k u32 |
 // jt/jf are forward offsets from the next instruction, at most 255. Loads of packet data are

@@ -15,14 +15,14 @@
 // and every container it manages).
 import { readFileSync, statSync } from "../../ffi/fs.ts";
 import {
-  RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_PTR, CLASS_IN, buildHeaderError, buildReply, fitForUdp,
+  RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_PTR, CLASS_IN, buildReply, fitForUdp,
   answersQuestion, encodeName, messageId, reverseV4, screenQuery, withId, type Answer, type Question,
 } from "../dns/message.ts";
 import { formatIp, ipBytes, parseIp, toV4, type IpAddress } from "../ip/addr.ts";
 import { dnsRedirectTable } from "../nat/dns.ts";
 import { createTable, openNftSocket } from "../nftables/index.ts";
 import { inNetns } from "../netns/netns.ts";
-import { log, warn } from "../errors/notice.ts";
+import { log, logLines, warn } from "../errors/notice.ts";
 import { loadRecord, type ContainerRecord } from "../state/containers.ts";
 import { leaseDir, listLeases, type Lease } from "../state/leases.ts";
 import { loadNetwork, type NetworkRecord } from "../state/networks.ts";
@@ -231,7 +231,7 @@ class ContainerResolver {
       const name = this.rec?.value?.name ?? this.cfg.containerId.slice(0, 12);
       const err = e instanceof Error ? e : new Error(String(e));
       log.error(`the resolver of container ${name}: internal error: ${err.message}`);
-      if (this.cfg.supervised && !process.env.TSNET_DEBUG && err.stack) log.error(err.stack);
+      if ((this.cfg.supervised || process.env.TSNET_DEBUG) && err.stack) logLines(err.stack);
     } catch {}
   }
 
@@ -261,8 +261,10 @@ function handle(r: ContainerResolver, query: Uint8Array, reply: (msg: Uint8Array
   if (eps.length > 0 && eps.every((e) => networkOf(e.networkId)?.internal)) {
     return answer(buildReply(query, q, q.type === TYPE_A || q.type === TYPE_AAAA ? RCODE_NXDOMAIN : RCODE_REFUSED));
   }
-  if (r.cfg.upstream.length === 0 || !r.acquire()) return answer(buildHeaderError(query, RCODE_SERVFAIL)!);
-  forward(r, query, overTcp, answer);
+  // SERVFAIL repeats the question: a stub resolver (glibc's) ignores an answer whose question
+  // count differs from its query's, and would wait out its timeout.
+  if (r.cfg.upstream.length === 0 || !r.acquire()) return answer(buildReply(query, q, RCODE_SERVFAIL));
+  forward(r, query, q, overTcp, answer);
 }
 
 /**
@@ -274,9 +276,7 @@ function handle(r: ContainerResolver, query: Uint8Array, reply: (msg: Uint8Array
  * can send) or a timeout moves on to the next server; after the last the answer is SERVFAIL.
  * A question that came over TCP goes upstream over TCP (its answer may not fit a datagram).
  */
-function forward(r: ContainerResolver, received: Uint8Array, overTcp: boolean, reply: (msg: Uint8Array) => void): void {
-  // Kept past this callback (a SERVFAIL repeats its header): a copy of its own.
-  const query = received.slice();
+function forward(r: ContainerResolver, query: Uint8Array, q: Question, overTcp: boolean, reply: (msg: Uint8Array) => void): void {
   const originalId = messageId(query);
   const servers = r.cfg.upstream;
   let done = false;
@@ -312,7 +312,7 @@ function forward(r: ContainerResolver, received: Uint8Array, overTcp: boolean, r
     stop();
     attemptNo = i;
     const server = servers[i];
-    if (server === undefined) return finish(buildHeaderError(query, RCODE_SERVFAIL));
+    if (server === undefined) return finish(buildReply(query, q, RCODE_SERVFAIL));
     // These run from socket events and timers, where a throw would reach the event loop and end
     // the process: a bug is logged and ends this question alone.
     const next = () => {
@@ -328,7 +328,7 @@ function forward(r: ContainerResolver, received: Uint8Array, overTcp: boolean, r
     const sent = withId(query, id);
     const accept = (msg: Uint8Array) => {
       try {
-        if (done || attemptNo !== i || messageId(msg) !== id || !answersQuestion(sent, msg)) return;
+        if (done || attemptNo !== i || messageId(msg) !== id || !answersQuestion(sent, q, msg)) return;
         finish(withId(msg, originalId));
       } catch (e) {
         r.internalError(e);
@@ -351,20 +351,16 @@ function askUdp(server: string, msg: Uint8Array, accept: (m: Uint8Array) => void
   let closed = false;
   let sock: Bun.udp.ConnectedSocket<"uint8array"> | undefined;
   const v6 = server.includes(":");
-  const canonical = (a: string) => {
-    const ip = parseIp(a);
-    return ip ? formatIp(ip) : a;
-  };
-  const want = canonical(server);
   Bun.udpSocket({
     binaryType: "uint8array",
     // Bun binds an unnamed socket for IPv4; an IPv6 server needs an IPv6 one.
     ...(v6 && { hostname: "::" }),
     connect: { hostname: server, port: 53 },
     socket: {
-      data(_s, buf, port, address) {
-        // A connected socket takes datagrams from server:53 only; checked again all the same.
-        if (port === 53 && canonical(address) === want) accept(buf);
+      // Connected: the kernel takes datagrams from server:53 alone (its scope id included, where
+      // an address text compared here would not match).
+      data(_s, buf) {
+        accept(buf);
       },
       error() {
         fail();
@@ -517,7 +513,8 @@ export function startResolver(nsFd: number, cfg: ResolverConfig): Resolver {
           // The bucket first: a flood is dropped before any of it is read.
           if (!r.admit()) return;
           try {
-            handle(r, buf, (msg) => {
+            // A copy of its own: an answer is built from the query after this callback has returned.
+            handle(r, buf.slice(), (msg) => {
               try {
                 sock.send(msg, port, address);
               } catch {}

@@ -143,19 +143,9 @@ export async function supervise(): Promise<number> {
       running.delete(id);
       maybeExit();
     };
+    // A failure to follow it has already ended and released it (Managed.follow).
     ended.then(finish, (e: unknown) => {
-      if (entry.managed.finished) {
-        log.error(`releasing ${live.rec.name}: ${(e as Error).message}`);
-      } else {
-        log.error(`following ${live.rec.name}: ${(e as Error).message}`);
-        try {
-          logs.close(id);
-          finishContainer(live, 125);
-        } catch (undo) {
-          log.error(`releasing ${live.rec.name}: ${(undo as Error).message}`);
-        }
-        for (const w of entry.waiters.splice(0)) w(125);
-      }
+      log.error(`following ${live.rec.name}: ${(e as Error).message}`);
       finish();
     });
   };
