@@ -84,12 +84,19 @@ function goHome(h: Home): void {
 /**
  * Makes every mount of the thread's new mount namespace a slave: mounts made in it must not
  * propagate back to the host's (/ is usually a shared mount), while the host's later mounts (a new
- * /run/netns entry) still come in. mount(2) changes propagation only at the root of a mount, and
- * tsnet's "/" need not be one (a chroot into a plain directory: EINVAL); the namespace's own root
- * always is, and setns into the namespace the thread is already in puts it there. Then back to
- * tsnet's root, which unshare carried over into the new namespace.
+ * /run/netns entry) still come in. mount(2) changes propagation only at the root of a mount: when
+ * tsnet's "/" is not one (a chroot into a plain directory: EINVAL), the namespace's own root is,
+ * and setns into the namespace the thread is already in puts it there; then back to tsnet's root,
+ * which unshare carried over into the new namespace.
  */
 function enslaveNamespace(): void {
+  // The common case, tsnet's "/" the namespace's root: one call.
+  try {
+    mount(null, "/", null, MS_SLAVE | MS_REC);
+    return;
+  } catch (e) {
+    if (!isErrno(e, EINVAL)) throw e;
+  }
   const root = open("/proc/thread-self/root", O_PATH | O_DIRECTORY);
   try {
     const self = open("/proc/thread-self/ns/mnt", O_RDONLY);

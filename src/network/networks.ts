@@ -329,7 +329,8 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
       saveNetwork({ ...rec, madeAt: new Date().toISOString() });
     } catch (e) {
       // The command failed, so the network was never there: everything it made goes, the table
-      // back to the networks there were.
+      // back to the networks there were. A run that attached to the bridge in the moment it was
+      // ready fails with it (its veth goes with the bridge); the run's own undo cleans up after it.
       const undo = new Cleanup();
       if (made.created) undo.step(() => deleteBridge(nl, rec.bridge!));
       undo.step(() => ensureNatTable(() => natNetworks(others), true));
