@@ -9,7 +9,7 @@
 // node:fs; test/unit.test.ts holds the bundle to it.
 import { FFIType } from "bun:ffi";
 import { errnoName } from "../src/errors/errno.ts";
-import { O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_TRUNC, O_WRONLY, cstr, errno, group, strerror } from "./libc.ts";
+import { O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_TRUNC, O_WRONLY, cstr, errno, group, strerror, waitWritable } from "./libc.ts";
 
 const { i32, u32, i64, u64, ptr } = FFIType;
 
@@ -84,6 +84,22 @@ export function writeSync(fd: number, data: string | Uint8Array, offset = 0, len
     const n = Number(io().write(fd, bytes.subarray(offset, offset + len), len));
     if (n >= 0) return n;
     if (errno() !== EINTR) fail("write");
+  }
+}
+
+/**
+ * All of data to fd, waiting for room when it is full: a descriptor inherited from the caller
+ * (a pipe, a terminal) may have been made non-blocking by someone else and say EAGAIN.
+ */
+export function writeAllSync(fd: number, data: string | Uint8Array): void {
+  const buf = typeof data === "string" ? Buffer.from(data) : data;
+  for (let off = 0; off < buf.byteLength; ) {
+    try {
+      off += writeSync(fd, buf, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+      waitWritable(fd);
+    }
   }
 }
 

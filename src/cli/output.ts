@@ -5,27 +5,10 @@
 //   SIGPIPE does (`yes | head`), with no message: the reader left on purpose.
 // - any other failure (ENOSPC, EIO): one line on stderr, exit 125.
 // (process.stdout is also avoided because creating it costs several milliseconds at start-up.)
-import { writeSync } from "../../ffi/fs.ts";
+import { writeAllSync as writeAll } from "../../ffi/fs.ts";
 
 /** 128 + SIGPIPE: what a shell reports for a writer whose reader went away. */
 export const EXIT_PIPE_CLOSED = 141;
-
-function writeAll(fd: number, text: string | Uint8Array): void {
-  let buf = typeof text === "string" ? Buffer.from(text) : text;
-  while (buf.length > 0) {
-    try {
-      const n = writeSync(fd, buf);
-      buf = buf.subarray(n);
-    } catch (e) {
-      // A non-blocking pipe inherited from the caller may be full for a moment.
-      if ((e as NodeJS.ErrnoException).code === "EAGAIN") {
-        Bun.sleepSync(1);
-        continue;
-      }
-      throw e;
-    }
-  }
-}
 
 let finishTheWork = false;
 let stdoutClosed = false;

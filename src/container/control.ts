@@ -1,6 +1,7 @@
 // What the object commands (stop, rm, exec, logs, inspect, top) share: resolving references,
 // a container's processes, ending it and waiting for it to end.
-import { existsSync, readdirSync, readFileSync } from "../../ffi/fs.ts";
+import { existsSync, readdirSync } from "../../ffi/fs.ts";
+import { procStat } from "../process/stat.ts";
 import { cgroupPids, killCgroup, signalCgroup } from "../cgroup/cgroup.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { findContainer, isContainerRef, loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";
@@ -169,9 +170,7 @@ export function containerPids(rec: ContainerRecord): number[] {
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      // After the command name: state ppid pgrp ...
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) === rec.pid) out.push(Number(name));
+      if (procStat(Number(name)).ppid === rec.pid) out.push(Number(name));
     } catch {} // gone meanwhile
   }
   return out.sort((a, b) => a - b);

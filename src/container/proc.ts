@@ -3,7 +3,7 @@
 //
 // Processes are named by pid plus start time (field 22 of /proc/PID/stat, in clock ticks since
 // boot), so a recycled pid is never mistaken for the container's command.
-import { readFileSync } from "../../ffi/fs.ts";
+import { procStat } from "../process/stat.ts";
 import { ignoreSignal, kill } from "../../ffi/libc.ts";
 import { signalCgroup } from "../cgroup/cgroup.ts";
 import { SIGNALS } from "../process/signals.ts";
@@ -14,10 +14,7 @@ export const SIGKILL = 9, SIGTERM = 15, SIGCONT = 18, SIGSTOP = 19;
 
 export function startTime(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[19]);
+    return procStat(pid).startTime;
   } catch {
     return undefined;
   }

@@ -1,6 +1,7 @@
 // What `ps` shows of a process, read from /proc (tsnet never runs ps): user, CPU time, command.
 import { readFileSync } from "../../ffi/fs.ts";
 import { clockTicks } from "../../ffi/libc.ts";
+import { procStat } from "./stat.ts";
 
 export interface ProcessRow {
   pid: number;
@@ -36,11 +37,7 @@ export function processRows(pids: number[]): ProcessRow[] {
   const rows: ProcessRow[] = [];
   for (const pid of pids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      // pid (comm) state ppid ... utime(14) stime(15): counted from the field after the last ')'.
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const ticks = Number(f[11]) + Number(f[12]);
+      const { comm, cpuTicks: ticks } = procStat(pid);
       const uidLine = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("Uid:"));
       const euid = Number(uidLine?.split(/\s+/)[2] ?? -1);
       const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0$/, "").split("\0").join(" ");

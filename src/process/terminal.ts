@@ -7,20 +7,8 @@
 // grantpt, unlockpt) and the child, between fork and exec, calls setsid and TIOCSCTTY on it, so
 // it leads a session whose controlling terminal it is. That costs nothing over a plain spawn;
 // a re-executed shim doing the same would cost 5-8 ms and a process (see README, "-t").
-import { getTermios, isatty, rawTermios, setTermios, waitWritable, windowSize } from "../../ffi/libc.ts";
-import { writeSync } from "../../ffi/fs.ts";
-
-/** All of `data` to fd, waiting out EAGAIN (a descriptor someone made non-blocking). */
-export function writeAll(fd: number, data: Uint8Array): void {
-  for (let off = 0; off < data.byteLength; ) {
-    try {
-      off += writeSync(fd, data, off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
-      waitWritable(fd);
-    }
-  }
-}
+import { getTermios, isatty, rawTermios, setTermios, windowSize } from "../../ffi/libc.ts";
+import { writeAllSync } from "../../ffi/fs.ts";
 
 /** The caller's window (from whichever of stdout, stdin, stderr is a terminal), or 80x24. */
 export function callerWindow(): { cols: number; rows: number } {
@@ -98,7 +86,7 @@ export class TtyRelay {
     this.closed = new Promise<void>((resolve) => (eof = resolve));
     return {
       cols, rows, name: process.env.TERM || "xterm",
-      data: (_t, d) => writeAll(this.o.out, d),
+      data: (_t, d) => writeAllSync(this.o.out, d),
       exit: (t) => {
         eof();
         t.close();

@@ -2,6 +2,7 @@
 // root's alone, no symbolic links followed, files checked), and every failure is one line naming
 // the operation and the path (ENOSPC, EROFS...).
 import { closeSync, readFileSync, readSync, readdirSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from "../../ffi/fs.ts";
+import { procStat } from "../process/stat.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
 import { LOCK_EX, LOCK_UN, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, flock } from "../../ffi/libc.ts";
 import { LOCKS_DIR } from "./paths.ts";
@@ -54,13 +55,13 @@ let token: string | undefined;
 /** This process's token: pid and start time (clock ticks since boot), unique across pid reuse. */
 export function processToken(): string {
   if (token === undefined) {
-    let stat: string;
+    let start: number;
     try {
-      stat = readFileSync("/proc/self/stat", "utf8");
+      start = procStat("self").startTime;
     } catch (e) {
       throw fsError("read", "/proc/self/stat", e);
     }
-    token = `${process.pid}-${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]}`;
+    token = `${process.pid}-${start}`;
   }
   return token;
 }

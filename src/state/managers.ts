@@ -4,7 +4,8 @@
 // The kernel drops the lock when the process dies, however it dies, so a later tsnet finds the
 // dead managers by trying a handful of locks (one per live manager, not one per container) and
 // only then reads the records of the containers a dead one left behind.
-import { closeSync, fstatSync, lstatSync, readFileSync, renameSync } from "../../ffi/fs.ts";
+import { closeSync, fstatSync, lstatSync, renameSync } from "../../ffi/fs.ts";
+import { procStat } from "../process/stat.ts";
 import { LOCK_EX, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY, close, flock, tryLock } from "../../ffi/libc.ts";
 import { ensureDir, fsError, listDir, openOwned, processToken, removeFile } from "./files.ts";
 import { MANAGERS_DIR } from "./paths.ts";
@@ -88,13 +89,11 @@ function stillNamed(path: string, fd: number): boolean {
 /** Whether the process a token (PID-STARTTIME) names is alive: that pid, with that start time. */
 function tokenAlive(token: string): boolean {
   const [pid, start] = token.split("-");
-  let stat: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return String(procStat(Number(pid)).startTime) === start;
   } catch {
     return false;
   }
-  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] === start;
 }
 
 /** Forgets a dead manager once everything it held has been released. */

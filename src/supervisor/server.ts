@@ -11,7 +11,7 @@
 // costs ~25 MiB whatever it does, so one shared process is what keeps the per-container cost
 // small; per container it keeps no timer (one only while waiting to restart it), and an inotify
 // watch only while the first process has exited and others remain.
-import { closeSync, lstatSync } from "../../ffi/fs.ts";
+import { closeSync, lstatSync, writeAllSync } from "../../ffi/fs.ts";
 import { LOCK_EX, O_CREAT, O_RDWR, flock } from "../../ffi/libc.ts";
 import { log } from "../cli/log.ts";
 import { Managed, type Launch, type ManageHooks } from "../container/manage.ts";
@@ -22,7 +22,6 @@ import { containFaults, faultPoint } from "../errors/contain.ts";
 import { TsnetError } from "../errors/errors.ts";
 import { LogWatch } from "../logs/watch.ts";
 import { adoptOrphans, subreaperWarning } from "../process/children.ts";
-import { writeAll } from "../process/terminal.ts";
 import { createExclusive, ensureDir, openOwned, readText, removeFile, writeAtomic } from "../state/files.ts";
 import { forgetContainer, loadRecord, releaseName, saveRecord, type ContainerRecord } from "../state/containers.ts";
 import { NAMES_DIR, RUN_DIR, SUPERVISOR_BUILD, SUPERVISOR_LOCK, SUPERVISOR_SOCKET, runSpecPath } from "../state/paths.ts";
@@ -115,7 +114,7 @@ export async function supervise(): Promise<number> {
         data: (_t, d) => {
           if (out === undefined) return;
           try {
-            writeAll(out, d);
+            writeAllSync(out, d);
           } catch (e) {
             // A full disk loses this container's output, never the supervisor.
             log.error(`${id.slice(0, 12)}: writing its terminal's output: ${(e as Error).message}`);
