@@ -105,6 +105,9 @@ export interface NetConf {
   bridge?: string;
   subnet?: string;
   gateway?: string;
+  /** The IPv6 range of a dual-stack network (ipam.ranges' IPv6 range set). */
+  subnet6?: string;
+  gateway6?: string;
   isGateway?: boolean;
   ipMasq?: boolean;
   hairpinMode?: boolean;
