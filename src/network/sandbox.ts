@@ -348,12 +348,17 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
     });
     if (sb) sb.loDown = false;
     for (const r of extra) {
+      if (!leased.some((l) => l.sub.subnet.family === r.dst.family)) {
+        throw new UsageError(`route ${formatPrefix(r.dst)} is IPv${r.dst.family} and network ${net.name} has no IPv${r.dst.family} subnet: leave the route out or give the network one`);
+      }
       const gw = r.gw ?? (r.dst.family === 4 ? gateway : leased.map((l) => gatewayOf(l.sub)).find((g) => g?.family === r.dst.family));
       if (!gw) throw new UsageError(`route ${formatPrefix(r.dst)} has no gateway and network ${net.name} has none (isGateway false): give the route a "gw"`);
       routeAdd(inside, { dst: nth(r.dst, 0n), dstLen: r.dst.prefix, gateway: gw, oif: index }, owner.what);
     }
-    if (!route) {
-      ep.noDefaultRoute = true;
+    const no6 = leased.some((l) => l.sub.subnet.family === 6) && !defaults.some((g) => g.family === 6);
+    if (!route || no6) {
+      if (!route) ep.noDefaultRoute = true;
+      if (no6) ep.noDefaultRoute6 = true;
       owner.save();
     }
     return ep;
@@ -440,14 +445,20 @@ export function endpointProblems(ep: Endpoint, net: NetworkRecord, nsFd: number,
       const a = parseIp(ip.address);
       if (a && leaseHolder(ep.networkId, a)?.container !== owner.id) problems.push(`the lease of ${ip.address} on network ${net.name} is not held`);
     }
-    const routes = routeList(inside).filter((r) => r.table === RT_TABLE_MAIN);
-    const has = (dstLen: number, dst: string | undefined, gw: string | undefined) =>
-      routes.some((r) => r.dstLen === dstLen && (dstLen === 0 || (r.dst && formatIp(r.dst)) === dst) && (gw === undefined || (r.gateway && formatIp(r.gateway)) === gw) && r.oif === link.index);
-    const gw = ep.ips[0]?.gateway;
-    if (!ep.noDefaultRoute && gw && !has(0, undefined, gw)) problems.push(`the default route via ${gw} is missing`);
+    const routes = [
+      ...routeList(inside, AF_INET).map((r) => ({ ...r, family: 4 })),
+      ...routeList(inside, AF_INET6).map((r) => ({ ...r, family: 6 })),
+    ].filter((r) => r.table === RT_TABLE_MAIN);
+    const has = (family: number, dstLen: number, dst: string | undefined, gw: string | undefined) =>
+      routes.some((r) => r.family === family && r.dstLen === dstLen && (dstLen === 0 || (r.dst && formatIp(r.dst)) === dst) && (gw === undefined || (r.gateway && formatIp(r.gateway)) === gw) && r.oif === link.index);
+    // Each family's gateway: IPv4's, and a dual-stack endpoint's IPv6 one.
+    const gwOf = (family: number) => ep.ips.find((i) => parseIp(i.address)?.family === family)?.gateway;
+    const gw = gwOf(4), gw6 = gwOf(6);
+    if (!ep.noDefaultRoute && gw && !has(4, 0, undefined, gw)) problems.push(`the default route via ${gw} is missing`);
+    if (!ep.noDefaultRoute6 && gw6 && !has(6, 0, undefined, gw6)) problems.push(`the IPv6 default route via ${gw6} is missing`);
     for (const r of ep.routes ?? []) {
       const p = parsePrefix(r.dst);
-      if (p && !has(p.prefix, formatIp(nth(p, 0n)), r.gw ?? gw)) problems.push(`the route to ${r.dst} is missing`);
+      if (p && !has(p.family, p.prefix, formatIp(nth(p, 0n)), r.gw ?? gwOf(p.family))) problems.push(`the route to ${r.dst} is missing`);
     }
   } finally {
     inside.close();
