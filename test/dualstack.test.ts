@@ -115,6 +115,16 @@ function v6Addresses(netns: string, dev = "eth0"): string[] {
 
 const ruleset = () => sh(["nft", "list", "table", "inet", "tsnet"]).stdout;
 
+/** tsnet as a CNI plugin, called as a runtime calls it (only these CNI_ variables). */
+function cni(cmd: string, netns: string, conf: object, prevResult?: unknown) {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("CNI_")) env[k] = v;
+  return Bun.spawnSync([TSNET], {
+    stdin: Buffer.from(JSON.stringify({ ...conf, ...(prevResult !== undefined && { prevResult }) })),
+    env: { ...env, CNI_COMMAND: cmd, CNI_CONTAINERID: `ds-${netns}`, CNI_NETNS: `/run/netns/${netns}`, CNI_IFNAME: "eth0", CNI_PATH: "/nonexistent" },
+  });
+}
+
 describe("dual-stack networks", () => {
   test("containers get an IPv6 address and default route and talk over IPv6; the bridge holds the gateway", async () => {
     ok(["network", "create", "--ipv6", "--subnet", "10.91.0.0/24", "--subnet", "fd00:91::/64", "d91"]);
@@ -212,12 +222,12 @@ except Exception as e: print("blocked", type(e).__name__)`;
 
   test("eth0 on an IPv4-only network has IPv6 turned off: no address at all, not even link-local", () => {
     ok(["network", "create", "--subnet", "10.99.0.0/24", "v4only"]);
-    ok(["network", "create", "--ipv6", "--subnet", "fd00:99::/64", "d99"]);
     const look = "ip -6 -o addr show dev eth0; echo disable_ipv6=$(cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6)";
     for (const net of ["bridge", "v4only"]) {
       const r = tsnet(["run", "--rm", "--network", net, "--", "sh", "-c", look]);
       expect(r.stdout).toBe("disable_ipv6=1\n");
     }
+    ok(["network", "create", "--ipv6", "--subnet", "fd00:99::/64", "d99"]);
     const r = tsnet(["run", "--rm", "--network", "d99", "--", "sh", "-c", look]);
     expect(r.stdout).toContain("inet6 fd00:99::");
     expect(r.stdout).toContain("disable_ipv6=0\n");
@@ -276,12 +286,7 @@ except Exception as e: print("blocked", type(e).__name__)`;
         cniVersion: "1.0.0", name: "cni6", type: "tsnet",
         ipam: { ranges: [[{ subnet: "10.102.0.0/24" }], [{ subnet: "fd00:102::/64", gateway: "fd00:102::1" }]], routes: [{ dst: "2001:db8:9::/48" }] },
       };
-      const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("CNI_")) env[k] = v;
-      const call = (cmd: string, prevResult?: unknown) => Bun.spawnSync([TSNET], {
-        stdin: Buffer.from(JSON.stringify({ ...conf, ...(prevResult !== undefined && { prevResult }) })),
-        env: { ...env, CNI_COMMAND: cmd, CNI_CONTAINERID: "dualstack1", CNI_NETNS: "/run/netns/dscni", CNI_IFNAME: "eth0", CNI_PATH: "/nonexistent" },
-      });
+      const call = (cmd: string, prevResult?: unknown) => cni(cmd, "dscni", conf, prevResult);
       const add = call("ADD");
       expect(add.stderr.toString()).toBe("");
       const res = JSON.parse(add.stdout.toString());
@@ -296,6 +301,22 @@ except Exception as e: print("blocked", type(e).__name__)`;
       expect(call("DEL", res).exitCode).toBe(0);
     } finally {
       sh(["ip", "netns", "del", "dscni"]);
+    }
+  });
+
+  test("ipMasq false (a CNI network's) turns NAT66 off with IPv4 masquerade", () => {
+    must("ip netns add dscni2");
+    try {
+      const conf = { cniVersion: "1.0.0", name: "cni7", type: "tsnet", ipMasq: false, ipam: { ranges: [[{ subnet: "10.103.0.0/24" }], [{ subnet: "fd00:103::/64" }]] } };
+      const add = cni("ADD", "dscni2", conf);
+      expect(add.stderr.toString()).toBe("");
+      expect(ruleset()).not.toContain("fd00:103::/64 oifname !=");
+      expect(ruleset()).toContain("ip6 daddr fd00:103::/64 iifname != @bridges");
+      // Unmasqueraded, the world gets the container's own address and has no route back to it.
+      expect(askPeer(WORLD6, undefined, "cni7")).toBe("");
+      expect(cni("DEL", "dscni2", conf, JSON.parse(add.stdout.toString())).exitCode).toBe(0);
+    } finally {
+      sh(["ip", "netns", "del", "dscni2"]);
     }
   });
 });

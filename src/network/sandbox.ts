@@ -324,7 +324,7 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
     // In a namespace of this run's own there is none yet; in one given by path (a CNI runtime's,
     // a `network connect`) the namespace says whether an earlier network or plugin gave one.
     const extra = o.routes ?? [];
-    // Per family: IPv4's default route decides noDefaultRoute, as before; IPv6's follows the same rule.
+    // A default route per family of the network, by that rule each.
     const defaults = leased.flatMap(({ sub }) => {
       const gw = gatewayOf(sub);
       const family = sub.subnet.family;
@@ -336,9 +336,10 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
     const route = defaults.some((g) => g.family === leased[0]?.sub.subnet.family);
     // An IPv4-only network: the interface gets no IPv6 at all (no link-local address, no router
     // solicitations), as Docker 26+ does; on a dual-stack one IPv6 is made sure to be on. Before
-    // the link goes up, so it never sends a packet with IPv6 on.
+    // the link goes up, so it never sends a packet with IPv6 on. (No file without IPv6 in the
+    // kernel: nothing to turn off.)
     inNetns(nsFd, () => setSysctl(`/proc/sys/net/ipv6/conf/${ep.ifname}/disable_ipv6`, !leased.some((l) => l.sub.subnet.family === 6)));
-    // One round trip for the three. The peer cannot be brought up in the creating message (the
+    // One round trip for all of it. The peer cannot be brought up in the creating message (the
     // kernel has not paired the ends yet at that point), so it goes up here.
     inside.batch(() => {
       if (sb?.loDown) linkSet(inside, LOOPBACK_IFINDEX, { up: true }, "lo");
