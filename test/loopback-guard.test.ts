@@ -78,7 +78,7 @@ function ingressFilters(link: string): any[] {
 function guardOn(link: string): boolean {
   const f = ingressFilters(link);
   return f.length === 1 && f[0].kind === "bpf" && f[0].pref === 1 && f[0].protocol === "all" && f[0].options.handle === GUARD_HANDLE &&
-    f[0].options["direct-action"] === true && f[0].options.bytecode?.length === 19;
+    f[0].options["direct-action"] === true && f[0].options.bytecode?.length === 30;
 }
 
 /** The link's clsact qdiscs. */
