@@ -152,6 +152,8 @@ describe("dual-stack networks", () => {
     expect(cfg("a6")[1]).toBe("fd00:7473::/64");
     expect(cfg("b6")[1]).toBe("fd00:7473:0:1::/64");
     expect(cfg("a6")[0]).toMatch(/^10\.7[89]\.\d+\.0\/24$/);
+    ok(["network", "create", "v4"]);
+    expect(ok(["network", "ls", "--format", "{{.Name}} {{.IPv6}}"]).split("\n").filter((l) => /^(a6|b6|v4|bridge) /.test(l)).sort()).toEqual(["a6 true", "b6 true", "bridge false", "v4 false"]);
   });
 
   test("outbound IPv6 leaves masqueraded as the host (NAT66)", () => {
