@@ -237,6 +237,18 @@ except Exception as e: print("blocked", type(e).__name__)`;
     expect(tsnet(["run", "--rm", "--", "ip", "-6", "-o", "addr", "show", "dev", "lo"]).stdout).toContain("::1/128");
   });
 
+  test("network connect --ip6: an IPv4-only container gets eth1 with an IPv6 address and an IPv6 default route; eth0 stays without IPv6", async () => {
+    ok(["network", "create", "--ipv6", "--subnet", "fd00:104::/64", "d104"]);
+    ok(["run", "-d", "--name", "c104", "--", "sleep", "60"]);
+    ok(["network", "connect", "--ip6", "fd00:104::44", "d104", "c104"]);
+    expect(v6Addresses("tsnet-c104", "eth1")).toEqual(["fd00:104::44/64"]);
+    expect(ipj<any[]>(["-6", "route", "show", "default"], "tsnet-c104").map((r) => [r.gateway, r.dev])).toEqual([["fd00:104::1", "eth1"]]);
+    expect(sh(["ip", "-n", "tsnet-c104", "-6", "-o", "addr", "show", "dev", "eth0"]).stdout).toBe("");
+    expect(askPeer(WORLD6, "tsnet-c104")).toBe(WORLD_HOST6);
+    const bad = tsnet(["network", "connect", "--ip6", "fd00:104::44", "d104", "c104"]);
+    expect(bad.code).not.toBe(0);
+  });
+
   test("inspect shows the IPv6 address, prefix and gateway; network inspect EnableIPv6 and both subnets", () => {
     ok(["network", "create", "--ipv6", "--subnet", "10.100.0.0/24", "--subnet", "fd00:100::/64", "--gateway", "fd00:100::fe", "d100"]);
     server("s100", ["--network", "d100", "--ip6", "fd00:100::20"]);
