@@ -260,7 +260,8 @@ export const ULA_POOL = "fd00:7473::/48";
 const ULA_PREFIX = 64;
 /**
  * IPv6 prefix lengths a network may have. /124 (16 addresses) is the longest: a /127 or /128
- * leaves no address for a container beside the gateway, and Docker's IPAM refuses those too.
+ * leaves no address for a container beside the gateway. Below /16 a "subnet" would swallow
+ * whole address plans (fc00::/7 is all of ULA space).
  */
 const V6_MIN_PREFIX = 16, V6_MAX_PREFIX = 124;
 
@@ -294,7 +295,8 @@ function wantedSubnets(o: CreateNetworkOptions): { v4: Wanted; v6: Wanted } {
     if (subnet.family === 6) {
       if (!o.ipv6) throw new UsageError(`${subnetWord} ${text} is an IPv6 subnet, which needs ${ipv6Word}: add ${ipv6Word} to make a dual-stack network`);
       if (subnet.prefix > V6_MAX_PREFIX || subnet.prefix < V6_MIN_PREFIX) {
-        throw new UsageError(`${subnetWord} ${text}: an IPv6 subnet needs a prefix length from ${V6_MIN_PREFIX} to ${V6_MAX_PREFIX} (a /${subnet.prefix} leaves no room for containers), e.g. /64`);
+        const why = subnet.prefix > V6_MAX_PREFIX ? `a /${subnet.prefix} leaves no room for containers` : `a /${subnet.prefix} is far more than a network needs`;
+        throw new UsageError(`${subnetWord} ${text}: an IPv6 subnet needs a prefix length from ${V6_MIN_PREFIX} to ${V6_MAX_PREFIX} (${why}), e.g. /64`);
       }
     }
     slot.subnet = subnet;
