@@ -143,7 +143,7 @@ describe("every command's table", () => {
       for (const [key, o] of Object.entries(c.options as Record<string, OptionDef>)) {
         expect(o.description.length).toBeGreaterThan(0);
         expect(o.example).toContain(`tsnet ${name}`);
-        expect(key).toMatch(/^[a-z][a-z-]*$/);
+        expect(key).toMatch(/^[a-z][a-z0-9-]*$/);
       }
       // no two options claim one spelling
       const spellings = Object.entries(c.options as Record<string, OptionDef>).flatMap(([k, o]) => [k, ...(o.aliases ?? []), ...(o.alias ? [`-${o.alias}`] : [])]);

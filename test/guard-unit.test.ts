@@ -10,7 +10,7 @@ import { ENOENT, EOPNOTSUPP, EPERM } from "../src/errors/errno.ts";
 import { BPF_ABS, BPF_B, BPF_H, BPF_IMM, BPF_IND, BPF_JA, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_LDX, BPF_RET, BPF_W, SKF_AD_OFF, SKF_AD_PROTOCOL } from "../src/netlink/bpf.ts";
 import { NetlinkWriter } from "../src/netlink/writer.ts";
 import { isLoopbackGuard, loopbackGuardFilter, loopbackGuardProgram, missingFeature } from "../src/network/guard.ts";
-import { ETH_P_8021AD, ETH_P_8021Q, ETH_P_ALL, ETH_P_IP, TC_ACT_OK, TC_ACT_SHOT, TC_ACT_UNSPEC, TCA_BPF_FLAG_ACT_DIRECT } from "../src/rtnetlink/constants.ts";
+import { ETH_P_8021AD, ETH_P_8021Q, ETH_P_ALL, ETH_P_IP, ETH_P_IPV6, TC_ACT_OK, TC_ACT_SHOT, TC_ACT_UNSPEC, TCA_BPF_FLAG_ACT_DIRECT } from "../src/rtnetlink/constants.ts";
 import {
   CLSACT_INGRESS, OP_ADD_BPF_FILTER, OP_ADD_CLSACT, encodeBpfFilterAdd, encodeClsactAdd, encodeFilterList, filterInfo, parseFilter,
 } from "../src/rtnetlink/tc.ts";
@@ -144,6 +144,11 @@ function frame(ethertype: number, payload: number[]): Uint8Array {
   return new Uint8Array(b);
 }
 
+/** An IPv6 header (40 bytes) from fd00::2 to `dst` (16 bytes), then a TCP SYN's first bytes. */
+function ipv6(dst: number[]): number[] {
+  return [0x60, 0, 0, 0, 0, 20, 6, 64, 0xfd, ...new Array(14).fill(0), 2, ...dst, 0x4e, 0x20, 0x45, 0x71];
+}
+
 /** An IPv4 header (20 bytes) from 10.78.0.2 to `dst`, then a TCP SYN's first bytes. */
 function ipv4(dst: [number, number, number, number]): number[] {
   return [0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 78, 0, 2, ...dst, 0x4e, 0x20, 0x45, 0x71];
@@ -154,8 +159,9 @@ describe("the guard's program", () => {
 
   test("is the program the kernel accepted and tc -d printed", () => {
     expect(prog).toEqual(fromTcText(
-      "19,32 0 0 4294963200,1 0 0 14,21 12 0 2048,21 1 0 33024,21 0 13 34984,72 0 0 2,1 0 0 18,21 7 0 2048,21 1 0 33024," +
-      "21 0 8 34984,72 0 0 2,1 0 0 22,21 2 0 2048,21 3 0 33024,21 2 3 34984,80 0 0 16,21 0 1 127,6 0 0 2,6 0 0 4294967295",
+      "30,32 0 0 4294963200,1 0 0 14,21 15 0 2048,21 16 0 34525,21 1 0 33024,21 0 23 34984,72 0 0 2,1 0 0 18,21 9 0 2048," +
+      "21 10 0 34525,21 1 0 33024,21 0 17 34984,72 0 0 2,1 0 0 22,21 3 0 2048,21 4 0 34525,21 11 0 33024,21 10 11 34984," +
+      "80 0 0 16,21 8 9 127,64 0 0 24,21 0 7 0,64 0 0 28,21 0 5 0,64 0 0 32,21 0 3 0,64 0 0 36,21 0 1 1,6 0 0 2,6 0 0 4294967295",
     ));
   });
 
@@ -165,9 +171,18 @@ describe("the guard's program", () => {
     expect(run(prog, frame(ETH_P_IP, ipv4([10, 78, 0, 1])), ETH_P_IP)).toBe(TC_ACT_UNSPEC);
     expect(run(prog, frame(ETH_P_IP, ipv4([128, 0, 0, 1])), ETH_P_IP)).toBe(TC_ACT_UNSPEC);
     expect(run(prog, frame(ETH_P_IP, ipv4([126, 255, 255, 255])), ETH_P_IP)).toBe(TC_ACT_UNSPEC);
-    // ARP (whose target may be anything) and IPv6 pass (::1 comes with issue 20).
+    // ARP (whose target may be anything) passes.
     expect(run(prog, frame(0x0806, [0, 1, 8, 0, 6, 4, 0, 1, ...new Array(20).fill(127)]), 0x0806)).toBe(TC_ACT_UNSPEC);
-    expect(run(prog, frame(0x86dd, new Array(40).fill(0)), 0x86dd)).toBe(TC_ACT_UNSPEC);
+  });
+
+  test("drops IPv6 for ::1 only, tagged or not", () => {
+    const one = [...new Array(15).fill(0), 1];
+    expect(run(prog, frame(ETH_P_IPV6, ipv6(one)), ETH_P_IPV6)).toBe(TC_ACT_SHOT);
+    expect(run(prog, taggedInData([], ipv6(one), ETH_P_IPV6), ETH_P_8021Q)).toBe(TC_ACT_SHOT);
+    // ::, ::2, ::1:0:0:0:1, fd00::1 and 1:: pass: only ::1 is loopback.
+    for (const dst of [new Array(16).fill(0), [...new Array(15).fill(0), 2], [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1], [0xfd, ...new Array(14).fill(0), 1], [0, 1, ...new Array(14).fill(0)]]) {
+      expect(run(prog, frame(ETH_P_IPV6, ipv6(dst)), ETH_P_IPV6)).toBe(TC_ACT_UNSPEC);
+    }
   });
 
   test("looks through VLAN tags still in the data, 802.1Q and 802.1ad, and drops deeper stacks", () => {
@@ -191,10 +206,10 @@ describe("the guard's program", () => {
  * header, then that tag's TCI and the type of what follows at 14..17, `moreTpids` further tags,
  * then the payload.
  */
-function taggedInData(moreTpids: number[], payload: number[]): Uint8Array {
+function taggedInData(moreTpids: number[], payload: number[], inner = ETH_P_IP): Uint8Array {
   const b: number[] = [2, 0x74, 10, 78, 0, 1, 2, 0x74, 10, 78, 0, 2, 0x81, 0x00];
   // The first in-data tag: TCI, then the type of what follows.
-  for (const type of [...moreTpids, ETH_P_IP]) b.push(0, 0, type >> 8, type & 0xff);
+  for (const type of [...moreTpids, inner]) b.push(0, 0, type >> 8, type & 0xff);
   b.push(...payload);
   return new Uint8Array(b);
 }

@@ -78,7 +78,7 @@ function ingressFilters(link: string): any[] {
 function guardOn(link: string): boolean {
   const f = ingressFilters(link);
   return f.length === 1 && f[0].kind === "bpf" && f[0].pref === 1 && f[0].protocol === "all" && f[0].options.handle === GUARD_HANDLE &&
-    f[0].options["direct-action"] === true && f[0].options.bytecode?.length === 19;
+    f[0].options["direct-action"] === true && f[0].options.bytecode?.length === 30;
 }
 
 /** The link's clsact qdiscs. */
@@ -213,7 +213,18 @@ describe("CVE-2020-8558 with no tsnet process running", () => {
       // veth of the bridge (a run's first check comes 50 ms after it starts); still one each.
       const many = Array.from({ length: 6 }, () => Bun.spawn([TSNET, "run", "--rm", "--network", "gcni2", "--", "sleep", "1"], { stdio: ["ignore", "ignore", "pipe"] }));
       await waitFor("the six runs' veths", () => portsOf(bridge).length === 10);
-      for (const p of portsOf(bridge)) expect(`${p}: ${guardOn(p)}`).toBe(`${p}: true`);
+      for (const p of portsOf(bridge)) {
+        // A run whose `sleep 1` ended meanwhile took its veth along (seen on a loaded machine).
+        const on = (() => {
+          try {
+            return guardOn(p);
+          } catch (e) {
+            if (sh(["ip", "link", "show", p]).code !== 0) return "gone";
+            throw e;
+          }
+        })();
+        if (on !== "gone") expect(`${p}: ${on}`).toBe(`${p}: true`);
+      }
       for (const p of many) expect(await p.exited).toBe(0);
       await waitFor("the six runs' veths to go", () => portsOf(bridge).length === 4);
       // The bridge itself carries none (see src/network/guard.ts).

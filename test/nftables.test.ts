@@ -110,7 +110,8 @@ describe("nf_tables over netlink, read back by nft", () => {
 
     expect(chainLines("guard")).toEqual([
       `iifname != "lo" ip daddr 127.0.0.0/8 counter packets 0 bytes 0 drop`,
-      `ip daddr 10.88.0.0/24 iifname != @bridges counter packets 0 bytes 0 drop`,
+      `iifname != "lo" ip6 daddr ::1 counter packets 0 bytes 0 drop`,
+      `ip daddr 10.88.0.0/24 iifname != @bridges fib daddr type != local counter packets 0 bytes 0 drop`,
     ]);
     expect(chains.forward).toMatchObject({ type: "filter", hook: "forward", prio: 0, policy: "accept" });
     expect(chainLines("forward")).toEqual([

@@ -208,10 +208,15 @@ function result(env: CniEnv, conf: NetConf, net: NetworkRecord, a: CniAttachment
     { name: ep.ifname, mac: ep.mac, ...(net.mtu && { mtu: net.mtu }), sandbox: a.netns },
   ];
   const ips: CniIp[] = ep.ips.map((i) => ({ address: `${i.address}/${i.prefix}`, ...(i.gateway && { gateway: i.gateway }), interface: base + 2 }));
-  const gw = ep.ips[0]?.gateway;
+  const gw = ep.ips.find((i) => !i.address.includes(":"))?.gateway;
+  const gw6 = ep.ips.find((i) => i.address.includes(":"))?.gateway;
   const routes: CniRoute[] = [];
   if (!ep.noDefaultRoute && gw) routes.push({ dst: "0.0.0.0/0", gw });
-  for (const r of ep.routes ?? []) routes.push({ dst: r.dst, ...((r.gw ?? gw) && { gw: r.gw ?? gw }) });
+  if (!ep.noDefaultRoute6 && gw6) routes.push({ dst: "::/0", gw: gw6 });
+  for (const r of ep.routes ?? []) {
+    const via = r.gw ?? (r.dst.includes(":") ? gw6 : gw);
+    routes.push({ dst: r.dst, ...(via && { gw: via }) });
+  }
   return {
     cniVersion: conf.cniVersion,
     interfaces: [...(prev?.interfaces ?? []), ...interfaces],

@@ -105,6 +105,9 @@ export interface NetConf {
   bridge?: string;
   subnet?: string;
   gateway?: string;
+  /** The IPv6 range of a dual-stack network (ipam.ranges' IPv6 range set). */
+  subnet6?: string;
+  gateway6?: string;
   isGateway?: boolean;
   ipMasq?: boolean;
   hairpinMode?: boolean;
@@ -239,13 +242,34 @@ function setAddressing(conf: NetConf, c: Record<string, unknown>): void {
     };
     fromIpam(str(ipam, "subnet", "ipam."), str(ipam, "gateway", "ipam."));
     if (ipam.ranges !== undefined) {
+      // host-local's form: a list of range sets, each a list of ranges. tsnet leases from whole
+      // subnets, so each set is one range; two sets (one IPv4, one IPv6) make a dual-stack network.
       const ranges = ipam.ranges;
-      const one = Array.isArray(ranges) && ranges.length === 1 && Array.isArray(ranges[0]) && ranges[0].length === 1 ? obj(ranges[0][0]) : undefined;
-      if (!one) throw new CniError(ERR_UNSUPPORTED_FIELD, `unsupported field "ipam.ranges": ${JSON.stringify(ranges)} (tsnet's own IPAM takes one range: [[{"subnet": ..., "gateway": ...}]])`);
-      for (const k of ["rangeStart", "rangeEnd"]) {
-        if (one[k] !== undefined) throw new CniError(ERR_UNSUPPORTED_FIELD, `unsupported field "ipam.ranges[0][0].${k}": ${JSON.stringify(one[k])} (tsnet's own IPAM leases from the whole subnet)`);
-      }
-      fromIpam(str(one, "subnet", "ipam.ranges[0][0]."), str(one, "gateway", "ipam.ranges[0][0]."));
+      const sets = Array.isArray(ranges) && ranges.length >= 1 && ranges.length <= 2 && ranges.every((r) => Array.isArray(r) && r.length === 1)
+        ? ranges.map((r) => obj((r as unknown[])[0]))
+        : undefined;
+      if (!sets || sets.some((r) => !r)) throw new CniError(ERR_UNSUPPORTED_FIELD, `unsupported field "ipam.ranges": ${JSON.stringify(ranges)} (tsnet's own IPAM takes one range per family: [[{"subnet": IPv4, "gateway": ...}], [{"subnet": IPv6, "gateway": ...}]])`);
+      let v6Seen = false;
+      sets.forEach((one, i) => {
+        const where = `ipam.ranges[${i}][0].`;
+        for (const k of ["rangeStart", "rangeEnd"]) {
+          if (one![k] !== undefined) throw new CniError(ERR_UNSUPPORTED_FIELD, `unsupported field "${where}${k}": ${JSON.stringify(one![k])} (tsnet's own IPAM leases from the whole subnet)`);
+        }
+        const s = str(one!, "subnet", where);
+        const g = str(one!, "gateway", where);
+        if (s !== undefined && parsePrefix(s)?.family === 6) {
+          if (v6Seen) throw invalid(`"ipam.ranges" has two IPv6 ranges: give one IPv4 and one IPv6 range set`);
+          v6Seen = true;
+          if (g !== undefined && parseIp(g)?.family !== 6) throw invalid(`"${where}gateway" ${g} is not an IPv6 address, as its subnet ${s} is`);
+          conf.subnet6 = s;
+          if (g !== undefined) conf.gateway6 = g;
+          return;
+        }
+        if (i > 0 && !v6Seen && subnet !== undefined && s !== undefined && normPrefix(s) !== normPrefix(subnet)) {
+          throw invalid(`"ipam.ranges" has two IPv4 ranges: give one IPv4 and one IPv6 range set`);
+        }
+        fromIpam(s, g);
+      });
     }
     if (ipam.routes !== undefined) {
       if (!Array.isArray(ipam.routes)) throw invalid(`"ipam.routes" must be a list`);
@@ -253,13 +277,19 @@ function setAddressing(conf: NetConf, c: Record<string, unknown>): void {
         const o = obj(r);
         const dst = o && str(o, "dst", "ipam.routes[].");
         const p = dst ? parsePrefix(dst) : undefined;
-        if (!o || !p || p.family !== 4) throw invalid(`"ipam.routes" entry ${JSON.stringify(r)} needs "dst", an IPv4 subnet such as "0.0.0.0/0"`);
+        if (!o || !p) throw invalid(`"ipam.routes" entry ${JSON.stringify(r)} needs "dst", a subnet such as "0.0.0.0/0" or "::/0"`);
         const gwText = str(o, "gw", "ipam.routes[].");
         const gw = gwText === undefined ? undefined : parseIp(gwText);
-        if (gwText !== undefined && gw?.family !== 4) throw invalid(`"ipam.routes" entry ${JSON.stringify(r)}: "gw" must be an IPv4 address`);
+        if (gwText !== undefined && gw?.family !== p.family) throw invalid(`"ipam.routes" entry ${JSON.stringify(r)}: "gw" must be an IPv${p.family} address, as "dst" is`);
         conf.routes.push({ dst: p, ...(gw && { gw }) });
       }
     }
+  }
+  // A lone IPv6 subnet (top level or ipam.subnet) is the IPv6 side of a dual-stack network.
+  if (subnet !== undefined && parsePrefix(subnet)?.family === 6 && conf.subnet6 === undefined) {
+    conf.subnet6 = subnet;
+    if (gateway !== undefined) conf.gateway6 = gateway;
+    return;
   }
   if (subnet !== undefined) conf.subnet = subnet;
   if (gateway !== undefined) conf.gateway = gateway;

@@ -25,13 +25,18 @@ export function findCniNetwork(name: string): NetworkRecord | undefined {
 export function ensureCniNetwork(conf: NetConf, addressing?: { subnet: string; gateway?: string }): NetworkRecord {
   const subnet = conf.subnet ?? addressing?.subnet;
   const gateway = conf.gateway ?? addressing?.gateway;
+  // An IPv6 range beside the IPv4 one (ipam.ranges' second range set) makes a dual-stack network.
+  const subnet6 = conf.subnet6;
+  const gateway6 = conf.gateway6;
   let net: NetworkRecord;
   try {
     net = createNetwork(
       {
         name: conf.name,
-        subnet,
-        gateway,
+        subnets: [subnet, subnet6].filter((x): x is string => x !== undefined),
+        gateways: [gateway, gateway6].filter((x): x is string => x !== undefined),
+        ipv6: subnet6 !== undefined,
+        ipv6Word: `an IPv6 range in "ipam.ranges"`,
         internal: false,
         labels: { [CNI_LABEL]: conf.type },
         bridge: conf.bridge,
@@ -52,26 +57,33 @@ export function ensureCniNetwork(conf: NetConf, addressing?: { subnet: string; g
   if (net.driver !== "bridge" || !net.bridge) {
     throw new CniError(ERR_INVALID_CONFIG, `network ${net.name} is tsnet's ${net.driver} network, which has no bridge: give the configuration another "name"`);
   }
-  checkAgrees(net, conf, { subnet, gateway });
+  checkAgrees(net, conf, { subnet, gateway, subnet6, gateway6 });
   return net;
 }
 
 /** Refuses a configuration whose explicit keys contradict the network's record. */
-function checkAgrees(net: NetworkRecord, conf: NetConf, want: { subnet?: string; gateway?: string }): void {
+function checkAgrees(net: NetworkRecord, conf: NetConf, want: { subnet?: string; gateway?: string; subnet6?: string; gateway6?: string }): void {
   const differs: string[] = [];
   const cmp = (key: string, said: unknown, has: unknown, hasText = JSON.stringify(has)) => {
     if (said !== undefined && said !== has) differs.push(`"${key}" is ${JSON.stringify(said)} but the network has ${hasText}`);
   };
-  const sub = net.subnets[0];
+  const sub = net.subnets.find((s) => !s.subnet.includes(":"));
+  const sub6 = net.subnets.find((s) => s.subnet.includes(":"));
   cmp("bridge", conf.bridge, net.bridge);
-  if (want.subnet !== undefined) {
-    const p = parsePrefix(want.subnet);
-    cmp("subnet", p ? formatPrefix(p) : want.subnet, sub?.subnet);
-  }
-  if (want.gateway !== undefined) {
-    const g = parseIp(want.gateway);
-    cmp("gateway", g ? formatIp(g) : want.gateway, sub?.gateway);
-  }
+  const cmpSubnet = (key: string, said: string | undefined, has: string | undefined) => {
+    if (said === undefined) return;
+    const p = parsePrefix(said);
+    cmp(key, p ? formatPrefix(p) : said, has);
+  };
+  const cmpGateway = (key: string, said: string | undefined, has: string | undefined) => {
+    if (said === undefined) return;
+    const g = parseIp(said);
+    cmp(key, g ? formatIp(g) : said, has);
+  };
+  cmpSubnet("subnet", want.subnet, sub?.subnet);
+  cmpGateway("gateway", want.gateway, sub?.gateway);
+  cmpSubnet("ipam.ranges IPv6 subnet", want.subnet6, sub6?.subnet);
+  cmpGateway("ipam.ranges IPv6 gateway", want.gateway6, sub6?.gateway);
   cmp("ipMasq", conf.ipMasq, net.ipMasq ?? true);
   // The kernel's default MTU for a veth is 1500 (ETH_DATA_LEN).
   cmp("mtu", conf.mtu, net.mtu ?? 1500);

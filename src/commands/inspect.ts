@@ -9,13 +9,14 @@ import { containerAlive } from "../container/lifecycle.ts";
 import { isErrno } from "../errors/errors.ts";
 import { ENOENT } from "../errors/errno.ts";
 import { formatIPv4 } from "../ip/ipv4.ts";
-import { formatIp } from "../ip/addr.ts";
+import { contains, formatIp, parsePrefix } from "../ip/addr.ts";
 import { publishedPorts } from "../nat/portmap.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
 import { inNetns, openNetns } from "../netns/netns.ts";
 import { formatMac } from "../network/bridge.ts";
 import { addrList } from "../rtnetlink/addr.ts";
+import { AF_INET6 } from "../rtnetlink/constants.ts";
 import { linkGet } from "../rtnetlink/link.ts";
 import { routeList } from "../rtnetlink/route.ts";
 import type { ContainerRecord } from "../state/containers.ts";
@@ -27,9 +28,14 @@ interface Addressing {
   IPAddress: string;
   IPPrefixLen: number;
   Gateway: string;
+  /** A dual-stack network's IPv6 address and gateway ("" on an IPv4-only one), as Docker names them. */
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  IPv6Gateway: string;
   MacAddress: string;
 }
-const NO_ADDRESS: Addressing = { IPAddress: "", IPPrefixLen: 0, Gateway: "", MacAddress: "" };
+const NO_ADDRESS: Addressing = { IPAddress: "", IPPrefixLen: 0, Gateway: "", GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, IPv6Gateway: "", MacAddress: "" };
+const LINK_LOCAL_V6 = parsePrefix("fe80::/10")!;
 
 /** Each interface's address, prefix, MAC and gateway, read from the kernel inside the namespace. */
 function addressing(path: string, ifnames: string[]): Map<string, Addressing> {
@@ -51,15 +57,23 @@ function addressing(path: string, ifnames: string[]): Map<string, Addressing> {
   try {
     const addrs = addrList(nl);
     const routes = routeList(nl);
+    // Global IPv6 addresses only: a link-local one (fe80::) is no network's.
+    const addrs6 = addrList(nl, AF_INET6).filter((a) => !contains(LINK_LOCAL_V6, a.address));
+    const routes6 = routeList(nl, AF_INET6);
     for (const ifname of ifnames) {
       const link = linkGet(nl, ifname);
       if (!link) continue;
       const addr = addrs.find((a) => a.index === link.index);
       const gw = routes.find((r) => r.dstLen === 0 && r.oif === link.index && r.gateway !== undefined);
+      const addr6 = addrs6.find((a) => a.index === link.index);
+      const gw6 = routes6.find((r) => r.dstLen === 0 && r.oif === link.index && r.gateway !== undefined);
       out.set(ifname, {
         IPAddress: addr ? formatIp(addr.address) : "",
         IPPrefixLen: addr?.prefix ?? 0,
         Gateway: gw?.gateway !== undefined ? formatIp(gw.gateway) : "",
+        GlobalIPv6Address: addr6 ? formatIp(addr6.address) : "",
+        GlobalIPv6PrefixLen: addr6?.prefix ?? 0,
+        IPv6Gateway: gw6?.gateway !== undefined ? formatIp(gw6.gateway) : "",
         MacAddress: link.mac ? formatMac(link.mac) : "",
       });
     }
@@ -101,6 +115,9 @@ export function inspectContainer(rec: ContainerRecord) {
       Gateway: a.Gateway,
       IPAddress: a.IPAddress,
       IPPrefixLen: a.IPPrefixLen,
+      IPv6Gateway: a.IPv6Gateway,
+      GlobalIPv6Address: a.GlobalIPv6Address,
+      GlobalIPv6PrefixLen: a.GlobalIPv6PrefixLen,
       MacAddress: a.MacAddress,
       DNSNames: [rec.name, rec.id.slice(0, 12), ...e.aliases],
     };

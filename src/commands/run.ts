@@ -45,6 +45,11 @@ export const OPTIONS = {
     description: "The container's address on its (user-defined) network, instead of the next free one",
     example: "tsnet run --network backend --ip 10.78.0.10 -- ip addr",
   },
+  ip6: {
+    type: "string", valueHint: "ADDRESS",
+    description: "The container's IPv6 address on its (user-defined, dual-stack) network, instead of the next free one",
+    example: "tsnet run --network web6 --ip6 fd00:80::10 -- ip addr",
+  },
   "mac-address": {
     type: "string", valueHint: "MAC",
     description: "eth0's MAC address (unicast), instead of one derived from its address",
@@ -163,7 +168,13 @@ export function runOptions(values: Values<typeof OPTIONS>, command: string[]): R
   };
   if (values.ip !== undefined) {
     if (mode !== "bridge") refuseWith("--ip", "an address is leased on a bridge network only");
-    if (!parseIp(values.ip)) throw new UsageError(`invalid --ip "${values.ip}": give an IPv4 address, e.g. --ip 10.78.0.10`);
+    const a = parseIp(values.ip);
+    if (a?.family !== 4) throw new UsageError(`invalid --ip "${values.ip}": give an IPv4 address, e.g. --ip 10.78.0.10${a ? " (an IPv6 address goes in --ip6)" : ""}`);
+  }
+  if (values.ip6 !== undefined) {
+    if (mode !== "bridge") refuseWith("--ip6", "an address is leased on a bridge network only");
+    const a = parseIp(values.ip6);
+    if (a?.family !== 6) throw new UsageError(`invalid --ip6 "${values.ip6}": give an IPv6 address, e.g. --ip6 fd00:80::10${a ? " (an IPv4 address goes in --ip)" : ""}`);
   }
   if (values["mac-address"] !== undefined) {
     if (mode !== "bridge") refuseWith("--mac-address", "only a bridge network gives the container an interface of its own");
@@ -198,6 +209,7 @@ export function runOptions(values: Values<typeof OPTIONS>, command: string[]): R
     mode,
     network: mode === "bridge" ? network : undefined,
     ip: values.ip,
+    ip6: values.ip6,
     mac: values["mac-address"],
     aliases: values["network-alias"],
     hostname: values.hostname,

@@ -4,9 +4,8 @@
 // endpoints before tearing the container down.
 import { close } from "../../ffi/libc.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
-import { parseIp } from "../ip/addr.ts";
 import { openNetns } from "../netns/netns.ts";
-import { attachEndpoint, checkStaticIp, containerOwner, detachEndpoint } from "../network/sandbox.ts";
+import { attachEndpoint, containerOwner, staticAddresses, detachEndpoint } from "../network/sandbox.ts";
 import { listRecords, loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";
 import type { NetworkRecord } from "../state/networks.ts";
 import { OBJECT_ERROR, isRunning, mustFind } from "./control.ts";
@@ -19,18 +18,14 @@ export function attachedContainers(net: NetworkRecord): ContainerRecord[] {
 
 export interface ConnectOptions {
   ip?: string;
+  ip6?: string;
   aliases?: string[];
 }
 
 export function connectContainer(ref: string, net: NetworkRecord, o: ConnectOptions): void {
   const found = mustFind(ref);
   if (net.driver !== "bridge") throw new UsageError(`cannot connect a container to the ${net.name} network: only bridge networks can be connected`);
-  const ip = o.ip === undefined ? undefined : parseIp(o.ip);
-  if (o.ip !== undefined) {
-    if (!ip) throw new UsageError(`invalid --ip "${o.ip}": give an IPv4 address`);
-    if (net.builtin) throw new UsageError(`--ip is supported on user-defined networks only: create one with tsnet network create NAME`);
-    checkStaticIp(net, ip);
-  }
+  const fixed = staticAddresses(net, o.ip, o.ip6);
   if (o.aliases?.length && net.builtin) throw new UsageError(`--alias is supported on user-defined networks only`);
   withRecordLock(found.id, () => {
     const rec = loadRecord(found.id);
@@ -43,7 +38,7 @@ export function connectContainer(ref: string, net: NetworkRecord, o: ConnectOpti
     }
     const fd = openNetns(rec.netns);
     try {
-      attachEndpoint(containerOwner(rec), net, fd, { ip, aliases: o.aliases, hairpin: (rec.ports?.length ?? 0) > 0 });
+      attachEndpoint(containerOwner(rec), net, fd, { ...fixed, aliases: o.aliases, hairpin: (rec.ports?.length ?? 0) > 0 });
     } finally {
       close(fd);
     }

@@ -13,7 +13,7 @@ import { removeDnsRedirect } from "../nat/dns.ts";
 import { allNetworks, natNetworks } from "../network/networks.ts";
 import { holdFirewall, type OwnedPorts } from "../network/firewall.ts";
 import { findNetwork, type NetworkRecord } from "../state/networks.ts";
-import { attachEndpoint, checkStaticIp, completeSandbox, containerOwner, createSandbox, primaryAddress, reclaimNetns, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
+import { attachEndpoint, completeSandbox, staticAddresses, containerOwner, createSandbox, primaryAddress, reclaimNetns, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
 import type { PublishedPort } from "../nat/ruleset.ts";
 import { parseIp, toV4, type IpAddress } from "../ip/addr.ts";
 import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
@@ -45,8 +45,9 @@ export interface CreateOptions {
   network?: string;
   /** With mode "container": the name or id of the container whose namespace is joined. */
   join?: string;
-  /** --ip, --mac-address, --network-alias for the network attached to. */
+  /** --ip, --ip6, --mac-address, --network-alias for the network attached to. */
   ip?: string;
+  ip6?: string;
   mac?: string;
   aliases?: string[];
   hostname?: string;
@@ -91,10 +92,10 @@ export function createContainer(o: CreateOptions): Live {
   const net = o.mode === "bridge" ? findRunNetwork(o.network ?? "bridge") : undefined;
   if (net) {
     if (net.internal && o.publish.length) throw new UsageError(`-p cannot be used on internal network ${net.name}: it has no way in from outside`);
-    if (net.builtin && (o.ip !== undefined || o.aliases?.length)) {
-      throw new UsageError(`${o.ip !== undefined ? "--ip" : "--network-alias"} is supported on user-defined networks only: create one with tsnet network create NAME`);
+    if (net.builtin && o.aliases?.length) {
+      throw new UsageError(`--network-alias is supported on user-defined networks only: create one with tsnet network create NAME`);
     }
-    if (o.ip !== undefined) checkStaticIp(net, parseIp(o.ip)!);
+    staticAddresses(net, o.ip, o.ip6);
   }
   // Descriptors held back for the undo, should the setup fail for want of them (EMFILE).
   reserveFds();
@@ -151,7 +152,7 @@ export function createContainer(o: CreateOptions): Live {
     if (net && live.sandbox) {
       mark("netns");
       attachEndpoint(containerOwner(rec), net, live.sandbox, {
-        ip: o.ip === undefined ? undefined : parseIp(o.ip),
+        ...staticAddresses(net, o.ip, o.ip6),
         mac: o.mac === undefined ? undefined : parseMac(o.mac),
         aliases: o.aliases,
         hairpin: (rec.ports?.length ?? 0) > 0,

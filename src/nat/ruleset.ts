@@ -13,7 +13,9 @@
 //   set same_bridge  { type ifname . ifname }   "br . br" for each bridge
 //   chain guard      { type filter hook prerouting priority raw
 //                      iifname != "lo" ip daddr 127.0.0.0/8 counter drop
-//                      per network: ip daddr <subnet> iifname != @bridges counter drop }
+//                      iifname != "lo" ip6 daddr ::1 counter drop
+//                      per subnet: ip daddr <subnet> iifname != @bridges fib daddr type != local
+//                                  counter drop (ip6 daddr for an IPv6 subnet) }
 //   chain prerouting { type nat hook prerouting priority dstnat
 //                      dnat ip to ip daddr . meta l4proto . th dport map @hostip_ports
 //                      fib daddr type local dnat ip to meta l4proto . th dport map @ports }
@@ -24,10 +26,10 @@
 //                      ct status dnat accept
 //                      iifname @bridges oifname @bridges iifname . oifname != @same_bridge counter drop }
 //   chain postrouting { type nat hook postrouting priority srcnat
-//                      per network: ip saddr <subnet> oifname != <bridge> masquerade (not internal,
-//                                   not ipMasq false)
-//                      per network: ct status dnat ip saddr <subnet> oifname <bridge> masquerade
-//                                   (not internal, not hairpin false)
+//                      per subnet: ip saddr <subnet> oifname != <bridge> masquerade (not internal,
+//                                  not ipMasq false; ip6 saddr for an IPv6 subnet: NAT66)
+//                      per subnet: ct status dnat ip saddr <subnet> oifname <bridge> masquerade
+//                                  (not internal, not hairpin false; ip6 likewise)
 //                      ip saddr 127.0.0.0/8 oifname @bridges masquerade }
 //
 // Why each piece:
@@ -44,7 +46,15 @@
 // - guard, direct access: a LAN neighbour that routes a container subnet via this host would
 //   otherwise reach every container port, published or not (Docker's "DROP DIRECT ACCESS").
 //   Published ports are untouched: at raw priority their destination is still a host address.
+//   So is each bridge's gateway address, which lies in the subnet but is the host's own (`fib
+//   daddr type != local`): a LAN host reaching a published port (or any host service) at a
+//   gateway address is answered like at any other host address.
 //   Packets from tsnet bridges pass on to the forward chain, which isolates networks.
+// - IPv6 (dual-stack networks): the same guards, masquerade (NAT66, as Docker 27 does by
+//   default) and hairpin, matched on ip6 headers; the forward chain matches interface names only,
+//   so isolation and --internal hold for both families as they are. The ::1 guard is defence in
+//   depth: the kernel itself drops a packet for ::1 that did not come in on lo (RFC 4291), but
+//   only once it reaches IPv6 input, after the bridge's prerouting hooks have run.
 // - forward: isolation needs only the three sets, whatever the number of networks (no rule per
 //   pair of networks). With br_netfilter a packet between two ports of one bridge passes the
 //   forward hook with iifname and oifname both the bridge, which is what same_bridge matches.
@@ -54,6 +64,7 @@
 //   bridge; without masquerade the answer would go straight back and never match.
 // - masquerade is per network and by source subnet, because postrouting knows no input
 //   interface; an internal network has none.
+import { parsePrefix, type IpPrefix } from "../ip/addr.ts";
 import { formatIPv4, parseCidr, type Cidr } from "../ip/ipv4.ts";
 import {
   IPPROTO_TCP,
@@ -72,7 +83,7 @@ import { padded, reg32, type Expr } from "../nftables/expr/expr.ts";
 import { counter } from "../nftables/expr/counter.ts";
 import { accept, drop } from "../nftables/expr/immediate.ts";
 import { lookup } from "../nftables/expr/lookup.ts";
-import { concat, ctStatusAny, fibDaddrType, fields, iifname, inSet, ipPrefix, oifname, type Field } from "../nftables/expr/match.ts";
+import { concat, ctStatusAny, fibDaddrType, fields, iifname, inSet, ip6Prefix, ipPrefix, oifname, type Field } from "../nftables/expr/match.ts";
 import { masquerade, nat } from "../nftables/expr/nat.ts";
 import type { TableSpec, ElementAdd } from "../nftables/ensure.ts";
 import type { RuleSpec } from "../nftables/rule.ts";
@@ -87,8 +98,10 @@ export const PORT_SETS = [PORTS_MAP, HOSTIP_PORTS_MAP] as const;
 export interface NatNetwork {
   name: string;
   bridge: string;
-  /** Its IPv4 subnets (IPv6 rules will sit beside these in the same inet table). */
+  /** Its IPv4 subnets. */
   subnets: readonly Cidr[];
+  /** Its IPv6 subnets (a dual-stack network's): the same rules, on ip6 headers. */
+  subnets6?: readonly IpPrefix[];
   internal: boolean;
   /** Masquerade what its containers send out of the host (CNI ipMasq); true when absent. */
   masquerade?: boolean;
@@ -119,10 +132,12 @@ export const BRIDGES_SET = "bridges";
 /** The raw-priority chain, and the comment of its rule that makes route_localnet safe (see above). */
 export const GUARD_CHAIN = "guard";
 export const LOOPBACK_GUARD = "tsnet: 127.0.0.0/8 only from lo (route_localnet)";
+export const LOOPBACK6_GUARD = "tsnet: ::1 only from lo";
 export const INTERNAL_SET = "internal";
 export const SAME_BRIDGE_SET = "same_bridge";
 
 const LOOPBACK: Cidr = parseCidr("127.0.0.0/8")!;
+const LOOPBACK6: IpPrefix = parsePrefix("::1/128")!;
 
 /**
  * tsnet's whole table, derived from the set of networks: adding or removing a network changes
@@ -148,27 +163,38 @@ export function natTable(o: NatTableOptions): TableSpec {
       exprs: [...iifname("lo", NFT_CMP_NEQ), ...ipPrefix("daddr", LOOPBACK.net, LOOPBACK.prefix), counter(), drop()],
       comment: LOOPBACK_GUARD,
     },
+    {
+      exprs: [...iifname("lo", NFT_CMP_NEQ), ...ip6Prefix("daddr", LOOPBACK6), counter(), drop()],
+      comment: LOOPBACK6_GUARD,
+    },
   ];
   const masq: RuleSpec[] = [];
   for (const n of nets) {
-    for (const sub of n.subnets) {
-      // From another tsnet bridge the forward chain decides (isolation, published ports).
+    // Both families alike: the match on the subnet is the only difference.
+    const matches = [
+      ...n.subnets.map((sub) => ({ v6: false, match: (f: "saddr" | "daddr") => ipPrefix(f, sub.net, sub.prefix) })),
+      ...(n.subnets6 ?? []).map((sub) => ({ v6: true, match: (f: "saddr" | "daddr") => ip6Prefix(f, sub) })),
+    ];
+    for (const { v6, match } of matches) {
+      const ip = v6 ? " (IPv6)" : "";
+      // From another tsnet bridge the forward chain decides (isolation, published ports); the
+      // host's own addresses in the subnet (the gateway) are host addresses like any other.
       guard.push({
-        exprs: [...ipPrefix("daddr", sub.net, sub.prefix), ...inSet([fields.iifname], BRIDGES_SET, true), counter(), drop()],
-        comment: `tsnet: ${n.name}: no direct access from outside`,
+        exprs: [...match("daddr"), ...inSet([fields.iifname], BRIDGES_SET, true), ...fibDaddrType(RTN_LOCAL, NFT_CMP_NEQ), counter(), drop()],
+        comment: `tsnet: ${n.name}: no direct access from outside${ip}`,
       });
       // An internal network has neither a way out nor published ports.
       if (n.internal) continue;
       if (n.masquerade !== false) {
         masq.push({
-          exprs: [...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(n.bridge, NFT_CMP_NEQ), masquerade()],
-          comment: `tsnet: ${n.name}: containers reach out as the host`,
+          exprs: [...match("saddr"), ...oifname(n.bridge, NFT_CMP_NEQ), masquerade()],
+          comment: `tsnet: ${n.name}: containers reach out as the host${ip}`,
         });
       }
       if (n.hairpin === false) continue;
       masq.push({
-        exprs: [...ctStatusAny(IPS_DST_NAT), ...ipPrefix("saddr", sub.net, sub.prefix), ...oifname(n.bridge), masquerade()],
-        comment: `tsnet: ${n.name}: hairpin, a container reaching a published port`,
+        exprs: [...ctStatusAny(IPS_DST_NAT), ...match("saddr"), ...oifname(n.bridge), masquerade()],
+        comment: `tsnet: ${n.name}: hairpin, a container reaching a published port${ip}`,
       });
     }
   }

@@ -54,7 +54,8 @@ export function bridgeReady(nl: NetlinkSocket, spec: BridgeSpec): number | undef
  */
 export function makeBridge(nl: NetlinkSocket, spec: BridgeSpec): { index: number; created: boolean } {
   // Before the bridge exists: a bridge with no gateway address is ready (up) from its creation.
-  enableForwarding();
+  const dual = spec.gateways.some((g) => g.address.family === 6);
+  enableForwarding(dual);
   let link = linkGet(nl, spec.bridge);
   let created = false;
   if (link && link.kind !== "bridge") {
@@ -68,6 +69,8 @@ export function makeBridge(nl: NetlinkSocket, spec: BridgeSpec): { index: number
   try {
     if (!link) throw new KernelError("find link", spec.bridge, ENODEV, "it vanished while being set up");
     if (!(link.flags & IFF_UP)) linkSet(nl, link.index, { up: true }, spec.bridge);
+    // A host whose default is disable_ipv6=1 would refuse the IPv6 gateway address (EACCES).
+    if (dual) setSysctl(`/proc/sys/net/ipv6/conf/${spec.bridge}/disable_ipv6`, false);
     // The gateway addresses last: with them the bridge is ready (bridgeReady), and other
     // processes attach to it at once, so nothing may fail after them.
     for (const g of spec.gateways) {
@@ -87,9 +90,17 @@ export function deleteBridge(nl: NetlinkSocket, bridge: string): void {
   linkDelIfExists(nl, bridge);
 }
 
-/** Routing between the bridge and the host's other links needs IPv4 forwarding (as Docker sets it). */
-export function enableForwarding(): void {
+/**
+ * Routing between the bridge and the host's other links needs IPv4 forwarding, and IPv6
+ * forwarding for a dual-stack network (as Docker sets them). IPv6's switch is all/forwarding,
+ * which also makes every interface of the host a router: the kernel then ignores router
+ * advertisements on interfaces whose accept_ra is 1 (the default), so a host that configures
+ * its own IPv6 address or default route by SLAAC must set accept_ra=2 on that interface first
+ * (Docker's documentation says the same of its ip6tables/forwarding setup).
+ */
+export function enableForwarding(ipv6 = false): void {
   enableSysctl("/proc/sys/net/ipv4/ip_forward");
+  if (ipv6) enableSysctl("/proc/sys/net/ipv6/conf/all/forwarding");
 }
 
 /**

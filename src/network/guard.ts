@@ -23,7 +23,7 @@ import {
 } from "../netlink/bpf.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
 import {
-  ETH_P_8021AD, ETH_P_8021Q, ETH_P_ALL, ETH_P_IP, TC_ACT_SHOT, TC_ACT_UNSPEC, TCA_BPF_FLAG_ACT_DIRECT,
+  ETH_P_8021AD, ETH_P_8021Q, ETH_P_ALL, ETH_P_IP, ETH_P_IPV6, TC_ACT_SHOT, TC_ACT_UNSPEC, TCA_BPF_FLAG_ACT_DIRECT,
 } from "../rtnetlink/constants.ts";
 import { linkList } from "../rtnetlink/link.ts";
 import {
@@ -39,6 +39,8 @@ export const GUARD_HANDLE = 0x74736e74;
 const ETH_HLEN = 14, VLAN_HLEN = 4;
 /** IPv4 header: the destination address's first byte. */
 const IPV4_DADDR = 16;
+/** IPv6 header: the destination address's offset. */
+const IPV6_DADDR = 24;
 const IN_LOOPBACKNET = 127;
 /** VLAN tags still in the frame's data that the program looks through; a deeper one is dropped. */
 const MAX_TAGS = 2;
@@ -57,10 +59,14 @@ const MAX_TAGS = 2;
  *                          A == 802.1Q or 802.1ad -> A = ethertype after the tag at X; X += 4;
  *                                                    next level (past MAX_TAGS: drop)
  *                          else -> pass
+ *   level n also:          A == ETH_P_IPV6 -> ipv6
  *   ipv4: byte at X + 16 (the destination's first byte) == 127 -> drop, else pass
+ *   ipv6: the 4 words at X + 24 (the destination) == 0, 0, 0, 1 (::1) -> drop, else pass
  *   drop: TC_ACT_SHOT;  pass: TC_ACT_UNSPEC (no verdict: later filters, then the stack, decide)
  *
- * IPv6 (::1, issue 20) is one more comparison at each level and one more target.
+ * The kernel drops a packet for ::1 from any link but lo in IPv6 input, but the bridge's
+ * prerouting hooks (br_netfilter) run before that, and NAT there could rewrite it first: the
+ * guard drops it where the container sends it.
  */
 export function loopbackGuardProgram(): Uint8Array {
   const p = new BpfProgram();
@@ -69,6 +75,7 @@ export function loopbackGuardProgram(): Uint8Array {
   for (let level = 0; level <= MAX_TAGS; level++) {
     const deeper = level < MAX_TAGS ? `tag${level}` : "drop";
     p.jump(BPF_JEQ | BPF_K, ETH_P_IP, "ipv4", undefined);
+    p.jump(BPF_JEQ | BPF_K, ETH_P_IPV6, "ipv6", undefined);
     p.jump(BPF_JEQ | BPF_K, ETH_P_8021Q, deeper, undefined);
     p.jump(BPF_JEQ | BPF_K, ETH_P_8021AD, deeper, "pass");
     if (level === MAX_TAGS) break;
@@ -80,6 +87,12 @@ export function loopbackGuardProgram(): Uint8Array {
   p.label("ipv4");
   p.op(BPF_LD | BPF_B | BPF_IND, IPV4_DADDR);
   p.jump(BPF_JEQ | BPF_K, IN_LOOPBACKNET, "drop", "pass");
+  // struct ipv6hdr: the destination is 16 bytes at offset 24, read as four big-endian words.
+  p.label("ipv6");
+  for (let i = 0; i < 4; i++) {
+    p.op(BPF_LD | BPF_W | BPF_IND, IPV6_DADDR + 4 * i);
+    p.jump(BPF_JEQ | BPF_K, i === 3 ? 1 : 0, i === 3 ? "drop" : undefined, "pass");
+  }
   p.label("drop").ret(TC_ACT_SHOT);
   p.label("pass").ret(TC_ACT_UNSPEC);
   return p.encode();

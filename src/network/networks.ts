@@ -9,14 +9,14 @@ import {
 } from "../ip/addr.ts";
 import { ensureNatTable } from "../nat/portmap.ts";
 import type { NatNetwork } from "../nat/ruleset.ts";
-import { RT_TABLE_MAIN, RTN_UNICAST } from "../rtnetlink/constants.ts";
+import { AF_INET, AF_INET6, RT_TABLE_MAIN, RTN_UNICAST } from "../rtnetlink/constants.ts";
 import { linkList } from "../rtnetlink/link.ts";
 import { routeList } from "../rtnetlink/route.ts";
 import { withLock } from "../state/files.ts";
 import { forgetLeases, hasLeases } from "../state/leases.ts";
 import { forgetAttachmentDir } from "../state/cni.ts";
 import {
-  BRIDGE_RE, checkNetworkName, deleteNetworkRecord, findNetwork, listNetworks, saveNetwork, type NetworkRecord,
+  BRIDGE_RE, checkNetworkName, deleteNetworkRecord, findNetwork, listNetworks, saveNetwork, type NetworkRecord, type SubnetConfig,
 } from "../state/networks.ts";
 import { newId } from "../state/containers.ts";
 import { bridgeReady, deleteBridge, makeBridge, setRouteLocalnet, type BridgeSpec } from "./bridge.ts";
@@ -63,6 +63,7 @@ export function natNetworks(all: readonly NetworkRecord[] = listNetworks()): Nat
       bridge: n.bridge!,
       internal: n.internal,
       subnets: subnetsOf(n).filter((s) => s.subnet.family === 4).map((s) => ({ net: Number(s.subnet.net), prefix: s.subnet.prefix })),
+      subnets6: subnetsOf(n).filter((s) => s.subnet.family === 6).map((s) => s.subnet),
       masquerade: n.ipMasq !== false,
       hairpin: n.hairpin !== false,
     }));
@@ -178,17 +179,21 @@ function noteSubnetEnv(net: NetworkRecord): void {
 // IPv4 ranges no bridge may take: their addresses mean something else on every host. A bridge
 // holding 127.0.0.1/24 takes the host's own loopback services away from it; a multicast or
 // reserved gateway cannot route.
-const RESERVED_V4 = [
+const RESERVED = [
   ["0.0.0.0/8", "\"this network\""], ["127.0.0.0/8", "loopback"], ["169.254.0.0/16", "link-local"],
   ["224.0.0.0/4", "multicast"], ["240.0.0.0/4", "reserved"],
+  // IPv6: the unspecified and loopback addresses, IPv4-mapped space, link-local, multicast.
+  ["::/127", "unspecified and loopback"], ["::ffff:0:0/96", "IPv4-mapped"], ["fe80::/10", "link-local"], ["ff00::/8", "multicast"],
 ].map(([range, what]) => ({ range: parsePrefix(range!)!, what: what! }));
+const LINK_LOCAL_V6 = parsePrefix("fe80::/10")!;
 
 /** Refuses a subnet that is reserved or overlaps another network or a route of the host, naming it. */
 function refuseOverlap(net: Pick<NetworkRecord, "name" | "builtin">, subnet: IpPrefix, others: readonly NetworkRecord[], subnetWord = "--subnet"): void {
   const hint = net.builtin ? `set ${SUBNET_ENV} to a free range (for example 10.78.0.0/16)` : `choose another ${subnetWord}`;
-  const reserved = RESERVED_V4.find((r) => overlaps(r.range, subnet));
+  const reserved = RESERVED.find((r) => overlaps(r.range, subnet));
   if (reserved) {
-    throw new UsageError(`the ${net.name} network's subnet ${formatPrefix(subnet)} overlaps ${formatPrefix(reserved.range)}, the ${reserved.what} range: ${hint} in a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)`);
+    const privateRanges = subnet.family === 4 ? "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16" : "fc00::/7, e.g. fd00:80::/64";
+    throw new UsageError(`the ${net.name} network's subnet ${formatPrefix(subnet)} overlaps ${formatPrefix(reserved.range)}, the ${reserved.what} range: ${hint} in a private range (${privateRanges})`);
   }
   for (const o of others) {
     for (const s of subnetsOf(o)) {
@@ -201,25 +206,36 @@ function refuseOverlap(net: Pick<NetworkRecord, "name" | "builtin">, subnet: IpP
   if (clash) throw new UsageError(`the ${net.name} network's subnet ${formatPrefix(subnet)} overlaps the host route ${clash}: ${hint}`);
 }
 
-/** A host route (main table, not through a tsnet bridge) that overlaps subnet, as `ip route` shows it. */
-function hostRouteOverlapping(subnet: IpPrefix, networks: readonly NetworkRecord[]): string | undefined {
-  if (subnet.family !== 4) return undefined;
+/** The host's routes of one family (main table, not through a tsnet bridge), as `ip route` shows them. */
+function hostRoutes(family: 4 | 6, networks: readonly NetworkRecord[]): { prefix: IpPrefix; text: string }[] {
   const nl = hostRtnl();
   const links = linkList(nl);
   const ours = new Set(networks.map((n) => n.bridge).filter(Boolean));
-  for (const r of routeList(nl)) {
+  const out: { prefix: IpPrefix; text: string }[] = [];
+  for (const r of routeList(nl, family === 4 ? AF_INET : AF_INET6)) {
     if (r.table !== RT_TABLE_MAIN || r.type !== RTN_UNICAST || r.dstLen === 0 || !r.dst) continue;
     const dev = links.find((l) => l.index === r.oif)?.name;
     if (dev && ours.has(dev)) continue;
-    if (overlaps({ family: 4, net: r.dst.value, prefix: r.dstLen }, subnet)) return `${formatIp(r.dst)}/${r.dstLen} dev ${dev ?? `ifindex ${r.oif}`}`;
+    // Every IPv6 link has its fe80::/64 route; link-local space is refused as reserved anyway.
+    if (family === 6 && overlaps(LINK_LOCAL_V6, { family, net: r.dst.value, prefix: r.dstLen })) continue;
+    out.push({ prefix: { family, net: r.dst.value, prefix: r.dstLen }, text: `${formatIp(r.dst)}/${r.dstLen} dev ${dev ?? `ifindex ${r.oif}`}` });
   }
-  return undefined;
+  return out;
+}
+
+/** A host route (main table, not through a tsnet bridge) that overlaps subnet, as `ip route` shows it. */
+function hostRouteOverlapping(subnet: IpPrefix, networks: readonly NetworkRecord[]): string | undefined {
+  return hostRoutes(subnet.family, networks).find((r) => overlaps(r.prefix, subnet))?.text;
 }
 
 export interface CreateNetworkOptions {
   name: string;
-  subnet?: string;
-  gateway?: string;
+  /** At most one IPv4 and one IPv6 subnet (`--subnet`, repeated). */
+  subnets?: readonly string[];
+  /** At most one gateway per family, each in the subnet of its family (`--gateway`, repeated). */
+  gateways?: readonly string[];
+  /** Dual stack (`--ipv6`): an IPv6 subnet too, the first free /64 of ULA_POOL if none is given. */
+  ipv6?: boolean;
   internal: boolean;
   labels?: Record<string, string>;
   /** The bridge's name (a CNI configuration's `bridge`); `tsnet-` and 9 hex of the id when absent. */
@@ -232,6 +248,78 @@ export interface CreateNetworkOptions {
   /** How the caller spells the subnet and gateway settings in messages (`--subnet`, `--gateway`). */
   subnetWord?: string;
   gatewayWord?: string;
+  /** How the caller spells dual stack in messages (`--ipv6`). */
+  ipv6Word?: string;
+}
+
+/**
+ * The ULA range dual-stack networks without an IPv6 --subnet take their /64 from ("ts" is 7473
+ * in hex): the first /64 no other network holds.
+ */
+export const ULA_POOL = "fd00:7473::/48";
+const ULA_PREFIX = 64;
+/**
+ * IPv6 prefix lengths a network may have. /124 (16 addresses) is the longest: a /127 or /128
+ * leaves no address for a container beside the gateway. Below /16 a "subnet" would swallow
+ * whole address plans (fc00::/7 is all of ULA space).
+ */
+const V6_MIN_PREFIX = 16, V6_MAX_PREFIX = 124;
+
+/** One family's subnet and gateway, checked on their own (overlaps are checked under the lock). */
+interface Wanted {
+  subnet?: IpPrefix;
+  gateway?: IpAddress;
+}
+
+/** --subnet and --gateway, sorted by family, with Docker's rules; throws a UsageError naming the flag. */
+function wantedSubnets(o: CreateNetworkOptions): { v4: Wanted; v6: Wanted } {
+  const subnetWord = o.subnetWord ?? "--subnet";
+  const gatewayWord = o.gatewayWord ?? "--gateway";
+  const ipv6Word = o.ipv6Word ?? "--ipv6";
+  const out = { v4: {} as Wanted, v6: {} as Wanted };
+  for (const text of o.subnets ?? []) {
+    const subnet = parsePrefix(text, true);
+    if (!subnet) {
+      const loose = parsePrefix(text);
+      throw new UsageError(
+        loose
+          ? `invalid ${subnetWord} "${text}": host bits are set; did you mean ${formatPrefix(loose)}?`
+          : `invalid ${subnetWord} "${text}": give an address and prefix length, e.g. ${subnetWord} 10.80.0.0/24 or ${subnetWord} fd00:80::/64`,
+      );
+    }
+    const slot = subnet.family === 4 ? out.v4 : out.v6;
+    if (slot.subnet) {
+      throw new UsageError(`${subnetWord} ${text}: the network already has the IPv${subnet.family} subnet ${formatPrefix(slot.subnet)}; give at most one IPv4 and one IPv6 ${subnetWord}`);
+    }
+    if (subnet.family === 4 && (subnet.prefix > 30 || subnet.prefix < 8)) throw new UsageError(`${subnetWord} ${text}: use a prefix length from 8 to 30`);
+    if (subnet.family === 6) {
+      if (!o.ipv6) throw new UsageError(`${subnetWord} ${text} is an IPv6 subnet, which needs ${ipv6Word}: add ${ipv6Word} to make a dual-stack network`);
+      if (subnet.prefix > V6_MAX_PREFIX || subnet.prefix < V6_MIN_PREFIX) {
+        const why = subnet.prefix > V6_MAX_PREFIX ? `a /${subnet.prefix} leaves no room for containers` : `a /${subnet.prefix} is far more than a network needs`;
+        throw new UsageError(`${subnetWord} ${text}: an IPv6 subnet needs a prefix length from ${V6_MIN_PREFIX} to ${V6_MAX_PREFIX} (${why}), e.g. /64`);
+      }
+    }
+    slot.subnet = subnet;
+  }
+  for (const text of o.gateways ?? []) {
+    const gateway = parseIp(text);
+    if (!gateway) throw new UsageError(`invalid ${gatewayWord} "${text}": give an address, e.g. ${gatewayWord} 10.80.0.1`);
+    const slot = gateway.family === 4 ? out.v4 : out.v6;
+    if (slot.gateway) throw new UsageError(`${gatewayWord} ${text}: the network already has the IPv${gateway.family} gateway ${formatIp(slot.gateway)}; give at most one per family`);
+    if (!slot.subnet) throw new UsageError(`${gatewayWord} ${text} needs an IPv${gateway.family} ${subnetWord}: give the subnet it belongs to`);
+    slot.gateway = gateway;
+  }
+  return out;
+}
+
+/** The chosen subnet and gateway of one family, the gateway checked against the subnet. */
+function subnetConfig(subnet: IpPrefix, gateway: IpAddress | undefined, gatewayWord: string): SubnetConfig {
+  const gw = gateway ?? nth(subnet, 1n);
+  const range = leaseRange({ subnet, gateway: gw });
+  if (!contains(subnet, gw) || gw.value < range.first.value || gw.value > range.last.value) {
+    throw new UsageError(`${gatewayWord} ${formatIp(gw)} is not a usable address of ${formatPrefix(subnet)}: give one inside the subnet`);
+  }
+  return { subnet: formatPrefix(subnet), gateway: formatIp(gw) };
 }
 
 /** Bridge of a user network: "tsnet-" and the id's first 9 hex digits (IFNAMSIZ allows 15). */
@@ -260,26 +348,7 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
   if (["bridge", "host", "none"].includes(o.name) || o.name.startsWith("container:")) {
     throw new UsageError(`network name "${o.name}" is reserved: choose another name`);
   }
-  let subnet: IpPrefix | undefined;
-  if (o.subnet !== undefined) {
-    subnet = parsePrefix(o.subnet, true);
-    if (!subnet) {
-      const loose = parsePrefix(o.subnet);
-      throw new UsageError(
-        loose
-          ? `invalid ${subnetWord} "${o.subnet}": host bits are set; did you mean ${formatPrefix(loose)}?`
-          : `invalid ${subnetWord} "${o.subnet}": give an address and prefix length, e.g. ${subnetWord} 10.80.0.0/24`,
-      );
-    }
-    if (subnet.family !== 4) throw new UsageError(`${subnetWord} ${o.subnet}: IPv6 networks are not supported yet; give an IPv4 subnet`);
-    if (subnet.prefix > 30 || subnet.prefix < 8) throw new UsageError(`${subnetWord} ${o.subnet}: use a prefix length from 8 to 30`);
-  }
-  let gateway: IpAddress | undefined;
-  if (o.gateway !== undefined) {
-    gateway = parseIp(o.gateway);
-    if (!gateway) throw new UsageError(`invalid ${gatewayWord} "${o.gateway}": give an address, e.g. ${gatewayWord} 10.80.0.1`);
-    if (!subnet) throw new UsageError(`${gatewayWord} ${o.gateway} needs ${subnetWord}: give the subnet it belongs to`);
-  }
+  const wanted = wantedSubnets(o);
   // A record's bridge is one network rm may delete, so it is always a name of tsnet's.
   if (o.bridge !== undefined && !BRIDGE_RE.test(o.bridge)) {
     throw new UsageError(`invalid bridge name "${o.bridge}": tsnet's bridges are named "tsnet" and 1 to 10 more letters, digits, '_', '.' or '-' (for example tsnet-cni0)`);
@@ -293,12 +362,11 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     if (existing) throw new UsageError(`network with name ${o.name} already exists: choose another name or remove it (tsnet network rm ${o.name})`);
     const sharing = o.bridge === undefined ? undefined : others.find((n) => n.bridge === o.bridge);
     if (sharing) throw new UsageError(`bridge ${o.bridge} belongs to network ${sharing.name}: give network ${o.name} another bridge name`);
-    const chosen = subnet ?? freeSubnet(others, subnetWord);
-    if (subnet) refuseOverlap({ name: o.name, builtin: false }, subnet, others, subnetWord);
-    const gw = gateway ?? nth(chosen, 1n);
-    const range = leaseRange({ subnet: chosen, gateway: gw });
-    if (!contains(chosen, gw) || gw.value < range.first.value || gw.value > range.last.value) {
-      throw new UsageError(`${gatewayWord} ${formatIp(gw)} is not a usable address of ${formatPrefix(chosen)}: give one inside the subnet`);
+    const subnets: SubnetConfig[] = [];
+    for (const [family, w] of [[4, wanted.v4], [6, wanted.v6]] as const) {
+      if (family === 6 && !o.ipv6) continue;
+      if (w.subnet) refuseOverlap({ name: o.name, builtin: false }, w.subnet, others, subnetWord);
+      subnets.push(subnetConfig(w.subnet ?? freeSubnet(others, subnetWord, family), w.gateway, gatewayWord));
     }
     const id = newId();
     const rec: NetworkRecord = {
@@ -306,7 +374,8 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
       name: o.name,
       driver: "bridge",
       bridge: o.bridge ?? bridgeNameFor(id),
-      subnets: [{ subnet: formatPrefix(chosen), gateway: formatIp(gw) }],
+      subnets,
+      ...(o.ipv6 && { enableIPv6: true }),
       internal: o.internal,
       builtin: false,
       created: new Date().toISOString(),
@@ -346,18 +415,23 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
   });
 }
 
-/** The first /24 of the pool that overlaps no network and no host route. */
-function freeSubnet(others: readonly NetworkRecord[], subnetWord = "--subnet"): IpPrefix {
-  const pool = parsePrefix(POOL)!;
-  const step = 1n << BigInt(32 - POOL_PREFIX);
-  const taken = others.flatMap((n) => subnetsOf(n).map((s) => s.subnet));
+/**
+ * The first /24 of POOL (IPv4) or /64 of ULA_POOL (IPv6) that overlaps no network and no host
+ * route.
+ */
+function freeSubnet(others: readonly NetworkRecord[], subnetWord = "--subnet", family: 4 | 6 = 4): IpPrefix {
+  const [poolText, size] = family === 4 ? [POOL, POOL_PREFIX] : [ULA_POOL, ULA_PREFIX];
+  const pool = parsePrefix(poolText)!;
+  const step = 1n << BigInt((family === 4 ? 32 : 128) - size);
+  const taken = others.flatMap((n) => subnetsOf(n).map((s) => s.subnet)).filter((t) => t.family === family);
+  const routes = hostRoutes(family, others);
   for (let v = pool.net; v < pool.net + sizeOf(pool); v += step) {
-    const candidate: IpPrefix = { family: 4, net: v, prefix: POOL_PREFIX };
+    const candidate: IpPrefix = { family, net: v, prefix: size };
     if (taken.some((t) => overlaps(t, candidate))) continue;
-    if (hostRouteOverlapping(candidate, others)) continue;
+    if (routes.some((r) => overlaps(r.prefix, candidate))) continue;
     return candidate;
   }
-  throw new TsnetError(`no free /${POOL_PREFIX} left in ${POOL} for a new network: give one with ${subnetWord}`);
+  throw new TsnetError(`no free /${size} left in ${poolText} for a new network: give one with ${subnetWord}`);
 }
 
 /** `tsnet network rm`: refused for built-in networks and while any container is attached. */

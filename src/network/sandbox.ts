@@ -13,7 +13,7 @@ import { NetlinkSocket } from "../netlink/socket.ts";
 import { closeNetns, createNetns, deleteNetns, inNetns, reclaimNetnsLink, type Netns } from "../netns/netns.ts";
 import { NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { addrAdd, addrList } from "../rtnetlink/addr.ts";
-import { BR_MAX_PORTS, IFF_UP, RT_TABLE_MAIN, RTM_DELLINK, RTMGRP_LINK } from "../rtnetlink/constants.ts";
+import { AF_INET, AF_INET6, BR_MAX_PORTS, IFF_UP, RT_TABLE_MAIN, RTM_DELLINK, RTMGRP_LINK } from "../rtnetlink/constants.ts";
 import { bridgePortHairpin, linkAdd, linkDelIfExists, linkGet, linkSet } from "../rtnetlink/link.ts";
 import { routeAdd, routeList } from "../rtnetlink/route.ts";
 import { saveRecord, type ContainerRecord, type Endpoint } from "../state/containers.ts";
@@ -22,8 +22,8 @@ import type { NetworkRecord } from "../state/networks.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
 import { formatMac, macFor } from "./bridge.ts";
 import { addLoopbackGuard } from "./guard.ts";
-import { hostRtnl } from "./host.ts";
-import { leaseRange, networkUp, subnetsOf } from "./networks.ts";
+import { hostRtnl, setSysctl } from "./host.ts";
+import { leaseRange, networkUp, subnetsOf, type Subnet } from "./networks.ts";
 
 const LOOPBACK_IFINDEX = 1; // lo is always the first link of a new namespace
 const FIRST_IFINDEX = 2;
@@ -40,9 +40,12 @@ export interface Sandbox {
 
 /** How to attach a container to one network (Docker's --ip, --mac-address, --network-alias). */
 export interface AttachOptions {
+  /** A static IPv4 address (`--ip`). */
   ip?: IpAddress;
   /** Where `ip` came from, for messages (`--ip` unless said otherwise). */
   ipWhat?: string;
+  /** A static IPv6 address on a dual-stack network (`--ip6`). */
+  ip6?: IpAddress;
   mac?: Uint8Array;
   aliases?: string[];
   /**
@@ -150,6 +153,33 @@ export function checkStaticIp(net: NetworkRecord, ip: IpAddress, what = "--ip"):
   }
 }
 
+/**
+ * `--ip` and `--ip6` as text, parsed and checked against the network before anything is made:
+ * each of its own family, `--ip6` only on a dual-stack network, both inside the network.
+ */
+export function staticAddresses(net: NetworkRecord, ip?: string, ip6?: string): { ip?: IpAddress; ip6?: IpAddress } {
+  const out: { ip?: IpAddress; ip6?: IpAddress } = {};
+  if (ip !== undefined) {
+    const a = parseIp(ip);
+    if (!a || a.family !== 4) throw new UsageError(`invalid --ip "${ip}": give an IPv4 address, e.g. --ip 10.78.0.10${a ? " (an IPv6 address goes in --ip6)" : ""}`);
+    out.ip = a;
+  }
+  if (ip6 !== undefined) {
+    const a = parseIp(ip6);
+    if (!a || a.family !== 6) throw new UsageError(`invalid --ip6 "${ip6}": give an IPv6 address, e.g. --ip6 fd00:80::10${a ? " (an IPv4 address goes in --ip)" : ""}`);
+    if (!subnetsOf(net).some((s) => s.subnet.family === 6)) {
+      throw new UsageError(`--ip6 ${ip6}: network ${net.name} has no IPv6 subnet: use a network made with tsnet network create --ipv6`);
+    }
+    out.ip6 = a;
+  }
+  if ((out.ip || out.ip6) && net.builtin) {
+    throw new UsageError(`${out.ip ? "--ip" : "--ip6"} is supported on user-defined networks only: create one with tsnet network create NAME`);
+  }
+  if (out.ip) checkStaticIp(net, out.ip, "--ip");
+  if (out.ip6) checkStaticIp(net, out.ip6, "--ip6");
+  return out;
+}
+
 /** A route inside the namespace besides the default one (from a delegated IPAM plugin). */
 export interface ExtraRoute {
   dst: IpPrefix;
@@ -207,29 +237,41 @@ interface Where {
   fresh: boolean;
 }
 
+/** Takes the lease of a static address (`--ip`, `--ip6`), checked first; names its holder if taken. */
+function takeStatic(net: NetworkRecord, ip: IpAddress, what: string, leaseOwner: LeaseOwner): IpAddress {
+  checkStaticIp(net, ip, what);
+  if (!takeLeaseAt(net.id, ip, leaseOwner)) {
+    const holder = leaseHolder(net.id, ip);
+    const by = holder ? ` by ${holder.cniContainer ? `CNI container ${holder.cniContainer.slice(0, 12)}` : `container ${holder.names[0] ?? holder.container.slice(0, 12)}`}` : "";
+    throw new TsnetError(`${what} ${formatIp(ip)} is already in use on network ${net.name}${by}: give another address`);
+  }
+  return ip;
+}
+
 function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: AttachOptions): Endpoint {
   const { sb, nsFd, inside, ifname, fresh } = w;
   const host = hostRtnl();
   const leaseOwner = owner.leaseOwner(ifname, o.aliases ?? []);
-  // v4 only for now; a dual-stack network leases one address per subnet the same way.
-  const sub = subnetsOf(net)[0]!;
-  let address: IpAddress;
-  if (o.ip) {
-    const what = o.ipWhat ?? "--ip";
-    checkStaticIp(net, o.ip, what);
-    if (!takeLeaseAt(net.id, o.ip, leaseOwner)) {
-      const holder = leaseHolder(net.id, o.ip);
-      const by = holder ? ` by ${holder.cniContainer ? `CNI container ${holder.cniContainer.slice(0, 12)}` : `container ${holder.names[0] ?? holder.container.slice(0, 12)}`}` : "";
-      throw new TsnetError(`${what} ${formatIp(o.ip)} is already in use on network ${net.name}${by}: give another address`);
+  // One address per subnet: IPv4, and IPv6 on a dual-stack network.
+  const leased: { address: IpAddress; sub: Subnet }[] = [];
+  const undoLeases = () => {
+    for (const l of leased) releaseLease(net.id, l.address, leaseOwner.container);
+  };
+  try {
+    for (const sub of subnetsOf(net)) {
+      const fixed = sub.subnet.family === 4 ? o.ip : o.ip6;
+      const what = sub.subnet.family === 4 ? (o.ipWhat ?? "--ip") : "--ip6";
+      leased.push({ sub, address: fixed ? takeStatic(net, fixed, what, leaseOwner) : takeLease(net.id, { ...leaseRange(sub), skip: sub.gateway }, leaseOwner, net.name) });
     }
-    address = o.ip;
-  } else {
-    address = takeLease(net.id, { ...leaseRange(sub), skip: sub.gateway }, leaseOwner, net.name);
+  } catch (e) {
+    undoLeases();
+    throw e;
   }
   crashPoint("after-lease");
-  const mac = o.mac ?? macFor(address);
+  const mac = o.mac ?? macFor(leased[0]!.address);
   // isGateway false: the bridge has no address, so nothing routes through it.
-  const gateway = net.isGateway === false ? undefined : sub.gateway;
+  const gatewayOf = (sub: Subnet) => (net.isGateway === false ? undefined : sub.gateway);
+  const gateway = leased[0] && gatewayOf(leased[0].sub);
   const ep: Endpoint = {
     networkId: net.id,
     network: net.name,
@@ -237,7 +279,10 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
     hostVeth: w.hostVeth,
     ifname,
     mac: formatMac(mac),
-    ips: [{ address: formatIp(address), prefix: sub.subnet.prefix, ...(gateway && { gateway: formatIp(gateway) }) }],
+    ips: leased.map(({ address, sub }) => {
+      const gw = gatewayOf(sub);
+      return { address: formatIp(address), prefix: sub.subnet.prefix, ...(gw && { gateway: formatIp(gw) }) };
+    }),
     aliases: o.aliases ?? [],
   };
   if (o.routes?.length) ep.routes = o.routes.map((r) => ({ dst: formatPrefix(r.dst), ...(r.gw && { gw: formatIp(r.gw) }) }));
@@ -279,24 +324,42 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
     // In a namespace of this run's own there is none yet; in one given by path (a CNI runtime's,
     // a `network connect`) the namespace says whether an earlier network or plugin gave one.
     const extra = o.routes ?? [];
-    const wantDefault = gateway !== undefined && !net.internal && !extra.some((r) => r.dst.prefix === 0);
-    const route = wantDefault && (fresh || !routeList(inside).some((r) => r.dstLen === 0 && r.table === RT_TABLE_MAIN));
-    // One round trip for the three. The peer cannot be brought up in the creating message (the
+    // A default route per family of the network, by that rule each.
+    const defaults = leased.flatMap(({ sub }) => {
+      const gw = gatewayOf(sub);
+      const family = sub.subnet.family;
+      if (gw === undefined || net.internal || extra.some((r) => r.dst.prefix === 0 && r.dst.family === family)) return [];
+      if (!fresh && routeList(inside, family === 4 ? AF_INET : AF_INET6).some((r) => r.dstLen === 0 && r.table === RT_TABLE_MAIN)) return [];
+      return [gw];
+    });
+    // noDefaultRoute speaks of the first family's (IPv4's) default route, as it always has.
+    const route = defaults.some((g) => g.family === leased[0]?.sub.subnet.family);
+    // An IPv4-only network: the interface gets no IPv6 at all (no link-local address, no router
+    // solicitations), as Docker 26+ does; on a dual-stack one IPv6 is made sure to be on. Before
+    // the link goes up, so it never sends a packet with IPv6 on. (No file without IPv6 in the
+    // kernel: nothing to turn off.)
+    inNetns(nsFd, () => setSysctl(`/proc/sys/net/ipv6/conf/${ep.ifname}/disable_ipv6`, !leased.some((l) => l.sub.subnet.family === 6)));
+    // One round trip for all of it. The peer cannot be brought up in the creating message (the
     // kernel has not paired the ends yet at that point), so it goes up here.
     inside.batch(() => {
       if (sb?.loDown) linkSet(inside, LOOPBACK_IFINDEX, { up: true }, "lo");
       linkSet(inside, index, { up: true }, ep.ifname);
-      addrAdd(inside, index, address, sub.subnet.prefix, ep.ifname);
-      if (route) routeAdd(inside, { dstLen: 0, gateway: gateway!, oif: index }, owner.what);
+      for (const l of leased) addrAdd(inside, index, l.address, l.sub.subnet.prefix, ep.ifname);
+      for (const gw of defaults) routeAdd(inside, { dstLen: 0, gateway: gw, oif: index }, owner.what);
     });
     if (sb) sb.loDown = false;
     for (const r of extra) {
-      const gw = r.gw ?? gateway;
+      if (!leased.some((l) => l.sub.subnet.family === r.dst.family)) {
+        throw new UsageError(`route ${formatPrefix(r.dst)} is IPv${r.dst.family} and network ${net.name} has no IPv${r.dst.family} subnet: leave the route out or give the network one`);
+      }
+      const gw = r.gw ?? (r.dst.family === 4 ? gateway : leased.map((l) => gatewayOf(l.sub)).find((g) => g?.family === r.dst.family));
       if (!gw) throw new UsageError(`route ${formatPrefix(r.dst)} has no gateway and network ${net.name} has none (isGateway false): give the route a "gw"`);
       routeAdd(inside, { dst: nth(r.dst, 0n), dstLen: r.dst.prefix, gateway: gw, oif: index }, owner.what);
     }
-    if (!route) {
-      ep.noDefaultRoute = true;
+    const no6 = leased.some((l) => l.sub.subnet.family === 6) && !defaults.some((g) => g.family === 6);
+    if (!route || no6) {
+      if (!route) ep.noDefaultRoute = true;
+      if (no6) ep.noDefaultRoute6 = true;
       owner.save();
     }
     return ep;
@@ -377,20 +440,26 @@ export function endpointProblems(ep: Endpoint, net: NetworkRecord, nsFd: number,
     if (!link) return [...problems, `${ep.ifname} is missing in ${owner.netns ?? "the namespace"}`];
     if (!(link.flags & IFF_UP)) problems.push(`${ep.ifname} is down`);
     if (link.mac && formatMac(link.mac) !== ep.mac.toLowerCase()) problems.push(`${ep.ifname} has MAC ${formatMac(link.mac)}, not ${ep.mac}`);
-    const addrs = addrList(inside).filter((a) => a.index === link.index);
+    const addrs = [...addrList(inside, AF_INET), ...addrList(inside, AF_INET6)].filter((a) => a.index === link.index);
     for (const ip of ep.ips) {
       if (!addrs.some((a) => formatIp(a.address) === ip.address && a.prefix === ip.prefix)) problems.push(`${ep.ifname} lacks address ${ip.address}/${ip.prefix}`);
       const a = parseIp(ip.address);
       if (a && leaseHolder(ep.networkId, a)?.container !== owner.id) problems.push(`the lease of ${ip.address} on network ${net.name} is not held`);
     }
-    const routes = routeList(inside).filter((r) => r.table === RT_TABLE_MAIN);
-    const has = (dstLen: number, dst: string | undefined, gw: string | undefined) =>
-      routes.some((r) => r.dstLen === dstLen && (dstLen === 0 || (r.dst && formatIp(r.dst)) === dst) && (gw === undefined || (r.gateway && formatIp(r.gateway)) === gw) && r.oif === link.index);
-    const gw = ep.ips[0]?.gateway;
-    if (!ep.noDefaultRoute && gw && !has(0, undefined, gw)) problems.push(`the default route via ${gw} is missing`);
+    const routes = [
+      ...routeList(inside, AF_INET).map((r) => ({ ...r, family: 4 })),
+      ...routeList(inside, AF_INET6).map((r) => ({ ...r, family: 6 })),
+    ].filter((r) => r.table === RT_TABLE_MAIN);
+    const has = (family: number, dstLen: number, dst: string | undefined, gw: string | undefined) =>
+      routes.some((r) => r.family === family && r.dstLen === dstLen && (dstLen === 0 || (r.dst && formatIp(r.dst)) === dst) && (gw === undefined || (r.gateway && formatIp(r.gateway)) === gw) && r.oif === link.index);
+    // Each family's gateway: IPv4's, and a dual-stack endpoint's IPv6 one.
+    const gwOf = (family: number) => ep.ips.find((i) => parseIp(i.address)?.family === family)?.gateway;
+    const gw = gwOf(4), gw6 = gwOf(6);
+    if (!ep.noDefaultRoute && gw && !has(4, 0, undefined, gw)) problems.push(`the default route via ${gw} is missing`);
+    if (!ep.noDefaultRoute6 && gw6 && !has(6, 0, undefined, gw6)) problems.push(`the IPv6 default route via ${gw6} is missing`);
     for (const r of ep.routes ?? []) {
       const p = parsePrefix(r.dst);
-      if (p && !has(p.prefix, formatIp(nth(p, 0n)), r.gw ?? gw)) problems.push(`the route to ${r.dst} is missing`);
+      if (p && !has(p.family, p.prefix, formatIp(nth(p, 0n)), r.gw ?? gwOf(p.family))) problems.push(`the route to ${r.dst} is missing`);
     }
   } finally {
     inside.close();

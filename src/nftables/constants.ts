@@ -16,6 +16,7 @@ export const NFNLGRP_NFTABLES = 7;
 export const NFPROTO_UNSPEC = 0;
 export const NFPROTO_INET = 1;
 export const NFPROTO_IPV4 = 2;
+export const NFPROTO_IPV6 = 10;
 
 export const NF_INET_PRE_ROUTING = 0;
 export const NF_INET_LOCAL_IN = 1;

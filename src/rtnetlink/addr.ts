@@ -2,7 +2,7 @@ import { NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_H
 import { Attrs } from "../netlink/reader.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
 import { formatIp, ipBytes, ipFromBytes, type IpAddress } from "../ip/addr.ts";
-import { AF_INET, AF_INET6, IFA_ADDRESS, IFA_LOCAL, RT_SCOPE_UNIVERSE, RTM_GETADDR, RTM_NEWADDR } from "./constants.ts";
+import { AF_INET, AF_INET6, IFA_ADDRESS, IFA_F_NODAD, IFA_LOCAL, RT_SCOPE_UNIVERSE, RTM_GETADDR, RTM_NEWADDR } from "./constants.ts";
 
 export interface AddrInfo {
   index: number;
@@ -19,6 +19,9 @@ const IFADDRMSG_LEN = 8;
 
 // RTM_NEWADDR: ifaddrmsg | family u8 | prefixlen u8 | flags u8 | scope u8 | index u32 |,
 //   IFA_LOCAL (the interface's own address), IFA_ADDRESS (same, on a non point-to-point link)
+// An IPv6 address is added with IFA_F_NODAD: tsnet leased it, so no other node on the bridge has
+// it, and without the flag it stays tentative (unusable as a source or a next hop) for the
+// second or more duplicate address detection takes.
 export function addrAdd(nl: NetlinkSocket, index: number, address: IpAddress, prefix: number, what: string): void {
   const w = nl.startRequest();
   const seq = nl.nextSeq();
@@ -26,6 +29,7 @@ export function addrAdd(nl: NetlinkSocket, index: number, address: IpAddress, pr
   const h = w.struct(IFADDRMSG_LEN);
   w.view.setUint8(h, afOf(address));
   w.view.setUint8(h + 1, prefix);
+  if (address.family === 6) w.view.setUint8(h + 2, IFA_F_NODAD);
   w.view.setUint8(h + 3, RT_SCOPE_UNIVERSE);
   w.view.setUint32(h + 4, index, true);
   const b = ipBytes(address);

@@ -20,6 +20,8 @@ export const IFLA_BRPORT_MODE = 4;
 export const IF_OPER_UNKNOWN = 0, IF_OPER_DOWN = 2, IF_OPER_UP = 6;
 
 export const IFA_ADDRESS = 1, IFA_LOCAL = 2, IFA_LABEL = 3, IFA_BROADCAST = 4;
+/** ifaddrmsg.ifa_flags: no duplicate address detection for this IPv6 address. */
+export const IFA_F_NODAD = 0x02;
 
 export const RTA_DST = 1, RTA_OIF = 4, RTA_GATEWAY = 5, RTA_PRIORITY = 6, RTA_PREFSRC = 7,
   RTA_TABLE = 15;
@@ -43,7 +45,7 @@ export const TC_H_MIN_INGRESS = 0xfff2;
 export const TCA_BPF_OPS_LEN = 4, TCA_BPF_OPS = 5, TCA_BPF_FLAGS = 8;
 export const TCA_BPF_FLAG_ACT_DIRECT = 1;
 export const TC_ACT_UNSPEC = -1, TC_ACT_OK = 0, TC_ACT_SHOT = 2;
-export const ETH_P_ALL = 0x0003, ETH_P_IP = 0x0800, ETH_P_8021Q = 0x8100, ETH_P_8021AD = 0x88a8;
+export const ETH_P_ALL = 0x0003, ETH_P_IP = 0x0800, ETH_P_IPV6 = 0x86dd, ETH_P_8021Q = 0x8100, ETH_P_8021AD = 0x88a8;
 
 /** TC_H_MAKE: a handle from its major (upper 16 bits) and minor (lower 16) parts. */
 export function TC_H_MAKE(maj: number, min: number): number {

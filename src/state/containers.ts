@@ -36,6 +36,8 @@ export interface Endpoint {
   aliases: string[];
   /** The default route goes elsewhere (an earlier network), or nowhere (an internal network). */
   noDefaultRoute?: boolean;
+  /** The same for the IPv6 default route of a dual-stack network's endpoint. */
+  noDefaultRoute6?: boolean;
   /** Routes made besides the default one (a CNI IPAM plugin's), "10.1.0.0/16" via gw. */
   routes?: { dst: string; gw?: string }[];
   /** false while the veth is being made: a link of that name that exists then is not ours. */

@@ -21,7 +21,13 @@ export interface NetworkRecord {
   driver: Driver;
   /** The Linux bridge of a bridge network. */
   bridge?: string;
+  /** At most one IPv4 and one IPv6 subnet. */
   subnets: SubnetConfig[];
+  /**
+   * Dual stack (`network create --ipv6`): the network has an IPv6 subnet, its containers an IPv6
+   * address each. Absent (false): IPv4 only, and its containers' interfaces have IPv6 turned off.
+   */
+  enableIPv6?: boolean;
   /** No way out: no masquerade, no forwarding beyond its bridge, no published ports. */
   internal: boolean;
   /** bridge, host and none: made by tsnet, never removed. */

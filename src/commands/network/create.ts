@@ -8,16 +8,18 @@ export default defineCommand({
   name: "network create",
   details: [
     "A network is a bridge of its own, tsnet- and 9 hex digits of its id, holding the gateway address; the record stays in /var/lib/tsnet across reboots. Without --subnet it gets the first free /24 of 10.78.0.0/15. A subnet that overlaps another network or a host route is refused. Prints the network's id.",
+    "--ipv6 makes it dual stack: an IPv6 subnet beside the IPv4 one (the first free /64 of fd00:7473::/48 unless an IPv6 --subnet is given, with a prefix length from 16 to 124), an IPv6 address and default route for each container, IPv6 forwarding, and outbound IPv6 masqueraded as the host (NAT66). Give --subnet and --gateway once per family. Without --ipv6 containers' interfaces have IPv6 turned off; the default bridge network is IPv4 only.",
   ],
   args: [{ name: "NETWORK", what: "a network name", description: "Its name: letters, digits, '_', '.' or '-'" }],
   options: {
-    subnet: { type: "string", valueHint: "CIDR", description: "The network's subnet", example: "tsnet network create --subnet 10.80.0.0/24 backend" },
-    gateway: { type: "string", valueHint: "ADDRESS", description: "The bridge's address in --subnet (default: the first)", example: "tsnet network create --subnet 10.80.0.0/24 --gateway 10.80.0.254 backend" },
+    subnet: { type: "string", repeat: true, valueHint: "CIDR", description: "The network's subnet; once per family (IPv6 with --ipv6)", example: "tsnet network create --ipv6 --subnet 10.80.0.0/24 --subnet fd00:80::/64 backend" },
+    gateway: { type: "string", repeat: true, valueHint: "ADDRESS", description: "The bridge's address in the --subnet of its family (default: the first)", example: "tsnet network create --subnet 10.80.0.0/24 --gateway 10.80.0.254 backend" },
+    ipv6: { type: "boolean", description: "Dual stack: an IPv6 subnet too (a free /64 of fd00:7473::/48 unless --subnet gives one)", example: "tsnet network create --ipv6 backend" },
     internal: { type: "boolean", description: "No way out: no masquerade, nothing forwarded beyond its bridge, no -p", example: "tsnet network create --internal vault" },
     driver: { type: "string", alias: "d", valueHint: "DRIVER", complete: ["bridge"], description: "Only bridge, accepted for Docker habits", example: "tsnet network create -d bridge backend" },
     label: { type: "string", repeat: true, valueHint: "KEY=VALUE", description: "A label, shown by network inspect", example: "tsnet network create --label team=web backend" },
   },
-  examples: ["tsnet network create backend", "tsnet network create --internal --subnet 10.80.0.0/24 vault"],
+  examples: ["tsnet network create backend", "tsnet network create --internal --subnet 10.80.0.0/24 vault", "tsnet network create --ipv6 --subnet fd00:80::/64 web6"],
   run({ opts, args }) {
     if (opts.driver !== undefined && opts.driver !== "bridge") throw new UsageError(`tsnet network create: only the bridge driver is supported (got "${opts.driver}")`);
     const labels: Record<string, string> = {};
@@ -26,7 +28,7 @@ export default defineCommand({
       labels[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? "" : l.slice(eq + 1);
     }
     requireRoot("tsnet network create");
-    const net = createNetwork({ name: args[0]!, subnet: opts.subnet, gateway: opts.gateway, internal: opts.internal, labels });
+    const net = createNetwork({ name: args[0]!, subnets: opts.subnet, gateways: opts.gateway, ipv6: opts.ipv6, internal: opts.internal, labels });
     out(`${net.id}\n`);
     return 0;
   },

@@ -40,7 +40,7 @@ export function inspectNetwork(n: NetworkRecord) {
     Created: n.created,
     Scope: "local",
     Driver: n.driver,
-    EnableIPv6: false,
+    EnableIPv6: n.enableIPv6 === true,
     IPAM: { Driver: "default", Options: {}, Config: n.subnets.map((s) => ({ Subnet: s.subnet, Gateway: s.gateway })) },
     Internal: n.internal,
     Attachable: false,

@@ -13,6 +13,7 @@ function row(n: NetworkRecord, full: boolean) {
     Scope: "local",
     Subnet: n.subnets.map((s) => s.subnet).join(","),
     Internal: n.internal,
+    IPv6: n.enableIPv6 === true,
     Labels: n.labels,
     CreatedAt: n.created,
   };
@@ -20,7 +21,7 @@ function row(n: NetworkRecord, full: boolean) {
 
 /** Column titles for `--format 'table ...'`, as Docker names them. */
 const HEADERS: Record<keyof ReturnType<typeof row>, string> = {
-  ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", Subnet: "SUBNET", Internal: "INTERNAL", Labels: "LABELS", CreatedAt: "CREATED AT",
+  ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", Subnet: "SUBNET", Internal: "INTERNAL", IPv6: "IPV6", Labels: "LABELS", CreatedAt: "CREATED AT",
 };
 
 export default defineCommand({

@@ -1,10 +1,12 @@
 // Composite matches written the way nft writes them, so `nft list` prints them back in nft
 // syntax (e.g. a /8 prefix loads 1 byte instead of masking 4; `ip saddr` in an inet table is
 // preceded by `meta nfproto ipv4`, which nft then hides as implied).
+import { ipBytes, type IpPrefix } from "../../ip/addr.ts";
 import { mask as ipMask } from "../../ip/ipv4.ts";
 import {
   IFNAMSIZ,
   NFPROTO_IPV4,
+  NFPROTO_IPV6,
   NFT_CMP_EQ,
   NFT_CMP_NEQ,
   NFT_CT_STATUS,
@@ -85,9 +87,35 @@ export function ipPrefix(field: "saddr" | "daddr", net: number, prefix: number, 
   return out;
 }
 
-/** `fib daddr type local`: route type of the destination, compared in host byte order. */
-export function fibDaddrType(rtnType: number): Expr[] {
-  return [fib(NFTA_FIB_F_DADDR, NFT_FIB_RESULT_ADDRTYPE, NFT_REG_1), cmp(NFT_CMP_EQ, NFT_REG_1, u32Host(rtnType))];
+const IPV6_SADDR_OFFSET = 8;
+const IPV6_DADDR_OFFSET = 24;
+
+/**
+ * `ip6 saddr fd00:1::/64` (or daddr; op NEQ for `!=`), in an inet table, as nft writes it: a
+ * byte-aligned prefix loads only its bytes (8 for a /64); any other loads all 16 and masks them.
+ * The address is 16 bytes, which NFT_REG_1 (16 bytes wide) holds whole.
+ */
+export function ip6Prefix(field: "saddr" | "daddr", p: IpPrefix, op = NFT_CMP_EQ): Expr[] {
+  if (p.family !== 6 || !Number.isInteger(p.prefix) || p.prefix < 1 || p.prefix > 128) throw new RangeError(`bad IPv6 prefix /${p.prefix}`);
+  const offset = field === "saddr" ? IPV6_SADDR_OFFSET : IPV6_DADDR_OFFSET;
+  const addr = ipBytes({ family: 6, value: p.net });
+  const out = nfproto(NFPROTO_IPV6);
+  if (p.prefix % 8 === 0) {
+    out.push(payloadLoad(NFT_PAYLOAD_NETWORK_HEADER, offset, p.prefix / 8, NFT_REG_1));
+    out.push(cmp(op, NFT_REG_1, addr.subarray(0, p.prefix / 8)));
+  } else {
+    const all = (1n << 128n) - 1n;
+    const mb = ipBytes({ family: 6, value: (all << BigInt(128 - p.prefix)) & all });
+    out.push(payloadLoad(NFT_PAYLOAD_NETWORK_HEADER, offset, 16, NFT_REG_1));
+    out.push(bitwise(NFT_REG_1, NFT_REG_1, mb));
+    out.push(cmp(op, NFT_REG_1, addr));
+  }
+  return out;
+}
+
+/** `fib daddr type local` (or `!= local`): route type of the destination, compared in host byte order. */
+export function fibDaddrType(rtnType: number, op = NFT_CMP_EQ): Expr[] {
+  return [fib(NFTA_FIB_F_DADDR, NFT_FIB_RESULT_ADDRTYPE, NFT_REG_1), cmp(op, NFT_REG_1, u32Host(rtnType))];
 }
 
 /** `ct status dnat` (any of the IPS_* bits set): status is a host-order u32. */
