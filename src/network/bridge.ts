@@ -17,6 +17,8 @@ export interface BridgeSpec {
   bridge: string;
   /** Gateway address and prefix length of each subnet. */
   gateways: { address: IpAddress; prefix: number }[];
+  /** The bridge's MTU (com.docker.network.driver.mtu, as Docker sets it on the bridge too); the kernel's when absent. */
+  mtu?: number;
 }
 
 /**
@@ -61,7 +63,7 @@ export function makeBridge(nl: NetlinkSocket, spec: BridgeSpec): { index: number
     throw new TsnetError(`cannot use ${spec.bridge} as a bridge: a link of that name exists and is ${link.kind ? `a ${link.kind}` : "not a bridge"}; give the network another bridge name`);
   }
   if (!link) {
-    linkAdd(nl, { name: spec.bridge, kind: "bridge", mac: spec.gateways[0] && macFor(spec.gateways[0].address), up: true });
+    linkAdd(nl, { name: spec.bridge, kind: "bridge", mac: spec.gateways[0] && macFor(spec.gateways[0].address), up: true, mtu: spec.mtu });
     created = true;
     link = linkGet(nl, spec.bridge);
   }
