@@ -7,7 +7,7 @@ import { KernelError, TsnetError } from "../errors/errors.ts";
 import { ENODEV } from "../errors/errno.ts";
 import { ipBytes, type IpAddress } from "../ip/addr.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
-import { addrAdd, addrList, afOf } from "../rtnetlink/addr.ts";
+import { addrAdd, addrDel, addrList, afOf } from "../rtnetlink/addr.ts";
 import { IFF_UP } from "../rtnetlink/constants.ts";
 import { linkAdd, linkDelIfExists, linkGet, linkSet } from "../rtnetlink/link.ts";
 import { guardBridgePorts } from "./guard.ts";
@@ -82,6 +82,17 @@ export function makeBridge(nl: NetlinkSocket, spec: BridgeSpec): { index: number
     if (created) deleteBridge(nl, spec.bridge);
     throw e;
   }
+}
+
+/**
+ * What a network put on a bridge it did not make (a host's bridge named by -o
+ * com.docker.network.bridge.name): its gateway addresses and route_localnet go, the bridge stays.
+ */
+export function releaseForeignBridge(nl: NetlinkSocket, spec: BridgeSpec): void {
+  const link = linkGet(nl, spec.bridge);
+  if (!link) return;
+  for (const g of spec.gateways) addrDel(nl, link.index, g.address, g.prefix, spec.bridge);
+  setSysctl(`/proc/sys/net/ipv4/conf/${spec.bridge}/route_localnet`, false);
 }
 
 /** Removes the bridge; one that is already gone is not an error. */

@@ -20,7 +20,7 @@ import {
   saveNetwork, type NetworkRecord,
 } from "../state/networks.ts";
 import { newId } from "../state/containers.ts";
-import { bridgeReady, deleteBridge, makeBridge, setRouteLocalnet, type BridgeSpec } from "./bridge.ts";
+import { bridgeReady, deleteBridge, makeBridge, releaseForeignBridge, setRouteLocalnet, type BridgeSpec } from "./bridge.ts";
 import { hostRtnl, setSysctl } from "./host.ts";
 
 // Clear of Docker's 172.17.0.0/16 (and its 172.18-31 pools), Podman's 10.88.0.0/16 and 10.89.x
@@ -457,6 +457,7 @@ export function removeNetwork(net: NetworkRecord, attached: readonly string[]): 
     ensureNatTable(() => natNetworks(rest), true);
     // A bridge the host had before the network (-o com.docker.network.bridge.name) stays, as in Docker.
     if (net.bridge && bridgeMadeByTsnet(net)) deleteBridge(hostRtnl(), net.bridge);
+    else if (net.bridge) releaseForeignBridge(hostRtnl(), bridgeSpec(net));
     forgetBridgeMark(net.id);
     deleteNetworkRecord(net);
     forgetAttachmentDir(net.name);
