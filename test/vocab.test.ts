@@ -171,6 +171,10 @@ describe("network create -o", () => {
       `ping -c1 -W1 ${c1} >/dev/null && echo direct-ping; curl -s --max-time 2 http://${c1}/ && echo direct-http; ping -c1 -W1 ${gw} >/dev/null && echo gateway; curl -s --max-time 2 http://192.0.2.1:8484/`]);
     expect(fromNeighbour.stdout).toBe("gateway\nserved\n");
     expect(dropped()).toBeGreaterThan(before);
+    // The drop is part of tsnet's table: a flushed ruleset comes back with it (the supervisor's watch).
+    sh(["nft", "flush", "ruleset"]);
+    await waitFor("the enable_icc=false drop restored", () => ruleset().includes("tsnet: closed: containers cannot reach each other"));
+    expect(tsnet(["run", "--rm", "--network", "closed", "--", "ping", "-c1", "-W1", c1]).code).not.toBe(0);
     // On a network with icc (the default) the same reaches.
     runDetached(["--name", "o2", "--network", "open", "--", "sleep", "60"]);
     expect(tsnet(["run", "--rm", "--network", "open", "--", "ping", "-c1", "-W1", v4("tsnet-o2")]).code).toBe(0);
