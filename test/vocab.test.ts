@@ -141,7 +141,7 @@ describe("network create -o", () => {
     try {
       ok(["network", "create", "--subnet", "10.94.0.0/24", "-o", "com.docker.network.bridge.name=br-host", "hostbr"]);
       expect(ipj<any[]>(["-4", "addr", "show", "dev", "br-host"])[0].addr_info.map((a: any) => a.local)).toEqual(["10.94.0.1"]);
-      expect(tsnet(["run", "--rm", "--network", "hostbr", "--", "ping", "-c1", "-W1", "10.94.0.1"]).code).toBe(0);
+      expect(tsnet(["run", "--rm", "--network", "hostbr", "--", "ping", "-c3", "-i0.2", "-W2", "10.94.0.1"]).code).toBe(0);
       ok(["network", "rm", "hostbr"]);
       expect(linkExists("br-host")).toBe(true);
       expect(ipj<any[]>(["-4", "addr", "show", "dev", "br-host"])[0]?.addr_info ?? []).toEqual([]);

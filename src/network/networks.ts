@@ -17,7 +17,7 @@ import { forgetLeases, hasLeases } from "../state/leases.ts";
 import { forgetAttachmentDir } from "../state/cni.ts";
 import {
   IFNAME_RE, bridgeMadeByTsnet, checkNetworkName, deleteNetworkRecord, findNetwork, forgetBridgeMark, listNetworks, markBridgeMade,
-  saveNetwork, type NetworkRecord,
+  saveNetwork, type NetworkRecord, type SubnetConfig,
 } from "../state/networks.ts";
 import { newId } from "../state/containers.ts";
 import { bridgeReady, deleteBridge, makeBridge, releaseForeignBridge, setRouteLocalnet, type BridgeSpec } from "./bridge.ts";
@@ -344,15 +344,13 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     if (!contains(chosen, gw) || gw.value < range.first.value || gw.value > range.last.value) {
       throw new UsageError(`${gatewayWord} ${formatIp(gw)} is not a usable address of ${formatPrefix(chosen)}: give one inside the subnet`);
     }
-    const ipRange = ranges.get(formatPrefix(chosen));
-    if (ipRange) refuseEmptyRange({ subnet: chosen, gateway: gw, ipRange });
     const id = newId();
     const rec: NetworkRecord = {
       id,
       name: o.name,
       driver: "bridge",
       bridge: o.bridge ?? bridgeNameFor(id),
-      subnets: [{ subnet: formatPrefix(chosen), gateway: formatIp(gw), ...(ipRange && { ipRange: formatPrefix(ipRange) }) }],
+      subnets: [withIpRange({ subnet: formatPrefix(chosen), gateway: formatIp(gw) }, ranges)],
       internal: o.internal,
       builtin: false,
       created: new Date().toISOString(),
@@ -422,13 +420,20 @@ export function checkIpRanges(specs: readonly string[], subnets: readonly IpPref
   return out;
 }
 
-/** A range holding no address a container could lease (the network, broadcast or gateway address only) is refused. */
-function refuseEmptyRange(s: Subnet): void {
+/**
+ * The subnet with its `--ip-range` (from checkIpRanges), if it has one; a range holding no address
+ * a container could lease (only the network, broadcast or gateway address) is refused.
+ */
+function withIpRange(cfg: SubnetConfig, ranges: ReadonlyMap<string, IpPrefix>): SubnetConfig {
+  const ipRange = ranges.get(cfg.subnet);
+  if (!ipRange) return cfg;
+  const s = { subnet: parsePrefix(cfg.subnet)!, gateway: parseIp(cfg.gateway)!, ipRange };
   const r = leaseRange(s);
   const n = r.last.value - r.first.value + 1n - (s.gateway.value >= r.first.value && s.gateway.value <= r.last.value ? 1n : 0n);
   if (r.last.value < r.first.value || n <= 0n) {
-    throw new UsageError(`--ip-range ${formatPrefix(s.ipRange!)} leaves no address for containers in ${formatPrefix(s.subnet)}: give a larger range`);
+    throw new UsageError(`--ip-range ${formatPrefix(ipRange)} leaves no address for containers in ${cfg.subnet}: give a larger range`);
   }
+  return { ...cfg, ipRange: formatPrefix(ipRange) };
 }
 
 /** The first /24 of the pool that overlaps no network and no host route. */
