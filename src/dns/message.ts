@@ -186,6 +186,19 @@ export function reverseV4(name: string): Uint8Array | undefined {
 }
 
 /**
+ * "b.a.9.8. ... .ip6.arpa" (RFC 3596: 32 nibbles, the last first) -> the 16 bytes of the address;
+ * undefined for other names.
+ */
+export function reverseV6(name: string): Uint8Array | undefined {
+  const m = /^((?:[0-9a-f]\.){32})ip6\.arpa$/.exec(name);
+  if (!m) return undefined;
+  const nibbles = m[1]!.split(".", 32).reverse();
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) out[i] = (Number.parseInt(nibbles[2 * i]!, 16) << 4) | Number.parseInt(nibbles[2 * i + 1]!, 16);
+  return out;
+}
+
+/**
  * Whether answer is a response to query's question (q, as parseQuestion read it): one question,
  * the same bytes as the query's (name, type and class). A forged answer must then also guess the
  * question, besides the id and port (RFC 5452).

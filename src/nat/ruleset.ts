@@ -24,6 +24,7 @@
 //                      iifname @internal iifname . oifname != @same_bridge counter drop
 //                      oifname @internal iifname . oifname != @same_bridge counter drop
 //                      ct status dnat accept
+//                      per network with icc false: iifname <bridge> oifname <bridge> counter drop
 //                      iifname @bridges oifname @bridges iifname . oifname != @same_bridge counter drop }
 //   chain postrouting { type nat hook postrouting priority srcnat
 //                      per subnet: ip saddr <subnet> oifname != <bridge> masquerade (not internal,
@@ -60,6 +61,9 @@
 //   forward hook with iifname and oifname both the bridge, which is what same_bridge matches.
 //   A DNAT-ed connection (a published port) is let through first: published ports answer from
 //   every network, as in Docker.
+// - icc false (Docker's enable_icc=false): two containers of one bridge talk through the bridge,
+//   which br_netfilter hands to the forward hook with both names the bridge; a published port,
+//   DNAT-ed, is accepted before that drop, as Docker accepts it before its icc rule.
 // - hairpin: a container reaching a published port of its own bridge is DNATed back onto the
 //   bridge; without masquerade the answer would go straight back and never match.
 // - masquerade is per network and by source subnet, because postrouting knows no input
@@ -107,6 +111,8 @@ export interface NatNetwork {
   masquerade?: boolean;
   /** Masquerade a container reaching a published port over its own bridge; true when absent. */
   hairpin?: boolean;
+  /** false (enable_icc=false): its containers cannot reach each other; true when absent. */
+  icc?: boolean;
 }
 
 export interface NatTableOptions {
@@ -233,6 +239,11 @@ export function natTable(o: NatTableOptions): TableSpec {
             comment: "tsnet: and no way in",
           },
           { exprs: [...ctStatusAny(IPS_DST_NAT), accept()], comment: "tsnet: published ports are reachable from every network" },
+          // After the DNAT accept: a published port still answers a neighbour on the same bridge.
+          ...nets.filter((n) => n.icc === false).map((n) => ({
+            exprs: [...iifname(n.bridge), ...oifname(n.bridge), counter(), drop()],
+            comment: `tsnet: ${n.name}: containers cannot reach each other (enable_icc=false)`,
+          })),
           {
             exprs: [...inSet([fields.iifname], BRIDGES_SET), ...inSet([fields.oifname], BRIDGES_SET), ...inSet(pair, SAME_BRIDGE_SET, true), counter(), drop()],
             comment: "tsnet: networks are isolated from each other",

@@ -7,7 +7,7 @@ import { KernelError, TsnetError } from "../errors/errors.ts";
 import { ENODEV } from "../errors/errno.ts";
 import { ipBytes, type IpAddress } from "../ip/addr.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
-import { addrAdd, addrList, afOf } from "../rtnetlink/addr.ts";
+import { addrAdd, addrDel, addrList, afOf } from "../rtnetlink/addr.ts";
 import { IFF_UP } from "../rtnetlink/constants.ts";
 import { linkAdd, linkDelIfExists, linkGet, linkSet } from "../rtnetlink/link.ts";
 import { guardBridgePorts } from "./guard.ts";
@@ -17,6 +17,8 @@ export interface BridgeSpec {
   bridge: string;
   /** Gateway address and prefix length of each subnet. */
   gateways: { address: IpAddress; prefix: number }[];
+  /** The bridge's MTU (com.docker.network.driver.mtu, as Docker sets it on the bridge too); the kernel's when absent. */
+  mtu?: number;
 }
 
 /**
@@ -62,7 +64,7 @@ export function makeBridge(nl: NetlinkSocket, spec: BridgeSpec): { index: number
     throw new TsnetError(`cannot use ${spec.bridge} as a bridge: a link of that name exists and is ${link.kind ? `a ${link.kind}` : "not a bridge"}; give the network another bridge name`);
   }
   if (!link) {
-    linkAdd(nl, { name: spec.bridge, kind: "bridge", mac: spec.gateways[0] && macFor(spec.gateways[0].address), up: true });
+    linkAdd(nl, { name: spec.bridge, kind: "bridge", mac: spec.gateways[0] && macFor(spec.gateways[0].address), up: true, mtu: spec.mtu });
     created = true;
     link = linkGet(nl, spec.bridge);
   }
@@ -83,6 +85,17 @@ export function makeBridge(nl: NetlinkSocket, spec: BridgeSpec): { index: number
     if (created) deleteBridge(nl, spec.bridge);
     throw e;
   }
+}
+
+/**
+ * What a network put on a bridge it did not make (a host's bridge named by -o
+ * com.docker.network.bridge.name): its gateway addresses and route_localnet go, the bridge stays.
+ */
+export function releaseForeignBridge(nl: NetlinkSocket, spec: BridgeSpec): void {
+  const link = linkGet(nl, spec.bridge);
+  if (!link) return;
+  for (const g of spec.gateways) addrDel(nl, link.index, g.address, g.prefix, spec.bridge);
+  setSysctl(`/proc/sys/net/ipv4/conf/${spec.bridge}/route_localnet`, false);
 }
 
 /** Removes the bridge; one that is already gone is not an error. */

@@ -16,11 +16,12 @@ import { withLock } from "../state/files.ts";
 import { forgetLeases, hasLeases } from "../state/leases.ts";
 import { forgetAttachmentDir } from "../state/cni.ts";
 import {
-  BRIDGE_RE, checkNetworkName, deleteNetworkRecord, findNetwork, listNetworks, saveNetwork, type NetworkRecord, type SubnetConfig,
+  IFNAME_RE, bridgeMadeByTsnet, checkNetworkName, deleteNetworkRecord, findNetwork, forgetBridgeMark, listNetworks, markBridgeMade,
+  saveNetwork, type NetworkRecord, type SubnetConfig,
 } from "../state/networks.ts";
 import { newId } from "../state/containers.ts";
-import { bridgeReady, deleteBridge, makeBridge, setRouteLocalnet, type BridgeSpec } from "./bridge.ts";
-import { hostRtnl } from "./host.ts";
+import { bridgeReady, deleteBridge, makeBridge, releaseForeignBridge, setRouteLocalnet, type BridgeSpec } from "./bridge.ts";
+import { hostRtnl, setSysctl } from "./host.ts";
 
 // Clear of Docker's 172.17.0.0/16 (and its 172.18-31 pools), Podman's 10.88.0.0/16 and 10.89.x
 // networks, and the usual Kubernetes pod and service ranges.
@@ -35,23 +36,42 @@ const POOL_PREFIX = 24;
 export interface Subnet {
   subnet: IpPrefix;
   gateway: IpAddress;
+  /** `--ip-range`: where leases are taken (inside subnet). */
+  ipRange?: IpPrefix;
 }
 
 export function subnetsOf(n: NetworkRecord): Subnet[] {
-  return n.subnets.map((s) => ({ subnet: parsePrefix(s.subnet)!, gateway: parseIp(s.gateway)! }));
+  return n.subnets.map((s) => ({
+    subnet: parsePrefix(s.subnet)!,
+    gateway: parseIp(s.gateway)!,
+    ...(s.ipRange !== undefined && { ipRange: parsePrefix(s.ipRange)! }),
+  }));
 }
 
-/** The addresses containers may lease in a subnet: not the network, gateway or broadcast address. */
-export function leaseRange(s: Subnet): { first: IpAddress; last: IpAddress } {
+/** The addresses a container may have in a subnet (`--ip` too): not the network or broadcast address. */
+export function usableRange(s: Pick<Subnet, "subnet">): { first: IpAddress; last: IpAddress } {
   const size = sizeOf(s.subnet);
   const lastUsable = s.subnet.family === 4 ? size - 2n : size - 1n;
   return { first: nth(s.subnet, 1n), last: nth(s.subnet, lastUsable) };
 }
 
+/**
+ * The addresses containers are given leases from: the usable ones, only those inside the
+ * `--ip-range` when the subnet has one (its own first address included, as Docker hands it out).
+ */
+export function leaseRange(s: Pick<Subnet, "subnet" | "ipRange">): { first: IpAddress; last: IpAddress } {
+  const u = usableRange(s);
+  if (!s.ipRange) return u;
+  const lo = s.ipRange.net;
+  const hi = s.ipRange.net + sizeOf(s.ipRange) - 1n;
+  const f = s.subnet.family;
+  return { first: { family: f, value: lo > u.first.value ? lo : u.first.value }, last: { family: f, value: hi < u.last.value ? hi : u.last.value } };
+}
+
 function bridgeSpec(n: NetworkRecord): BridgeSpec {
   // isGateway false: a bridge without an address, as the CNI bridge plugin makes one.
-  if (n.isGateway === false) return { bridge: n.bridge!, gateways: [] };
-  return { bridge: n.bridge!, gateways: subnetsOf(n).map((s) => ({ address: s.gateway, prefix: s.subnet.prefix })) };
+  if (n.isGateway === false) return { bridge: n.bridge!, gateways: [], mtu: n.mtu };
+  return { bridge: n.bridge!, gateways: subnetsOf(n).map((s) => ({ address: s.gateway, prefix: s.subnet.prefix })), mtu: n.mtu };
 }
 
 /** What the ruleset needs of every bridge network. */
@@ -66,10 +86,24 @@ export function natNetworks(all: readonly NetworkRecord[] = listNetworks()): Nat
       subnets6: subnetsOf(n).filter((s) => s.subnet.family === 6).map((s) => s.subnet),
       masquerade: n.ipMasq !== false,
       hairpin: n.hairpin !== false,
+      ...(n.icc === false && { icc: false }),
     }));
 }
 
 const NETWORKS_LOCK = "networks";
+
+/**
+ * enable_icc=false is a forward-chain drop (src/nat/ruleset.ts), which sees what two ports of one
+ * bridge send each other only through br_netfilter: it is turned on, as Docker does for icc=false.
+ */
+function bridgeNetfilter(n: NetworkRecord): void {
+  if (n.icc !== false) return;
+  for (const f of ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables"]) {
+    if (!setSysctl(`/proc/sys/net/bridge/${f}`, true)) {
+      throw new TsnetError(`network ${n.name} has enable_icc=false, which needs the kernel's br_netfilter (/proc/sys/net/bridge/${f} is missing): load it (modprobe br_netfilter)`);
+    }
+  }
+}
 
 /**
  * Runs fn holding the lock under which the set of networks and tsnet's table change together
@@ -157,7 +191,9 @@ export function networkUp(net: NetworkRecord): number {
     // index that is gone is EINVAL). The table names the bridge only by name: rules for a bridge
     // that failed to appear are harmless, and the next first use rewrites the table anyway.
     ensureNatTable(() => natNetworks([...all, current]), true);
+    bridgeNetfilter(current);
     const made = makeBridge(nl, spec);
+    if (made.created) markBridgeMade(current.id, spec.bridge);
     // Only now that the guard is in place (see setRouteLocalnet).
     setRouteLocalnet(spec.bridge, true);
     if (!current.madeAt) saveNetwork({ ...current, madeAt: new Date().toISOString() });
@@ -245,6 +281,12 @@ export interface CreateNetworkOptions {
   mtu?: number;
   hairpin?: boolean;
   isGateway?: boolean;
+  /** `--ip-range` values, each inside one subnet (one per subnet). */
+  ipRanges?: readonly string[];
+  icc?: boolean;
+  hostBindingIpv4?: string;
+  /** `-o` options as given, shown by `network inspect`. */
+  options?: Record<string, string>;
   /** How the caller spells the subnet and gateway settings in messages (`--subnet`, `--gateway`). */
   subnetWord?: string;
   gatewayWord?: string;
@@ -315,7 +357,7 @@ function wantedSubnets(o: CreateNetworkOptions): { v4: Wanted; v6: Wanted } {
 /** The chosen subnet and gateway of one family, the gateway checked against the subnet. */
 function subnetConfig(subnet: IpPrefix, gateway: IpAddress | undefined, gatewayWord: string): SubnetConfig {
   const gw = gateway ?? nth(subnet, 1n);
-  const range = leaseRange({ subnet, gateway: gw });
+  const range = usableRange({ subnet });
   if (!contains(subnet, gw) || gw.value < range.first.value || gw.value > range.last.value) {
     throw new UsageError(`${gatewayWord} ${formatIp(gw)} is not a usable address of ${formatPrefix(subnet)}: give one inside the subnet`);
   }
@@ -349,10 +391,12 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     throw new UsageError(`network name "${o.name}" is reserved: choose another name`);
   }
   const wanted = wantedSubnets(o);
-  // A record's bridge is one network rm may delete, so it is always a name of tsnet's.
-  if (o.bridge !== undefined && !BRIDGE_RE.test(o.bridge)) {
-    throw new UsageError(`invalid bridge name "${o.bridge}": tsnet's bridges are named "tsnet" and 1 to 10 more letters, digits, '_', '.' or '-' (for example tsnet-cni0)`);
+  // Any interface name, as Docker takes it; network rm deletes a bridge outside tsnet's names only
+  // if tsnet made it (bridgeMadeByTsnet), so an existing bridge of the host's is used and left.
+  if (o.bridge !== undefined && !IFNAME_RE.test(o.bridge)) {
+    throw new UsageError(`invalid bridge name "${o.bridge}": give an interface name of 1 to 15 letters, digits, '_', '.' or '-'`);
   }
+  const ranges = checkIpRanges(o.ipRanges ?? [], [wanted.v4.subnet, wanted.v6.subnet].filter((x): x is IpPrefix => x !== undefined));
   all ??= allNetworks();
   if (findNetwork(o.name, all)?.name === o.name) throw new UsageError(`network with name ${o.name} already exists: choose another name or remove it (tsnet network rm ${o.name})`);
   return withLock(NETWORKS_LOCK, () => {
@@ -366,7 +410,7 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     for (const [family, w] of [[4, wanted.v4], [6, wanted.v6]] as const) {
       if (family === 6 && !o.ipv6) continue;
       if (w.subnet) refuseOverlap({ name: o.name, builtin: false }, w.subnet, others, subnetWord);
-      subnets.push(subnetConfig(w.subnet ?? freeSubnet(others, subnetWord, family), w.gateway, gatewayWord));
+      subnets.push(withIpRange(subnetConfig(w.subnet ?? freeSubnet(others, subnetWord, family), w.gateway, gatewayWord), ranges));
     }
     const id = newId();
     const rec: NetworkRecord = {
@@ -384,6 +428,9 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
       ...(o.mtu !== undefined && { mtu: o.mtu }),
       ...(o.hairpin !== undefined && { hairpin: o.hairpin }),
       ...(o.isGateway !== undefined && { isGateway: o.isGateway }),
+      ...(o.icc !== undefined && { icc: o.icc }),
+      ...(o.hostBindingIpv4 !== undefined && { hostBindingIpv4: o.hostBindingIpv4 }),
+      ...(o.options && Object.keys(o.options).length > 0 && { options: o.options }),
     };
     // The record first: whatever a crash interrupts, the record says which bridge to remove.
     saveNetwork(rec);
@@ -393,7 +440,9 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
       // The table before the bridge, as in networkUp: once the bridge is ready, a `run --network`
       // that found the record attaches to it without waiting for this lock.
       ensureNatTable(() => natNetworks([...others, rec]), true);
+      bridgeNetfilter(rec);
       made = makeBridge(nl, bridgeSpec(rec));
+      if (made.created) markBridgeMade(rec.id, rec.bridge!);
       setRouteLocalnet(rec.bridge!, true);
       saveNetwork({ ...rec, madeAt: new Date().toISOString() });
     } catch (e) {
@@ -402,6 +451,7 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
       // ready fails with it (its veth goes with the bridge); the run's own undo cleans up after it.
       const undo = new Cleanup();
       if (made.created) undo.step(() => deleteBridge(nl, rec.bridge!));
+      undo.step(() => forgetBridgeMark(rec.id));
       undo.step(() => ensureNatTable(() => natNetworks(others), true));
       undo.step(() => deleteNetworkRecord(rec));
       try {
@@ -413,6 +463,46 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     }
     return rec;
   });
+}
+
+/**
+ * `--ip-range` values by the subnet (formatPrefix) each lies in, checked as Docker checks them:
+ * a prefix inside one of the subnets given, at most one per subnet.
+ */
+export function checkIpRanges(specs: readonly string[], subnets: readonly IpPrefix[]): Map<string, IpPrefix> {
+  const out = new Map<string, IpPrefix>();
+  for (const spec of specs) {
+    const r = parsePrefix(spec, true);
+    if (!r) {
+      const loose = parsePrefix(spec);
+      throw new UsageError(loose
+        ? `invalid --ip-range "${spec}": host bits are set; did you mean ${formatPrefix(loose)}?`
+        : `invalid --ip-range "${spec}": give an address and prefix length inside --subnet, e.g. --subnet 10.80.0.0/24 --ip-range 10.80.0.128/25`);
+    }
+    if (subnets.length === 0) throw new UsageError(`--ip-range ${spec} needs --subnet: give the subnet the range lies in`);
+    const s = subnets.find((x) => x.family === r.family && r.prefix >= x.prefix && contains(x, { family: r.family, value: r.net }));
+    if (!s) throw new UsageError(`--ip-range ${spec} is not inside ${subnets.map(formatPrefix).join(" or ")}: give a range inside the subnet`);
+    const key = formatPrefix(s);
+    if (out.has(key)) throw new UsageError(`--ip-range ${spec}: subnet ${key} already has --ip-range ${formatPrefix(out.get(key)!)}; give one range per subnet`);
+    out.set(key, r);
+  }
+  return out;
+}
+
+/**
+ * The subnet with its `--ip-range` (from checkIpRanges), if it has one; a range holding no address
+ * a container could lease (only the network, broadcast or gateway address) is refused.
+ */
+function withIpRange(cfg: SubnetConfig, ranges: ReadonlyMap<string, IpPrefix>): SubnetConfig {
+  const ipRange = ranges.get(cfg.subnet);
+  if (!ipRange) return cfg;
+  const s = { subnet: parsePrefix(cfg.subnet)!, gateway: parseIp(cfg.gateway)!, ipRange };
+  const r = leaseRange(s);
+  const n = r.last.value - r.first.value + 1n - (s.gateway.value >= r.first.value && s.gateway.value <= r.last.value ? 1n : 0n);
+  if (r.last.value < r.first.value || n <= 0n) {
+    throw new UsageError(`--ip-range ${formatPrefix(ipRange)} leaves no address for containers in ${cfg.subnet}: give a larger range`);
+  }
+  return { ...cfg, ipRange: formatPrefix(ipRange) };
 }
 
 /**
@@ -444,7 +534,10 @@ export function removeNetwork(net: NetworkRecord, attached: readonly string[]): 
     const rest = listNetworks().filter((n) => n.id !== net.id);
     // Rules first, so no rule names a bridge that no longer exists.
     ensureNatTable(() => natNetworks(rest), true);
-    if (net.bridge) deleteBridge(hostRtnl(), net.bridge);
+    // A bridge the host had before the network (-o com.docker.network.bridge.name) stays, as in Docker.
+    if (net.bridge && bridgeMadeByTsnet(net)) deleteBridge(hostRtnl(), net.bridge);
+    else if (net.bridge) releaseForeignBridge(hostRtnl(), bridgeSpec(net));
+    forgetBridgeMark(net.id);
     deleteNetworkRecord(net);
     forgetAttachmentDir(net.name);
     forgetLeases(net.id);

@@ -16,9 +16,9 @@
 import { readFileSync, statSync } from "../../ffi/fs.ts";
 import {
   RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_PTR, CLASS_IN, buildReply, fitForUdp,
-  answersQuestion, encodeName, messageId, reverseV4, screenQuery, withId, type Answer, type Question,
+  answersQuestion, encodeName, messageId, reverseV4, reverseV6, screenQuery, withId, type Answer, type Question,
 } from "../dns/message.ts";
-import { formatIp, ipBytes, parseIp, toV4, type IpAddress } from "../ip/addr.ts";
+import { ipBytes, ipFromBytes, parseIp, sameIp, toV4, type IpAddress } from "../ip/addr.ts";
 import { dnsRedirectTable } from "../nat/dns.ts";
 import { createTable, openNftSocket } from "../nftables/index.ts";
 import { inNetns } from "../netns/netns.ts";
@@ -127,14 +127,30 @@ function namedNetworks(rec: ContainerRecord): NetworkRecord[] {
 }
 
 function answerLocally(rec: ContainerRecord, q: Question): { rcode: number; answers: Answer[] } | undefined {
+  return answerFromLeases(namedNetworks(rec).map((n) => ({ name: n.name, leases: () => leasesOf(n.id) })), q);
+}
+
+/** A network whose names the container sees, and its leases (read when a question needs them). */
+export interface NamedLeases {
+  name: string;
+  leases: () => readonly Lease[];
+}
+
+/**
+ * The answer to a question about a container name, alias or address from the leases of the
+ * networks the asker is on: A from IPv4 leases, AAAA from IPv6 ones (a dual-stack network leases
+ * one of each under the same names), PTR for either family; undefined when no lease knows it
+ * (the question goes upstream).
+ */
+export function answerFromLeases(nets: readonly NamedLeases[], q: Pick<Question, "name" | "type" | "qclass">): { rcode: number; answers: Answer[] } | undefined {
   if (q.qclass !== CLASS_IN) return undefined;
   const { name, type } = q;
   if (type === TYPE_PTR) {
-    const bytes = reverseV4(name);
+    const bytes = reverseV4(name) ?? reverseV6(name);
     if (!bytes) return undefined;
-    const want = bytes.join(".");
-    for (const n of namedNetworks(rec)) {
-      const l = leasesOf(n.id).find((x) => formatIp(x.address) === want);
+    const want = ipFromBytes(bytes);
+    for (const n of nets) {
+      const l = n.leases().find((x) => sameIp(x.address, want));
       if (l?.names[0]) return { rcode: RCODE_NOERROR, answers: [{ type: TYPE_PTR, ttl: TTL, data: encodeName(`${l.names[0]}.${n.name}`) }] };
     }
     return undefined;
@@ -142,10 +158,10 @@ function answerLocally(rec: ContainerRecord, q: Question): { rcode: number; answ
   // "web" and "web.mynet" both name container web on network mynet.
   const found: IpAddress[] = [];
   let known = false;
-  for (const n of namedNetworks(rec)) {
+  for (const n of nets) {
     const suffix = `.${n.name.toLowerCase()}`;
     const short = name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
-    for (const l of leasesOf(n.id)) {
+    for (const l of n.leases()) {
       if (!l.names.some((x) => x.toLowerCase() === short)) continue;
       known = true;
       found.push(l.address);

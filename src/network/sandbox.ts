@@ -23,7 +23,7 @@ import { crashPoint } from "../errors/crashpoint.ts";
 import { formatMac, macFor } from "./bridge.ts";
 import { addLoopbackGuard } from "./guard.ts";
 import { hostRtnl, setSysctl } from "./host.ts";
-import { leaseRange, networkUp, subnetsOf, type Subnet } from "./networks.ts";
+import { leaseRange, networkUp, subnetsOf, usableRange, type Subnet } from "./networks.ts";
 
 const LOOPBACK_IFINDEX = 1; // lo is always the first link of a new namespace
 const FIRST_IFINDEX = 2;
@@ -147,7 +147,8 @@ export function checkStaticIp(net: NetworkRecord, ip: IpAddress, what = "--ip"):
   if (!sub) {
     throw new UsageError(`${what} ${formatIp(ip)} is outside network ${net.name} (${net.subnets.map((s) => s.subnet).join(", ")}): give an address inside it`);
   }
-  const r = leaseRange(sub);
+  // The whole subnet, not only its --ip-range: Docker takes a static address outside the range too.
+  const r = usableRange(sub);
   if (ip.value === sub.gateway.value || ip.value < r.first.value || ip.value > r.last.value) {
     throw new UsageError(`${what} ${formatIp(ip)} is not usable on network ${net.name} (it is the network, gateway or broadcast address): give another`);
   }

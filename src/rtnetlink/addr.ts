@@ -1,8 +1,10 @@
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { Attrs } from "../netlink/reader.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
+import { isErrno } from "../errors/errors.ts";
+import { EADDRNOTAVAIL } from "../errors/errno.ts";
 import { formatIp, ipBytes, ipFromBytes, type IpAddress } from "../ip/addr.ts";
-import { AF_INET, AF_INET6, IFA_ADDRESS, IFA_F_NODAD, IFA_LOCAL, RT_SCOPE_UNIVERSE, RTM_GETADDR, RTM_NEWADDR } from "./constants.ts";
+import { AF_INET, AF_INET6, IFA_ADDRESS, IFA_F_NODAD, IFA_LOCAL, RT_SCOPE_UNIVERSE, RTM_DELADDR, RTM_GETADDR, RTM_NEWADDR } from "./constants.ts";
 
 export interface AddrInfo {
   index: number;
@@ -37,6 +39,25 @@ export function addrAdd(nl: NetlinkSocket, index: number, address: IpAddress, pr
   w.attrBytes(IFA_ADDRESS, b);
   w.end(at);
   nl.request(w, { seq, at, op: "add address", object: `${formatIp(address)}/${prefix} to ${what}` });
+}
+
+// RTM_DELADDR: ifaddrmsg | family u8 | prefixlen u8 | flags u8 | scope u8 | index u32 |, IFA_LOCAL
+/** Removes an address from a link; one that is not there is not an error (EADDRNOTAVAIL). */
+export function addrDel(nl: NetlinkSocket, index: number, address: IpAddress, prefix: number, what: string): void {
+  const w = nl.startRequest();
+  const seq = nl.nextSeq();
+  const at = w.begin(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, seq);
+  const h = w.struct(IFADDRMSG_LEN);
+  w.view.setUint8(h, afOf(address));
+  w.view.setUint8(h + 1, prefix);
+  w.view.setUint32(h + 4, index, true);
+  w.attrBytes(IFA_LOCAL, ipBytes(address));
+  w.end(at);
+  try {
+    nl.request(w, { seq, at, op: "remove address", object: `${formatIp(address)}/${prefix} from ${what}` });
+  } catch (e) {
+    if (!isErrno(e, EADDRNOTAVAIL)) throw e;
+  }
 }
 
 /** Addresses of one family (AF_INET or AF_INET6) on every link. */

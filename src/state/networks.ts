@@ -3,8 +3,8 @@
 // from it on first use, so a record survives a reboot and its network comes back as it was.
 // There are few networks, so lookups by name simply read them all.
 import { TsnetError } from "../errors/errors.ts";
-import { ensureDir, listDir, readText, removeFile, writeAtomic } from "./files.ts";
-import { ID_RE, NETWORKS_DIR } from "./paths.ts";
+import { createExclusive, ensureDir, listDir, readText, removeFile, writeAtomic } from "./files.ts";
+import { ID_RE, NETWORKS_DIR, NETWORKS_RUN_DIR } from "./paths.ts";
 
 /** Docker's driver names: "null" is the network of `--network none`. */
 export type Driver = "bridge" | "host" | "null";
@@ -13,13 +13,19 @@ export interface SubnetConfig {
   /** "10.77.0.0/16"; the family is the address's own (IPv6 subnets need no other field). */
   subnet: string;
   gateway: string;
+  /** `--ip-range`: containers lease addresses only inside this prefix of the subnet (`--ip` may go outside it). */
+  ipRange?: string;
 }
 
 export interface NetworkRecord {
   id: string;
   name: string;
   driver: Driver;
-  /** The Linux bridge of a bridge network. */
+  /**
+   * The Linux bridge of a bridge network: tsnet's own name (BRIDGE_RE), or any interface name given
+   * by `-o com.docker.network.bridge.name` or a CNI configuration, which `network rm` deletes only
+   * when tsnet made that bridge (bridgeMadeByTsnet).
+   */
   bridge?: string;
   /** At most one IPv4 and one IPv6 subnet. */
   subnets: SubnetConfig[];
@@ -52,6 +58,13 @@ export interface NetworkRecord {
    * `isGateway`), so the host neither routes for them nor reaches them. Default true.
    */
   isGateway?: boolean;
+  // Docker's `-o` driver options (src/network/options.ts); each absent for Docker's default.
+  /** false (enable_icc=false): containers of this network cannot reach each other. Default true. */
+  icc?: boolean;
+  /** The host address `-p` publishes on when it names none (host_binding_ipv4). */
+  hostBindingIpv4?: string;
+  /** Every `-o KEY=VALUE` as given, unknown keys too (Docker keeps them): `network inspect`'s Options. */
+  options?: Record<string, string>;
 }
 
 export const BUILTIN_NETWORKS = ["bridge", "host", "none"] as const;
@@ -59,6 +72,8 @@ export const BUILTIN_NETWORKS = ["bridge", "host", "none"] as const;
 const NETWORK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 /** A bridge of tsnet's: "tsnet" and up to 10 more characters (IFNAMSIZ allows 15). */
 export const BRIDGE_RE = /^tsnet[a-zA-Z0-9_.-]{1,10}$/;
+/** An interface name the kernel takes (at most 15 bytes, not "." or ".."), in a safe alphabet. */
+export const IFNAME_RE = /^(?!\.\.?$)[a-zA-Z0-9_.-]{1,15}$/;
 
 export function checkNetworkName(name: string): void {
   if (!NETWORK_NAME_RE.test(name)) {
@@ -118,9 +133,8 @@ function notANetwork(path: string, why: string): TsnetError {
 }
 
 /**
- * The first field tsnet would never have written, or undefined. `network rm` deletes the bridge a
- * record names, so it must be one of tsnet's: tsnet0, tsnet- and 9 hex digits of the id, or a
- * name a CNI configuration gave, which must begin with "tsnet" too (src/cni/config.ts).
+ * The first field tsnet would never have written, or undefined. A bridge name is an interface
+ * name; `network rm` deletes one outside tsnet's own names only if tsnet made it (bridgeMadeByTsnet).
  */
 function badField(v: unknown, id: string): string | undefined {
   if (typeof v !== "object" || v === null) return "(the whole record)";
@@ -128,7 +142,7 @@ function badField(v: unknown, id: string): string | undefined {
   if (n.id !== id) return "id";
   if (typeof n.name !== "string" || !NETWORK_NAME_RE.test(n.name)) return "name";
   if (!["bridge", "host", "null"].includes(n.driver)) return "driver";
-  if (n.bridge !== undefined && (typeof n.bridge !== "string" || !BRIDGE_RE.test(n.bridge))) return "bridge";
+  if (n.bridge !== undefined && (typeof n.bridge !== "string" || !IFNAME_RE.test(n.bridge))) return "bridge";
   if (!Array.isArray(n.subnets) || !n.subnets.every((s: any) => typeof s?.subnet === "string" && typeof s?.gateway === "string")) return "subnets";
   return undefined;
 }
@@ -163,4 +177,29 @@ export function findNetwork(ref: string, all?: readonly NetworkRecord[]): Networ
   const hits = all.filter((n) => n.id.startsWith(ref));
   if (hits.length > 1) throw new TsnetError(`"${ref}" matches ${hits.length} networks: give more of the id or the name`, 1);
   return hits[0];
+}
+
+// A bridge named by the user (`-o com.docker.network.bridge.name=br-web`) may be one the host had
+// before: Docker then uses it and leaves it when the network goes. Whether tsnet made it is kept
+// under /run, which a reboot empties as it removes the bridge: a bridge of that name made again
+// by the host's own configuration after a reboot is never taken for tsnet's.
+function bridgeMark(id: string): string {
+  if (!ID_RE.test(id)) throw new Error(`not a network id: ${JSON.stringify(id)}`);
+  return `${NETWORKS_RUN_DIR}/${id}/bridge-made`;
+}
+
+/** Notes that tsnet has just created the network's bridge. */
+export function markBridgeMade(id: string, bridge: string): void {
+  ensureDir(`${NETWORKS_RUN_DIR}/${id}`);
+  createExclusive(bridgeMark(id), `${bridge}\n`);
+}
+
+/** Whether `network rm` may delete the network's bridge: a name of tsnet's, or one tsnet made since boot. */
+export function bridgeMadeByTsnet(n: Pick<NetworkRecord, "id" | "bridge">): boolean {
+  if (!n.bridge) return false;
+  return BRIDGE_RE.test(n.bridge) || readText(bridgeMark(n.id))?.trim() === n.bridge;
+}
+
+export function forgetBridgeMark(id: string): void {
+  removeFile(bridgeMark(id));
 }

@@ -41,17 +41,21 @@ export function inspectNetwork(n: NetworkRecord) {
     Scope: "local",
     Driver: n.driver,
     EnableIPv6: n.enableIPv6 === true,
-    IPAM: { Driver: "default", Options: {}, Config: n.subnets.map((s) => ({ Subnet: s.subnet, Gateway: s.gateway })) },
+    IPAM: { Driver: "default", Options: {}, Config: n.subnets.map((s) => ({ Subnet: s.subnet, ...(s.ipRange && { IPRange: s.ipRange }), Gateway: s.gateway })) },
     Internal: n.internal,
     Attachable: false,
     Containers: containers,
-    // Docker's option names for the settings a CNI configuration can give a network.
+    // Docker's option names for the settings a network has (a CNI configuration gives some), then
+    // the -o options as they were given, unknown ones too, as Docker shows them.
     Options: {
       ...(n.bridge && { "com.docker.network.bridge.name": n.bridge }),
       ...(n.ipMasq === false && { "com.docker.network.bridge.enable_ip_masquerade": "false" }),
+      ...(n.icc === false && { "com.docker.network.bridge.enable_icc": "false" }),
+      ...(n.hostBindingIpv4 !== undefined && { "com.docker.network.bridge.host_binding_ipv4": n.hostBindingIpv4 }),
       ...(n.mtu !== undefined && { "com.docker.network.driver.mtu": String(n.mtu) }),
       ...(n.hairpin !== undefined && { "tsnet.hairpin": String(n.hairpin) }),
       ...(n.isGateway === false && { "tsnet.is_gateway": "false" }),
+      ...n.options,
     },
     Labels: n.labels,
   };

@@ -2,8 +2,93 @@ import { defineCommand } from "../../cli/command.ts";
 import { execute, parseFormat, templateRows } from "../../cli/format.ts";
 import { out } from "../../cli/output.ts";
 import { requireRoot } from "../../cli/root.ts";
+import { attachedContainers } from "../../container/attach.ts";
+import { UsageError } from "../../errors/errors.ts";
+import { nearest } from "../../errors/suggest.ts";
 import { allNetworks } from "../../network/networks.ts";
+import { listAttachments } from "../../state/cni.ts";
+import { hasLeases } from "../../state/leases.ts";
 import type { NetworkRecord } from "../../state/networks.ts";
+
+/** --filter keys, as Docker's network ls has them. */
+export const NETWORK_FILTERS = ["dangling", "driver", "id", "label", "name", "scope", "type"] as const;
+type FilterKey = (typeof NETWORK_FILTERS)[number];
+/** Whether a container (or a CNI attachment) is on the network: asked only by a dangling filter. */
+export type InUse = (n: NetworkRecord) => boolean;
+type Test = (n: NetworkRecord, inUse: InUse) => boolean;
+
+const EXAMPLE: Record<FilterKey, string> = {
+  dangling: "dangling=true", driver: "driver=bridge", id: "id=3f2a", label: "label=team=web", name: "name=back", scope: "scope=local", type: "type=custom",
+};
+
+/** A regular expression matched anywhere, as Docker's name and id filters are. */
+function regexp(spec: string, value: string): RegExp {
+  try {
+    return new RegExp(value);
+  } catch {
+    throw new UsageError(`invalid --filter "${spec}": "${value}" is not a regular expression`);
+  }
+}
+
+/** One --filter KEY=VALUE as a test; a bad one is refused before anything is read. */
+function filterTest(spec: string): [FilterKey, Test] {
+  const eq = spec.indexOf("=");
+  const key = spec.slice(0, eq < 0 ? spec.length : eq);
+  const value = spec.slice(eq + 1);
+  if (!(NETWORK_FILTERS as readonly string[]).includes(key)) {
+    const guess = nearest(key, [...NETWORK_FILTERS]);
+    throw new UsageError(`invalid --filter "${spec}": ${guess ? `did you mean "${guess}"? ` : ""}tsnet network ls filters by ${NETWORK_FILTERS.join(", ")} (e.g. --filter type=custom)`);
+  }
+  const k = key as FilterKey;
+  if (eq < 0 || value === "") throw new UsageError(`invalid --filter "${spec}": give KEY=VALUE, e.g. --filter ${EXAMPLE[k]}`);
+  switch (k) {
+    case "driver":
+      return [k, (n) => n.driver === value];
+    case "id": {
+      const re = regexp(spec, value);
+      return [k, (n) => re.test(n.id)];
+    }
+    case "name": {
+      const re = regexp(spec, value);
+      return [k, (n) => re.test(n.name)];
+    }
+    case "label": {
+      const i = value.indexOf("=");
+      const key = i < 0 ? value : value.slice(0, i);
+      return [k, (n) => Object.hasOwn(n.labels, key) && (i < 0 || n.labels[key] === value.slice(i + 1))];
+    }
+    case "scope":
+      // Docker's scopes; every network of tsnet's is local to its host.
+      if (!["local", "swarm", "global"].includes(value)) throw new UsageError(`invalid --filter "${spec}": a scope is local, swarm or global`);
+      return [k, () => value === "local"];
+    case "type":
+      if (value !== "custom" && value !== "builtin") throw new UsageError(`invalid --filter "${spec}": a type is custom or builtin`);
+      return [k, (n) => n.builtin === (value === "builtin")];
+    case "dangling": {
+      // As Docker: dangling=true is a user network no container is on; false, a built-in one or one in use.
+      const on = value === "true" || value === "1";
+      if (!on && value !== "false" && value !== "0") throw new UsageError(`invalid --filter "${spec}": dangling is true or false`);
+      return [k, (n, inUse) => (on ? !n.builtin && !inUse(n) : n.builtin || inUse(n))];
+    }
+  }
+}
+
+/**
+ * The --filter values as one test, with Docker's rule: the same key given twice matches either
+ * value, except label, whose every filter must match (a network has many labels); different keys
+ * must all match.
+ */
+export function networkFilter(specs: readonly string[]): Test {
+  const byKey = new Map<FilterKey, Test[]>();
+  for (const spec of specs) {
+    const [key, test] = filterTest(spec);
+    byKey.set(key, [...(byKey.get(key) ?? []), test]);
+  }
+  return (n, inUse) => [...byKey].every(([key, tests]) => (key === "label" ? tests.every((t) => t(n, inUse)) : tests.some((t) => t(n, inUse))));
+}
+
+/** A container, a CNI attachment or a lease (a run being set up) on the network, as prune counts them. */
+const inUse: InUse = (n) => attachedContainers(n).length > 0 || listAttachments(n.name).some((a) => a.networkId === n.id) || hasLeases(n.id);
 
 function row(n: NetworkRecord, full: boolean) {
   return {
@@ -36,13 +121,19 @@ export default defineCommand({
     },
     quiet: { type: "boolean", alias: "q", description: "Only the short ids", example: "tsnet network ls -q" },
     "no-trunc": { type: "boolean", description: "Full 64-hex ids", example: "tsnet network ls --no-trunc" },
+    filter: {
+      type: "string", alias: "f", repeat: true, valueHint: "KEY=VALUE", complete: NETWORK_FILTERS.map((k) => `${k}=`),
+      description: "Only networks that match: driver=DRIVER, id=REGEXP, name=REGEXP, label=KEY or label=KEY=VALUE, scope=local, type=custom|builtin, dangling=true|false; the same key twice matches either (label filters must all match), different keys must all match",
+      example: "tsnet network ls --filter type=custom --filter label=team",
+    },
   },
-  examples: ["tsnet network ls", "tsnet network ls --format json"],
+  examples: ["tsnet network ls", "tsnet network ls --format json", "tsnet network rm $(tsnet network ls -q --filter dangling=true)"],
   run({ opts }) {
     const format = parseFormat("network ls", opts.format, "error");
     if (format.kind === "template") execute("network ls", format.template, HEADERS);
+    const match = networkFilter(opts.filter);
     requireRoot("tsnet network ls", "the built-in networks are written to /var/lib/tsnet on first use");
-    const rows = allNetworks().sort((a, b) => a.name.localeCompare(b.name)).map((n) => row(n, opts["no-trunc"]));
+    const rows = allNetworks().filter((n) => match(n, inUse)).sort((a, b) => a.name.localeCompare(b.name)).map((n) => row(n, opts["no-trunc"]));
     let text: string;
     if (opts.quiet) text = rows.map((r) => `${r.ID}\n`).join("");
     else if (format.kind === "json") text = rows.map((r) => `${JSON.stringify(r)}\n`).join("");
