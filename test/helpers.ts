@@ -38,6 +38,13 @@ export function tsnet(args: string[], opts: { stdin?: string; env?: Record<strin
   return sh([TSNET, ...args], opts);
 }
 
+/** `tsnet ARGS` that must succeed: its stdout; a failure throws, naming the command and its message. */
+export function tsnetOk(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): string {
+  const r = tsnet(args, opts);
+  if (r.code !== 0) throw new Error(`tsnet ${args.join(" ")} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
 /** `ip -j ...` parsed. */
 export function ipj<T = any>(args: string[], netns?: string): T {
   const cmd = netns ? ["ip", "-n", netns, "-j", ...args] : ["ip", "-j", ...args];
