@@ -10,8 +10,9 @@
 // A tool that cannot do its part is reported with its error; if tsnet cannot, the script still
 // measures Podman, writes the report, and exits 1: a missing feature is never a skipped figure.
 // Traffic goes only to addresses inside the throwaway host; every process started is ended by
-// PID (bench/run.sh ends what is left if this script dies). Report: bench/results/ipv6.md
-// (BENCH_OUT=DIR to write elsewhere). TSNET=/path/to/tsnet measures another build.
+// PID (bench/run.sh ends what is left if this script dies). Report: bench/results/ipv6.md, every
+// measurement in bench/results/ipv6.json (BENCH_OUT=DIR to write elsewhere). TSNET=/path/to/tsnet
+// measures another build.
 import { mkdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { median, run, tryRun } from "./lib/proc.ts";
@@ -54,6 +55,8 @@ interface Verdict {
   met: boolean;
 }
 const verdicts: Verdict[] = [];
+/** Every measurement as taken, written beside the report (the work directory goes with the throwaway host). */
+const rawData: Record<string, unknown> = {};
 const lines: string[] = [];
 const say = (s = "") => {
   lines.push(s);
@@ -161,6 +164,7 @@ try {
       run(["hyperfine", "-N", "--warmup", "2", "--runs", String(runs), "--export-json", json, ...args], { timeoutMs: 900_000 });
       for (const r of JSON.parse(readFileSync(json, "utf8")).results as { command: string; median: number }[]) per[r.command]!.push(r.median * 1000);
     }
+    rawData[`cycle-${tag}`] = { commands: cmds, medianMsPerRound: per };
     return per;
   };
   say("| tool | IPv4-only network, median ms | dual-stack network, median ms | dual / IPv4: median of per-round ratios | rounds x runs |");
@@ -245,7 +249,7 @@ try {
   let rates: Record<string, number[]> = {};
   if (connTargets.length) {
     rates = JSON.parse(run(["taskset", "-c", PIN_CPU, "python3", `${root}/bench/connrate.py`, String(CONN_ROUNDS), String(CONNS), String(CONN_SECONDS), ...connTargets], { timeoutMs: 3_600_000 }));
-    writeFileSync(`${raw}/connrate.json`, JSON.stringify(rates));
+    rawData.connrate = { targets: connTargets, perRound: rates };
     say(`${CONNS} sequential connections (connect, read EOF, close) per measurement, at most ${CONN_SECONDS} s; ${CONN_ROUNDS} interleaved rounds, every target of both tools once per round; client and servers on CPU ${PIN_CPU}.`);
     say();
   }
@@ -286,7 +290,7 @@ try {
       await Bun.sleep(200); // the server takes a moment to be ready for the next test
     }
   }
-  writeFileSync(`${raw}/iperf.json`, JSON.stringify(bps));
+  rawData.iperf = { targets: iperfTargets, bitsPerSecondPerRound: bps };
   say("| tool | target | median Gbit/s | x direct: median of per-round ratios |");
   say("|---|---|---:|---:|");
   for (const s of sides) {
@@ -322,7 +326,7 @@ try {
   say("|---|---:|---|");
   for (const v of verdicts) say(`| ${v.target} | ${v.measured} | ${v.met ? "MET" : "**NOT MET**"} |`);
   say();
-  say(`(raw results: ${raw})`);
+  say("(every measurement: bench/results/ipv6.json)");
   failed = Boolean(ts.error) || ts.unreachable.length > 0 || verdicts.some((v) => v.target.startsWith("tsnet") && v.measured.startsWith("failed"));
 } finally {
   tryRun([T, "rm", "-f", "b6srv"]);
@@ -337,6 +341,7 @@ try {
 
 mkdirSync(outDir, { recursive: true });
 writeFileSync(`${outDir}/ipv6.md`, `${lines.join("\n")}\n`);
+writeFileSync(`${outDir}/ipv6.json`, `${JSON.stringify({ ...rawData, sides: sides.map(({ tool, version, error, unreachable }) => ({ tool, version, error, unreachable })) }, null, 1)}\n`);
 console.error(`bench/ipv6.ts: report written to ${outDir}/ipv6.md`);
 if (failed) {
   console.error("bench/ipv6.ts: FAILED: tsnet could not do its part of the IPv6 benchmark (see the report); Podman's figures were measured");

@@ -179,10 +179,22 @@ s.serve_forever()
   };
 }
 
-/** A container's (or any namespace's) global IPv6 addresses on IFNAME, read by ip. */
-export function globalAddresses6(netns: string, ifname = "eth0"): { address: string; prefix: number }[] {
+/** A container's (or any namespace's: undefined is the host) global IPv6 addresses on IFNAME, read by ip. */
+export function globalAddresses6(netns: string | undefined, ifname = "eth0"): { address: string; prefix: number }[] {
   const [link] = ipj<any[]>(["-6", "addr", "show", "dev", ifname, "scope", "global"], netns);
-  return (link?.addr_info ?? []).map((a: any) => ({ address: a.local as string, prefix: a.prefixlen as number }));
+  // ip -j leaves an empty object for each address its filter (scope) skipped.
+  return (link?.addr_info ?? []).filter((a: any) => a.local).map((a: any) => ({ address: a.local as string, prefix: a.prefixlen as number }));
+}
+
+/** The eight 16-bit groups of an IPv6 address ("fd00:7473::1" -> [0xfd00, 0x7473, 0, 0, 0, 0, 0, 1]). */
+export function groups6(addr: string): number[] {
+  const [head, tail] = addr.includes("::") ? addr.split("::") : [addr, undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const mid = tail === undefined ? [] : Array(8 - h.length - t.length).fill("0");
+  const all = [...h, ...mid, ...t].map((g) => parseInt(g, 16));
+  if (all.length !== 8 || all.some((g) => !(g >= 0 && g <= 0xffff))) throw new Error(`not an IPv6 address: ${addr}`);
+  return all;
 }
 
 /** The on-link IPv6 prefixes of IFNAME in NETNS (the kernel's routes for its addresses), e.g. "fd00:91::/64". */
