@@ -277,6 +277,7 @@ try {
   say();
   const iperfTargets = sides.flatMap((s) => Object.entries(s.iperf).map(([k, t]) => ({ label: `${s.tool}-${k}`, target: t })));
   const bps: Record<string, number[]> = Object.fromEntries(iperfTargets.map((t) => [t.label, []]));
+  const iperfFailures: string[] = [];
   for (let r = 0; r < IPERF_ROUNDS && iperfTargets.length; r++) {
     for (let i = 0; i < iperfTargets.length; i++) {
       const { label, target } = iperfTargets[(r + i) % iperfTargets.length]!;
@@ -284,9 +285,22 @@ try {
       const out = tryRun(["iperf3", "-c", target.slice(0, j).replace(/^\[|\]$/g, ""), "-p", target.slice(j + 1), "-t", String(IPERF_SECONDS), "--connect-timeout", "2000", "-J"], {
         timeoutMs: (IPERF_SECONDS + 10) * 1000,
       });
-      const v = out ? JSON.parse(out)?.end?.sum_received?.bits_per_second : undefined;
+      let v: unknown;
+      try {
+        v = out ? JSON.parse(out)?.end?.sum_received?.bits_per_second : undefined;
+      } catch {
+        v = undefined;
+      }
       bps[label]!.push(typeof v === "number" ? v : Number.NaN);
-      if (typeof v !== "number") console.error(`iperf3 to ${target} failed in round ${r}`);
+      if (typeof v !== "number") {
+        // iperf3 -J prints its error inside the JSON (or nothing at all if it was killed).
+        const why = (() => {
+          const p = Bun.spawnSync(["iperf3", "-c", target.slice(0, j).replace(/^\[|\]$/g, ""), "-p", target.slice(j + 1), "-t", "1", "--connect-timeout", "2000"], { stdout: "pipe", stderr: "pipe", timeout: 15_000 });
+          return `${p.stderr}${p.stdout}`.trim().split("\n").at(-1) ?? "";
+        })();
+        iperfFailures.push(`${label} (${target}), round ${r}: ${why}`);
+        console.error(`iperf3 to ${target} failed in round ${r}: ${why}`);
+      }
       await Bun.sleep(200); // the server takes a moment to be ready for the next test
     }
   }
@@ -302,11 +316,18 @@ try {
       const r = bps[`${s.tool}-${k}`];
       if (!r) continue;
       const ratio = k === "direct6" ? 1 : paired(r, bps[`${s.tool}-direct6`]);
-      say(`| ${s.label} | ${labels[k]} | ${(median(r.filter(Number.isFinite)) / 1e9).toFixed(2)} | ${x(ratio)} |`);
+      const ok = r.filter(Number.isFinite);
+      say(`| ${s.label} | ${labels[k]} | ${ok.length ? (median(ok) / 1e9).toFixed(2) : "**failed**"}${ok.length < r.length ? ` (${r.length - ok.length} of ${r.length} runs failed)` : ""} | ${x(ratio)} |`);
       if (s.tool === "tsnet" && k !== "direct6") {
         verdicts.push({ target: `tsnet: throughput ${labels[k]} >= 0.95x direct`, measured: x(ratio), met: ratio >= 0.95 });
       }
     }
+  }
+
+  if (iperfFailures.length) {
+    say();
+    say("iperf3 runs that failed (counted as no figure):");
+    for (const f of iperfFailures) say(`- ${f}`);
   }
 
   // ---- verdicts ----------------------------------------------------------------------------------
