@@ -53,6 +53,33 @@ function hostAddressStarting(text: string): string | undefined {
   return undefined;
 }
 
+/** A container's command: counts bytes until EOF, then answers "got N" and closes (IPv4 and IPv6). */
+const SINK = `import socket
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 9000)); s.listen(8)
+while True:
+    c, _ = s.accept(); n = 0
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        n += len(d)
+    c.sendall(b"got %d" % n); c.close()`;
+
+/** Sends BYTES to HOST:PORT from the host, shuts down its write side, returns the answer (or the error). */
+function sendAll(host: string, port: number, bytes: number): string {
+  const py = `import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+    left = int(sys.argv[3]); buf = b"x" * 65536
+    while left > 0:
+        s.sendall(buf[:left]); left -= min(left, len(buf))
+    s.shutdown(socket.SHUT_WR)
+    print(s.recv(100).decode(), end="")
+except Exception as e:
+    print("error:", e, end="")`;
+  return sh(["timeout", "30", "python3", "-c", py, host, String(port), String(bytes)]).stdout;
+}
+
 async function answers(url: string, netns?: string, ms = 10_000): Promise<string> {
   return await waitFor(`${url} to answer${netns ? ` from ${netns}` : ""}`, () => {
     const r = netns === "lan" || netns === "world" ? topo.curlFrom(netns, url, 1) : curl(url, netns, 1);
@@ -161,6 +188,16 @@ describe("published ports on a dual-stack network", () => {
     }
     // Still answering on [::1] after all that.
     expect(curl("http://[::1]:8081/").stdout).toBe(BODY);
+  });
+
+  test("a connection to [::1] carries bulk data and a half-close both ways, as one to 127.0.0.1 does", async () => {
+    // The server counts what it got until the client's FIN, then answers the count: a path that
+    // drops a half-close (or data) is seen here, where curl's short requests pass.
+    dualStack("ds1", "10.91.0.0/24", "fd00:91::/64");
+    runDetached(["--name", "sink", "--network", "ds1", "-p", "8095:9000", "--", "python3", "-c", SINK]);
+    await waitFor("the sink", () => sendAll("127.0.0.1", 8095, 1) === "got 1", 10_000);
+    expect(sendAll("::1", 8095, 1)).toBe("got 1");
+    for (const host of ["127.0.0.1", "::1"]) expect(sendAll(host, 8095, 16 << 20)).toBe(`got ${16 << 20}`);
   });
 
   test("a LAN neighbour routing the container IPv6 prefix through the host reaches no container port, published or not", async () => {
