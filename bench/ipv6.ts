@@ -296,7 +296,8 @@ try {
         // iperf3 -J prints its error inside the JSON (or nothing at all if it was killed).
         const why = (() => {
           const p = Bun.spawnSync(["iperf3", "-c", target.slice(0, j).replace(/^\[|\]$/g, ""), "-p", target.slice(j + 1), "-t", "1", "--connect-timeout", "2000"], { stdout: "pipe", stderr: "pipe", timeout: 15_000 });
-          return `${p.stderr}${p.stdout}`.trim().split("\n").at(-1) ?? "";
+          const all = `${p.stderr}\n${p.stdout}`.split("\n").map((l) => l.trim()).filter(Boolean);
+          return all.find((l) => /error/i.test(l)) ?? (p.exitCode === 0 ? "a second run of 1 s succeeded" : all.at(-1) ?? `exit ${p.exitCode}`);
         })();
         iperfFailures.push(`${label} (${target}), round ${r}: ${why}`);
         console.error(`iperf3 to ${target} failed in round ${r}: ${why}`);

@@ -161,6 +161,18 @@ describe("published ports on a dual-stack network", () => {
     expect(topo.curlFrom("lan", `http://${HOST.lan4}:8080/`).stdout).toBe(BODY);
     // The far host too, at the host's address on its link.
     expect(topo.curlFrom("world", `http://[${HOST.wan6}]:8080/`).stdout).toBe(BODY);
+    // Every host address answers, the bridge's own (gateway) addresses too, for a LAN host that
+    // routes the network's subnets through this host (the README's promise).
+    const gw6 = hostAddressStarting("fd00:91::")!;
+    const undo6 = topo.lanRouteViaHost("fd00:91::/64");
+    const undo4 = topo.lanRouteViaHost("10.91.0.0/24");
+    try {
+      expect(topo.curlFrom("lan", `http://[${gw6}]:8080/`).stdout).toBe(BODY);
+      expect(topo.curlFrom("lan", "http://10.91.0.1:8080/").stdout).toBe(BODY);
+    } finally {
+      undo6();
+      undo4();
+    }
   });
 
   test("tsnet port lists 0.0.0.0:8080 and [::]:8080", () => {
