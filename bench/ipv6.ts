@@ -11,8 +11,8 @@
 // measures Podman, writes the report, and exits 1: a missing feature is never a skipped figure.
 // Traffic goes only to addresses inside the throwaway host; every process started is ended by
 // PID (bench/run.sh ends what is left if this script dies). Report: bench/results/ipv6.md, every
-// measurement in bench/results/ipv6.json (BENCH_OUT=DIR to write elsewhere). TSNET=/path/to/tsnet
-// measures another build.
+// measurement in bench/results/ipv6.json (BENCH_OUT=DIR to write elsewhere: not under /tmp or /run,
+// which are the throwaway host's and go with it). TSNET=/path/to/tsnet measures another build.
 import { mkdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { median, run, tryRun } from "./lib/proc.ts";
@@ -41,6 +41,7 @@ const HOST6 = "fd00:b6::1";
 const raw = `${work}/ipv6`;
 mkdirSync(raw, { recursive: true });
 
+const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 const x = (r: number) => (Number.isFinite(r) ? `${r.toFixed(2)}x` : "n/a");
 const bracket = (a: string) => (a.includes(":") ? `[${a}]` : a);
 /** A failed step's own message: for a command run by proc.ts's run(), what it printed, not its argv. */
@@ -149,7 +150,7 @@ try {
   // ---- 1. cycle cost ---------------------------------------------------------------------------
   say(`# IPv6 dual stack (\`npm run bench:ipv6\`)`);
   say();
-  say(`Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${(tryRun(["nproc"]) ?? "?").trim()} CPUs, Linux ${(tryRun(["uname", "-r"]) ?? "?").trim()}.`);
+  say(`Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${(tryRun(["nproc"]) ?? "?").trim()} CPUs, Linux ${(tryRun(["uname", "-r"]) ?? "?").trim()}; load average at the start ${loadavg()} (the machine's, shared with whatever else runs: ratios hold up under load, milliseconds do not).`);
   for (const s of sides) say(`- ${s.label}: ${s.error ? `**could not be measured: ${s.error}**` : s.version}`);
   say();
   say("## 1. Cycle cost: `run --rm --network DUALSTACK -- true` vs the same on an IPv4-only network");
@@ -341,6 +342,8 @@ try {
   // A tsnet target that does not answer is a target not met, not a row left out.
   for (const u of ts.unreachable) verdicts.push({ target: `tsnet: ${u.split(":")[0]} answers`, measured: "no answer", met: false });
   if (ts.error) verdicts.push({ target: "tsnet runs the IPv6 benchmark", measured: ts.error, met: false });
+  say();
+  say(`Load average at the end: ${loadavg()}.`);
   say();
   say("## Targets");
   say();
