@@ -14,7 +14,7 @@
 // The addresses are private (RFC 1918, ULA) or documentation ranges (TEST-NET-2, 2001:db8::/32),
 // only inside namespaces the tests made, and clear of tsnet's pools (10.77.0.0/16, 10.78.0.0/15,
 // fd00:7473::/48) and of test/helpers.ts's neighbour (192.0.2.0/24).
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { ipj, sh, waitFor, type Result } from "./helpers.ts";
 
 export const HOST = {
@@ -110,8 +110,8 @@ export function forwarding(): { v4: string; v6: string } {
 
 /** Sets the host's forwarding (only the harness's own test: tsnet's tests see what tsnet set). */
 export function setForwarding(f: { v4: string; v6: string }): void {
-  must(`sysctl -q -w net.ipv4.ip_forward=${f.v4}`);
-  must(`sysctl -q -w net.ipv6.conf.all.forwarding=${f.v6}`);
+  writeFileSync("/proc/sys/net/ipv4/ip_forward", f.v4);
+  writeFileSync("/proc/sys/net/ipv6/conf/all/forwarding", f.v6);
 }
 
 export interface PeerLog {
