@@ -53,6 +53,27 @@ function hostAddressStarting(text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Asks the first nameserver of /etc/resolv.conf for NAME's AAAA records over UDP, one query, and
+ * prints each address the answer holds (argv[1] is the name).
+ */
+const AAAA_QUERY = `import socket, struct, sys, random
+ns = [l.split()[1] for l in open("/etc/resolv.conf") if l.startswith("nameserver")][0]
+qid = random.randrange(65536)
+q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(p)]) + p.encode() for p in sys.argv[1].split(".")) + b"\\0" + struct.pack(">HH", 28, 1)
+s = socket.socket(socket.AF_INET6 if ":" in ns else socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(q, (ns, 53)); r = s.recv(4096)
+assert struct.unpack(">H", r[:2])[0] == qid, "wrong id"
+an = struct.unpack(">H", r[6:8])[0]; i = len(q)
+for _ in range(an):
+    if r[i] & 0xC0 == 0xC0: i += 2
+    else:
+        while r[i]: i += r[i] + 1
+        i += 1
+    t, c, ttl, n = struct.unpack(">HHIH", r[i:i + 10]); i += 10
+    if t == 28: print(socket.inet_ntop(socket.AF_INET6, r[i:i + n]))
+    i += n`;
+
 /** A container's command: counts bytes until EOF, then answers "got N" and closes (IPv4 and IPv6). */
 const SINK = `import socket
 s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
@@ -102,6 +123,10 @@ describe("a dual-stack network", () => {
     const g = tsnet(["run", "--rm", "--network", "ds1", "--", "getent", "ahostsv6", "v6srv"]);
     expect(g.code).toBe(0);
     expect(g.stdout.split(/\s+/)[0]).toBe(addr);
+    // Asked of the container's resolver (its /etc/resolv.conf) directly: AAAA records, not /etc/hosts.
+    const q = tsnet(["run", "--rm", "--network", "ds1", "--", "python3", "-c", AAAA_QUERY, "v6srv"]);
+    expect(q.stderr).toBe("");
+    expect(q.stdout).toBe(`${addr}\n`);
     // And a connection by name over IPv6 only.
     await answers(`http://${urlHost(addr)}/`);
     const c = tsnet(["run", "--rm", "--network", "ds1", "--", "curl", "-6", "-sS", "--max-time", "2", "http://v6srv/"]);
