@@ -151,6 +151,7 @@ try {
   say(`# IPv6 dual stack (\`npm run bench:ipv6\`)`);
   say();
   say(`Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${(tryRun(["nproc"]) ?? "?").trim()} CPUs, Linux ${(tryRun(["uname", "-r"]) ?? "?").trim()}; load average at the start ${loadavg()} (the machine's, shared with whatever else runs: ratios hold up under load, milliseconds do not).`);
+  say();
   for (const s of sides) say(`- ${s.label}: ${s.error ? `**could not be measured: ${s.error}**` : s.version}`);
   say();
   say("## 1. Cycle cost: `run --rm --network DUALSTACK -- true` vs the same on an IPv4-only network");
