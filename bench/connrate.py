@@ -5,6 +5,8 @@
 #
 #   python3 bench/connrate.py ROUNDS COUNT MAX_SECONDS LABEL=HOST:PORT...
 #
+# HOST is an IPv4 address or an IPv6 one in brackets ([::1]:8080).
+#
 # Rounds are interleaved (every target once per round, the order rotated each round) so drift
 # in the machine's load shifts every target alike. Each measurement stops after COUNT connections
 # or MAX_SECONDS, whichever comes first. Prints JSON: {label: [rate per round, ...]}.
@@ -19,13 +21,13 @@ targets = []
 for arg in sys.argv[4:]:
     label, addr = arg.split("=", 1)
     host, port = addr.rsplit(":", 1)
-    targets.append((label, (host, int(port))))
+    targets.append((label, (host.strip("[]"), int(port))))
 
 LINGER0 = struct.pack("ii", 1, 0)
 
 
 def one(addr):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(2)
     try:
         s.connect(addr)

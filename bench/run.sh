@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The side-by-side benchmark (npm run bench), inside a throwaway host (test/sandbox.sh): runs
-# bench/bench.ts, renders bench/results/, and removes whatever the peers left outside the
-# throwaway host: Podman's cgroups (cgroups are shared with the machine). Everything else it
+# bench/bench.ts (or `bun ARGS...` when given, e.g. bench/ipv6.ts), renders bench/results/, and
+# removes whatever the peers left outside the throwaway host: Podman's cgroups (cgroups are
+# shared with the machine). Everything else it
 # makes (namespaces, links, rules, Podman's storage and state, CNI leases) lives in the throwaway
 # host's network namespace or on its tmpfs /run, and goes with it.
 set -euo pipefail
@@ -51,5 +52,11 @@ cleanup() {
   return 0
 }
 trap cleanup EXIT
+# With arguments, another benchmark that uses Podman the same way (bench/ipv6.ts) runs instead,
+# with the same clean-up.
+if (($#)); then
+  "$BUN" "$@"
+  exit
+fi
 "$BUN" bench/bench.ts
 "$BUN" bench/render.ts "${BENCH_OUT:-bench/results}"

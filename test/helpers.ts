@@ -38,6 +38,13 @@ export function tsnet(args: string[], opts: { stdin?: string; env?: Record<strin
   return sh([TSNET, ...args], opts);
 }
 
+/** `tsnet ARGS` that must succeed: its stdout; a failure throws, naming the command and its message. */
+export function tsnetOk(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): string {
+  const r = tsnet(args, opts);
+  if (r.code !== 0) throw new Error(`tsnet ${args.join(" ")} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
 /** `ip -j ...` parsed. */
 export function ipj<T = any>(args: string[], netns?: string): T {
   const cmd = netns ? ["ip", "-n", netns, "-j", ...args] : ["ip", "-j", ...args];
@@ -119,9 +126,10 @@ export function containerAddress(netns: string): { address: string; prefix: numb
  * A directory with an nginx config serving index.html with `body`, listening on port 80.
  * `daemon: true` leaves out `daemon off;`: nginx then daemonizes as Debian's does by default (the
  * command exits at once, a master and its workers stay), and writes its master's pid to
- * `${dir}/nginx.pid`.
+ * `${dir}/nginx.pid`. `ipv6: true` listens on [::]:80 and [::]:81 as well (IPv6 only on those
+ * sockets: nginx's default).
  */
-export function nginxSite(body: string, opts: { daemon?: boolean } = {}): { dir: string; command: string[] } {
+export function nginxSite(body: string, opts: { daemon?: boolean; ipv6?: boolean } = {}): { dir: string; command: string[] } {
   const { mkdtempSync, writeFileSync, mkdirSync, chmodSync } = require("node:fs") as typeof import("node:fs");
   const dir = mkdtempSync("/tmp/tsnet-nginx-");
   chmodSync(dir, 0o755);
@@ -142,7 +150,7 @@ export function nginxSite(body: string, opts: { daemon?: boolean } = {}): { dir:
       `  fastcgi_temp_path ${dir}/tmp;`,
       `  uwsgi_temp_path ${dir}/tmp;`,
       `  scgi_temp_path ${dir}/tmp;`,
-      `  server { listen 80; listen 81; root ${dir}/www; }`,
+      `  server { listen 80; listen 81; ${opts.ipv6 ? "listen [::]:80; listen [::]:81; " : ""}root ${dir}/www; }`,
       "}",
     ].join("\n"),
   );

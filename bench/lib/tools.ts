@@ -367,9 +367,29 @@ function cni(ctx: Ctx): Tool | Missing {
 
 // ---- Podman with netavark ----------------------------------------------------------------------
 
-async function podman(ctx: Ctx): Promise<Tool[] | Missing> {
-  const install = "apt-get install podman netavark conmon crun (Debian 12: Podman 4.3, netavark 1.4)";
-  const name = "Podman with netavark";
+export interface PodmanEnv {
+  /** argv prefix: podman, run in its own mount namespace. */
+  P: string[];
+  /** The host's / rbound inside that namespace: what --rootfs gets. */
+  rootfs: string;
+  /** "podman X, netavark Y, conmon Z, crun W". */
+  version: string;
+  conmon: string;
+  /** Ends the process holding Podman's mount namespace (after every container is gone). */
+  endHolder(): Promise<void>;
+}
+
+const PODMAN_NAME = "Podman with netavark";
+const PODMAN_INSTALL = "apt-get install podman netavark conmon crun (Debian 12: Podman 4.3, netavark 1.4)";
+
+/**
+ * Podman made to work in the throwaway host (see /work/shared/notes/peers.md): its configuration,
+ * storage and state under ctx.work/podman, a mount namespace of its own, and one
+ * `podman run --rm --network none` that must succeed. Used by bench/bench.ts and bench/ipv6.ts.
+ */
+export async function podmanEnv(ctx: Ctx): Promise<PodmanEnv | Missing> {
+  const install = PODMAN_INSTALL;
+  const name = PODMAN_NAME;
   const need = { podman: which("podman"), netavark: ["/usr/lib/podman/netavark", "/usr/libexec/podman/netavark"].find(existsSync), conmon: which("conmon"), crun: which("crun") };
   const lacking = Object.entries(need).filter(([, p]) => !p).map(([k]) => k);
   if (lacking.length) return { id: "podman", name, why: `${lacking.join(", ")} not found`, install };
@@ -437,6 +457,17 @@ network_config_dir = "${dir}/networks"
     await endHolder();
     return { id: "podman", name, why: `\`podman run --rm --rootfs\` failed here: ${(e as Error).message}`, install };
   }
+  const version = `podman ${firstLine(tryRun(["podman", "--version"])).replace(/^podman version /, "")}, netavark ${firstLine(tryRun([need.netavark!, "--version"])).replace(/^netavark /, "")}, conmon ${firstLine(tryRun(["conmon", "--version"])).replace(/^conmon version /, "")}, crun ${firstLine(tryRun(["crun", "--version"])).replace(/^crun version /, "")}`;
+  return { P, rootfs, version, conmon: realpathSync(need.conmon!), endHolder };
+}
+
+async function podman(ctx: Ctx): Promise<Tool[] | Missing> {
+  const name = PODMAN_NAME;
+  const install = PODMAN_INSTALL;
+  const env = await podmanEnv(ctx);
+  if ("install" in env) return env;
+  const { P, rootfs, version, endHolder } = env;
+  const podmanRun = (args: string[]) => [...P, "run", ...args];
   // The default network (podman0, 10.88.0.0/16) is kept up by one container, as tsnet0 stays up:
   // netavark removes a bridge with its last container. Network "benchmade" has none kept, so
   // its runs make and remove their bridge each time.
@@ -448,7 +479,6 @@ network_config_dir = "${dir}/networks"
     await endHolder();
     return { id: "podman", name, why: `setting up its networks failed: ${(e as Error).message}`, install };
   }
-  const version = `podman ${firstLine(tryRun(["podman", "--version"])).replace(/^podman version /, "")}, netavark ${firstLine(tryRun([need.netavark!, "--version"])).replace(/^netavark /, "")}, conmon ${firstLine(tryRun(["conmon", "--version"])).replace(/^conmon version /, "")}, crun ${firstLine(tryRun(["crun", "--version"])).replace(/^crun version /, "")}`;
   const row = (made: boolean, publish: boolean): Row => ({
     id: `podman${made ? "-made" : ""}${publish ? "-p" : ""}`,
     tool: made ? "podman-made" : "podman",
@@ -458,7 +488,7 @@ network_config_dir = "${dir}/networks"
     cycle: () => run(podmanRun(["--rm", ...(made ? ["--network", "benchmade"] : []), ...(publish ? ["-p", "8080:80"] : []), "--rootfs", rootfs, "true"])),
   });
   let running = 0;
-  const conmon = realpathSync(need.conmon!);
+  const conmon = env.conmon;
   const clearPop = async () => {
     const names = Array.from({ length: running }, (_, i) => `pod${i}`);
     for (let i = 0; i < names.length; i += 50) tryRun([...P, "rm", "-f", "-t", "0", ...names.slice(i, i + 50)], { timeoutMs: 600_000 });
