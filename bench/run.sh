@@ -78,7 +78,7 @@ docker_cleanup() {
     ((${#dirs[@]})) || return 0
     for d in "${dirs[@]}"; do
       for p in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do
-        [[ $p != 0 ]] && kill -KILL "$p" 2>/dev/null
+        [[ $p == 0 ]] || kill -KILL "$p" 2>/dev/null || true
       done
       find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
     done
