@@ -10,8 +10,8 @@
 //            straight to the container
 // Writes bench/results/raw.json (BENCH_OUT=DIR elsewhere), then bench/render.ts makes the tables
 // and charts. Knobs: BENCH_ROUNDS, BENCH_LEVEL_ROUNDS, BENCH_CONN_ROUNDS, BENCH_IPERF_ROUNDS,
-// BENCH_IPERF_SECONDS, BENCH_<TSNET|HAND|CNI|PODMAN>_LEVELS=0,100,..., BENCH_SECTIONS=cycle,growth,traffic,
-// BENCH_SKIP=podman,cni,..., BENCH_QUICK=1 (a few rounds and small levels, for development).
+// BENCH_IPERF_SECONDS, BENCH_<TSNET|HAND|CNI|PODMAN|DOCKER>_LEVELS=0,100,..., BENCH_SECTIONS=cycle,growth,traffic,
+// BENCH_SKIP=podman,cni,docker,..., BENCH_QUICK=1 (a few rounds and small levels, for development).
 import { cpus, release, totalmem } from "node:os";
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { Interrupted, run, timeMs, tryRun, type Memory } from "./lib/proc.ts";
@@ -20,7 +20,7 @@ import { discover, waitPort, type Ctx, type Missing, type Row, type Tool } from 
 const quick = process.env.BENCH_QUICK === "1";
 const num = (name: string, dflt: number, quickValue: number) => Number(process.env[name] ?? (quick ? quickValue : dflt));
 if (quick) {
-  for (const k of ["TSNET", "HAND", "CNI", "PODMAN"]) process.env[`BENCH_${k}_LEVELS`] ??= "0,20";
+  for (const k of ["TSNET", "HAND", "CNI", "PODMAN", "DOCKER"]) process.env[`BENCH_${k}_LEVELS`] ??= "0,20";
 }
 const config = {
   rounds: num("BENCH_ROUNDS", 30, 3),

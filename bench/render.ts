@@ -73,7 +73,7 @@ const TOOL: Record<string, { name: string; short: string; color: string }> = {
   cni: { name: "CNI reference plugins: bridge + host-local (+ portmap), ADD + exec + DEL", short: "CNI bridge + portmap", color: "#bf8700" },
   podman: { name: "Podman + netavark, bridge kept up by another container", short: "Podman + netavark", color: "#8250df" },
   "podman-made": { name: "Podman + netavark, bridge made and removed each run", short: "Podman (bridge made each run)", color: "#c297ff" },
-  docker: { name: "Docker", short: "Docker", color: "#1f8ec9" },
+  docker: { name: "Docker: dockerd + containerd + runc, busybox image, docker-proxy on", short: "Docker", color: "#1f8ec9" },
 };
 const plain = (s: string) => s.replaceAll("**", "").replaceAll("`", "");
 const toolName = (id: string) => TOOL[id]?.name ?? id;

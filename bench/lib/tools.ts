@@ -2,7 +2,7 @@
 // on a bridge, with and without one published port (-p 8080:80); a population of running
 // containers; a server behind a published port. A peer that is not installed (or does not work
 // here) is reported as missing with the command that installs it, and the rest go on without it.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, realpathSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { CniRuntime, referenceConfList, type Attachment, type PortMapping } from "./cni.ts";
 import { memoryOf, pidsByExe, pool, run, runAsync, StepError, tryRun, which, type Memory } from "./proc.ts";
 
@@ -544,25 +544,177 @@ async function podman(ctx: Ctx): Promise<Tool[] | Missing> {
   ];
 }
 
-// ---- Docker, only when an engine answers ---------------------------------------------------------
+// ---- Docker, unpacked and started inside the throwaway host -------------------------------------
 
-function docker(): Tool | Missing {
-  const image = process.env.BENCH_DOCKER_IMAGE ?? "busybox";
-  const name = "Docker";
-  const install = `apt-get install docker.io, start dockerd, have image ${image} locally (the benchmark never pulls), and make its socket reachable from the throwaway host (DOCKER_HOST)`;
-  if (!which("docker")) return { id: "docker", name, why: "no docker client", install };
-  const server = tryRun(["docker", "version", "--format", "{{.Server.Version}}"], { timeoutMs: 10_000 });
-  if (!server) return { id: "docker", name, why: "no Docker engine reachable (`docker version` found no server)", install };
-  if (!tryRun(["docker", "image", "inspect", image])) return { id: "docker", name, why: `image ${image} is not present`, install };
+/**
+ * Debian's docker.io, containerd and runc as bench/deps.sh unpacked them (never installed), run
+ * here with everything of their own under the throwaway host's /run: containerd with its own
+ * root, state and socket; dockerd with its own data root (overlay2), exec root, pidfile, API
+ * socket, configuration file and key file (dockerd 20.10 writes /etc/docker/key.json unless told
+ * otherwise), the cgroupfs driver and a cgroup parent named for this run. docker0 and dockerd's
+ * iptables-nft rules land in the throwaway host's network namespace. The image is busybox-static's
+ * busybox, made with `docker import` (the throwaway host has no network to pull one).
+ * cgroups are shared with the machine: bench/run.sh removes every one under the parent named in
+ * WORK/docker/cgroup-parent (runc makes one in each v1 hierarchy and in the unified one).
+ */
+async function docker(ctx: Ctx): Promise<Tool | Missing> {
+  const name = "Docker (docker.io, containerd, runc)";
+  const cache = process.env.BENCH_DOCKER_DIR ?? `${ctx.root}/bench/.cache/docker`;
+  const install = "run `bash bench/deps.sh` (it downloads Debian's docker.io, containerd and runc with `apt-get download` and unpacks them into bench/.cache/docker; nothing is installed), and have busybox-static";
+  if (!existsSync(`${cache}/unpacked`)) return { id: "docker", name, why: `${cache} holds no unpacked docker.io, containerd and runc`, install };
+  const root = `${cache}/root`;
+  if (!existsSync("/bin/busybox")) return { id: "docker", name, why: "/bin/busybox (busybox-static) not found: the image is made from it", install };
+  if (!which("iptables")) return { id: "docker", name, why: "iptables not found (dockerd's bridge driver runs it)", install };
+  const w = `${ctx.work}/docker`;
+  mkdirSync(w, { recursive: true });
+  // A name no other run on this machine picks: cgroups are shared, and bench/run.sh removes these.
+  const cgroupParent = `tsnet-bench-docker-${crypto.randomUUID().slice(0, 8)}`;
+  writeFileSync(`${w}/cgroup-parent`, `${cgroupParent}\n`);
+  const env = { ...process.env, PATH: `${root}/usr/bin:${root}/usr/sbin:${process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"}` };
+  writeFileSync(
+    `${w}/containerd.toml`,
+    `version = 2
+root = "${w}/containerd/root"
+state = "${w}/containerd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "${w}/containerd.sock"
+[ttrpc]
+  address = "${w}/containerd.sock.ttrpc"
+`,
+  );
+  writeFileSync(`${w}/daemon.json`, `${JSON.stringify({ "deprecated-key-path": `${w}/key.json` })}\n`);
+  const daemons: { name: string; proc: ReturnType<typeof Bun.spawn> }[] = [];
+  const start = (argv: string[], log: string) => {
+    const fd = openSync(log, "a");
+    const proc = Bun.spawn(argv, { env, stdin: "ignore", stdout: fd, stderr: fd });
+    closeSync(fd);
+    writeFileSync(`${w}/${argv[0]!.split("/").at(-1)}.pid`, `${proc.pid}\n`); // bench/run.sh ends it if this process dies first
+    daemons.push({ name: argv[0]!, proc });
+    return proc;
+  };
+  /** Stops the daemons by PID, dockerd first (it stops its containers' tasks through containerd). */
+  const stopDaemons = async () => {
+    for (const d of [...daemons].reverse()) {
+      d.proc.kill("SIGTERM");
+      const ended = await Promise.race([d.proc.exited.then(() => true), Bun.sleep(20_000).then(() => false)]);
+      if (!ended) {
+        console.error(`bench: ${d.name} did not stop in 20 s after SIGTERM; killing it`);
+        d.proc.kill("SIGKILL");
+        await d.proc.exited;
+      }
+    }
+    daemons.length = 0;
+    // Gone: bench/run.sh must not signal whatever gets these PIDs next.
+    for (const f of ["containerd.pid", "dockerd.pid"]) rmSync(`${w}/${f}`, { force: true });
+  };
+  // Set up but not working: the daemon's own words are the lead.
+  const failed = "fix what the quoted log lines say (bench/lib/tools.ts starts it), or leave Docker out with BENCH_SKIP=docker";
+  const logTail = (log: string) => (tryRun(["tail", "-n", "3", log]) ?? "").trim().replaceAll("\n", " | ");
+  /** Until what() holds, SECONDS pass, or the daemon exits (its log then says why). */
+  const waitFor = async (what: () => boolean, seconds: number, proc: ReturnType<typeof Bun.spawn>) => {
+    for (const deadline = Date.now() + seconds * 1000; Date.now() < deadline && proc.exitCode === null; await Bun.sleep(100)) if (what()) return true;
+    return false;
+  };
+  const ctrd = start([`${root}/usr/bin/containerd`, "--config", `${w}/containerd.toml`], `${w}/containerd.log`);
+  if (!(await waitFor(() => existsSync(`${w}/containerd.sock`), 30, ctrd))) {
+    await stopDaemons();
+    return { id: "docker", name, why: `containerd did not open its socket (30 s at most): ${logTail(`${w}/containerd.log`)}`, install: failed };
+  }
+  const dockerd = start(
+    [
+      `${root}/usr/sbin/dockerd`,
+      "--config-file", `${w}/daemon.json`,
+      "--data-root", `${w}/data`,
+      "--exec-root", `${w}/exec`,
+      "--pidfile", `${w}/dockerd.pidfile`,
+      "-H", `unix://${w}/docker.sock`,
+      "--containerd", `${w}/containerd.sock`,
+      "--exec-opt", "native.cgroupdriver=cgroupfs",
+      "--cgroup-parent", cgroupParent,
+      "--storage-driver", "overlay2",
+      "--userland-proxy-path", `${root}/usr/sbin/docker-proxy`,
+    ],
+    `${w}/dockerd.log`,
+  );
+  const D = [`${root}/usr/bin/docker`, "-H", `unix://${w}/docker.sock`];
+  let server = "";
+  if (!(await waitFor(() => Boolean((server = tryRun([...D, "version", "--format", "{{.Server.Version}}"], { env }) ?? "")), 60, dockerd))) {
+    await stopDaemons();
+    return { id: "docker", name, why: `dockerd did not answer (60 s at most): ${logTail(`${w}/dockerd.log`)}`, install: failed };
+  }
+  const image = "busybox";
+  try {
+    mkdirSync(`${w}/image/bin`, { recursive: true });
+    run(["cp", "/bin/busybox", `${w}/image/bin/busybox`]);
+    for (const c of ["sh", "true", "sleep", "chroot"]) run(["ln", "-sf", "busybox", `${w}/image/bin/${c}`]);
+    run(["tar", "-C", `${w}/image`, "-cf", `${w}/image.tar`, "."]);
+    run([...D, "import", `${w}/image.tar`, image], { env });
+    run([...D, "run", "--rm", "--network", "bridge", image, "true"], { env });
+  } catch (e) {
+    await stopDaemons();
+    return { id: "docker", name, why: `a first \`docker run\` of the imported busybox failed: ${(e as Error).message}`, install: failed };
+  }
+  const pkgs = (tryRun(["cat", `${cache}/versions`]) ?? "").trim().split("\n").join(", ");
+  const version = `Docker ${server.trim()} (${pkgs}; overlay2, cgroupfs, userland proxy on)`;
   const row = (publish: boolean): Row => ({
     id: publish ? "docker-p" : "docker",
     tool: "docker",
-    label: `docker run --rm${publish ? " -p 8080:80" : ""} ${image} true`,
+    label: `docker run --rm --network bridge${publish ? " -p 8080:80" : ""} ${image} true`,
     publish,
     group: "cycle",
-    cycle: () => run(["docker", "run", "--rm", ...(publish ? ["-p", "8080:80"] : []), image, "true"]),
+    cycle: () => run([...D, "run", "--rm", "--network", "bridge", ...(publish ? ["-p", "8080:80"] : []), image, "true"], { env }),
   });
-  return { id: "docker", name, version: `Docker ${server.trim()}`, rows: [row(false), row(true)], teardown: async () => {} };
+  const shim = realpathSync(`${root}/usr/bin/containerd-shim-runc-v2`);
+  let running = 0;
+  const removeAll = () => {
+    const ids = tryRun([...D, "ps", "-aq"], { env })?.split("\n").filter(Boolean) ?? [];
+    for (let i = 0; i < ids.length; i += 50) tryRun([...D, "rm", "-f", ...ids.slice(i, i + 50)], { env, timeoutMs: 600_000 });
+  };
+  const clearPop = async () => {
+    const names = Array.from({ length: running }, (_, i) => `dk${i}`);
+    for (let i = 0; i < names.length; i += 50) tryRun([...D, "rm", "-f", ...names.slice(i, i + 50)], { env, timeoutMs: 600_000 });
+    running = 0;
+  };
+  return {
+    id: "docker",
+    name,
+    version,
+    rows: [row(false), row(true)],
+    population: {
+      levels: levelsFrom(process.env.BENCH_DOCKER_LEVELS, [0, 100, 500]),
+      why: "every container keeps a containerd-shim-runc-v2; getting to 500 and back takes minutes of the run",
+      what: `\`docker run -d --network bridge ${image} sleep 1000000000\``,
+      size: () => running,
+      grow: async (to) => {
+        await pool(
+          Array.from({ length: Math.max(0, to - running) }, (_, i) => running + i),
+          2,
+          async (i) => void (await runAsync([...D, "run", "-d", "--network", "bridge", "--name", `dk${i}`, image, "sleep", "1000000000"], { env })),
+        );
+        running = to;
+      },
+      clear: clearPop,
+      rows: [row(true)],
+      memory: () => ({ ...memoryOf(pidsByExe(shim)), what: "every containerd-shim-runc-v2 (one per container)" }),
+    },
+    // The servers run from the throwaway host's own root (python3, iperf3), as Podman's do from
+    // its rbind of /: the busybox container chroots into / bound at /host.
+    server: async () => {
+      run([...D, "run", "-d", "--name", "bench-srv", "--network", "bridge", "-p", "18083:80", "-p", "15204:5201", "-v", "/:/host", image, "chroot", "/host", "bash", `${ctx.root}/bench/serve.sh`], { env });
+      const ip = run([...D, "inspect", "bench-srv", "--format", "{{.NetworkSettings.IPAddress}}"], { env }).trim();
+      return {
+        published: { conn: "127.0.0.1:18083", iperf: "127.0.0.1:15204" },
+        direct: { conn: `${ip}:80`, iperf: `${ip}:5201` },
+        stop: async () => void tryRun([...D, "rm", "-f", "bench-srv"], { env }),
+      };
+    },
+    teardown: async () => {
+      await clearPop();
+      removeAll();
+      await stopDaemons();
+    },
+  };
 }
 
 /** Every tool that works here, in table order, and the peers that are missing. */
@@ -580,6 +732,6 @@ export async function discover(ctx: Ctx, skip: Set<string>): Promise<{ tools: To
   add(byHand(ctx));
   if (!skip.has("cni")) add(cni(ctx));
   if (!skip.has("podman")) add(await podman(ctx));
-  if (!skip.has("docker")) add(docker());
+  if (!skip.has("docker")) add(await docker(ctx));
   return { tools, missing };
 }
