@@ -7,7 +7,7 @@ import { warn } from "../errors/notice.ts";
 import {
   contains, formatIp, formatPrefix, nth, overlaps, parseIp, parsePrefix, sizeOf, type IpAddress, type IpPrefix,
 } from "../ip/addr.ts";
-import { ensureNatTable } from "../nat/portmap.ts";
+import { ensureNatTable, natTableExists } from "../nat/portmap.ts";
 import type { NatNetwork } from "../nat/ruleset.ts";
 import { RT_TABLE_MAIN, RTN_UNICAST } from "../rtnetlink/constants.ts";
 import { linkList } from "../rtnetlink/link.ts";
@@ -129,7 +129,7 @@ export function networkUp(net: NetworkRecord): number {
   const nl = hostRtnl();
   const ready = bridgeReady(nl, bridgeSpec(net));
   if (ready !== undefined) {
-    ensureNatTable(natNetworks);
+    if (!natTableExists()) ensureNatTable(natNetworks());
     return ready;
   }
   return withLock(NETWORKS_LOCK, () => {
@@ -145,7 +145,7 @@ export function networkUp(net: NetworkRecord): number {
     const spec = bridgeSpec(current);
     const again = bridgeReady(nl, spec);
     if (again !== undefined) {
-      ensureNatTable(natNetworks);
+      if (!natTableExists()) ensureNatTable(natNetworks());
       return again;
     }
     const all = listNetworks().filter((n) => n.id !== current.id);
@@ -155,7 +155,7 @@ export function networkUp(net: NetworkRecord): number {
     // may fail after that and have the bridge deleted under them (a veth added to a bridge
     // index that is gone is EINVAL). The table names the bridge only by name: rules for a bridge
     // that failed to appear are harmless, and the next first use rewrites the table anyway.
-    ensureNatTable(() => natNetworks([...all, current]), true);
+    ensureNatTable(natNetworks([...all, current]));
     const made = makeBridge(nl, spec);
     // Only now that the guard is in place (see setRouteLocalnet).
     setRouteLocalnet(spec.bridge, true);
@@ -323,7 +323,7 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     try {
       // The table before the bridge, as in networkUp: once the bridge is ready, a `run --network`
       // that found the record attaches to it without waiting for this lock.
-      ensureNatTable(() => natNetworks([...others, rec]), true);
+      ensureNatTable(natNetworks([...others, rec]));
       made = makeBridge(nl, bridgeSpec(rec));
       setRouteLocalnet(rec.bridge!, true);
       saveNetwork({ ...rec, madeAt: new Date().toISOString() });
@@ -333,7 +333,7 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
       // ready fails with it (its veth goes with the bridge); the run's own undo cleans up after it.
       const undo = new Cleanup();
       if (made.created) undo.step(() => deleteBridge(nl, rec.bridge!));
-      undo.step(() => ensureNatTable(() => natNetworks(others), true));
+      undo.step(() => ensureNatTable(natNetworks(others)));
       undo.step(() => deleteNetworkRecord(rec));
       try {
         undo.done();
@@ -369,7 +369,7 @@ export function removeNetwork(net: NetworkRecord, attached: readonly string[]): 
   withLock(NETWORKS_LOCK, () => {
     const rest = listNetworks().filter((n) => n.id !== net.id);
     // Rules first, so no rule names a bridge that no longer exists.
-    ensureNatTable(() => natNetworks(rest), true);
+    ensureNatTable(natNetworks(rest));
     if (net.bridge) deleteBridge(hostRtnl(), net.bridge);
     deleteNetworkRecord(net);
     forgetAttachmentDir(net.name);

@@ -46,6 +46,10 @@ export interface NetworkRecord {
    * `isGateway`), so the host neither routes for them nor reaches them. Default true.
    */
   isGateway?: boolean;
+  /** A dual-stack (or IPv6) network (`--ipv6`). Absent: false. */
+  enableIPv6?: boolean;
+  /** The host address `-p` publishes IPv4 ports on when it names none (host_binding_ipv4). */
+  hostBindingIpv4?: string;
 }
 
 export const BUILTIN_NETWORKS = ["bridge", "host", "none"] as const;
