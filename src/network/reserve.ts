@@ -97,7 +97,7 @@ export function reservePorts(ports: readonly PublishedPort[], selfId: string, ta
         held.push(hold(p, p.hostPort, target));
       } catch (e) {
         if (e instanceof KernelError && e.errno === EADDRINUSE) {
-          throw new TsnetError(`host port ${formatHostPort(p.hostIp, p.hostPort)}/${p.proto} is already in use by ${holderOf(p, selfId)}: publish another host port, e.g. -p ${p.hostPort + 1}:${p.containerPort}`);
+          throw new TsnetError(`host port ${isAnyAddress(p.hostIp) && p.hostIp.family === 4 ? p.hostPort : formatHostPort(p.hostIp, p.hostPort)}/${p.proto} is already in use by ${holderOf(p, selfId)}: publish another host port, e.g. -p ${p.hostPort + 1}:${p.containerPort}`);
         }
         if (e instanceof KernelError && e.errno === EADDRNOTAVAIL && !isAnyAddress(p.hostIp)) throw notHostAddress(p.hostIp, p);
         throw e;
