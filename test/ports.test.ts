@@ -19,6 +19,10 @@ writeFileSync(`${site}/index.html`, "hello over both families\n");
 // busybox httpd on [::]:80 takes IPv4 too (IPV6_V6ONLY off).
 const HTTPD = ["busybox", "httpd", "-f", "-p", "[::]:80", "-h", site];
 const PAGE = "hello over both families\n";
+// 24 MiB of text (sh() reads stdout as text): lines numbered, so a lost or repeated piece shows.
+const BIG = Array.from({ length: 1 << 20 }, (_, i) => `${String(i).padStart(22, "0")}\n`).join("");
+writeFileSync(`${site}/big`, BIG);
+const BIG_SHA = new Bun.CryptoHasher("sha256").update(BIG).digest("hex");
 const STATE = process.env.TSNET_STATE_DIR ?? "/var/lib/tsnet";
 
 beforeAll(() => {
@@ -114,6 +118,11 @@ describe("-p [::1]:HOST:CTR", () => {
       expect(l.map((x) => x.local)).toEqual(["[::1]:8081"]);
       expect(l[0]!.users).toContain(`("tsnet",pid=${c.proc.pid},`);
       expect(tsnet(["port", "lo6"]).stdout).toBe("80/tcp -> [::1]:8081\n");
+      // A body far larger than what the relay buffers, to a reader slower than the container:
+      // whole, in order (the relay stops reading the container while the client is behind).
+      const big = sh(["curl", "-sS", "--max-time", "20", "--limit-rate", "8M", "-o", "-", "http://[::1]:8081/big"]);
+      expect(big.code).toBe(0);
+      expect(new Bun.CryptoHasher("sha256").update(big.stdout).digest("hex")).toBe(BIG_SHA);
       expect(tsnet(["ps", "--format", "{{.Ports}}", "--filter", "name=lo6"]).stdout).toBe("[::1]:8081->80/tcp\n");
       // Not on the host's other addresses, and so not from the neighbour, over either family.
       expect(curl("http://[2001:db8:1::1]:8081/", "nb").code).not.toBe(0);

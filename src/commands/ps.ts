@@ -62,7 +62,7 @@ function row(r: ContainerRecord, kernel: ReadonlyMap<string, AimedPort[]>) {
     Status: status(r),
     State: r.status,
     Address: isRunning(r) ? (r.endpoints ?? []).map((e) => e.ips[0]?.address ?? "").join(",") : "",
-    Ports: isRunning(r) ? [...portsOf(r, kernel).map(describePort), ...exposedOnly(r)].join(", ") : exposedOnly(r).join(", "),
+    Ports: isRunning(r) ? [...portsOf(r, kernel).map(describePort), ...exposedOnly(r)].join(", ") : "",
     Networks: r.mode === "container" ? `container:${r.joined?.id.slice(0, 12)}` : r.mode === "bridge" ? networksOf(r).map((n) => n.name).join(",") : r.mode,
     CreatedAt: r.created,
     Labels: Object.entries(r.config?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(","),

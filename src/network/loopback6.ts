@@ -12,8 +12,10 @@
 import { formatIp, type IpAddress } from "../ip/addr.ts";
 import { warn } from "../errors/notice.ts";
 
-/** What one direction may hold unwritten before the pair is cut: a reader that stopped reading. */
-const MAX_PENDING = 4 << 20;
+/** Unwritten bytes one direction holds before its source is paused (until the socket drains). */
+const HIGH_WATER = 1 << 20;
+/** What one direction may hold at all: past it (a source that would not pause) the pair is cut. */
+const MAX_PENDING = 16 << 20;
 /** Connections relayed at once; more are closed as they are accepted (each costs two fds). */
 const MAX_CONNECTIONS = 512;
 
@@ -38,6 +40,10 @@ function fresh(): End {
   return { out: new Uint8Array(0), ending: false, closed: false };
 }
 
+// Bun's sockets have pause() and resume() (they stop and restart reading), which its types do
+// not name.
+type Pausable = { pause(): void; resume(): void };
+
 function flush(s: Bun.Socket<End>): void {
   const d = s.data;
   if (d.closed) return;
@@ -45,6 +51,8 @@ function flush(s: Bun.Socket<End>): void {
     const n = s.write(d.out);
     if (n > 0) d.out = d.out.slice(n);
   }
+  // Written out: the other end may be read again.
+  if (d.out.length === 0 && d.peer && !d.peer.data.closed) (d.peer as unknown as Pausable).resume();
   if (d.ending && d.out.length === 0) s.end();
 }
 
@@ -61,6 +69,18 @@ function send(to: Bun.Socket<End>, chunk: Uint8Array): void {
     return;
   }
   flush(to);
+  // A reader slower than the other end: stop reading the other end until this one drains.
+  if (d.out.length > HIGH_WATER && d.peer) (d.peer as unknown as Pausable).pause();
+}
+
+/** A fault in one connection ends that connection, never the process holding the port. */
+function guarded(s: Bun.Socket<End>, fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    s.terminate();
+    s.data.peer?.terminate();
+  }
 }
 
 function closed(s: Bun.Socket<End>): void {
@@ -103,14 +123,16 @@ export function relayLoopback6(port: number, containerPort: number, target: () =
                 c.data.peer = u;
                 if (c.data.closed) return void u.end();
                 // What the client sent while this connection was being made.
-                flush(u);
+                guarded(u, () => flush(u));
               },
               data(u, chunk) {
-                send(c, chunk);
+                guarded(u, () => send(c, chunk));
               },
-              drain: flush,
+              drain(u) {
+                guarded(u, () => flush(u));
+              },
               close(u) {
-                closed(u);
+                if (u.data) closed(u);
               },
               error(u) {
                 u.terminate();
@@ -126,9 +148,9 @@ export function relayLoopback6(port: number, containerPort: number, target: () =
         }
       },
       data(c, chunk) {
-        const u = c.data.peer;
-        if (u) send(u, chunk);
-        else {
+        guarded(c, () => {
+          const u = c.data.peer;
+          if (u) return send(u, chunk);
           // Held until the container end is open: the same cap applies.
           const early = c.data.early ?? new Uint8Array(0);
           const out = new Uint8Array(early.length + chunk.length);
@@ -136,9 +158,12 @@ export function relayLoopback6(port: number, containerPort: number, target: () =
           out.set(chunk, early.length);
           c.data.early = out;
           if (out.length > MAX_PENDING) c.terminate();
-        }
+          else if (out.length > HIGH_WATER) (c as unknown as Pausable).pause();
+        });
       },
-      drain: flush,
+      drain(c) {
+        guarded(c, () => flush(c));
+      },
       close(c) {
         if (c.data.counted) open--;
         closed(c);
