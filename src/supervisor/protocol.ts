@@ -187,7 +187,9 @@ export function parseRequest(text: string): Request {
   need(isStrings(opts.command) && (opts.command as string[]).length > 0, "opts.command");
   need(typeof opts.rm === "boolean", "opts.rm");
   for (const f of ["network", "join", "ip", "mac", "hostname", "name", "id", "created"]) need(opts[f] === undefined || typeof opts[f] === "string", `opts.${f}`);
-  for (const f of ["aliases", "dns", "dnsSearch", "expose"]) need(opts[f] === undefined || isStrings(opts[f]), `opts.${f}`);
+  // Checked as the record checks it (a request the record would refuse must not be written).
+  need(opts.expose === undefined || (isStrings(opts.expose) && (opts.expose as string[]).every((x) => /^\d{1,5}\/(tcp|udp)$/.test(x))), "opts.expose");
+  for (const f of ["aliases", "dns", "dnsSearch"]) need(opts[f] === undefined || isStrings(opts[f]), `opts.${f}`);
   need(opts.detached === undefined || typeof opts.detached === "boolean", "opts.detached");
   need(opts.id === undefined || ID.test(opts.id as string), "opts.id");
   need(
