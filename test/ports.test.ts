@@ -248,7 +248,7 @@ describe("-P, --expose and ps's filters", () => {
       const bad = tsnet(["ps", "--filter", "publish=eighty"]);
       expect(bad.code).toBe(125);
       expect(bad.stderr.trim().split("\n").length).toBe(1);
-      expect(bad.stderr).toContain(`invalid --filter publish= "eighty"`);
+      expect(bad.stderr).toContain(`invalid --filter publish="eighty": give PORT[-PORT][/tcp|/udp], e.g. --filter publish=8080`);
     } finally {
       tsnet(["rm", "-f", "pub", "exp"]);
     }

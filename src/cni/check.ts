@@ -4,7 +4,7 @@
 // and the published ports in tsnet's maps. A route added or changed by a later plugin is not
 // tsnet's to judge; one tsnet made and recorded that is missing is.
 import { close } from "../../ffi/libc.ts";
-import { formatHostPort, type AimedPort, type PublishedPort } from "../ip/port.ts";
+import { formatHostPort, isAnyAddress, type AimedPort, type PublishedPort } from "../ip/port.ts";
 import { publishedPorts } from "../nat/portmap.ts";
 import { endpointProblems } from "../network/sandbox.ts";
 import { attachmentId, loadAttachment } from "../state/cni.ts";
@@ -51,7 +51,9 @@ export async function cniCheck(env: CniEnv, conf: NetConf, stdin: string): Promi
     }
   }
   // Port mappings: what the record says against what tsnet's maps hold for this owner.
-  const key = (p: AimedPort) => `${p.proto} ${formatHostPort(p.hostIp, p.hostPort)} -> ${formatHostPort(p.containerIp, p.containerPort)}`;
+  // "*:PORT" is every IPv4 address, as before IPv6; "[::]:PORT" every IPv6 one.
+  const host = (p: AimedPort) => (isAnyAddress(p.hostIp) && p.hostIp.family === 4 ? `*:${p.hostPort}` : formatHostPort(p.hostIp, p.hostPort));
+  const key = (p: AimedPort) => `${p.proto} ${host(p)} -> ${formatHostPort(p.containerIp, p.containerPort)}`;
   const want = new Set(publishedFor(a).map(key));
   const have = new Set(publishedPorts(portOwnerOf(a).tag).map(key));
   for (const w of want) if (!have.has(w)) problems.push(`port mapping ${w} is missing from tsnet's maps`);

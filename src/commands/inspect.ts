@@ -9,6 +9,7 @@ import { containerAlive } from "../container/lifecycle.ts";
 import { isErrno } from "../errors/errors.ts";
 import { ENOENT } from "../errors/errno.ts";
 import { formatIp } from "../ip/addr.ts";
+import { isAnyAddress } from "../ip/port.ts";
 import { portsHeld } from "../network/publish.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
@@ -87,8 +88,12 @@ export function inspectContainer(rec: ContainerRecord) {
   const networkName = rec.mode === "container" ? `container:${rec.joined?.id}` : rec.mode === "bridge" ? (eps[0]?.network ?? rec.network?.name ?? "bridge") : rec.mode;
   // As configured (Docker's HostConfig.PortBindings), whether or not the container runs.
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  // Docker's HostIp is "" for a -p that named no address; a dual-stack network's 0.0.0.0 and ::
+  // of one such -p are its one binding.
   for (const m of rec.ports ?? []) {
-    (bindings[`${m.containerPort}/${m.proto}`] ??= []).push({ HostIp: formatIp(m.hostIp), HostPort: String(m.hostPort) });
+    const list = (bindings[`${m.containerPort}/${m.proto}`] ??= []);
+    const b = { HostIp: isAnyAddress(m.hostIp) ? "" : formatIp(m.hostIp), HostPort: String(m.hostPort) };
+    if (!list.some((x) => x.HostIp === b.HostIp && x.HostPort === b.HostPort)) list.push(b);
   }
   const networks: Record<string, unknown> = {};
   for (const e of eps) {

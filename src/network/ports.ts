@@ -36,14 +36,19 @@ function portRange(spec: string, text: string, what: string): [number, number] {
   return [lo, hi];
 }
 
-/** `PORT[-PORT][/proto]` (`--expose`, and the filters of ps): the ports and their protocol. */
-export function parsePortRange(text: string, what: string): { proto: Proto; lo: number; hi: number } {
+/**
+ * `PORT[-PORT][/proto]` (`--expose`, and the filters of ps): the ports and their protocol.
+ * `flag` names what gave it in an error ("--expose", "--filter publish="), as it is written.
+ */
+export function parsePortRange(text: string, flag: string): { proto: Proto; lo: number; hi: number } {
   const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp))?$/i.exec(text);
-  const use = `give PORT[-PORT][/tcp|/udp], e.g. ${what} 8080 or ${what} 9000-9010/udp`;
-  if (!m) throw new UsageError(`invalid ${what} "${text}": ${use}`);
+  const sep = flag.endsWith("=") ? "" : " ";
+  const use = `give PORT[-PORT][/tcp|/udp], e.g. ${flag}${sep}8080 or ${flag}${sep}9000-9010/udp`;
+  const shown = `${flag}${sep}"${text}"`;
+  if (!m) throw new UsageError(`invalid ${shown}: ${use}`);
   const lo = Number(m[1]);
   const hi = m[2] === undefined ? lo : Number(m[2]);
-  if (lo < 1 || hi > 65535 || hi < lo) throw new UsageError(`invalid ${what} "${text}": ports run from 1 to 65535, low to high; ${use}`);
+  if (lo < 1 || hi > 65535 || hi < lo) throw new UsageError(`invalid ${shown}: ports run from 1 to 65535, low to high; ${use}`);
   return { proto: (m[3]?.toLowerCase() ?? "tcp") as Proto, lo, hi };
 }
 
