@@ -109,6 +109,8 @@ describe("nf_tables over netlink, read back by nft", () => {
     const maps = Object.fromEntries(objects("map").filter((m) => m.table === "tsnet").map((m) => [m.name, m]));
     expect(maps.ports).toMatchObject({ type: ["inet_proto", "inet_service"], map: "ipv4_addr . inet_service" });
     expect(maps.hostip_ports).toMatchObject({ type: ["ipv4_addr", "inet_proto", "inet_service"], map: "ipv4_addr . inet_service" });
+    expect(maps.ports6).toMatchObject({ type: ["inet_proto", "inet_service"], map: "ipv6_addr . inet_service" });
+    expect(maps.hostip_ports6).toMatchObject({ type: ["ipv6_addr", "inet_proto", "inet_service"], map: "ipv6_addr . inet_service" });
 
     expect(chainLines("guard")).toEqual([
       `iifname != "lo" ip daddr 127.0.0.0/8 counter packets 0 bytes 0 drop`,
@@ -129,6 +131,9 @@ describe("nf_tables over netlink, read back by nft", () => {
     const dnat = [
       "dnat ip to ip daddr . meta l4proto . th dport map @hostip_ports",
       "fib daddr type local dnat ip to meta l4proto . th dport map @ports",
+      // IPv6 beside them; ::1 is relayed by the port's holder (no route_localnet in IPv6).
+      "dnat ip6 to ip6 daddr . meta l4proto . th dport map @hostip_ports6",
+      "ip6 daddr != ::1 fib daddr type local dnat ip6 to meta l4proto . th dport map @ports6",
     ];
     expect(chainLines("prerouting")).toEqual(dnat);
     expect(chainLines("output")).toEqual(dnat);
@@ -139,7 +144,12 @@ describe("nf_tables over netlink, read back by nft", () => {
     ]);
     // Rule comments come through the userdata TLV.
     const pre = objects("rule").filter((r) => r.table === "tsnet" && r.chain === "prerouting");
-    expect(pre.map((r) => r.comment)).toEqual(["tsnet: ports published on one host address", "tsnet: ports published on every host address"]);
+    expect(pre.map((r) => r.comment)).toEqual([
+      "tsnet: ports published on one host address",
+      "tsnet: ports published on every host address",
+      "tsnet: ports published on one host IPv6 address",
+      "tsnet: ports published on every host IPv6 address (::1 is relayed)",
+    ]);
 
     expect(mapElements("ports")).toEqual([
       { key: { concat: ["tcp", 18080] }, data: { concat: ["10.88.0.2", 80] }, comment: "c0ffee01 web tcp 18080 -> 10.88.0.2:80" },
