@@ -134,6 +134,22 @@ describe("-p [::1]:HOST:CTR", () => {
     expect(listeners(8081)).toEqual([]);
   });
 
+  test("run -d: the supervisor holds the ports and relays [::1] for its containers; rm -f lets go of them", async () => {
+    expect(tsnet(["run", "-d", "--name", "lo6d", "-p", "[::1]:8083:80", "-p", "8084:80", "--", ...HTTPD]).code).toBe(0);
+    try {
+      expect(await serving("http://[::1]:8083/")).toBe(PAGE);
+      expect(await serving("http://127.0.0.1:8084/")).toBe(PAGE);
+      const supervisor = /pid=(\d+)/.exec(listeners(8083)[0]!.users)?.[1];
+      expect(supervisor).toBeDefined();
+      expect(readFileSync(`/proc/${supervisor}/cmdline`, "utf8").split("\0")).toContain("_supervise");
+      expect(listeners(8084)[0]!.users).toContain(`pid=${supervisor},`);
+    } finally {
+      tsnet(["rm", "-f", "lo6d"]);
+    }
+    expect(listeners(8083)).toEqual([]);
+    expect(listeners(8084)).toEqual([]);
+  });
+
   test("bad uses are one line, and nothing is made", () => {
     for (const [args, why] of [
       [["-p", "[::1]:8081:80/udp"], /UDP cannot be published on \[::1\]/],
