@@ -22,7 +22,7 @@
 import { formatIp, formatPrefix, parseIp, parsePrefix, type IpAddress } from "../ip/addr.ts";
 import { parseIPv4 } from "../ip/ipv4.ts";
 import type { ExtraRoute } from "../network/sandbox.ts";
-import { ANY_V4, LOOPBACK_V6, type PublishedPort } from "../ip/port.ts";
+import { ANY_V4, ANY_V6, LOOPBACK_V6, type PublishedPort } from "../ip/port.ts";
 import {
   CniError, ERR_DECODE, ERR_INCOMPATIBLE_VERSION, ERR_INVALID_CONFIG, ERR_INVALID_ENV, ERR_UNSUPPORTED_FIELD,
   SUPPORTED_VERSIONS, compareVersions, isSemver, readResult, type CniDns, type CniResult,
@@ -319,18 +319,22 @@ function readPortMappings(v: unknown): PublishedPort[] {
       throw new CniError(ERR_UNSUPPORTED_FIELD, `unsupported field "protocol": ${JSON.stringify(m.protocol)} in port mapping ${what} (tcp or udp)`);
     }
     const hostIpText = m.hostIP === undefined || m.hostIP === null ? "" : String(m.hostIP);
-    let hostIp = ANY_V4;
+    // No hostIP: every address of both families, as the reference portmap plugin maps it (a
+    // family the attachment has no address of gets no element).
+    let hostIps = [ANY_V4, ANY_V6];
     if (hostIpText !== "") {
       const a = parseIp(hostIpText);
       if (a === undefined) throw invalid(`port mapping ${what}: "hostIP" "${hostIpText}" is not an address`);
       // ::1 needs a process holding it (tsnet run relays it); a plugin exits after ADD.
       if (a.family === 6 && a.value === LOOPBACK_V6.value) throw new CniError(ERR_UNSUPPORTED_FIELD, `unsupported field "hostIP": "${hostIpText}" in port mapping ${what} (IPv6 has no route_localnet: publish on "::" or an address of the host)`);
-      hostIp = a;
+      hostIps = [a];
     }
-    const key = `${protoText}/${hostIp.family}/${hostPort}`;
-    if (seen.has(key)) throw invalid(`host port ${hostPort}/${protoText} is mapped twice: give each mapping its own host port`);
-    seen.add(key);
-    out.push({ proto: protoText, hostIp, hostPort, containerPort });
+    for (const hostIp of hostIps) {
+      const key = `${protoText}/${hostIp.family}/${hostPort}`;
+      if (seen.has(key)) throw invalid(`host port ${hostPort}/${protoText} is mapped twice: give each mapping its own host port`);
+      seen.add(key);
+      out.push({ proto: protoText, hostIp, hostPort, containerPort });
+    }
   }
   return out;
 }
