@@ -44,6 +44,7 @@ const sockets = group({
   socket: { args: [i32, i32, i32], returns: i32 },
   bind: { args: [i32, ptr, u32], returns: i32 },
   getsockname: { args: [i32, ptr, ptr], returns: i32 },
+  listen: { args: [i32, i32], returns: i32 },
 });
 const passing = group({
   socketpair: { args: [i32, i32, i32, ptr], returns: i32 },
@@ -74,7 +75,8 @@ export const O_PATH = 0o10000000;
 export const O_DIRECTORY = process.arch === "arm64" ? 0o40000 : 0o200000;
 export const LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
 export const SOL_SOCKET = 1, SO_RCVTIMEO = 20, SO_RCVBUF = 8, SO_SNDBUF = 7, SO_SNDBUFFORCE = 32, SO_ATTACH_FILTER = 26;
-export const AF_INET = 2, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 524288;
+export const AF_INET = 2, AF_INET6 = 10, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 524288;
+export const SO_REUSEPORT = 15, IPPROTO_IPV6 = 41, IPV6_V6ONLY = 26;
 
 export function errno(): number {
   const p = core().__errno_location();
@@ -267,19 +269,48 @@ function sockaddrIn(address: number, port: number): Uint8Array {
   return b;
 }
 
+// struct sockaddr_in6: | family u16 (host order) | port u16 (network order) | flowinfo u32 |
+//                      addr[16] (network order) | scope_id u32 |
+function sockaddrIn6(address: Uint8Array, port: number): Uint8Array {
+  const b = new Uint8Array(28);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, AF_INET6, true);
+  v.setUint16(2, port, false);
+  b.set(address, 8);
+  return b;
+}
+
+export interface BindOptions {
+  /** IPv6 only (IPV6_V6ONLY): [::] then leaves 0.0.0.0 to its own socket, as Docker binds them. */
+  v6only?: boolean;
+  /** SO_REUSEPORT before bind: another socket of this uid may take a more specific address. */
+  reusePort?: boolean;
+  /** Runs between bind and listen (a socket filter must be in place before the first SYN). */
+  beforeListen?: (fd: number) => void;
+  /** listen(2) with this backlog once bound (TCP). */
+  listen?: number;
+}
+
 /**
- * An IPv4 socket bound to address:port (port 0: the kernel picks a free one). Returns the fd and
- * the port actually bound. The socket is never listened on or read: holding it is what reserves
- * the port, as Docker does for published ports.
+ * A socket bound to address:port, an IPv4 address (4 bytes) or an IPv6 one (16), port 0: the
+ * kernel picks a free one. Returns the fd and the port actually bound. Holding it is what
+ * reserves the port, as Docker does for published ports.
  */
-export function bindInet(type: number, address: number, port: number, what: string): { fd: number; port: number } {
-  const fd = check(sockets().socket(AF_INET, type | SOCK_CLOEXEC, 0), "socket", what);
+export function bindInet(type: number, address: Uint8Array, port: number, what: string, o: BindOptions = {}): { fd: number; port: number } {
+  const v6 = address.length === 16;
+  const fd = check(sockets().socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0), "socket", what);
   try {
-    check(sockets().bind(fd, sockaddrIn(address, port), 16), "bind", what);
-    const sa = new Uint8Array(16);
-    const len = new Uint32Array([16]);
-    check(sockets().getsockname(fd, sa, len), "getsockname", what);
-    return { fd, port: new DataView(sa.buffer).getUint16(2, false) };
+    const one = new Int32Array([1]);
+    if (v6 && o.v6only) check(core().setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, one, 4), "setsockopt IPV6_V6ONLY", what);
+    if (o.reusePort) check(core().setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, one, 4), "setsockopt SO_REUSEPORT", what);
+    const sa = v6 ? sockaddrIn6(address, port) : sockaddrIn(new DataView(address.buffer, address.byteOffset).getUint32(0, false), port);
+    check(sockets().bind(fd, sa, sa.length), "bind", what);
+    const got = new Uint8Array(sa.length);
+    const len = new Uint32Array([sa.length]);
+    check(sockets().getsockname(fd, got, len), "getsockname", what);
+    o.beforeListen?.(fd);
+    if (o.listen !== undefined) check(sockets().listen(fd, o.listen), "listen", what);
+    return { fd, port: new DataView(got.buffer).getUint16(2, false) };
   } catch (e) {
     core().close(fd);
     throw e;

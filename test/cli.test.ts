@@ -58,10 +58,13 @@ Options:
                            e.g. tsnet ps -a
   -f, --filter KEY=VALUE   Only containers that match: name=REGEXP,
                            status=created|restarting|running|exited, label=KEY
-                           or label=KEY=VALUE, network=NAME|ID, id=PREFIX; the
-                           same key twice matches either (label filters must all
-                           match), different keys must all match; a status
-                           filter looks at every container (repeatable)
+                           or label=KEY=VALUE, network=NAME|ID, id=PREFIX,
+                           publish=PORT[-PORT][/PROTO] (a published container
+                           port), expose=PORT[-PORT][/PROTO] (an exposed or
+                           published one); the same key twice matches either
+                           (label filters must all match), different keys must
+                           all match; a status filter looks at every container
+                           (repeatable)
                            e.g. tsnet ps --filter status=exited --filter label=tier=web
       --format FORMAT      json (one JSON object per line), table, a Go template
                            such as '{{.Names}}' (functions: json, join, upper,

@@ -22,12 +22,14 @@ describe("configurations and results", () => {
     expect(parseConf(JSON.stringify({ cniVersion: "1.0.0", name: "n", ipam: { type: "host-local", subnet: "10.9.0.0/24" } }), env).ipamPlugin).toBe("host-local");
   });
 
-  test("port mappings: protocol defaults to tcp, an empty or 0.0.0.0 hostIP means every address, a host port twice is refused", () => {
+  test("port mappings: protocol defaults to tcp, no hostIP means every address of both families, 0.0.0.0 every IPv4 one, a host port twice is refused", () => {
     const pm = (m: unknown[]) => parseConf(JSON.stringify({ cniVersion: "1.0.0", name: "n", runtimeConfig: { portMappings: m } }), env).portMappings;
     expect(pm([{ hostPort: 80, containerPort: 8080 }, { hostPort: 53, containerPort: 53, protocol: "UDP", hostIP: "127.0.0.1" }, { hostPort: 81, containerPort: 81, hostIP: "0.0.0.0" }])).toEqual([
-      { proto: "tcp", hostIp: 0, hostPort: 80, containerPort: 8080 },
-      { proto: "udp", hostIp: 0x7f000001, hostPort: 53, containerPort: 53 },
-      { proto: "tcp", hostIp: 0, hostPort: 81, containerPort: 81 },
+      { proto: "tcp", hostIp: { family: 4, value: 0n }, hostPort: 80, containerPort: 8080 },
+      // No hostIP: both families (an IPv4-only attachment gets no IPv6 element).
+      { proto: "tcp", hostIp: { family: 6, value: 0n }, hostPort: 80, containerPort: 8080 },
+      { proto: "udp", hostIp: { family: 4, value: 0x7f000001n }, hostPort: 53, containerPort: 53 },
+      { proto: "tcp", hostIp: { family: 4, value: 0n }, hostPort: 81, containerPort: 81 },
     ]);
     expect(() => pm([{ hostPort: 80, containerPort: 1 }, { hostPort: 80, containerPort: 2 }])).toThrow(/mapped twice/);
     expect(() => pm([{ hostPort: 0, containerPort: 1 }])).toThrow(/"hostPort" must be a port/);

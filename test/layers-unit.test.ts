@@ -90,6 +90,21 @@ describe("layers", () => {
     expect(upward).toEqual([]);
   });
 
+  test("the leaves that records are made of (state/, ip/) import nothing above them, not even types", () => {
+    // A record's shapes (published ports among them) live at or below it, so a record never
+    // depends on what the network or nat layers call things.
+    const upward: string[] = [];
+    for (const file of files.filter((f) => f.startsWith("src/state/") || f.startsWith("src/ip/"))) {
+      const text = readFileSync(join(ROOT, file), "utf8");
+      for (const m of text.matchAll(/^\s*(?:import|export)\s+(?:type\s+)?[^;]*?\sfrom\s+"(\.[^"]+)"/gms)) {
+        const target = relative(ROOT, normalize(join(ROOT, dirname(file), m[1]!)));
+        const to = layerOf(target);
+        if (to !== layerOf(file) && !(RANK[to]! < RANK[layerOf(file)]!)) upward.push(`${file} imports ${target}`);
+      }
+    }
+    expect(upward).toEqual([]);
+  });
+
   test("only ffi/ imports bun:ffi", () => {
     const outside = files.filter((f) => !f.startsWith("ffi/") && runtimeImports(readFileSync(join(ROOT, f), "utf8")).includes("bun:ffi"));
     expect(outside).toEqual([]);

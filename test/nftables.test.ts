@@ -3,7 +3,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { KernelError } from "../src/errors/errors.ts";
-import { parseCidr, parseIPv4 } from "../src/ip/ipv4.ts";
+import { parseCidr } from "../src/ip/ipv4.ts";
+import { parseIp } from "../src/ip/addr.ts";
+import { ANY_V4 } from "../src/ip/port.ts";
 import type { NetlinkSocket } from "../src/netlink/socket.ts";
 import {
   addChain,
@@ -24,7 +26,7 @@ import {
 import { PORT_SETS, natTable, portElements } from "../src/nat/ruleset.ts";
 import { assertThrowawayHost, sh, waitFor } from "./helpers.ts";
 
-const ip = (s: string) => parseIPv4(s)!;
+const ip = (s: string) => parseIp(s)!;
 const SUBNET = parseCidr("10.88.0.0/24")!;
 
 function nft(...args: string[]): string {
@@ -92,7 +94,7 @@ describe("nf_tables over netlink, read back by nft", () => {
   test("the port publishing ruleset is built in one batch and nft prints it as nft syntax", () => {
     resetTable();
     ensureTable(nl, spec(), {
-      add: portElements("c0ffee01", "web", [{ proto: "tcp", hostPort: 18080, containerIp: ip("10.88.0.2"), containerPort: 80 }]),
+      add: portElements("c0ffee01", "web", [{ proto: "tcp", hostIp: ANY_V4, hostPort: 18080, containerIp: ip("10.88.0.2"), containerPort: 80 }]),
     });
 
     const table = objects("table").find((t) => t.name === "tsnet");
@@ -107,6 +109,8 @@ describe("nf_tables over netlink, read back by nft", () => {
     const maps = Object.fromEntries(objects("map").filter((m) => m.table === "tsnet").map((m) => [m.name, m]));
     expect(maps.ports).toMatchObject({ type: ["inet_proto", "inet_service"], map: "ipv4_addr . inet_service" });
     expect(maps.hostip_ports).toMatchObject({ type: ["ipv4_addr", "inet_proto", "inet_service"], map: "ipv4_addr . inet_service" });
+    expect(maps.ports6).toMatchObject({ type: ["inet_proto", "inet_service"], map: "ipv6_addr . inet_service" });
+    expect(maps.hostip_ports6).toMatchObject({ type: ["ipv6_addr", "inet_proto", "inet_service"], map: "ipv6_addr . inet_service" });
 
     expect(chainLines("guard")).toEqual([
       `iifname != "lo" ip daddr 127.0.0.0/8 counter packets 0 bytes 0 drop`,
@@ -128,6 +132,9 @@ describe("nf_tables over netlink, read back by nft", () => {
     const dnat = [
       "dnat ip to ip daddr . meta l4proto . th dport map @hostip_ports",
       "fib daddr type local dnat ip to meta l4proto . th dport map @ports",
+      // IPv6 beside them; ::1 is relayed by the port's holder (no route_localnet in IPv6).
+      "dnat ip6 to ip6 daddr . meta l4proto . th dport map @hostip_ports6",
+      "ip6 daddr != ::1 fib daddr type local dnat ip6 to meta l4proto . th dport map @ports6",
     ];
     expect(chainLines("prerouting")).toEqual(dnat);
     expect(chainLines("output")).toEqual(dnat);
@@ -138,7 +145,12 @@ describe("nf_tables over netlink, read back by nft", () => {
     ]);
     // Rule comments come through the userdata TLV.
     const pre = objects("rule").filter((r) => r.table === "tsnet" && r.chain === "prerouting");
-    expect(pre.map((r) => r.comment)).toEqual(["tsnet: ports published on one host address", "tsnet: ports published on every host address"]);
+    expect(pre.map((r) => r.comment)).toEqual([
+      "tsnet: ports published on one host address",
+      "tsnet: ports published on every host address",
+      "tsnet: ports published on one host IPv6 address",
+      "tsnet: ports published on every host IPv6 address (::1 is relayed)",
+    ]);
 
     expect(mapElements("ports")).toEqual([
       { key: { concat: ["tcp", 18080] }, data: { concat: ["10.88.0.2", 80] }, comment: "c0ffee01 web tcp 18080 -> 10.88.0.2:80" },
@@ -172,10 +184,10 @@ describe("nf_tables over netlink, read back by nft", () => {
     ensureTable(nl, spec(), {
       add: [
         ...portElements("aaaa1111", "web", [
-          { proto: "tcp", hostPort: 8080, containerIp: ip("10.88.0.2"), containerPort: 80 },
+          { proto: "tcp", hostIp: ANY_V4, hostPort: 8080, containerIp: ip("10.88.0.2"), containerPort: 80 },
           { proto: "udp", hostPort: 5353, hostIp: ip("127.0.0.1"), containerIp: ip("10.88.0.2"), containerPort: 53 },
         ]),
-        ...portElements("bbbb2222", "db", [{ proto: "tcp", hostPort: 5432, containerIp: ip("10.88.0.3"), containerPort: 5432 }]),
+        ...portElements("bbbb2222", "db", [{ proto: "tcp", hostIp: ANY_V4, hostPort: 5432, containerIp: ip("10.88.0.3"), containerPort: 5432 }]),
       ],
     });
     expect(mapElements("ports").map((e) => e.comment).sort()).toEqual([
@@ -206,7 +218,7 @@ describe("nf_tables over netlink, read back by nft", () => {
   test("replacing a container's ports is one transaction: delete tagged and add in the same batch", () => {
     const r = ensureTable(nl, spec(), {
       deleteTagged: "bbbb2222",
-      add: portElements("bbbb2222", "db", [{ proto: "tcp", hostPort: 5433, containerIp: ip("10.88.0.4"), containerPort: 5432 }]),
+      add: portElements("bbbb2222", "db", [{ proto: "tcp", hostIp: ANY_V4, hostPort: 5433, containerIp: ip("10.88.0.4"), containerPort: 5432 }]),
     });
     expect(r.deleted.ports?.length).toBe(1);
     expect(mapElements("ports")).toEqual([
@@ -219,8 +231,8 @@ describe("nf_tables over netlink, read back by nft", () => {
     try {
       ensureTable(nl, spec(), {
         add: portElements("cccc3333", "other", [
-          { proto: "tcp", hostPort: 9000, containerIp: ip("10.88.0.5"), containerPort: 80 },
-          { proto: "tcp", hostPort: 5433, containerIp: ip("10.88.0.5"), containerPort: 80 },
+          { proto: "tcp", hostIp: ANY_V4, hostPort: 9000, containerIp: ip("10.88.0.5"), containerPort: 80 },
+          { proto: "tcp", hostIp: ANY_V4, hostPort: 5433, containerIp: ip("10.88.0.5"), containerPort: 80 },
         ]),
       });
     } catch (e) {
@@ -339,7 +351,7 @@ describe("packets follow the map", () => {
     resetTable();
     ensureTable(nl, oneNetwork("vh"), {
       add: portElements("e2e00001", "web", [
-        { proto: "tcp", hostPort: 18080, containerIp: ip("10.88.0.2"), containerPort: 80 },
+        { proto: "tcp", hostIp: ANY_V4, hostPort: 18080, containerIp: ip("10.88.0.2"), containerPort: 80 },
         { proto: "tcp", hostPort: 18081, hostIp: ip("127.0.0.1"), containerIp: ip("10.88.0.2"), containerPort: 80 },
       ]),
     });

@@ -105,7 +105,7 @@ describe("ps --filter, -n, -l", () => {
   });
 
   test("a bad filter or -n: one line, exit 125", () => {
-    expect(tsnet(["ps", "--filter", "nmae=x"])).toEqual(one(125, 'invalid --filter "nmae=x": did you mean "name"? tsnet ps filters by id, name, status, label, network (e.g. --filter status=exited)'));
+    expect(tsnet(["ps", "--filter", "nmae=x"])).toEqual(one(125, 'invalid --filter "nmae=x": did you mean "name"? tsnet ps filters by id, name, status, label, network, publish, expose (e.g. --filter status=exited)'));
     expect(tsnet(["ps", "--filter", "name"])).toEqual(one(125, 'invalid --filter "name": give KEY=VALUE, e.g. --filter name=web'));
     expect(tsnet(["ps", "--filter", "status=sleeping"])).toEqual(one(125, 'invalid --filter "status=sleeping": a status is one of created, restarting, running, removing, paused, exited, dead'));
     expect(tsnet(["ps", "--filter", "name=("])).toEqual(one(125, 'invalid --filter "name=(": "(" is not a regular expression'));

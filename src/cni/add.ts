@@ -9,15 +9,14 @@ import { statSync, type Stats } from "../../ffi/fs.ts";
 import { isErrno, KernelError, TsnetError } from "../errors/errors.ts";
 import { ENOENT } from "../errors/errno.ts";
 import { formatIp, formatPrefix, parseIp, parsePrefix, type IpAddress } from "../ip/addr.ts";
-import { formatIPv4 } from "../ip/ipv4.ts";
-import { listPublished, publishPorts } from "../nat/portmap.ts";
-import { HOSTIP_PORTS_MAP, PORTS_MAP } from "../nat/ruleset.ts";
-import { natNetworks } from "../network/networks.ts";
+import { listPublished } from "../nat/portmap.ts";
+import { mapOf } from "../nat/ruleset.ts";
 import { attachEndpoint, hostMacs, type ExtraRoute } from "../network/sandbox.ts";
 import { netnsIdentity, ownNetnsIdentity } from "../netns/netns.ts";
 import { attachmentId, createAttachment, saveAttachment, type CniAttachment } from "../state/cni.ts";
 import type { NetworkRecord } from "../state/networks.ts";
-import type { PortMapping } from "../network/ports.ts";
+import { clashes, formatHostPort, isAnyAddress, type PublishedPort } from "../ip/port.ts";
+import { publishAimed } from "../network/publish.ts";
 import { attachmentOwner, portOwnerOf, publishedFor, teardownAttachment } from "./attachment.ts";
 import type { CniEnv, NetConf } from "./config.ts";
 import { delegate } from "./delegate.ts";
@@ -98,14 +97,14 @@ function readIpam(raw: unknown, type: string): IpamLease {
  * the kernel refuses by itself (EEXIST), atomically, even between concurrent ADDs; so only the
  * other map needs reading: `hostip_ports` for a mapping on every address (usually empty).
  */
-function refuseTakenPorts(ports: readonly PortMapping[]): void {
+function refuseTakenPorts(ports: readonly PublishedPort[]): void {
   if (!ports.length) return;
-  const maps = [...new Set(ports.map((m) => (m.hostIp === 0 ? HOSTIP_PORTS_MAP : PORTS_MAP)))];
+  const maps = [...new Set(ports.map((m) => mapOf(m.hostIp.family, !isAnyAddress(m.hostIp))))];
   const published = listPublished(maps);
   for (const m of ports) {
-    const k = published.find((p) => p.proto === m.proto && p.hostPort === m.hostPort && (p.hostIp === 0 || m.hostIp === 0 || p.hostIp === m.hostIp));
+    const k = published.find((p) => clashes(p, m));
     if (k) {
-      const host = k.hostIp ? `${formatIPv4(k.hostIp)}:${k.hostPort}` : `${k.hostPort}`;
+      const host = isAnyAddress(k.hostIp) ? `${k.hostPort}` : formatHostPort(k.hostIp, k.hostPort);
       throw new CniError(ERR_PORT_TAKEN, `host port ${host}/${k.proto} is already published by ${k.name} (${k.tag}): choose another host port`);
     }
   }
@@ -171,7 +170,7 @@ function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undef
     mark("endpoint");
     if (a.ports.length) {
       try {
-        publishPorts(portOwnerOf(a), publishedFor(a), natNetworks);
+        publishAimed(portOwnerOf(a), publishedFor(a));
         a.published = true;
       } catch (e) {
         // Another owner took one of the keys between the check above and this commit.

@@ -6,9 +6,10 @@ import { mark } from "../errors/trace.ts";
 import { Cleanup } from "../errors/errors.ts";
 import { unpublishPorts } from "../nat/portmap.ts";
 import { detachEndpoint, type EndpointOwner } from "../network/sandbox.ts";
-import { deleteAttachment, portOwnerOf, publishedFor, saveAttachment, type CniAttachment } from "../state/cni.ts";
+import { deleteAttachment, saveAttachment, type CniAttachment } from "../state/cni.ts";
+import { attachmentPortOwner as portOwnerOf, attachmentPorts as publishedFor } from "../network/publish.ts";
 
-export { portOwnerOf, publishedFor } from "../state/cni.ts";
+export { portOwnerOf, publishedFor };
 import { listLeases, releaseLease } from "../state/leases.ts";
 
 /** The host end of an attachment's veth: veth and 7 hex of its id, as a container's eth0. */

@@ -4,7 +4,7 @@
 // and the published ports in tsnet's maps. A route added or changed by a later plugin is not
 // tsnet's to judge; one tsnet made and recorded that is missing is.
 import { close } from "../../ffi/libc.ts";
-import { formatIPv4 } from "../ip/ipv4.ts";
+import { formatHostPort, isAnyAddress, type AimedPort, type PublishedPort } from "../ip/port.ts";
 import { publishedPorts } from "../nat/portmap.ts";
 import { endpointProblems } from "../network/sandbox.ts";
 import { attachmentId, loadAttachment } from "../state/cni.ts";
@@ -51,15 +51,17 @@ export async function cniCheck(env: CniEnv, conf: NetConf, stdin: string): Promi
     }
   }
   // Port mappings: what the record says against what tsnet's maps hold for this owner.
-  const key = (p: { proto: string; hostIp?: number; hostPort: number; containerIp: number; containerPort: number }) =>
-    `${p.proto} ${p.hostIp ? formatIPv4(p.hostIp) : "*"}:${p.hostPort} -> ${formatIPv4(p.containerIp)}:${p.containerPort}`;
+  // "*:PORT" is every IPv4 address, as before IPv6; "[::]:PORT" every IPv6 one.
+  const host = (p: AimedPort) => (isAnyAddress(p.hostIp) && p.hostIp.family === 4 ? `*:${p.hostPort}` : formatHostPort(p.hostIp, p.hostPort));
+  const key = (p: AimedPort) => `${p.proto} ${host(p)} -> ${formatHostPort(p.containerIp, p.containerPort)}`;
   const want = new Set(publishedFor(a).map(key));
   const have = new Set(publishedPorts(portOwnerOf(a).tag).map(key));
   for (const w of want) if (!have.has(w)) problems.push(`port mapping ${w} is missing from tsnet's maps`);
   for (const h of have) if (!want.has(h)) problems.push(`port mapping ${h} is in tsnet's maps but was not asked for`);
   if (conf.portMappings.length || a.ports.length) {
-    const asked = new Set(conf.portMappings.map((m) => `${m.proto}/${m.hostIp}/${m.hostPort}/${m.containerPort}`));
-    const made = new Set(a.ports.map((m) => `${m.proto}/${m.hostIp}/${m.hostPort}/${m.containerPort}`));
+    const text = (m: PublishedPort) => `${m.proto}/${formatHostPort(m.hostIp, m.hostPort)}/${m.containerPort}`;
+    const asked = new Set(conf.portMappings.map(text));
+    const made = new Set(a.ports.map(text));
     if (asked.size !== made.size || [...asked].some((x) => !made.has(x))) problems.push("runtimeConfig.portMappings differ from the ones ADD published");
   }
   if (problems.length) throw fail(problems);

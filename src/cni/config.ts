@@ -22,7 +22,7 @@
 import { formatIp, formatPrefix, parseIp, parsePrefix, type IpAddress } from "../ip/addr.ts";
 import { parseIPv4 } from "../ip/ipv4.ts";
 import type { ExtraRoute } from "../network/sandbox.ts";
-import type { PortMapping } from "../network/ports.ts";
+import { ANY_V4, ANY_V6, LOOPBACK_V6, type PublishedPort } from "../ip/port.ts";
 import {
   CniError, ERR_DECODE, ERR_INCOMPATIBLE_VERSION, ERR_INVALID_CONFIG, ERR_INVALID_ENV, ERR_UNSUPPORTED_FIELD,
   SUPPORTED_VERSIONS, compareVersions, isSemver, readResult, type CniDns, type CniResult,
@@ -117,7 +117,7 @@ export interface NetConf {
   /** Routes from tsnet's own ipam section. */
   routes: ExtraRoute[];
   dns?: CniDns;
-  portMappings: PortMapping[];
+  portMappings: PublishedPort[];
   /** A requested address (runtimeConfig.ips, CNI_ARGS IP=). */
   ip?: IpAddress;
   mac?: Uint8Array;
@@ -329,9 +329,9 @@ function readRuntime(conf: NetConf, c: Record<string, unknown>, env: CniEnv): vo
   if (Array.isArray(aliases)) conf.aliases = aliases.filter((a): a is string => typeof a === "string" && /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(a));
 }
 
-function readPortMappings(v: unknown): PortMapping[] {
+function readPortMappings(v: unknown): PublishedPort[] {
   if (!Array.isArray(v)) throw invalid(`"runtimeConfig.portMappings" must be a list`);
-  const out: PortMapping[] = [];
+  const out: PublishedPort[] = [];
   const seen = new Set<string>();
   for (const entry of v) {
     const m = obj(entry);
@@ -349,19 +349,22 @@ function readPortMappings(v: unknown): PortMapping[] {
       throw new CniError(ERR_UNSUPPORTED_FIELD, `unsupported field "protocol": ${JSON.stringify(m.protocol)} in port mapping ${what} (tcp or udp)`);
     }
     const hostIpText = m.hostIP === undefined || m.hostIP === null ? "" : String(m.hostIP);
-    let hostIp = 0;
-    if (hostIpText !== "" && hostIpText !== "0.0.0.0") {
-      const a = parseIPv4(hostIpText);
-      if (a === undefined) {
-        if (parseIp(hostIpText)) throw new CniError(ERR_UNSUPPORTED_FIELD, `unsupported field "hostIP": "${hostIpText}" in port mapping ${what} (tsnet publishes on IPv4 host addresses)`);
-        throw invalid(`port mapping ${what}: "hostIP" "${hostIpText}" is not an address`);
-      }
-      hostIp = a;
+    // No hostIP: every address of both families, as the reference portmap plugin maps it (a
+    // family the attachment has no address of gets no element).
+    let hostIps = [ANY_V4, ANY_V6];
+    if (hostIpText !== "") {
+      const a = parseIp(hostIpText);
+      if (a === undefined) throw invalid(`port mapping ${what}: "hostIP" "${hostIpText}" is not an address`);
+      // ::1 needs a process holding it (tsnet run relays it); a plugin exits after ADD.
+      if (a.family === 6 && a.value === LOOPBACK_V6.value) throw new CniError(ERR_UNSUPPORTED_FIELD, `unsupported field "hostIP": "${hostIpText}" in port mapping ${what} (IPv6 has no route_localnet: publish on "::" or an address of the host)`);
+      hostIps = [a];
     }
-    const key = `${protoText}/${hostPort}`;
-    if (seen.has(key)) throw invalid(`host port ${hostPort}/${protoText} is mapped twice: give each mapping its own host port`);
-    seen.add(key);
-    out.push({ proto: protoText, hostIp, hostPort, containerPort });
+    for (const hostIp of hostIps) {
+      const key = `${protoText}/${hostIp.family}/${hostPort}`;
+      if (seen.has(key)) throw invalid(`host port ${hostPort}/${protoText} is mapped twice: give each mapping its own host port`);
+      seen.add(key);
+      out.push({ proto: protoText, hostIp, hostPort, containerPort });
+    }
   }
   return out;
 }

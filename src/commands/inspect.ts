@@ -8,9 +8,9 @@ import { containerPids, eachRef, mainPid, mustFind, namespaceOf } from "../conta
 import { containerAlive } from "../container/lifecycle.ts";
 import { isErrno } from "../errors/errors.ts";
 import { ENOENT } from "../errors/errno.ts";
-import { formatIPv4 } from "../ip/ipv4.ts";
 import { contains, formatIp, parsePrefix } from "../ip/addr.ts";
-import { publishedPorts } from "../nat/portmap.ts";
+import { isAnyAddress } from "../ip/port.ts";
+import { portsHeld } from "../network/publish.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
 import { inNetns, openNetns } from "../netns/netns.ts";
@@ -95,15 +95,19 @@ export function inspectContainer(rec: ContainerRecord) {
   const primary = (eps[0] && kernel.get(eps[0].ifname)) ?? NO_ADDRESS;
   const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
   if (networked && eps.length) {
-    for (const p of publishedPorts(rec.id.slice(0, 12))) {
-      (ports[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: formatIPv4(p.hostIp), HostPort: String(p.hostPort) });
+    for (const p of portsHeld(rec)) {
+      (ports[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: formatIp(p.hostIp), HostPort: String(p.hostPort) });
     }
   }
   const networkName = rec.mode === "container" ? `container:${rec.joined?.id}` : rec.mode === "bridge" ? (eps[0]?.network ?? rec.network?.name ?? "bridge") : rec.mode;
   // As configured (Docker's HostConfig.PortBindings), whether or not the container runs.
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  // Docker's HostIp is "" for a -p that named no address; a dual-stack network's 0.0.0.0 and ::
+  // of one such -p are its one binding.
   for (const m of rec.ports ?? []) {
-    (bindings[`${m.containerPort}/${m.proto}`] ??= []).push({ HostIp: m.hostIp ? formatIPv4(m.hostIp) : "", HostPort: String(m.hostPort) });
+    const list = (bindings[`${m.containerPort}/${m.proto}`] ??= []);
+    const b = { HostIp: isAnyAddress(m.hostIp) ? "" : formatIp(m.hostIp), HostPort: String(m.hostPort) };
+    if (!list.some((x) => x.HostIp === b.HostIp && x.HostPort === b.HostPort)) list.push(b);
   }
   const networks: Record<string, unknown> = {};
   for (const e of eps) {

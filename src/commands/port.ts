@@ -3,8 +3,8 @@ import { out } from "../cli/output.ts";
 import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { OBJECT_ERROR, isRunning, mustFind } from "../container/control.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
-import { formatIPv4 } from "../ip/ipv4.ts";
-import { publishedPorts } from "../nat/portmap.ts";
+import { formatHostPort } from "../ip/port.ts";
+import { portsHeld } from "../network/publish.ts";
 import { recover } from "../supervisor/client.ts";
 
 /** PORT[/PROTO] as Docker takes it: 80, 80/tcp, 53/udp. */
@@ -33,11 +33,10 @@ export default defineCommand({
     await recover();
     const rec = mustFind(ref);
     if (!isRunning(rec)) throw new TsnetError(`container ${rec.name} is not running: it publishes no port`, OBJECT_ERROR);
-    const ports = rec.endpoints?.length ? publishedPorts(rec.id.slice(0, 12)) : [];
-    ports.sort((a, b) => a.containerPort - b.containerPort || a.proto.localeCompare(b.proto) || a.hostIp - b.hostIp || a.hostPort - b.hostPort);
+    const ports = rec.endpoints?.length ? portsHeld(rec) : [];
     const lines: string[] = [];
     for (const p of ports) {
-      const host = `${formatIPv4(p.hostIp)}:${p.hostPort}`;
+      const host = formatHostPort(p.hostIp, p.hostPort);
       if (!want) lines.push(`${p.containerPort}/${p.proto} -> ${host}`);
       else if (p.containerPort === want.port && p.proto === want.proto) lines.push(host);
     }

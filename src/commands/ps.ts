@@ -5,8 +5,9 @@ import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { isRunning } from "../container/control.ts";
 import { UsageError } from "../errors/errors.ts";
 import { nearest } from "../errors/suggest.ts";
-import type { KernelPort } from "../nat/portmap.ts";
-import { describeMapping, type PortMapping } from "../network/ports.ts";
+import { sameIp } from "../ip/addr.ts";
+import { LOOPBACK_V6, describePort, sameHostSide, type AimedPort, type PublishedPort } from "../ip/port.ts";
+import { parsePortRange } from "../network/ports.ts";
 import { listRecords, type ContainerRecord } from "../state/containers.ts";
 import { mark } from "../errors/trace.ts";
 import { recover } from "../supervisor/client.ts";
@@ -32,21 +33,28 @@ function status(r: ContainerRecord): string {
  * dump of each map for all rows. A port whose element is gone (a firewall reload nobody has
  * mended yet) does not work, so it is not listed.
  */
-async function kernelPorts(rows: readonly ContainerRecord[]): Promise<Map<string, KernelPort[]>> {
+async function kernelPorts(rows: readonly ContainerRecord[]): Promise<Map<string, AimedPort[]>> {
   if (!rows.some((r) => isRunning(r) && r.ports?.length)) return new Map();
   // Loaded only when some container publishes ports: nf_tables code is not ps's usual cost.
   const { publishedPortsByOwner } = await import("../nat/portmap.ts");
   return publishedPortsByOwner();
 }
 
-/** The record's mappings that the kernel holds, in the record's order. */
-function portsOf(r: ContainerRecord, kernel: ReadonlyMap<string, KernelPort[]>): PortMapping[] {
+/**
+ * The record's ports that work, in the record's order: those the kernel's maps hold, and [::1]
+ * ones, which the container's manager relays (no element serves them).
+ */
+function portsOf(r: ContainerRecord, kernel: ReadonlyMap<string, AimedPort[]>): PublishedPort[] {
   const held = kernel.get(r.id.slice(0, 12)) ?? [];
-  return (r.ports ?? []).filter((m) =>
-    held.some((k) => k.proto === m.proto && k.hostIp === m.hostIp && k.hostPort === m.hostPort && k.containerPort === m.containerPort));
+  return (r.ports ?? []).filter((m) => sameIp(m.hostIp, LOOPBACK_V6) || held.some((k) => sameHostSide(k, m) && k.containerPort === m.containerPort));
 }
 
-function row(r: ContainerRecord, kernel: ReadonlyMap<string, KernelPort[]>) {
+/** Exposed ports without a host side, as Docker lists them: "9000/tcp". */
+function exposedOnly(r: ContainerRecord): string[] {
+  return (r.exposed ?? []).filter((e) => !(r.ports ?? []).some((p) => `${p.containerPort}/${p.proto}` === e));
+}
+
+function row(r: ContainerRecord, kernel: ReadonlyMap<string, AimedPort[]>) {
   return {
     ID: r.id.slice(0, 12),
     Names: r.name,
@@ -54,7 +62,7 @@ function row(r: ContainerRecord, kernel: ReadonlyMap<string, KernelPort[]>) {
     Status: status(r),
     State: r.status,
     Address: isRunning(r) ? (r.endpoints ?? []).map((e) => e.ips[0]?.address ?? "").join(",") : "",
-    Ports: isRunning(r) ? portsOf(r, kernel).map(describeMapping).join(", ") : "",
+    Ports: isRunning(r) ? [...portsOf(r, kernel).map(describePort), ...exposedOnly(r)].join(", ") : "",
     Networks: r.mode === "container" ? `container:${r.joined?.id.slice(0, 12)}` : r.mode === "bridge" ? networksOf(r).map((n) => n.name).join(",") : r.mode,
     CreatedAt: r.created,
     Labels: Object.entries(r.config?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(","),
@@ -69,7 +77,7 @@ const HEADERS: Record<keyof Row, string> = {
 };
 
 /** --filter keys, as Docker's ps has them. */
-const FILTERS = ["id", "name", "status", "label", "network"] as const;
+const FILTERS = ["id", "name", "status", "label", "network", "publish", "expose"] as const;
 type FilterKey = (typeof FILTERS)[number];
 /** Docker's container states (tsnet's containers are never paused, removing or dead). */
 const STATES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
@@ -121,6 +129,20 @@ function filterTest(spec: string): [FilterKey, Test] {
     }
     case "network":
       return ["network", (r) => networksOf(r).some((n) => n.name === value || (/^[0-9a-f]+$/.test(value) && n.id?.startsWith(value)))];
+    case "publish":
+    case "expose": {
+      // Container ports, as Docker's: publish=80 is a container whose port 80 is published
+      // (on whatever host port), expose=80 one that exposes it (every published port is).
+      const { proto, lo, hi } = parsePortRange(value, `--filter ${key}=`);
+      const inRange = (port: number, p: string) => p === proto && port >= lo && port <= hi;
+      if (key === "publish") return ["publish", (r) => (r.ports ?? []).some((p) => inRange(p.containerPort, p.proto))];
+      return ["expose", (r) =>
+        (r.ports ?? []).some((p) => inRange(p.containerPort, p.proto)) ||
+        (r.exposed ?? []).some((e) => {
+          const [n, p] = e.split("/");
+          return inRange(Number(n), p!);
+        })];
+    }
   }
 }
 
@@ -160,8 +182,8 @@ export default defineCommand({
       example: "tsnet rm -f $(tsnet ps -aq)",
     },
     filter: {
-      type: "string", alias: "f", repeat: true, valueHint: "KEY=VALUE", complete: ["name=", "status=", "label=", "network=", "id="],
-      description: "Only containers that match: name=REGEXP, status=created|restarting|running|exited, label=KEY or label=KEY=VALUE, network=NAME|ID, id=PREFIX; the same key twice matches either (label filters must all match), different keys must all match; a status filter looks at every container",
+      type: "string", alias: "f", repeat: true, valueHint: "KEY=VALUE", complete: ["name=", "status=", "label=", "network=", "id=", "publish=", "expose="],
+      description: "Only containers that match: name=REGEXP, status=created|restarting|running|exited, label=KEY or label=KEY=VALUE, network=NAME|ID, id=PREFIX, publish=PORT[-PORT][/PROTO] (a published container port), expose=PORT[-PORT][/PROTO] (an exposed or published one); the same key twice matches either (label filters must all match), different keys must all match; a status filter looks at every container",
       example: "tsnet ps --filter status=exited --filter label=tier=web",
     },
     last: {
@@ -192,7 +214,7 @@ export default defineCommand({
       .sort((a, b) => b.created.localeCompare(a.created));
     if (limit > 0) recs = recs.slice(0, limit);
     mark("listed");
-    const kernel = opts.quiet ? new Map<string, KernelPort[]>() : await kernelPorts(recs);
+    const kernel = opts.quiet ? new Map<string, AimedPort[]>() : await kernelPorts(recs);
     mark("ports");
     const rows = recs.map((r) => row(r, kernel));
     mark("rows");

@@ -13,7 +13,8 @@ import { runDetached, recover } from "../supervisor/client.ts";
 import { retireManager } from "../state/managers.ts";
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { containFaults, faultPoint, stopContainingFaults } from "../errors/contain.ts";
-import { describeMapping, parsePublishAll } from "../network/ports.ts";
+import { parsePortRange, parsePublishAll } from "../network/ports.ts";
+import { describePort } from "../ip/port.ts";
 import type { NetworkMode, RunConfig } from "../state/containers.ts";
 import { parseIp } from "../ip/addr.ts";
 import { parseMac } from "../network/bridge.ts";
@@ -82,8 +83,18 @@ export const OPTIONS = {
   },
   publish: {
     type: "string", alias: "p", repeat: true, valueHint: "SPEC",
-    description: "Publish a container port on the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp]; ranges as 8080-8081:80-81; HOST_PORT left out picks a free one",
-    example: "tsnet run -p 8080:80 -p 127.0.0.1:5353:53/udp -- nginx",
+    description: "Publish a container port on the host: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp], an IPv6 HOST_IP in brackets ([::1]:8080:80); ranges as 8080-8081:80-81; HOST_PORT left out picks a free one; without HOST_IP on 0.0.0.0, and [::] too on a network with IPv6",
+    example: "tsnet run -p 8080:80 -p 127.0.0.1:5353:53/udp -p [::1]:8081:80 -- nginx",
+  },
+  "publish-all": {
+    type: "boolean", alias: "P",
+    description: "Publish every exposed port (--expose) on a free host port of every host address",
+    example: "tsnet run -P --expose 80 --expose 9000-9001/udp -- nginx",
+  },
+  expose: {
+    type: "string", repeat: true, valueHint: "PORT[/PROTO]",
+    description: "Expose a container port or range (80, 53/udp, 9000-9010): listed by ps, published by -P",
+    example: "tsnet run --expose 80 -P -- nginx",
   },
   rm: {
     type: "boolean",
@@ -159,6 +170,19 @@ export function runOptions(values: Values<typeof OPTIONS>, command: string[]): R
     }
   }
   const publish = parsePublishAll(values.publish);
+  // --expose: container ports; -P publishes each on a free host port (Docker's semantics).
+  const expose: string[] = [];
+  for (const e of values.expose) {
+    const { proto, lo, hi } = parsePortRange(e, "--expose");
+    for (let p = lo; p <= hi; p++) if (!expose.includes(`${p}/${proto}`)) expose.push(`${p}/${proto}`);
+  }
+  if (values["publish-all"]) {
+    for (const e of expose) {
+      const [port, proto] = e.split("/") as [string, "tcp" | "udp"];
+      // A port -p publishes already is not published twice.
+      if (!publish.some((p) => p.containerPort === Number(port) && p.proto === proto)) publish.push({ proto, hostPort: 0, containerPort: Number(port) });
+    }
+  }
   if (publish.length && (mode === "none" || mode === "container")) {
     throw new UsageError(`-p cannot be used with --network ${network}: ports are published on the bridge network only`);
   }
@@ -222,6 +246,7 @@ export function runOptions(values: Values<typeof OPTIONS>, command: string[]): R
     detached: values.detach,
     command,
     publish,
+    ...(expose.length && { expose }),
   };
   if (mode === "host" && publish.length) {
     // As Docker: the command already listens on the host's own ports.
@@ -289,7 +314,7 @@ export async function runForeground({ opts, launch, config }: RunPlan): Promise<
     const live = createContainer(opts);
     if (live.warning) log.warn(live.warning);
     for (const m of live.rec.ports ?? []) {
-      if (!opts.publish.some((p) => p.hostPort === m.hostPort && p.proto === m.proto)) log.info(`published ${describeMapping(m)}`);
+      if (!opts.publish.some((p) => p.hostPort === m.hostPort && p.proto === m.proto)) log.info(`published ${describePort(m)}`);
     }
     if (Object.keys(config).length) live.rec.config = config;
     const managed = new Managed(live, launch, {

@@ -6,7 +6,8 @@ import { natNetworks } from "../network/networks.ts";
 import { restoreFirewall, type FirewallRestore, type OwnedPorts } from "../network/firewall.ts";
 import { linkGet } from "../rtnetlink/link.ts";
 import { hostRtnl } from "../network/host.ts";
-import { listAllAttachments, portOwnerOf, publishedFor } from "../state/cni.ts";
+import { listAllAttachments } from "../state/cni.ts";
+import { attachmentPortOwner, attachmentPorts } from "../network/publish.ts";
 import { listRecords } from "../state/containers.ts";
 import { firewallOf } from "./lifecycle.ts";
 
@@ -20,7 +21,7 @@ export function reloadFirewall(): FirewallRestore {
   const owned = running.map(firewallOf).filter((o): o is OwnedPorts => o !== undefined);
   // A CNI attachment has no manager to watch over its ports: this is what puts them back.
   const cni = listAllAttachments().filter((a) => a.published && a.ports.length);
-  for (const a of cni) owned.push({ owner: portOwnerOf(a), ports: publishedFor(a) });
+  for (const a of cni) owned.push({ owner: attachmentPortOwner(a), ports: attachmentPorts(a) });
   const nl = hostRtnl();
   const inUse = running.length > 0 || cni.length > 0 || natNetworks().some((n) => linkGet(nl, n.bridge) !== undefined);
   if (!inUse) return { repaired: false, tableWasMissing: false, guardWasMissing: false, portsAdded: 0 };

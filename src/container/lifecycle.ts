@@ -7,17 +7,17 @@ import { existsSync, readlinkSync } from "../../ffi/fs.ts";
 import { cgroupPids, createCgroup, isPopulated, killCgroup, placeContainer, removeCgroup, signalCgroup, whenEmpty } from "../cgroup/cgroup.ts";
 import { Cleanup, KernelError, TsnetError, UsageError } from "../errors/errors.ts";
 import { parseMac } from "../network/bridge.ts";
-import { publishPorts, unpublishPorts } from "../nat/portmap.ts";
+import { unpublishPorts } from "../nat/portmap.ts";
 import { adoptNetns, inNetns, openNetns, openNetnsOf, ownNetnsIdentity } from "../netns/netns.ts";
 import { removeDnsRedirect } from "../nat/dns.ts";
-import { allNetworks, natNetworks } from "../network/networks.ts";
+import { allNetworks } from "../network/networks.ts";
+import { addressesOf, aimedAt, portsOn, publishAimed } from "../network/publish.ts";
 import { holdFirewall, type OwnedPorts } from "../network/firewall.ts";
 import { findNetwork, type NetworkRecord } from "../state/networks.ts";
-import { attachEndpoint, completeSandbox, staticAddresses, containerOwner, createSandbox, primaryAddress, reclaimNetns, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
-import type { PublishedPort } from "../nat/ruleset.ts";
-import { parseIp, toV4, type IpAddress } from "../ip/addr.ts";
+import { attachEndpoint, completeSandbox, staticAddresses, containerOwner, createSandbox, reclaimNetns, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
+import type { AimedPort } from "../ip/port.ts";
 import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
-import type { PortMapping } from "../network/ports.ts";
+import type { PortRequest } from "../network/ports.ts";
 import { close, kill } from "../../ffi/libc.ts";
 import { spawnChild } from "../process/children.ts";
 import { reserveFds, withSpareFds } from "../process/spare.ts";
@@ -58,7 +58,9 @@ export interface CreateOptions {
   name?: string;
   rm: boolean;
   command: string[];
-  publish: PortMapping[];
+  publish: PortRequest[];
+  /** --expose (and -P's): container ports, "80/tcp", shown by `ps --filter expose=`. */
+  expose?: string[];
   /** Run under the supervisor (`run -d`). */
   detached?: boolean;
   /** The id of an exited container started again (`tsnet restart`): it keeps its id and name. */
@@ -90,8 +92,10 @@ export function createContainer(o: CreateOptions): Live {
   // Everything that can be refused is refused before anything is made.
   mark("create");
   const net = o.mode === "bridge" ? findRunNetwork(o.network ?? "bridge") : undefined;
+  let ports: ReturnType<typeof portsOn> = [];
   if (net) {
     if (net.internal && o.publish.length) throw new UsageError(`-p cannot be used on internal network ${net.name}: it has no way in from outside`);
+    ports = portsOn(net, o.publish);
     if (net.builtin && o.aliases?.length) {
       throw new UsageError(`--network-alias is supported on user-defined networks only: create one with tsnet network create NAME`);
     }
@@ -113,6 +117,7 @@ export function createContainer(o: CreateOptions): Live {
     ...(o.hostname !== undefined && { hostname: o.hostname }),
     ...(o.dns?.length && { dns: o.dns }),
     ...(o.dnsSearch?.length && { dnsSearch: o.dnsSearch }),
+    ...(o.expose?.length && { exposed: o.expose }),
   };
   if (net) rec.network = { name: net.name, id: net.id };
   const join = o.join === undefined ? undefined : resolveJoin(o.join);
@@ -135,9 +140,9 @@ export function createContainer(o: CreateOptions): Live {
     crashPoint("after-name");
     // Ports first: a port someone holds is refused before anything else is made. The record
     // names them at once, so the loser of a race for a port can name this container.
-    live.reservations = reservePorts(o.publish, id);
+    live.reservations = reservePorts(ports, id, () => addressesOf(live.rec.endpoints?.[0]?.ips));
     if (live.reservations.length) {
-      rec.ports = live.reservations.map((r) => r.mapping);
+      rec.ports = live.reservations.map((r) => r.port);
       saveRecord(rec);
     }
     mark("ports");
@@ -171,7 +176,7 @@ export function createContainer(o: CreateOptions): Live {
     }
     if (rec.joined) live.joinedFd = openNetns(rec.joined.netns);
     if (rec.ports?.length) {
-      publishPorts(portOwner(rec), publishedFor(rec), natNetworks);
+      publishAimed(portOwner(rec), publishedFor(rec));
       live.published = true;
       crashPoint("after-publish");
     }
@@ -427,7 +432,7 @@ export function adoptContainer(found: ContainerRecord): Live | undefined {
     if (rec.network) live.releaseFirewall = holdFirewall(() => firewallOf(live.rec));
     if (rec.ports?.length) {
       try {
-        live.reservations = reservePorts(rec.ports, rec.id);
+        live.reservations = reservePorts(rec.ports, rec.id, () => addressesOf(live.rec.endpoints?.[0]?.ips));
       } catch (e) {
         // Taken while nobody held it: the container's rules still send the port to it.
         warn(`container ${rec.name}: ${(e as Error).message} (its published port still reaches it; the host port is just not reserved)`);
@@ -647,18 +652,9 @@ export function firewallOf(rec: ContainerRecord): OwnedPorts | undefined {
   return rec.ports?.length ? { owner: portOwner(rec), ports: publishedFor(rec) } : undefined;
 }
 
-/** The record's port mappings aimed at its primary address (eth0's). */
-export function publishedFor(rec: ContainerRecord): PublishedPort[] {
-  const a = primaryAddress(rec);
-  const address: IpAddress | undefined = a === undefined ? undefined : parseIp(a);
-  if (!address || address.family !== 4) return [];
-  return (rec.ports ?? []).map((m) => ({
-    proto: m.proto,
-    hostPort: m.hostPort,
-    hostIp: m.hostIp === 0 ? undefined : m.hostIp,
-    containerIp: toV4(address),
-    containerPort: m.containerPort,
-  }));
+/** The record's ports aimed at its first endpoint's addresses (eth0's, both families). */
+export function publishedFor(rec: ContainerRecord): AimedPort[] {
+  return aimedAt(rec.ports, rec.endpoints?.[0]?.ips);
 }
 
 /**

@@ -7,8 +7,9 @@ import { KernelError, TsnetError } from "../errors/errors.ts";
 import { EEXIST, ENOENT } from "../errors/errno.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
 import { Batch, addElements, commentTag, deleteElements, deleteTaggedElements, ensureTable, listElements, openNftSocket, tableExists } from "../nftables/index.ts";
-import { formatIPv4, ipv4FromBytes } from "../ip/ipv4.ts";
-import { HOSTIP_PORTS_MAP, PORTS_MAP, PORT_SETS, natTable, portElements, type NatNetwork, type PublishedPort } from "./ruleset.ts";
+import { ipFromBytes } from "../ip/addr.ts";
+import { ANY_V4, ANY_V6, clashes, formatHostPort, isAnyAddress, type AimedPort } from "../ip/port.ts";
+import { PORT_SETS, mapLayout, natTable, portElements, type NatNetwork } from "./ruleset.ts";
 
 export const NAT_TABLE = "tsnet";
 
@@ -28,38 +29,53 @@ export interface PortOwner {
   name: string;
 }
 
-/**
- * Makes tsnet's table match the set of networks, in one transaction; cheap when `repair` is
- * false and the table is there (one lookup).
- */
-export function ensureNatTable(networks: () => readonly NatNetwork[], repair = false): void {
-  if (!repair && tableExists(nft(), "inet", NAT_TABLE)) return;
-  ensureTable(nft(), natTable({ table: NAT_TABLE, networks: networks() }));
+/** Whether tsnet's table is there (one lookup): the network layer makes it when it is not. */
+export function natTableExists(): boolean {
+  return tableExists(nft(), "inet", NAT_TABLE);
+}
+
+/** Makes tsnet's table match the set of networks, in one transaction. */
+export function ensureNatTable(networks: readonly NatNetwork[]): void {
+  ensureTable(nft(), natTable({ table: NAT_TABLE, networks }));
 }
 
 /**
  * Adds the owner's elements in one transaction. The common case is a single batch of known
- * elements (the table was checked with the bridge); only when the kernel says the table or a map
- * is missing is the whole table re-made, elements included, in one transaction.
+ * elements (the table was checked with the bridge). Returns false, having committed nothing,
+ * when the kernel says the table or a map is missing: the caller knows the set of networks and
+ * calls publishPortsRepairing.
  */
-export function publishPorts(owner: PortOwner, ports: readonly PublishedPort[], networks: () => readonly NatNetwork[]): void {
+export function publishPorts(owner: PortOwner, ports: readonly AimedPort[]): boolean {
   const adds = portElements(owner.tag, owner.name, ports);
-  if (!adds.length) return;
-  try {
+  if (!adds.length) return true;
+  return nameTaken(owner, ports, () => {
     try {
       const b = new Batch();
       for (const a of adds) addElements(b, "inet", NAT_TABLE, a.set, a.elements);
       b.commitUnconditional(nft());
+      return true;
     } catch (e) {
-      if (!(e instanceof KernelError && e.errno === ENOENT)) throw e;
-      ensureTable(nft(), natTable({ table: NAT_TABLE, networks: networks() }), { add: adds });
+      if (e instanceof KernelError && e.errno === ENOENT) return false;
+      throw e;
     }
+  });
+}
+
+/** The whole table re-made from the networks, the owner's elements included, in one transaction. */
+export function publishPortsRepairing(owner: PortOwner, ports: readonly AimedPort[], networks: readonly NatNetwork[]): void {
+  const adds = portElements(owner.tag, owner.name, ports);
+  nameTaken(owner, ports, () => ensureTable(nft(), natTable({ table: NAT_TABLE, networks }), { add: adds }));
+}
+
+function nameTaken<T>(owner: PortOwner, ports: readonly AimedPort[], fn: () => T): T {
+  try {
+    return fn();
   } catch (e) {
     if (e instanceof KernelError && e.errno === EEXIST) {
       // Someone else's element holds one of the keys (the kernel refuses to replace it): name it.
-      const taken = listPublished().find((k) => ports.some((p) => p.proto === k.proto && p.hostPort === k.hostPort && (p.hostIp ?? 0) === k.hostIp));
+      const taken = listPublished().find((k) => ports.some((p) => clashes(p, k)));
       if (taken) {
-        const host = taken.hostIp ? `${formatIPv4(taken.hostIp)}:${taken.hostPort}` : `${taken.hostPort}`;
+        const host = isAnyAddress(taken.hostIp) ? `${taken.hostPort}` : formatHostPort(taken.hostIp, taken.hostPort);
         throw new TsnetError(`host port ${host}/${taken.proto} is already published by ${taken.name} (${taken.tag}): choose another host port`);
       }
       throw new TsnetError(`a host port of ${owner.name} is still published by an earlier container (${e.message})`);
@@ -74,7 +90,7 @@ export function publishPorts(owner: PortOwner, ports: readonly PublishedPort[], 
  * when that batch fails, the maps are searched for its tag: a crashed run's record may name ports
  * it never published, and such a key may be another owner's, so it is never deleted by key.
  */
-export function unpublishPorts(owner: PortOwner, published?: readonly PublishedPort[]): void {
+export function unpublishPorts(owner: PortOwner, published?: readonly AimedPort[]): void {
   const adds = published?.length ? portElements(owner.tag, owner.name, published) : [];
   if (adds.length) {
     try {
@@ -87,29 +103,20 @@ export function unpublishPorts(owner: PortOwner, published?: readonly PublishedP
   deleteTaggedElements(nft(), "inet", NAT_TABLE, PORT_SETS, owner.tag);
 }
 
-export interface KernelPort {
-  proto: "tcp" | "udp";
-  /** 0: every host address. */
-  hostIp: number;
-  hostPort: number;
-  containerIp: number;
-  containerPort: number;
-}
-
 /** A published port as the kernel holds it, with the owner its element's comment names. */
-export interface OwnedPort extends KernelPort {
+export interface OwnedPort extends AimedPort {
   tag: string;
   name: string;
 }
 
 /** The owner's published ports as the kernel holds them (not as a record remembers them). */
-export function publishedPorts(tag: string): KernelPort[] {
+export function publishedPorts(tag: string): AimedPort[] {
   return publishedPortsByOwner().get(tag) ?? [];
 }
 
 /** Every owner's published ports as the kernel holds them: one dump of each map, whatever the number of owners. */
-export function publishedPortsByOwner(): Map<string, KernelPort[]> {
-  const out = new Map<string, KernelPort[]>();
+export function publishedPortsByOwner(): Map<string, AimedPort[]> {
+  const out = new Map<string, AimedPort[]>();
   for (const { tag, name: _, ...port } of listPublished()) {
     let list = out.get(tag);
     if (!list) out.set(tag, (list = []));
@@ -118,9 +125,10 @@ export function publishedPortsByOwner(): Map<string, KernelPort[]> {
   return out;
 }
 
-// Element layouts (each field padded to 4 bytes, ports big-endian in the first two):
-//   ports:        key | proto u8 ... | port be16 .. |            data | ip 4 | port be16 .. |
-//   hostip_ports: key | ip 4 | proto u8 ... | port be16 .. |       data as above
+// Element layouts (each field padded to 4 bytes, ports big-endian in the first two; A is 4
+// bytes in the IPv4 maps, 16 in the IPv6 ones):
+//   ports, ports6:               key | proto u8 ... | port be16 .. |          data | A | port be16 .. |
+//   hostip_ports, hostip_ports6: key | A | proto u8 ... | port be16 .. |      data as above
 /** Every published port in tsnet's maps (or in the ones named), with the owner its comment names. */
 export function listPublished(maps: readonly string[] = PORT_SETS): OwnedPort[] {
   const nl = nft();
@@ -131,24 +139,26 @@ export function listPublished(maps: readonly string[] = PORT_SETS): OwnedPort[] 
     try {
       elements = listElements(nl, "inet", NAT_TABLE, set);
     } catch (e) {
-      // A map someone deleted holds no ports.
+      // A map someone deleted (or a table made before the IPv6 maps existed) holds no ports.
       if (e instanceof KernelError && e.errno === ENOENT) continue;
       throw e;
     }
+    const { family, keyed } = mapLayout(set);
+    const alen = family === 4 ? 4 : 16;
     for (const e of elements) {
       const tag = commentTag(e.comment);
       if (tag === undefined || !e.data) continue;
       const k = new DataView(e.key.buffer, e.key.byteOffset, e.key.byteLength);
       const d = new DataView(e.data.buffer, e.data.byteOffset, e.data.byteLength);
-      const off = set === HOSTIP_PORTS_MAP ? 4 : 0;
+      const off = keyed ? alen : 0;
       out.push({
         tag,
         name: e.comment?.split(" ")[1] ?? "",
         proto: k.getUint8(off) === 17 ? "udp" : "tcp",
-        hostIp: set === HOSTIP_PORTS_MAP ? ipv4FromBytes(e.key.subarray(0, 4)) : 0,
+        hostIp: keyed ? ipFromBytes(e.key.slice(0, alen)) : family === 4 ? ANY_V4 : ANY_V6,
         hostPort: k.getUint16(off + 4, false),
-        containerIp: ipv4FromBytes(e.data.subarray(0, 4)),
-        containerPort: d.getUint16(4, false),
+        containerIp: ipFromBytes(e.data.slice(0, alen)),
+        containerPort: d.getUint16(alen, false),
       });
     }
   }

@@ -8,12 +8,13 @@
 import { NFPROTO_INET, NFT_MSG_DELCHAIN, NFT_MSG_DELRULE, NFT_MSG_DELSET, NFT_MSG_DELSETELEM, NFT_MSG_DELTABLE } from "../nftables/constants.ts";
 import { ensureTable, type ElementAdd, type EnsureResult, type NftEvent, type NftWatchFilter } from "../nftables/index.ts";
 import { NAT_TABLE, natSocket, type PortOwner } from "./portmap.ts";
-import { GUARD_CHAIN, LOOPBACK_GUARD, PORT_SETS, natTable, portElements, type NatNetwork, type PublishedPort } from "./ruleset.ts";
+import type { AimedPort } from "../ip/port.ts";
+import { GUARD_CHAIN, LOOPBACK_GUARD, PORT_SETS, natTable, portElements, type NatNetwork } from "./ruleset.ts";
 
 /** One owner's published ports, as its record says they must be. */
 export interface OwnedPorts {
   owner: PortOwner;
-  ports: readonly PublishedPort[];
+  ports: readonly AimedPort[];
 }
 
 function elementsOf(owned: readonly OwnedPorts[]): ElementAdd[] {

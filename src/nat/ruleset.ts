@@ -8,6 +8,8 @@
 //
 //   map ports        { type inet_proto . inet_service : ipv4_addr . inet_service }
 //   map hostip_ports { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
+//   map ports6        { type inet_proto . inet_service : ipv6_addr . inet_service }
+//   map hostip_ports6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service }
 //   set bridges      { type ifname }            every tsnet bridge
 //   set internal     { type ifname }            bridges of --internal networks
 //   set same_bridge  { type ifname . ifname }   "br . br" for each bridge
@@ -18,7 +20,9 @@
 //                                  counter drop (ip6 daddr for an IPv6 subnet) }
 //   chain prerouting { type nat hook prerouting priority dstnat
 //                      dnat ip to ip daddr . meta l4proto . th dport map @hostip_ports
-//                      fib daddr type local dnat ip to meta l4proto . th dport map @ports }
+//                      fib daddr type local dnat ip to meta l4proto . th dport map @ports
+//                      dnat ip6 to ip6 daddr . meta l4proto . th dport map @hostip_ports6
+//                      ip6 daddr != ::1 fib daddr type local dnat ip6 to meta l4proto . th dport map @ports6 }
 //   chain output     { type nat hook output priority dstnat — the same two rules }
 //   chain forward    { type filter hook forward priority filter
 //                      iifname @internal iifname . oifname != @same_bridge counter drop
@@ -64,12 +68,19 @@
 // - icc false (Docker's enable_icc=false): two containers of one bridge talk through the bridge,
 //   which br_netfilter hands to the forward hook with both names the bridge; a published port,
 //   DNAT-ed, is accepted before that drop, as Docker accepts it before its icc rule.
+// - IPv6: a port is published in the maps of its host address's family and aimed at the
+//   container's address of that family (nf_tables has no NAT between families). ::1 is left
+//   out: IPv6 has no route_localnet, and a reply de-NATed back to ::1 arriving on a bridge is
+//   dropped by the kernel's input route lookup (measured on 6.18: the SYN-ACK reaches the bridge,
+//   never the input hook). Connections to [::1]:PORT are relayed by the process holding the port
+//   instead (src/network/loopback6.ts), so the every-address rule must not DNAT them.
 // - hairpin: a container reaching a published port of its own bridge is DNATed back onto the
 //   bridge; without masquerade the answer would go straight back and never match.
 // - masquerade is per network and by source subnet, because postrouting knows no input
 //   interface; an internal network has none.
-import { parsePrefix, type IpPrefix } from "../ip/addr.ts";
-import { formatIPv4, parseCidr, type Cidr } from "../ip/ipv4.ts";
+import { formatIp, ipBytes, parsePrefix, toV4, type IpPrefix } from "../ip/addr.ts";
+import { parseCidr, type Cidr } from "../ip/ipv4.ts";
+import { LOOPBACK_V6, formatHostPort, isAnyAddress, type AimedPort } from "../ip/port.ts";
 import {
   IPPROTO_TCP,
   IPPROTO_UDP,
@@ -79,6 +90,7 @@ import {
   NF_IP_PRI_FILTER,
   NF_IP_PRI_RAW,
   NFPROTO_IPV4,
+  NFPROTO_IPV6,
   NFT_CMP_NEQ,
   NFT_NAT_DNAT,
   RTN_LOCAL,
@@ -87,16 +99,30 @@ import { padded, reg32, type Expr } from "../nftables/expr/expr.ts";
 import { counter } from "../nftables/expr/counter.ts";
 import { accept, drop } from "../nftables/expr/immediate.ts";
 import { lookup } from "../nftables/expr/lookup.ts";
-import { concat, ctStatusAny, fibDaddrType, fields, iifname, inSet, ip6Prefix, ipPrefix, oifname, type Field } from "../nftables/expr/match.ts";
+import { concat, ctStatusAny, fibDaddrType, fields, iifname, inSet, ip6Daddr, ip6Prefix, ipPrefix, oifname, type Field } from "../nftables/expr/match.ts";
 import { masquerade, nat } from "../nftables/expr/nat.ts";
 import type { TableSpec, ElementAdd } from "../nftables/ensure.ts";
 import type { RuleSpec } from "../nftables/rule.ts";
 import type { SetElement } from "../nftables/set.ts";
-import { concatValue, ifname, inet_proto, inet_service, ipv4_addr, value } from "../nftables/types.ts";
+import { concatValue, ifname, inet_proto, inet_service, ipv4_addr, ipv6_addr, value } from "../nftables/types.ts";
 
 export const PORTS_MAP = "ports";
 export const HOSTIP_PORTS_MAP = "hostip_ports";
-export const PORT_SETS = [PORTS_MAP, HOSTIP_PORTS_MAP] as const;
+export const PORTS6_MAP = "ports6";
+export const HOSTIP_PORTS6_MAP = "hostip_ports6";
+export const PORT_SETS = [PORTS_MAP, HOSTIP_PORTS_MAP, PORTS6_MAP, HOSTIP_PORTS6_MAP] as const;
+export type PortMap = (typeof PORT_SETS)[number];
+
+/** Which map holds a port: by its host address's family, and whether it is every address. */
+export function mapOf(family: 4 | 6, everyAddress: boolean): PortMap {
+  if (family === 4) return everyAddress ? PORTS_MAP : HOSTIP_PORTS_MAP;
+  return everyAddress ? PORTS6_MAP : HOSTIP_PORTS6_MAP;
+}
+
+/** The family of a map's addresses, and whether its key starts with the host address. */
+export function mapLayout(set: string): { family: 4 | 6; keyed: boolean } {
+  return { family: set === PORTS6_MAP || set === HOSTIP_PORTS6_MAP ? 6 : 4, keyed: set === HOSTIP_PORTS_MAP || set === HOSTIP_PORTS6_MAP };
+}
 
 /** What the ruleset needs to know of one bridge network. */
 export interface NatNetwork {
@@ -123,15 +149,15 @@ export interface NatTableOptions {
 }
 
 /**
- * `dnat ip to <key> map @<set>` for a map whose data is ipv4_addr . inet_service: the key is
- * loaded from register 0 on, the lookup writes the data over it (address in 32-bit register 0,
- * port in the next one), and nat takes them from there.
+ * `dnat ip to <key> map @<set>` (ip6 for family 6) for a map whose data is ipvN_addr .
+ * inet_service: the key is loaded from register 0 on, the lookup writes the data over it
+ * (address from 32-bit register 0, port in the one after it), and nat takes them from there.
  */
-export function dnatMap(key: readonly Field[], set: string): Expr[] {
+export function dnatMap(key: readonly Field[], set: string, family: 4 | 6 = 4): Expr[] {
   const k = concat(key);
   const addr = reg32(0);
-  const port = reg32(padded(ipv4_addr.len) / 4);
-  return [...k.exprs, lookup({ set, sreg: k.reg, dreg: addr }), nat({ type: NFT_NAT_DNAT, family: NFPROTO_IPV4, addr, proto: port })];
+  const port = reg32(padded((family === 4 ? ipv4_addr : ipv6_addr).len) / 4);
+  return [...k.exprs, lookup({ set, sreg: k.reg, dreg: addr }), nat({ type: NFT_NAT_DNAT, family: family === 4 ? NFPROTO_IPV4 : NFPROTO_IPV6, addr, proto: port })];
 }
 
 export const BRIDGES_SET = "bridges";
@@ -159,6 +185,14 @@ export function natTable(o: NatTableOptions): TableSpec {
     {
       exprs: [...fibDaddrType(RTN_LOCAL), ...dnatMap([fields.l4proto, fields.thDport], PORTS_MAP)],
       comment: "tsnet: ports published on every host address",
+    },
+    {
+      exprs: dnatMap([fields.ip6Daddr, fields.l4proto, fields.thDport], HOSTIP_PORTS6_MAP, 6),
+      comment: "tsnet: ports published on one host IPv6 address",
+    },
+    {
+      exprs: [...ip6Daddr(ipBytes(LOOPBACK_V6), NFT_CMP_NEQ), ...fibDaddrType(RTN_LOCAL), ...dnatMap([fields.l4proto, fields.thDport], PORTS6_MAP, 6)],
+      comment: "tsnet: ports published on every host IPv6 address (::1 is relayed)",
     },
   ];
   const nets = [...o.networks].sort((a, b) => a.bridge.localeCompare(b.bridge));
@@ -214,6 +248,8 @@ export function natTable(o: NatTableOptions): TableSpec {
     sets: [
       { name: PORTS_MAP, key: [inet_proto, inet_service], data: [ipv4_addr, inet_service] },
       { name: HOSTIP_PORTS_MAP, key: [ipv4_addr, inet_proto, inet_service], data: [ipv4_addr, inet_service] },
+      { name: PORTS6_MAP, key: [inet_proto, inet_service], data: [ipv6_addr, inet_service] },
+      { name: HOSTIP_PORTS6_MAP, key: [ipv6_addr, inet_proto, inet_service], data: [ipv6_addr, inet_service] },
       { name: BRIDGES_SET, key: [ifname], elements: nets.map((n) => ({ key: value.ifname(n.bridge) })) },
       { name: INTERNAL_SET, key: [ifname], elements: nets.filter((n) => n.internal).map((n) => ({ key: value.ifname(n.bridge) })) },
       {
@@ -255,40 +291,37 @@ export function natTable(o: NatTableOptions): TableSpec {
   };
 }
 
-export interface PublishedPort {
-  proto: "tcp" | "udp";
-  hostPort: number;
-  /** Publish on this host address only (`-p 127.0.0.1:8080:80`); all addresses when absent. */
-  hostIp?: number;
-  containerIp: number;
-  containerPort: number;
-}
-
 function checkPort(p: number, what: string): number {
   if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`${what} ${p} is not a port`);
   return p;
 }
 
+function addressValue(a: AimedPort["hostIp"]): Uint8Array {
+  return a.family === 4 ? value.ipv4(toV4(a)) : value.ipv6(ipBytes(a));
+}
+
 /**
- * Map elements for a container's published ports, each commented "<owner> <name> <proto>
+ * Map elements for an owner's published ports, each commented "<owner> <name> <proto>
  * <host> -> <container>" so `nft list ruleset` says whose they are and deleteTagged(owner)
- * removes exactly them.
+ * removes exactly them. Each goes to the map of its host address's family; its container
+ * address must be of the same family.
  */
-export function portElements(owner: string, name: string, ports: readonly PublishedPort[]): ElementAdd[] {
+export function portElements(owner: string, name: string, ports: readonly AimedPort[]): ElementAdd[] {
   if (!/^\S+$/.test(owner)) throw new RangeError(`owner tag "${owner}" must be one word`);
-  const all: SetElement[] = [];
-  const hostip: SetElement[] = [];
+  const bySet = new Map<PortMap, SetElement[]>();
   for (const p of ports) {
+    if (p.containerIp.family !== p.hostIp.family) throw new RangeError(`host address ${formatIp(p.hostIp)} and container address ${formatIp(p.containerIp)} differ in family`);
     const proto = value.proto(p.proto === "tcp" ? IPPROTO_TCP : IPPROTO_UDP);
     const hport = value.port(checkPort(p.hostPort, "host port"));
-    const data = concatValue([value.ipv4(p.containerIp), value.port(checkPort(p.containerPort, "container port"))]);
-    const host = p.hostIp === undefined ? `${p.hostPort}` : `${formatIPv4(p.hostIp)}:${p.hostPort}`;
-    const comment = `${owner} ${name} ${p.proto} ${host} -> ${formatIPv4(p.containerIp)}:${p.containerPort}`;
-    if (p.hostIp === undefined) all.push({ key: concatValue([proto, hport]), data, comment });
-    else hostip.push({ key: concatValue([value.ipv4(p.hostIp), proto, hport]), data, comment });
+    const data = concatValue([addressValue(p.containerIp), value.port(checkPort(p.containerPort, "container port"))]);
+    const every = isAnyAddress(p.hostIp);
+    const host = every ? `${p.hostPort}` : formatHostPort(p.hostIp, p.hostPort);
+    const comment = `${owner} ${name} ${p.proto} ${host} -> ${formatHostPort(p.containerIp, p.containerPort)}`;
+    const set = mapOf(p.hostIp.family, every);
+    const key = every ? concatValue([proto, hport]) : concatValue([addressValue(p.hostIp), proto, hport]);
+    let list = bySet.get(set);
+    if (!list) bySet.set(set, (list = []));
+    list.push({ key, data, comment });
   }
-  const out: ElementAdd[] = [];
-  if (all.length) out.push({ set: PORTS_MAP, elements: all });
-  if (hostip.length) out.push({ set: HOSTIP_PORTS_MAP, elements: hostip });
-  return out;
+  return PORT_SETS.filter((set) => bySet.has(set)).map((set) => ({ set, elements: bySet.get(set)! }));
 }

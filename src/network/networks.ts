@@ -7,7 +7,7 @@ import { warn } from "../errors/notice.ts";
 import {
   contains, formatIp, formatPrefix, nth, overlaps, parseIp, parsePrefix, sizeOf, type IpAddress, type IpPrefix,
 } from "../ip/addr.ts";
-import { ensureNatTable } from "../nat/portmap.ts";
+import { ensureNatTable, natTableExists } from "../nat/portmap.ts";
 import type { NatNetwork } from "../nat/ruleset.ts";
 import { AF_INET, AF_INET6, RT_TABLE_MAIN, RTN_UNICAST } from "../rtnetlink/constants.ts";
 import { linkList } from "../rtnetlink/link.ts";
@@ -164,7 +164,7 @@ export function networkUp(net: NetworkRecord): number {
   const nl = hostRtnl();
   const ready = bridgeReady(nl, bridgeSpec(net));
   if (ready !== undefined) {
-    ensureNatTable(natNetworks);
+    if (!natTableExists()) ensureNatTable(natNetworks());
     return ready;
   }
   return withLock(NETWORKS_LOCK, () => {
@@ -180,7 +180,7 @@ export function networkUp(net: NetworkRecord): number {
     const spec = bridgeSpec(current);
     const again = bridgeReady(nl, spec);
     if (again !== undefined) {
-      ensureNatTable(natNetworks);
+      if (!natTableExists()) ensureNatTable(natNetworks());
       return again;
     }
     const all = listNetworks().filter((n) => n.id !== current.id);
@@ -190,7 +190,7 @@ export function networkUp(net: NetworkRecord): number {
     // may fail after that and have the bridge deleted under them (a veth added to a bridge
     // index that is gone is EINVAL). The table names the bridge only by name: rules for a bridge
     // that failed to appear are harmless, and the next first use rewrites the table anyway.
-    ensureNatTable(() => natNetworks([...all, current]), true);
+    ensureNatTable(natNetworks([...all, current]));
     bridgeNetfilter(current);
     const made = makeBridge(nl, spec);
     if (made.created) markBridgeMade(current.id, spec.bridge);
@@ -439,7 +439,7 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     try {
       // The table before the bridge, as in networkUp: once the bridge is ready, a `run --network`
       // that found the record attaches to it without waiting for this lock.
-      ensureNatTable(() => natNetworks([...others, rec]), true);
+      ensureNatTable(natNetworks([...others, rec]));
       bridgeNetfilter(rec);
       made = makeBridge(nl, bridgeSpec(rec));
       if (made.created) markBridgeMade(rec.id, rec.bridge!);
@@ -452,7 +452,7 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
       const undo = new Cleanup();
       if (made.created) undo.step(() => deleteBridge(nl, rec.bridge!));
       undo.step(() => forgetBridgeMark(rec.id));
-      undo.step(() => ensureNatTable(() => natNetworks(others), true));
+      undo.step(() => ensureNatTable(natNetworks(others)));
       undo.step(() => deleteNetworkRecord(rec));
       try {
         undo.done();
@@ -533,7 +533,7 @@ export function removeNetwork(net: NetworkRecord, attached: readonly string[]): 
   withLock(NETWORKS_LOCK, () => {
     const rest = listNetworks().filter((n) => n.id !== net.id);
     // Rules first, so no rule names a bridge that no longer exists.
-    ensureNatTable(() => natNetworks(rest), true);
+    ensureNatTable(natNetworks(rest));
     // A bridge the host had before the network (-o com.docker.network.bridge.name) stays, as in Docker.
     if (net.bridge && bridgeMadeByTsnet(net)) deleteBridge(hostRtnl(), net.bridge);
     else if (net.bridge) releaseForeignBridge(hostRtnl(), bridgeSpec(net));

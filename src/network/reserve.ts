@@ -2,36 +2,104 @@
 // program that tries the port later gets EADDRINUSE instead of silently losing its traffic to
 // the DNAT rule, and a port some program already holds is refused before anything starts. The
 // kernel closes the sockets when their holder exits, however it exits.
+//
+// A TCP socket listens, so `ss -ltnp`, `lsof -i` and `fuser` name tsnet as the port's holder (as
+// they name docker-proxy), with a socket filter that drops every packet attached before listen():
+// a SYN that reaches it (DNAT did not take it: the table flushed, say) is dropped before it could
+// queue, so tsnet never accepts a connection meant for the container. An IPv6 socket is
+// IPV6_V6ONLY: 0.0.0.0 and [::] are separate reservations, as Docker binds them. [::1] is the
+// relay's own listener (src/network/loopback6.ts), and [::] leaves room for it (SO_REUSEPORT).
 import { readdirSync, readFileSync, readlinkSync } from "../../ffi/fs.ts";
 import { SOCK_DGRAM, SOCK_STREAM, attachDropAllFilter, bindInet, close } from "../../ffi/libc.ts";
 import { KernelError, TsnetError } from "../errors/errors.ts";
 import { EADDRINUSE, EADDRNOTAVAIL } from "../errors/errno.ts";
-import { formatIPv4 } from "../ip/ipv4.ts";
+import { ipBytes, sameIp, type IpAddress } from "../ip/addr.ts";
+import { LOOPBACK_V6, clashes, describePort, formatHostPort, isAnyAddress, type PublishedPort } from "../ip/port.ts";
 import { listRecords } from "../state/containers.ts";
-import { describeMapping, type PortMapping } from "./ports.ts";
+import { relayLoopback6, type Relay } from "./loopback6.ts";
+import { notHostAddress } from "./publish.ts";
 
 export interface Reservation {
-  mapping: PortMapping;
-  fd: number;
+  port: PublishedPort;
+  /** The reserving socket; absent for [::1], which the relay's listener holds. */
+  fd?: number;
+  relay?: Relay;
 }
 
-/** Binds every host port (choosing free ones for port 0); all or nothing. */
-export function reservePorts(mappings: PortMapping[], selfId: string): Reservation[] {
+/** Where a relay of [::1] sends a connection: the container's addresses, once it has them. */
+export type RelayTarget = () => readonly IpAddress[];
+
+/** The address a relayed connection goes to: IPv6 if the container has one. */
+function relayTo(target: RelayTarget): () => IpAddress | undefined {
+  return () => {
+    const all = target();
+    return all.find((a) => a.family === 6) ?? all.find((a) => a.family === 4);
+  };
+}
+
+function hold(p: PublishedPort, port: number, target: RelayTarget): Reservation {
+  const what = `host port ${formatHostPort(p.hostIp, port || 0)}/${p.proto}`;
+  const v6 = p.hostIp.family === 6;
+  if (sameIp(p.hostIp, LOOPBACK_V6)) {
+    let relay: Relay;
+    try {
+      relay = relayLoopback6(port, p.containerPort, relayTo(target));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EADDRINUSE") throw new KernelError("bind", what, EADDRINUSE);
+      throw new TsnetError(`cannot listen on ${what}: ${(e as Error).message}`);
+    }
+    return { port: { ...p, hostPort: relay.port }, relay };
+  }
+  const tcp = p.proto === "tcp";
+  // [::] of a TCP port: ::1 is relayed, by a listener on the same port beside this one.
+  const relayed = tcp && v6 && isAnyAddress(p.hostIp);
+  const { fd, port: bound } = bindInet(tcp ? SOCK_STREAM : SOCK_DGRAM, ipBytes(p.hostIp), port, what, {
+    v6only: v6,
+    reusePort: relayed,
+    beforeListen: (fd) => attachDropAllFilter(fd, what),
+    ...(tcp && { listen: 1 }),
+  });
+  const r: Reservation = { port: { ...p, hostPort: bound }, fd };
+  if (relayed) {
+    try {
+      r.relay = relayLoopback6(bound, p.containerPort, relayTo(target));
+    } catch (e) {
+      close(fd);
+      if ((e as NodeJS.ErrnoException).code === "EADDRINUSE") throw new KernelError("bind", `host port [::1]:${bound}/tcp`, EADDRINUSE);
+      throw e;
+    }
+  }
+  return r;
+}
+
+/**
+ * Binds every host port (choosing free ones for port 0); all or nothing. A port 0 published on
+ * both families gets the same number on both when it is free on both, as Docker gives it.
+ */
+export function reservePorts(ports: readonly PublishedPort[], selfId: string, target: RelayTarget = () => []): Reservation[] {
   const held: Reservation[] = [];
   try {
-    for (const m of mappings) {
-      const what = `host port ${m.hostPort || "(any)"}/${m.proto}`;
+    for (const p of ports) {
       try {
-        const { fd, port } = bindInet(m.proto === "tcp" ? SOCK_STREAM : SOCK_DGRAM, m.hostIp, m.hostPort, what);
-        held.push({ mapping: { ...m, hostPort: port }, fd });
-        if (m.proto === "udp") attachDropAllFilter(fd, what);
+        if (p.hostPort === 0) {
+          // The port chosen for the same request on the other family, if it is free here too.
+          const twin = held.find((r) => r.port.proto === p.proto && r.port.containerPort === p.containerPort && r.port.hostIp.family !== p.hostIp.family);
+          if (twin) {
+            try {
+              held.push(hold(p, twin.port.hostPort, target));
+              continue;
+            } catch (e) {
+              if (!(e instanceof KernelError && e.errno === EADDRINUSE)) throw e;
+            }
+          }
+        }
+        held.push(hold(p, p.hostPort, target));
       } catch (e) {
         if (e instanceof KernelError && e.errno === EADDRINUSE) {
-          throw new TsnetError(`host port ${m.hostPort}/${m.proto} is already in use by ${holderOf(m, selfId)}: publish another host port, e.g. -p ${m.hostPort + 1}:${m.containerPort}`);
+          throw new TsnetError(`host port ${isAnyAddress(p.hostIp) && p.hostIp.family === 4 ? p.hostPort : formatHostPort(p.hostIp, p.hostPort)}/${p.proto} is already in use by ${holderOf(p, selfId)}: publish another host port, e.g. -p ${p.hostPort + 1}:${p.containerPort}`);
         }
-        if (e instanceof KernelError && e.errno === EADDRNOTAVAIL && m.hostIp) {
-          throw new TsnetError(`cannot publish on ${formatIPv4(m.hostIp)}: it is not an address of this host: give one of the host's addresses, or none for every address (-p ${m.hostPort || ""}${m.hostPort ? ":" : ""}${m.containerPort})`);
-        }
+        if (e instanceof KernelError && e.errno === EADDRNOTAVAIL && !isAnyAddress(p.hostIp)) throw notHostAddress(p.hostIp, p);
         throw e;
       }
     }
@@ -43,17 +111,20 @@ export function reservePorts(mappings: PortMapping[], selfId: string): Reservati
 }
 
 export function releasePorts(held: Reservation[]): void {
-  for (const r of held) close(r.fd);
+  for (const r of held) {
+    if (r.fd !== undefined) close(r.fd);
+    r.relay?.close();
+  }
   held.length = 0;
 }
 
 /** Who holds a port: a tsnet container if one published it, else the process owning the socket. */
-function holderOf(m: PortMapping, selfId: string): string {
+function holderOf(m: PublishedPort, selfId: string): string {
   const container = () => {
     for (const r of listRecords()) {
       if (r.id === selfId || r.status === "exited") continue;
-      const p = r.ports?.find((x) => x.proto === m.proto && x.hostPort === m.hostPort);
-      if (p) return `container "${r.name}" (${r.id.slice(0, 12)}, ${describeMapping(p)})`;
+      const p = r.ports?.find((x) => clashes(x, m));
+      if (p) return `container "${r.name}" (${r.id.slice(0, 12)}, ${describePort(p)})`;
     }
     return undefined;
   };
@@ -74,7 +145,7 @@ function holderOf(m: PortMapping, selfId: string): string {
 }
 
 // /proc/net/{tcp,udp}[6]: "sl local_address rem_address st ... inode"; local is HEXIP:HEXPORT.
-function processHolding(m: PortMapping): { text: string; tsnet: boolean } | undefined {
+function processHolding(m: PublishedPort): { text: string; tsnet: boolean } | undefined {
   const inodes = new Set<string>();
   for (const file of [`/proc/net/${m.proto}`, `/proc/net/${m.proto}6`]) {
     let text: string;

@@ -523,8 +523,3 @@ function forgetEndpoint(owner: EndpointOwner, ep: Endpoint): void {
   c.done();
 }
 
-/** The primary address (eth0's first) as text, for ps and port maps. */
-export function primaryAddress(rec: ContainerRecord): string | undefined {
-  return rec.endpoints?.[0]?.ips[0]?.address;
-}
-

@@ -204,6 +204,7 @@ export const NFTNL_UDATA_COMMENT_MAXLEN = 128;
 // nft's datatype numbers (nftables src/datatype.h), stored as NFTA_SET_KEY_TYPE / DATA_TYPE.
 // The kernel ignores them; nft uses them to print keys. A concatenation is (t1 << 6) | t2 ...
 export const TYPE_IPADDR = 7;
+export const TYPE_IP6ADDR = 8;
 export const TYPE_INET_PROTOCOL = 12;
 export const TYPE_INET_SERVICE = 13;
 export const TYPE_MARK = 19;

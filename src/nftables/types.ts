@@ -1,5 +1,5 @@
 import { ipv4Bytes } from "../ip/ipv4.ts";
-import { IFNAMSIZ, TYPE_BITS, TYPE_IFNAME, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE, TYPE_IPADDR, TYPE_MARK } from "./constants.ts";
+import { IFNAMSIZ, TYPE_BITS, TYPE_IFNAME, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE, TYPE_IP6ADDR, TYPE_IPADDR, TYPE_MARK } from "./constants.ts";
 import { padded } from "./expr/expr.ts";
 
 /**
@@ -15,6 +15,7 @@ export interface FieldType {
 }
 
 export const ipv4_addr: FieldType = { nftName: "ipv4_addr", type: TYPE_IPADDR, len: 4 };
+export const ipv6_addr: FieldType = { nftName: "ipv6_addr", type: TYPE_IP6ADDR, len: 16 };
 export const inet_proto: FieldType = { nftName: "inet_proto", type: TYPE_INET_PROTOCOL, len: 1 };
 export const inet_service: FieldType = { nftName: "inet_service", type: TYPE_INET_SERVICE, len: 2 };
 export const mark: FieldType = { nftName: "mark", type: TYPE_MARK, len: 4 };
@@ -41,6 +42,11 @@ export function concatType(fields: readonly FieldType[]): { type: number; len: n
 /** Field values as packet bytes (network order), before padding. */
 export const value = {
   ipv4: (addr: number): Uint8Array => ipv4Bytes(addr),
+  /** 16 bytes, network order. */
+  ipv6: (addr: Uint8Array): Uint8Array => {
+    if (addr.length !== 16) throw new RangeError(`an IPv6 address is 16 bytes, not ${addr.length}`);
+    return addr;
+  },
   proto: (p: number): Uint8Array => new Uint8Array([p]),
   port: (p: number): Uint8Array => new Uint8Array([p >> 8, p & 255]),
   ifname: (name: string): Uint8Array => {

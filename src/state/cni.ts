@@ -7,12 +7,9 @@
 // is a container's: written before each kernel object it names is made, so teardown always knows
 // what to remove. /run is a tmpfs: attachments vanish with the kernel objects at reboot.
 import { rmdirSync } from "../../ffi/fs.ts";
-import type { PortMapping } from "../network/ports.ts";
 import type { Endpoint } from "./containers.ts";
 import { TsnetError } from "../errors/errors.ts";
-import { parseIp, toV4 } from "../ip/addr.ts";
-import type { PortOwner } from "../nat/portmap.ts";
-import type { PublishedPort } from "../nat/ruleset.ts";
+import { portToJson, portsFromJson, type PublishedPort } from "../ip/port.ts";
 import { createExclusive, ensureDir, forgetDir, fsError, listDir, readText, removeFile, trustDir, writeAtomic } from "./files.ts";
 import { CNI_DIR, ID_RE } from "./paths.ts";
 
@@ -34,7 +31,7 @@ export interface CniAttachment {
   /** The endpoint (one: an attachment is one interface), written before its veth is made. */
   endpoints: Endpoint[];
   /** Published ports (runtimeConfig.portMappings), written before their elements are added. */
-  ports: PortMapping[];
+  ports: PublishedPort[];
   /** Set once the elements are in: their keys are then this attachment's to delete. */
   published?: boolean;
 }
@@ -74,11 +71,16 @@ export function forgetAttachmentDir(network: string): void {
 /** Writes a new attachment's record; false when one with its key exists already. */
 export function createAttachment(a: CniAttachment): boolean {
   ensureDir(dirOf(a.network));
-  return createExclusive(pathOf(a.network, a.id), JSON.stringify(a));
+  return createExclusive(pathOf(a.network, a.id), toJson(a));
 }
 
 export function saveAttachment(a: CniAttachment): void {
-  writeAtomic(pathOf(a.network, a.id), JSON.stringify(a));
+  writeAtomic(pathOf(a.network, a.id), toJson(a));
+}
+
+// Addresses as text: an IpAddress holds a bigint, which JSON cannot.
+function toJson(a: CniAttachment): string {
+  return JSON.stringify({ ...a, ports: a.ports.map(portToJson) });
 }
 
 export function loadAttachment(network: string, id: string): CniAttachment | undefined {
@@ -93,7 +95,9 @@ export function loadAttachment(network: string, id: string): CniAttachment | und
   }
   const bad = badField(a, network, id);
   if (bad) throw notAnAttachment(path, `its field ${bad} is not one tsnet writes`);
-  return a as CniAttachment;
+  const att = a as CniAttachment;
+  att.ports = portsFromJson(att.ports)!;
+  return att;
 }
 
 function notAnAttachment(path: string, why: string): TsnetError {
@@ -111,7 +115,7 @@ function badField(v: unknown, network: string, id: string): string | undefined {
   if (a.network !== network) return "network";
   if (typeof a.networkId !== "string" || !ID_RE.test(a.networkId)) return "networkId";
   if (typeof a.containerId !== "string" || typeof a.ifname !== "string") return "containerId";
-  if (!Array.isArray(a.ports)) return "ports";
+  if (portsFromJson(a.ports) === undefined) return "ports";
   if (!Array.isArray(a.endpoints) || a.endpoints.length > 1) return "endpoints";
   for (const ep of a.endpoints) {
     if (typeof ep !== "object" || ep === null || ep.hostVeth !== `veth${id.slice(0, 7)}` || ep.networkId !== a.networkId || !Array.isArray(ep.ips)) return "endpoints";
@@ -121,25 +125,6 @@ function badField(v: unknown, network: string, id: string): string | undefined {
 
 export function deleteAttachment(a: Pick<CniAttachment, "network" | "id">): void {
   removeFile(pathOf(a.network, a.id));
-}
-
-/** Elements are tagged with 12 hex of the attachment's id and named after the runtime's container. */
-export function portOwnerOf(a: Pick<CniAttachment, "id" | "containerId" | "ifname">): PortOwner {
-  return { tag: a.id.slice(0, 12), name: `cni:${a.containerId.slice(0, 12)}:${a.ifname}` };
-}
-
-/** The attachment's port mappings aimed at its address. */
-export function publishedFor(a: CniAttachment): PublishedPort[] {
-  const text = a.endpoints[0]?.ips[0]?.address;
-  const address = text === undefined ? undefined : parseIp(text);
-  if (!address || address.family !== 4) return [];
-  return a.ports.map((m) => ({
-    proto: m.proto,
-    hostPort: m.hostPort,
-    hostIp: m.hostIp === 0 ? undefined : m.hostIp,
-    containerIp: toV4(address),
-    containerPort: m.containerPort,
-  }));
 }
 
 /** Every attachment recorded, on every network (`tsnet firewall-reload` puts their ports back). */

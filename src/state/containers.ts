@@ -8,7 +8,7 @@ import { checkOwnedFile } from "./owned.ts";
 import { CONTAINERS_DIR, ID_RE, LOCKS_DIR, NAMES_DIR, NETNS_DIR, checkedId, logPaths, runSpecPath } from "./paths.ts";
 
 import { closeSync, namesEndingIn, openDirSync, readSmallAt } from "../../ffi/fs.ts";
-import type { PortMapping } from "../network/ports.ts";
+import { portToJson, portsFromJson, type PublishedPort } from "../ip/port.ts";
 
 /** "container" joins another container's namespace (`--network container:NAME`). */
 export type NetworkMode = "none" | "host" | "bridge" | "container";
@@ -108,7 +108,9 @@ export interface ContainerRecord {
   /** The network it was started on (--network), kept once its endpoints are gone (Docker's HostConfig.NetworkMode). */
   network?: { name: string; id: string };
   /** Published ports, host ports resolved. */
-  ports?: PortMapping[];
+  ports?: PublishedPort[];
+  /** Exposed container ports (--expose, -p's container ports are not listed): "80/tcp". */
+  exposed?: string[];
   /** -h/--hostname (the first 12 hex digits of the id when absent, as in Docker). */
   hostname?: string;
   /** --dns: nameservers the container's resolver forwards to instead of the host's. */
@@ -187,7 +189,9 @@ export function releaseName(name: string, id: string): void {
 
 export function saveRecord(r: ContainerRecord): void {
   ensureDir(CONTAINERS_DIR);
-  writeAtomic(`${CONTAINERS_DIR}/${checkedId(r.id)}.json`, JSON.stringify(r));
+  // Addresses are written as text (an IpAddress holds a bigint, which JSON cannot).
+  const json = r.ports ? { ...r, ports: r.ports.map(portToJson) } : r;
+  writeAtomic(`${CONTAINERS_DIR}/${checkedId(r.id)}.json`, JSON.stringify(json));
 }
 
 /** The record of a full id; undefined for anything that is not one, never a path. */
@@ -204,7 +208,10 @@ export function loadRecord(id: string, text?: string): ContainerRecord | undefin
   }
   const bad = badField(r, id);
   if (bad) throw notARecord(path, `its field ${bad} is not one tsnet writes`);
-  return r as ContainerRecord;
+  const rec = r as ContainerRecord;
+  // Into the port model (records written before IPv6 hold a numeric hostIp: still read).
+  if (rec.ports !== undefined) rec.ports = portsFromJson(rec.ports)!;
+  return rec;
 }
 
 function notARecord(path: string, why: string): TsnetError {
@@ -256,12 +263,8 @@ function badField(v: unknown, id: string): string | undefined {
       if (!Array.isArray(e.ips) || !e.ips.every((i: any) => typeof i?.address === "string" && isInt(i.prefix, 0, 128))) return "endpoints.ips";
     }
   }
-  if (r.ports !== undefined) {
-    if (!Array.isArray(r.ports)) return "ports";
-    for (const p of r.ports) {
-      if (typeof p !== "object" || p === null || !["tcp", "udp"].includes(p.proto) || !isInt(p.hostPort, 0, 65535) || !isInt(p.containerPort, 1, 65535) || !isInt(p.hostIp, 0, 2 ** 32 - 1)) return "ports";
-    }
-  }
+  if (r.ports !== undefined && portsFromJson(r.ports) === undefined) return "ports";
+  if (r.exposed !== undefined && !(isStrings(r.exposed) && r.exposed.every((x: string) => /^\d{1,5}\/(tcp|udp)$/.test(x)))) return "exposed";
   return undefined;
 }
 

@@ -11,6 +11,7 @@
 // so the first one ends the message).
 import type { CreateOptions } from "../container/lifecycle.ts";
 import type { RunConfig } from "../state/containers.ts";
+import { parseIp } from "../ip/addr.ts";
 
 export interface RunRequest {
   op: "run";
@@ -186,6 +187,8 @@ export function parseRequest(text: string): Request {
   need(isStrings(opts.command) && (opts.command as string[]).length > 0, "opts.command");
   need(typeof opts.rm === "boolean", "opts.rm");
   for (const f of ["network", "join", "ip", "mac", "hostname", "name", "id", "created"]) need(opts[f] === undefined || typeof opts[f] === "string", `opts.${f}`);
+  // Checked as the record checks it (a request the record would refuse must not be written).
+  need(opts.expose === undefined || (isStrings(opts.expose) && (opts.expose as string[]).every((x) => /^\d{1,5}\/(tcp|udp)$/.test(x))), "opts.expose");
   for (const f of ["aliases", "dns", "dnsSearch"]) need(opts[f] === undefined || isStrings(opts[f]), `opts.${f}`);
   need(opts.detached === undefined || typeof opts.detached === "boolean", "opts.detached");
   need(opts.id === undefined || ID.test(opts.id as string), "opts.id");
@@ -195,7 +198,7 @@ export function parseRequest(text: string): Request {
   );
   need(
     Array.isArray(opts.publish) &&
-      opts.publish.every((p) => isObject(p) && (p.proto === "tcp" || p.proto === "udp") && Number.isInteger(p.hostIp) && isPort(p.hostPort) && isPort(p.containerPort)),
+      opts.publish.every((p) => isObject(p) && (p.proto === "tcp" || p.proto === "udp") && (p.hostIp === undefined || (typeof p.hostIp === "string" && parseIp(p.hostIp) !== undefined)) && isPort(p.hostPort) && isPort(p.containerPort)),
     "opts.publish",
   );
   need(isObject(q.env) && Object.values(q.env).every((v) => v === undefined || typeof v === "string"), "env");

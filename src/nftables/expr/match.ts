@@ -61,6 +61,14 @@ export function l4proto(proto: number): Expr[] {
 
 const IPV4_SADDR_OFFSET = 12;
 const IPV4_DADDR_OFFSET = 16;
+const IPV6_SADDR_OFFSET = 8;
+const IPV6_DADDR_OFFSET = 24;
+
+/** `ip6 daddr ::1` (op NEQ for `!=`), in an inet table: one whole address. */
+export function ip6Daddr(addr: Uint8Array, op = NFT_CMP_EQ): Expr[] {
+  if (addr.length !== 16) throw new RangeError(`an IPv6 address is 16 bytes, not ${addr.length}`);
+  return [...nfproto(NFPROTO_IPV6), payloadLoad(NFT_PAYLOAD_NETWORK_HEADER, IPV6_DADDR_OFFSET, 16, NFT_REG_1), cmp(op, NFT_REG_1, addr)];
+}
 
 /**
  * `ip saddr 10.88.0.0/16` (or daddr; op NEQ for `!=`), in an inet table. A byte-aligned prefix
@@ -86,9 +94,6 @@ export function ipPrefix(field: "saddr" | "daddr", net: number, prefix: number, 
   }
   return out;
 }
-
-const IPV6_SADDR_OFFSET = 8;
-const IPV6_DADDR_OFFSET = 24;
 
 /**
  * `ip6 saddr fd00:1::/64` (or daddr; op NEQ for `!=`), in an inet table, as nft writes it: a
@@ -145,6 +150,12 @@ export const fields = {
     len: 4,
     load: (r: Register) => payloadLoad(NFT_PAYLOAD_NETWORK_HEADER, IPV4_DADDR_OFFSET, 4, r),
     needs: () => nfproto(NFPROTO_IPV4),
+  } satisfies Field,
+  /** `ip6 daddr` */
+  ip6Daddr: {
+    len: 16,
+    load: (r: Register) => payloadLoad(NFT_PAYLOAD_NETWORK_HEADER, IPV6_DADDR_OFFSET, 16, r),
+    needs: () => nfproto(NFPROTO_IPV6),
   } satisfies Field,
   /** `meta iifname` */
   iifname: { len: IFNAMSIZ, load: (r: Register) => metaLoad(NFT_META_IIFNAME, r) } satisfies Field,
