@@ -3,14 +3,9 @@
 // network publishing on 0.0.0.0 and [::] (the host's [::1] and 127.0.0.1 both, a LAN neighbour
 // over IPv6 through nf_tables' ip6 DNAT); tsnet port listing both; -P with --expose; ps's
 // publish= and expose= filters; host_binding_ipv4. Witnesses: ss, fuser, nft -j, curl.
-//
-// Until dual-stack networks exist (another part of the same issue), a network is made dual-stack
-// here the way its record will say so (enableIPv6), and the container's IPv6 lease is given by
-// hand: addresses with ip, the lease in its record, and `tsnet firewall-reload` to put the
-// record's ports into the kernel.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
-import { assertThrowawayHost, curl, makeNeighbour, records, sh, startContainer, tsnet, veths, waitFor } from "./helpers.ts";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { assertThrowawayHost, curl, makeNeighbour, sh, startContainer, tsnet, veths, waitFor } from "./helpers.ts";
 
 let removeNeighbour: () => void = () => {};
 const site = mkdtempSync("/tmp/tsnet-ports-");
@@ -23,7 +18,6 @@ const PAGE = "hello over both families\n";
 const BIG = Array.from({ length: 1 << 20 }, (_, i) => `${String(i).padStart(22, "0")}\n`).join("");
 writeFileSync(`${site}/big`, BIG);
 const BIG_SHA = new Bun.CryptoHasher("sha256").update(BIG).digest("hex");
-const STATE = process.env.TSNET_STATE_DIR ?? "/var/lib/tsnet";
 
 beforeAll(() => {
   assertThrowawayHost();
@@ -64,20 +58,6 @@ try:
 except ConnectionRefusedError: print("refused")
 except (socket.timeout, TimeoutError): print("timeout")`;
   return sh(["python3", "-c", py]).stdout.trim();
-}
-
-function networkFile(name: string): string {
-  const f = readdirSync(`${STATE}/networks`).find((x) => x.startsWith(`${name}.`));
-  if (!f) throw new Error(`no record of network ${name}`);
-  return `${STATE}/networks/${f}`;
-}
-
-/** Adds fields to a network record, as `network create` will write them (--ipv6, -o host_binding_ipv4). */
-function editNetwork(name: string, fields: Record<string, unknown>): any {
-  const path = networkFile(name);
-  const rec = { ...JSON.parse(readFileSync(path, "utf8")), ...fields };
-  writeFileSync(path, JSON.stringify(rec));
-  return rec;
 }
 
 describe("held ports are listening sockets of tsnet's", () => {
@@ -167,27 +147,13 @@ describe("-p [::1]:HOST:CTR", () => {
 
 describe("a dual-stack network", () => {
   test("-p 8080:80 publishes on 0.0.0.0 and [::]: the host's 127.0.0.1 and [::1], a neighbour over IPv6; tsnet port lists both; -P takes one port number on both", async () => {
-    expect(tsnet(["network", "create", "--subnet", "10.91.0.0/24", "dual"]).code).toBe(0);
-    const net = editNetwork("dual", { enableIPv6: true });
-    const c = await startContainer("dual", ["--network", "dual", "-p", "8080:80", "-P", "--expose", "9000"], HTTPD);
+    expect(tsnet(["network", "create", "--ipv6", "--subnet", "10.91.0.0/24", "--subnet", "fd00:91::/64", "dual"]).code).toBe(0);
+    const c = await startContainer("dual", ["--network", "dual", "--ip6", "fd00:91::2", "-p", "8080:80", "-P", "--expose", "9000"], HTTPD);
     try {
       expect(await serving("http://127.0.0.1:8080/")).toBe(PAGE);
       expect(await serving("http://[::1]:8080/")).toBe(PAGE);
       expect(listeners(8080).map((x) => x.local).sort()).toEqual(["0.0.0.0:8080", "[::1]:8080", "[::]:8080"]);
       for (const l of listeners(8080)) expect(l.users).toContain(`("tsnet",pid=${c.proc.pid},`);
-
-      // The container's IPv6 lease, given by hand (see the top of this file).
-      const v6 = [
-        ["ip", "addr", "add", "fd00:91::1/64", "dev", net.bridge, "nodad"],
-        ["ip", "-n", "tsnet-dual", "addr", "add", "fd00:91::2/64", "dev", "eth0", "nodad"],
-        ["ip", "-n", "tsnet-dual", "-6", "route", "add", "default", "via", "fd00:91::1"],
-        ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
-      ];
-      for (const cmd of v6) expect(sh(cmd).stderr).toBe("");
-      const rec = records().find((r) => r.name === "dual");
-      rec.endpoints[0].ips.push({ address: "fd00:91::2", prefix: 64, gateway: "fd00:91::1" });
-      writeFileSync(`/run/tsnet/containers/${rec.id}.json`, JSON.stringify(rec));
-      expect(tsnet(["firewall-reload"]).code).toBe(0);
 
       // In the IPv6 map, aimed at the container's IPv6 address.
       const ruleset = JSON.parse(sh(["nft", "-j", "list", "ruleset"]).stdout).nftables;
@@ -214,8 +180,7 @@ describe("a dual-stack network", () => {
   });
 
   test("host_binding_ipv4: a -p without an address publishes IPv4 on that address only", async () => {
-    expect(tsnet(["network", "create", "--subnet", "10.92.0.0/24", "hb"]).code).toBe(0);
-    editNetwork("hb", { hostBindingIpv4: "127.0.0.1" });
+    expect(tsnet(["network", "create", "--subnet", "10.92.0.0/24", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1", "hb"]).code).toBe(0);
     const c = await startContainer("hb", ["--network", "hb", "-p", "8086:80"], HTTPD);
     try {
       expect(await serving("http://127.0.0.1:8086/")).toBe(PAGE);

@@ -70,9 +70,9 @@
 //   DNAT-ed, is accepted before that drop, as Docker accepts it before its icc rule.
 // - IPv6: a port is published in the maps of its host address's family and aimed at the
 //   container's address of that family (nf_tables has no NAT between families). ::1 is left
-//   out: IPv6 has no route_localnet, and a reply de-NATed back to ::1 arriving on a bridge is
-//   dropped by the kernel's input route lookup (measured on 6.18: the SYN-ACK reaches the bridge,
-//   never the input hook). Connections to [::1]:PORT are relayed by the process holding the port
+//   out: IPv6 has no route_localnet, and br_netfilter de-NATs a reply back to ::1 at the bridge,
+//   before IPv6 input drops any packet for ::1 that arrived on an interface other than lo
+//   (see ARCHITECTURE.md, "IPv6"). Connections to [::1]:PORT are relayed by the process holding the port
 //   instead (src/network/loopback6.ts), so the every-address rule must not DNAT them.
 // - hairpin: a container reaching a published port of its own bridge is DNATed back onto the
 //   bridge; without masquerade the answer would go straight back and never match.

@@ -1,8 +1,8 @@
 // [::1]:PORT of a published TCP port, relayed by the process that holds the port (a run, or the
 // supervisor). IPv6 has no route_localnet: a connection to ::1 that nf_tables DNATs into a
-// container is masqueraded on its way out, but the kernel drops the answer once conntrack has
-// translated it back to ::1, because it arrived on a bridge (measured on 6.18: the SYN-ACK
-// reaches the bridge and never the input hook). Docker has docker-proxy do this for every
+// container is masqueraded on its way out, but br_netfilter translates the answer back to ::1 at
+// the bridge, and IPv6 input then drops a packet for ::1 that came in on an interface other than
+// lo (measured on 6.18; ARCHITECTURE.md, "IPv6"). Docker has docker-proxy do this for every
 // published port; tsnet relays only this one address, which no kernel rule can serve. Every
 // other address keeps the kernel's DNAT (the ruleset leaves ::1 out of it).
 //
@@ -23,8 +23,13 @@ interface End {
   peer?: Bun.Socket<End>;
   /** Bytes for this socket that it has not taken yet. */
   out: Uint8Array;
-  /** The peer has closed: end this one once `out` is written. */
+  /** Its peer's remote has sent FIN: send FIN on this one once `out` is written (a half-close). */
   ending: boolean;
+  /** Its peer is gone: close this one once `out` is written. */
+  closing: boolean;
+  /** FIN received from this socket's remote / sent to it; both, and the socket is done. */
+  finIn: boolean;
+  finOut: boolean;
   closed: boolean;
   /** A client's bytes that came before its container end was open. */
   early?: Uint8Array;
@@ -37,7 +42,7 @@ export interface Relay {
 }
 
 function fresh(): End {
-  return { out: new Uint8Array(0), ending: false, closed: false };
+  return { out: new Uint8Array(0), ending: false, closing: false, finIn: false, finOut: false, closed: false };
 }
 
 // Bun's sockets have pause() and resume() (they stop and restart reading), which its types do
@@ -51,9 +56,17 @@ function flush(s: Bun.Socket<End>): void {
     const n = s.write(d.out);
     if (n > 0) d.out = d.out.slice(n);
   }
+  if (d.out.length) return;
   // Written out: the other end may be read again.
-  if (d.out.length === 0 && d.peer && !d.peer.data.closed) (d.peer as unknown as Pausable).resume();
-  if (d.ending && d.out.length === 0) s.end();
+  if (d.peer && !d.peer.data.closed) (d.peer as unknown as Pausable).resume();
+  if (d.closing) return void s.end();
+  // A half-close passes through as one (a client that sends its request and shuts its write
+  // side still gets the whole answer), and a socket both sides have finished is closed.
+  if (d.ending && !d.finOut) {
+    d.finOut = true;
+    s.shutdown();
+  }
+  if (d.finIn && d.finOut) s.end();
 }
 
 function send(to: Bun.Socket<End>, chunk: Uint8Array): void {
@@ -87,9 +100,20 @@ function closed(s: Bun.Socket<End>): void {
   s.data.closed = true;
   const p = s.data.peer;
   if (p && !p.data.closed) {
+    p.data.closing = true;
+    flush(p);
+  }
+}
+
+/** s's remote has sent FIN: its peer sends FIN in turn once what it holds is written. */
+function finished(s: Bun.Socket<End>): void {
+  s.data.finIn = true;
+  const p = s.data.peer;
+  if (p && !p.data.closed) {
     p.data.ending = true;
     flush(p);
   }
+  if (s.data.finOut) s.end();
 }
 
 /**
@@ -105,6 +129,7 @@ export function relayLoopback6(port: number, containerPort: number, target: () =
     hostname: "::1",
     port,
     reusePort: true,
+    allowHalfOpen: true,
     socket: {
       open(c) {
         c.data = fresh();
@@ -116,12 +141,14 @@ export function relayLoopback6(port: number, containerPort: number, target: () =
           void Bun.connect<End>({
             hostname: formatIp(to),
             port: containerPort,
+            allowHalfOpen: true,
             socket: {
               open(u) {
-                u.data = { ...fresh(), peer: c, out: c.data.early ?? new Uint8Array(0) };
+                // A client that has already half-closed gets its FIN passed on after its bytes.
+                u.data = { ...fresh(), peer: c, out: c.data.early ?? new Uint8Array(0), ending: c.data.finIn };
                 c.data.early = undefined;
                 c.data.peer = u;
-                if (c.data.closed) return void u.end();
+                if (c.data.closed) u.data.closing = true;
                 // What the client sent while this connection was being made.
                 guarded(u, () => flush(u));
               },
@@ -130,6 +157,9 @@ export function relayLoopback6(port: number, containerPort: number, target: () =
               },
               drain(u) {
                 guarded(u, () => flush(u));
+              },
+              end(u) {
+                guarded(u, () => finished(u));
               },
               close(u) {
                 if (u.data) closed(u);
@@ -163,6 +193,9 @@ export function relayLoopback6(port: number, containerPort: number, target: () =
       },
       drain(c) {
         guarded(c, () => flush(c));
+      },
+      end(c) {
+        guarded(c, () => finished(c));
       },
       close(c) {
         if (c.data.counted) open--;
