@@ -85,7 +85,16 @@ export function leases(): string[] {
 export function records(): any[] {
   const dir = "/run/tsnet/containers";
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith(".json")).map((f) => JSON.parse(readFileSync(`${dir}/${f}`, "utf8")));
+  // A record may be removed between the listing and its read (a --rm container ending).
+  const read = (f: string) => {
+    try {
+      return [JSON.parse(readFileSync(`${dir}/${f}`, "utf8"))];
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw e;
+    }
+  };
+  return readdirSync(dir).filter((f) => f.endsWith(".json")).flatMap(read);
 }
 
 export async function waitFor<T>(what: string, probe: () => T | undefined | false, ms = 10000): Promise<T> {
