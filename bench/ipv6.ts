@@ -255,23 +255,25 @@ try {
     say(`${CONNS} sequential connections (connect, read EOF, close) per measurement, at most ${CONN_SECONDS} s; ${CONN_ROUNDS} interleaved rounds, every target of both tools once per round; client and servers on CPU ${PIN_CPU}.`);
     say();
   }
-  say("| tool | target | median connections/s | x direct: median of per-round ratios |");
-  say("|---|---|---:|---:|");
-  for (const s of sides) {
-    if (s.error) {
-      say(`| ${s.label} | **${s.error}** | | |`);
-      continue;
-    }
-    for (const k of ["lo6", "host6", "direct6"]) {
-      const r = rates[`${s.tool}-${k}`];
-      if (!r) continue;
-      const ratio = k === "direct6" ? 1 : paired(r, rates[`${s.tool}-direct6`]);
-      say(`| ${s.label} | ${labels[k]} | ${median(r).toFixed(0)} | ${x(ratio)} |`);
-      if (s.tool === "tsnet" && k !== "direct6") {
-        verdicts.push({ target: `tsnet: connections/s ${labels[k]} >= 0.95x direct`, measured: x(ratio), met: ratio >= 0.95 });
+  // Each tool's targets as ratios to its direct target, paired round by round; tsnet's are verdicts.
+  const table = (values: Record<string, number[]>, column: string, what: string, cell: (r: number[]) => string) => {
+    say(`| tool | target | ${column} | x direct: median of per-round ratios |`);
+    say("|---|---|---:|---:|");
+    for (const s of sides) {
+      if (s.error) {
+        say(`| ${s.label} | **${s.error}** | | |`);
+        continue;
+      }
+      for (const k of ["lo6", "host6", "direct6"]) {
+        const r = values[`${s.tool}-${k}`];
+        if (!r) continue;
+        const ratio = k === "direct6" ? 1 : paired(r, values[`${s.tool}-direct6`]);
+        say(`| ${s.label} | ${labels[k]} | ${cell(r)} | ${x(ratio)} |`);
+        if (s.tool === "tsnet" && k !== "direct6") verdicts.push({ target: `tsnet: ${what} ${labels[k]} >= 0.95x direct`, measured: x(ratio), met: ratio >= 0.95 });
       }
     }
-  }
+  };
+  table(rates, "median connections/s", "connections/s", (r) => median(r).toFixed(0));
 
   // ---- 3. throughput -------------------------------------------------------------------------------
   say();
@@ -308,24 +310,10 @@ try {
     }
   }
   rawData.iperf = { targets: iperfTargets, bitsPerSecondPerRound: bps };
-  say("| tool | target | median Gbit/s | x direct: median of per-round ratios |");
-  say("|---|---|---:|---:|");
-  for (const s of sides) {
-    if (s.error) {
-      say(`| ${s.label} | **${s.error}** | | |`);
-      continue;
-    }
-    for (const k of ["lo6", "host6", "direct6"]) {
-      const r = bps[`${s.tool}-${k}`];
-      if (!r) continue;
-      const ratio = k === "direct6" ? 1 : paired(r, bps[`${s.tool}-direct6`]);
-      const ok = r.filter(Number.isFinite);
-      say(`| ${s.label} | ${labels[k]} | ${ok.length ? (median(ok) / 1e9).toFixed(2) : "**failed**"}${ok.length < r.length ? ` (${r.length - ok.length} of ${r.length} runs failed)` : ""} | ${x(ratio)} |`);
-      if (s.tool === "tsnet" && k !== "direct6") {
-        verdicts.push({ target: `tsnet: throughput ${labels[k]} >= 0.95x direct`, measured: x(ratio), met: ratio >= 0.95 });
-      }
-    }
-  }
+  table(bps, "median Gbit/s", "throughput", (r) => {
+    const ok = r.filter(Number.isFinite);
+    return `${ok.length ? (median(ok) / 1e9).toFixed(2) : "**failed**"}${ok.length < r.length ? ` (${r.length - ok.length} of ${r.length} runs failed)` : ""}`;
+  });
 
   if (iperfFailures.length) {
     say();

@@ -7,7 +7,7 @@
 // observed from outside tsnet: ip, nft, /proc, and what the other end of a connection sees.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
-import { TSNET, assertThrowawayHost, ipj, sh, tsnet, waitFor } from "./helpers.ts";
+import { TSNET, assertThrowawayHost, ipj, sh, tsnet, waitFor, userNetworks, tsnetOk as ok } from "./helpers.ts";
 
 const LAN_HOST6 = "2001:db8:1::1", LAN6 = "2001:db8:1::2";
 const LAN_HOST4 = "198.51.100.1", LAN4 = "198.51.100.2";
@@ -70,17 +70,6 @@ afterEach(() => {
   if (ids.length) tsnet(["rm", "-f", ...ids]);
   for (const n of userNetworks()) tsnet(["network", "rm", n]);
 });
-
-function userNetworks(): string[] {
-  return tsnet(["network", "ls", "--format", "json"]).stdout.trim().split("\n").filter(Boolean)
-    .map((l) => JSON.parse(l)).filter((n) => !["bridge", "host", "none"].includes(n.Name)).map((n) => n.Name);
-}
-
-function ok(args: string[]): string {
-  const r = tsnet(args);
-  if (r.code !== 0) throw new Error(`tsnet ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
 
 /** What the world's server says the connection came from, asked from `netns` (or the host): "" if it never got there. */
 function askPeer(address: string, netns?: string, container?: string): string {

@@ -4,7 +4,7 @@
 // UDP listener bound to the host's 127.0.0.1 that no container may ever reach.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
-import { TSNET, assertThrowawayHost, managerPid, nginxSite, records, sh, startContainer, tsnet, waitFor } from "./helpers.ts";
+import { TSNET, assertThrowawayHost, managerPid, nginxSite, records, sh, startContainer, tsnet, waitFor, tsnetOk as ok } from "./helpers.ts";
 
 const NET = "healnet";
 const NET_GW = "10.93.0.1";
@@ -19,12 +19,6 @@ const site = () => {
 let fg: Awaited<ReturnType<typeof startContainer>>;
 let fg2: Awaited<ReturnType<typeof startContainer>>;
 let netBridge = "";
-
-function ok(args: string[]): string {
-  const r = tsnet(args);
-  if (r.code !== 0) throw new Error(`tsnet ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
 
 /** HTTP status of a published port on the host's 127.0.0.1 ("000": no answer). */
 function status(port: number): string {

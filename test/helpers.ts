@@ -297,6 +297,12 @@ export function managerPid(name: string): number {
 }
 
 /** Removes every container of this sandbox, exited ones too, so each test starts from none. */
+/** The names of the networks `network create` made (not bridge, host, none). */
+export function userNetworks(): string[] {
+  return tsnet(["network", "ls", "--format", "json"]).stdout.trim().split("\n").filter(Boolean)
+    .map((l) => JSON.parse(l)).filter((n) => !["bridge", "host", "none"].includes(n.Name)).map((n) => n.Name);
+}
+
 export function removeAllContainers(): void {
   const ids = tsnet(["ps", "-aq"]).stdout.trim().split("\n").filter(Boolean);
   if (ids.length) tsnet(["rm", "-f", ...ids]);

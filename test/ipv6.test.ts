@@ -4,9 +4,7 @@
 // "world" host (test/topology.ts) with curl, ping, getent, ip -j and nft as the witnesses.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import {
-  assertThrowawayHost, curl, ipj, netnsNames, nginxSite, records, removeAllContainers, runDetached, sh, tsnet, tsnetOk, veths, waitFor,
-} from "./helpers.ts";
+import { assertThrowawayHost, curl, ipj, netnsNames, nginxSite, records, removeAllContainers, runDetached, sh, tsnet, tsnetOk, veths, waitFor, userNetworks } from "./helpers.ts";
 import { HOST, LAN, WORLD, globalAddresses6, groups6, makeDualStackTopology, onLinkPrefixes6, urlHost, worldPeerLog, type Topology } from "./topology.ts";
 
 const BODY = "hello over IPv6\n";
@@ -29,11 +27,6 @@ afterAll(() => {
   expect(veths()).toEqual([]);
   expect(netnsNames()).toEqual([]);
 });
-
-function userNetworks(): string[] {
-  return tsnet(["network", "ls", "--format", "json"]).stdout.trim().split("\n").filter(Boolean)
-    .map((l) => JSON.parse(l)).filter((n) => !["bridge", "host", "none"].includes(n.Name)).map((n) => n.Name);
-}
 
 /** `network create --ipv6 --subnet V4 --subnet V6 [EXTRA] NAME`, as Docker 27 spells it. */
 function dualStack(name: string, v4: string, v6: string, extra: string[] = []): void {

@@ -3,9 +3,7 @@
 // Seen from outside tsnet: ip, nft, ping, getent, curl and a fake resolver of the test's own.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import {
-  TSNET, assertThrowawayHost, curl, ipj, leases, makeNeighbour, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor,
-} from "./helpers.ts";
+import { TSNET, assertThrowawayHost, curl, ipj, leases, makeNeighbour, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor, userNetworks, tsnetOk as ok } from "./helpers.ts";
 
 const STATE = process.env.TSNET_STATE_DIR!;
 const ruleset = () => sh(["nft", "list", "table", "inet", "tsnet"]).stdout;
@@ -27,17 +25,6 @@ afterEach(() => {
   if (ids.length) tsnet(["rm", "-f", ...ids]);
   for (const n of userNetworks()) tsnet(["network", "rm", n]);
 });
-
-function userNetworks(): string[] {
-  return tsnet(["network", "ls", "--format", "json"]).stdout.trim().split("\n").filter(Boolean)
-    .map((l) => JSON.parse(l)).filter((n) => !["bridge", "host", "none"].includes(n.Name)).map((n) => n.Name);
-}
-
-function ok(args: string[], env?: Record<string, string>): string {
-  const r = tsnet(args, { env });
-  if (r.code !== 0) throw new Error(`tsnet ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
 
 function runD(args: string[]): string {
   return ok(["run", "-d", ...args]).trim();

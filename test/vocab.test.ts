@@ -5,7 +5,7 @@
 // upstream server in a namespace reached over IPv6 that logs who asked it what.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { assertThrowawayHost, curl, ipj, makeNeighbour, nginxSite, removeAllContainers, runDetached, sh, tsnet, waitFor } from "./helpers.ts";
+import { assertThrowawayHost, curl, ipj, makeNeighbour, nginxSite, removeAllContainers, runDetached, sh, tsnet, waitFor, userNetworks, tsnetOk as ok } from "./helpers.ts";
 
 const PY = "/usr/bin/python3";
 const dir = mkdtempSync("/tmp/tsnet-vocab-");
@@ -84,17 +84,6 @@ afterEach(() => {
   removeAllContainers();
   for (const n of userNetworks()) tsnet(["network", "rm", n]);
 });
-
-function userNetworks(): string[] {
-  return tsnet(["network", "ls", "--format", "json"]).stdout.trim().split("\n").filter(Boolean)
-    .map((l) => JSON.parse(l)).filter((n) => !["bridge", "host", "none"].includes(n.Name)).map((n) => n.Name);
-}
-
-function ok(args: string[]): string {
-  const r = tsnet(args);
-  if (r.code !== 0) throw new Error(`tsnet ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
 
 const ruleset = () => sh(["nft", "list", "table", "inet", "tsnet"]).stdout;
 const link = (name: string, netns?: string) => ipj<any[]>(["-d", "link", "show", "dev", name], netns)[0];
