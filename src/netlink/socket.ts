@@ -1,5 +1,4 @@
 import { attachSocketFilter, strerror } from "../../ffi/libc.ts";
-import { MnlSocket } from "../../ffi/libmnl.ts";
 import { KernelError } from "../errors/errors.ts";
 import {
   NETLINK_CAP_ACK,
@@ -12,6 +11,7 @@ import {
   NLMSGERR_ATTR_OFFS,
 } from "./constants.ts";
 import { Attrs, splitMessages, type NetlinkMessage } from "./reader.ts";
+import { openTransport, type NetlinkTransport } from "./transport.ts";
 import { NetlinkWriter } from "./writer.ts";
 
 /** What a request was for, so a failed ack can name the operation and object. */
@@ -38,7 +38,7 @@ export interface Pending {
  * Replies whose sequence number is not awaited (late acks of an earlier failed batch) are dropped.
  */
 export class NetlinkSocket {
-  private readonly sock: MnlSocket;
+  private readonly sock: NetlinkTransport;
   private readonly rbuf = new Uint8Array(65536);
   private seq: number;
   /** Scratch writer for callers that build one request at a time. */
@@ -49,9 +49,14 @@ export class NetlinkSocket {
   /**
    * releaseInWorker: the socket's release blocks in the kernel (nf_tables: see openNftSocket), so
    * its close, and its implicit close at exit, leave the release to a kernel worker.
+   * transport: what to speak through instead of the kernel (a test's replay).
    */
-  constructor(bus: number, readonly what: string, opts: { groups?: number; timeoutMs?: number; releaseInWorker?: boolean } = {}) {
-    this.sock = new MnlSocket(bus, what, opts.timeoutMs ?? 5000, opts.groups ?? 0);
+  constructor(
+    bus: number,
+    readonly what: string,
+    opts: { groups?: number; timeoutMs?: number; releaseInWorker?: boolean; transport?: NetlinkTransport } = {},
+  ) {
+    this.sock = opts.transport ?? openTransport(bus, what, opts);
     this.releaseInWorker = opts.releaseInWorker === true;
     if (this.releaseInWorker) openUntilExit(this);
     // Extended ack: the kernel's error text; capped ack: do not echo the whole request back.
