@@ -5,7 +5,7 @@
 // the same bytes while sending the same requests. A change to an encoder or a decoder fails the
 // replay until `npm run capture` records the kernel's answers to the new requests.
 import { KernelError } from "../../src/errors/errors.ts";
-import { formatIp, parseIp } from "../../src/ip/addr.ts";
+import { formatIp, parseIp, parsePrefix } from "../../src/ip/addr.ts";
 import { NETLINK_NETFILTER, NETLINK_ROUTE } from "../../src/netlink/constants.ts";
 import type { NetlinkSocket } from "../../src/netlink/socket.ts";
 import { loopbackGuardFilter, isLoopbackGuard } from "../../src/network/guard.ts";
@@ -96,17 +96,21 @@ export const scenarios: Scenario[] = [
     run(nl) {
       const networks = [
         { name: "bridge", bridge: "tsnet0", subnets: [{ net: 0x0a4d0000, prefix: 16 }], internal: false },
+        { name: "dual", bridge: "tsnet-d", subnets: [{ net: 0x0a4f0000, prefix: 24 }], subnets6: [parsePrefix("fd00:4f::/64")!], internal: false, icc: false },
         { name: "back", bridge: "tsnet-b", subnets: [{ net: 0x0a4e0000, prefix: 24 }], internal: true },
       ];
       const spec = natTable({ table: "rp", networks });
       const first = ensureTable(nl, spec);
       const again = ensureTable(nl, spec, { onlyIfDrifted: true });
+      const ip = (t: string) => parseIp(t)!;
       const ports = portElements("c0ffee", "web", [
-        { proto: "tcp", hostPort: 8080, containerIp: 0x0a4d0002, containerPort: 80 },
-        { proto: "udp", hostPort: 5353, hostIp: 0x7f000001, containerIp: 0x0a4d0002, containerPort: 53 },
+        { proto: "tcp", hostIp: ip("0.0.0.0"), hostPort: 8080, containerIp: ip("10.79.0.2"), containerPort: 80 },
+        { proto: "tcp", hostIp: ip("::"), hostPort: 8080, containerIp: ip("fd00:4f::2"), containerPort: 80 },
+        { proto: "udp", hostIp: ip("127.0.0.1"), hostPort: 5353, containerIp: ip("10.79.0.2"), containerPort: 53 },
+        { proto: "tcp", hostIp: ip("fd00:77::1"), hostPort: 8443, containerIp: ip("fd00:4f::2"), containerPort: 443 },
       ]);
       const added = ensureTable(nl, spec, { add: ports });
-      const elements = ["ports", "hostip_ports"].map((s) => listElements(nl, "inet", "rp", s).map((e) => ({ key: hex(e.key), data: hex(e.data), comment: e.comment })));
+      const elements = ["ports", "hostip_ports", "ports6", "hostip_ports6"].map((s) => listElements(nl, "inet", "rp", s).map((e) => ({ key: hex(e.key), data: hex(e.data), comment: e.comment })));
       const rules = listRules(nl, "inet", "rp").map((r) => `${r.chain}: ${r.comment ?? ""} [${r.exprs.map((e) => e.name).join(" ")}]`);
       const removed = ensureTable(nl, spec, { deleteTagged: "c0ffee" });
       const grown = ensureTable(nl, natTable({ table: "rp", networks: networks.slice(0, 1) }));
