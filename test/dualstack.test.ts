@@ -266,6 +266,8 @@ except Exception as e: print("blocked", type(e).__name__)`;
       [["network", "create", "--ipv6", "--gateway", "fd00:105::1", "x6"], /--gateway fd00:105::1 needs an IPv6 --subnet/],
       [["network", "create", "--ipv6", "--subnet", "fd00:106::/64", "--gateway", "fd00:107::1", "x7"], /--gateway fd00:107::1 is not a usable address of fd00:106::\/64/],
       [["network", "create", "--ipv6", "--subnet", "fe80::/64", "x8"], /overlaps fe80::\/10, the link-local range/],
+      // The kernel turns IPv6 off on a link below 1280; the gateway's address was refused as EINVAL.
+      [["network", "create", "--ipv6", "-o", "com.docker.network.driver.mtu=1200", "x9"], /invalid -o com\.docker\.network\.driver\.mtu="1200": a network with IPv6 needs an MTU of at least 1280/],
       [["run", "--rm", "--network", "d101", "--ip6", "10.1.0.5", "--", "true"], /invalid --ip6 "10\.1\.0\.5": give an IPv6 address/],
       [["run", "--rm", "--network", "d101", "--ip", "fd00:101::5", "--", "true"], /invalid --ip "fd00:101::5": give an IPv4 address/],
       [["run", "--rm", "--network", "d101", "--ip6", "fd00:999::5", "--", "true"], /--ip6 fd00:999::5 is outside network d101/],

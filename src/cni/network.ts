@@ -45,6 +45,7 @@ export function ensureCniNetwork(conf: NetConf, addressing?: { subnet: string; g
         hairpin: conf.hairpinMode,
         isGateway: conf.isGateway,
         subnetWord: `"subnet"`,
+        mtuWord: `"mtu"`,
         gatewayWord: `"gateway"`,
       },
       true,

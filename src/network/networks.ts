@@ -292,6 +292,8 @@ export interface CreateNetworkOptions {
   gatewayWord?: string;
   /** How the caller spells dual stack in messages (`--ipv6`). */
   ipv6Word?: string;
+  /** How the caller spells the MTU setting in messages (`-o com.docker.network.driver.mtu`). */
+  mtuWord?: string;
 }
 
 /**
@@ -306,6 +308,11 @@ const ULA_PREFIX = 64;
  * whole address plans (fc00::/7 is all of ULA space).
  */
 const V6_MIN_PREFIX = 16, V6_MAX_PREFIX = 124;
+/**
+ * IPv6's least link MTU (RFC 8200; include/uapi/linux/ipv6.h). The kernel turns IPv6 off on a link
+ * whose MTU is below it, so a dual-stack bridge with a smaller MTU refuses its IPv6 gateway.
+ */
+const IPV6_MIN_MTU = 1280;
 
 /** One family's subnet and gateway, checked on their own (overlaps are checked under the lock). */
 interface Wanted {
@@ -391,6 +398,10 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     throw new UsageError(`network name "${o.name}" is reserved: choose another name`);
   }
   const wanted = wantedSubnets(o);
+  if (o.ipv6 && o.mtu !== undefined && o.mtu < IPV6_MIN_MTU) {
+    const mtuWord = o.mtuWord ?? "-o com.docker.network.driver.mtu";
+    throw new UsageError(`invalid ${mtuWord}="${o.mtu}": a network with IPv6 needs an MTU of at least ${IPV6_MIN_MTU} (IPv6's minimum); give ${IPV6_MIN_MTU} or more`);
+  }
   // Any interface name, as Docker takes it; network rm deletes a bridge outside tsnet's names only
   // if tsnet made it (bridgeMadeByTsnet), so an existing bridge of the host's is used and left.
   if (o.bridge !== undefined && !IFNAME_RE.test(o.bridge)) {
