@@ -15,6 +15,7 @@ const WORLD_HOST6 = "2001:db8:2::1", WORLD6 = "2001:db8:2::2";
 const WHO_PORT = 7000;
 let www = "";
 let who: Bun.Subprocess | undefined;
+let lanWho: Bun.Subprocess | undefined;
 
 function must(cmd: string): void {
   const r = sh(cmd.split(" "));
@@ -51,6 +52,9 @@ while True:
     c, a = s.accept(); c.sendall((a[0] + "\\n").encode()); c.close()`;
   who = Bun.spawn(["ip", "netns", "exec", "dsworld", "python3", "-c", py], { stdio: ["ignore", "ignore", "inherit"] });
   await waitFor("the world's server", () => askPeer(WORLD6) === WORLD_HOST6);
+  // The same on the LAN, which routes the containers' prefixes back through the host.
+  lanWho = Bun.spawn(["ip", "netns", "exec", "dslan", "python3", "-c", py], { stdio: ["ignore", "ignore", "inherit"] });
+  await waitFor("the LAN's server", () => askPeer(LAN6) === LAN_HOST6);
   www = mkdtempSync("/tmp/tsnet-ds-");
   chmodSync(www, 0o755);
   writeFileSync(`${www}/index.html`, "hello over both families\n");
@@ -58,6 +62,7 @@ while True:
 
 afterAll(() => {
   who?.kill("SIGKILL");
+  lanWho?.kill("SIGKILL");
   for (const [ns, dev] of [["dslan", "dsl0"], ["dsworld", "dsw0"]]) {
     sh(["ip", "link", "del", dev!]);
     sh(["ip", "netns", "del", ns!]);
@@ -307,6 +312,22 @@ except Exception as e: print("blocked", type(e).__name__)`;
     } finally {
       sh(["ip", "netns", "del", "dscni"]);
     }
+  });
+
+  test("enable_ip_masquerade=false: containers reach a LAN host that routes their prefixes back, from their own addresses, both families", () => {
+    ok(["network", "create", "--ipv6", "--subnet", "10.104.0.0/24", "--subnet", "fd00:104::/64", "-o", "com.docker.network.bridge.enable_ip_masquerade=false", "nomasq"]);
+    ok(["run", "-d", "--name", "nm", "--network", "nomasq", "--ip", "10.104.0.9", "--ip6", "fd00:104::9", "--", "sleep", "60"]);
+    // The answers come back to the container's own address: the direct-access guard lets them
+    // through (they belong to a connection the container opened) and still drops new ones.
+    expect(askPeer(LAN6, undefined, "nomasq")).toMatch(/^fd00:104::[0-9a-f]+$/);
+    expect(askPeer(LAN4, undefined, "nomasq")).toMatch(/^::ffff:10\.104\.0\.\d+$/);
+    const py = `import socket
+try:
+    socket.create_connection(("fd00:104::9", 22), timeout=2); print("connected")
+except ConnectionRefusedError: print("refused")
+except OSError: print("timeout")`;
+    expect(sh(["ip", "netns", "exec", "dslan", "python3", "-c", py]).stdout.trim()).toBe("timeout");
+    expect(ruleset()).toMatch(/ip6 daddr fd00:104::\/64 iifname != @bridges fib daddr type != local ct state ! established,related counter packets [1-9]/);
   });
 
   test("ipMasq false (a CNI network's) turns NAT66 off with IPv4 masquerade", () => {

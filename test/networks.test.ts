@@ -113,7 +113,7 @@ describe("network records and tsnet network", () => {
     expect(link.addr_info[0]).toMatchObject({ local: "10.78.0.1", prefixlen: 24 });
     const [detail] = ipj<any[]>(["-d", "link", "show", bridge]);
     expect(detail.linkinfo.info_kind).toBe("bridge");
-    expect(ruleset()).toContain(`ip daddr 10.78.0.0/24 iifname != @bridges fib daddr type != local counter`);
+    expect(ruleset()).toContain(`ip daddr 10.78.0.0/24 iifname != @bridges fib daddr type != local ct state ! established,related counter`);
     expect(ruleset()).toContain(`ip saddr 10.78.0.0/24 oifname != "${bridge}" masquerade`);
     // A second network gets the next free /24.
     ok(["network", "create", "frontend"]);

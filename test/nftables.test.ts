@@ -115,7 +115,11 @@ describe("nf_tables over netlink, read back by nft", () => {
     expect(chainLines("guard")).toEqual([
       `iifname != "lo" ip daddr 127.0.0.0/8 counter packets 0 bytes 0 drop`,
       `iifname != "lo" ip6 daddr ::1 counter packets 0 bytes 0 drop`,
-      `ip daddr 10.88.0.0/24 iifname != @bridges fib daddr type != local counter packets 0 bytes 0 drop`,
+    ]);
+    // After conntrack: answers to what the containers opened pass, new connections do not.
+    expect(chains.direct).toMatchObject({ type: "filter", hook: "prerouting", prio: -150, policy: "accept" });
+    expect(chainLines("direct")).toEqual([
+      `ip daddr 10.88.0.0/24 iifname != @bridges fib daddr type != local ct state ! established,related counter packets 0 bytes 0 drop`,
     ]);
     expect(chains.forward).toMatchObject({ type: "filter", hook: "forward", prio: 0, policy: "accept" });
     expect(chainLines("forward")).toEqual([

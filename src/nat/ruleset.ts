@@ -15,9 +15,11 @@
 //   set same_bridge  { type ifname . ifname }   "br . br" for each bridge
 //   chain guard      { type filter hook prerouting priority raw
 //                      iifname != "lo" ip daddr 127.0.0.0/8 counter drop
-//                      iifname != "lo" ip6 daddr ::1 counter drop
+//                      iifname != "lo" ip6 daddr ::1 counter drop }
+//   chain direct     { type filter hook prerouting priority mangle (after conntrack, before DNAT)
 //                      per subnet: ip daddr <subnet> iifname != @bridges fib daddr type != local
-//                                  counter drop (ip6 daddr for an IPv6 subnet) }
+//                                  ct state != established,related counter drop
+//                                  (ip6 daddr for an IPv6 subnet) }
 //   chain prerouting { type nat hook prerouting priority dstnat
 //                      dnat ip to ip daddr . meta l4proto . th dport map @hostip_ports
 //                      fib daddr type local dnat ip to meta l4proto . th dport map @ports
@@ -54,7 +56,10 @@
 //   So is each bridge's gateway address, which lies in the subnet but is the host's own (`fib
 //   daddr type != local`): a LAN host reaching a published port (or any host service) at a
 //   gateway address is answered like at any other host address.
-//   Packets from tsnet bridges pass on to the forward chain, which isolates networks.
+//   Packets from tsnet bridges pass on to the forward chain, which isolates networks. Answers to
+//   connections the containers opened pass: with masquerade off (enable_ip_masquerade=false,
+//   CNI ipMasq false) they come back to the container's own address, which is why this guard
+//   sits after conntrack (mangle priority), where `ct state` is known, and not at raw.
 // - IPv6 (dual-stack networks): the same guards, masquerade (NAT66, as Docker 27 does by
 //   default) and hairpin, matched on ip6 headers; the forward chain matches interface names only,
 //   so isolation and --internal hold for both families as they are. The ::1 guard is defence in
@@ -88,7 +93,10 @@ import {
   NF_IP_PRI_NAT_DST,
   NF_IP_PRI_NAT_SRC,
   NF_IP_PRI_FILTER,
+  NF_IP_PRI_MANGLE,
   NF_IP_PRI_RAW,
+  NF_CT_STATE_ESTABLISHED_BIT,
+  NF_CT_STATE_RELATED_BIT,
   NFPROTO_IPV4,
   NFPROTO_IPV6,
   NFT_CMP_NEQ,
@@ -99,7 +107,7 @@ import { padded, reg32, type Expr } from "../nftables/expr/expr.ts";
 import { counter } from "../nftables/expr/counter.ts";
 import { accept, drop } from "../nftables/expr/immediate.ts";
 import { lookup } from "../nftables/expr/lookup.ts";
-import { concat, ctStatusAny, fibDaddrType, fields, iifname, inSet, ip6Daddr, ip6Prefix, ipPrefix, oifname, type Field } from "../nftables/expr/match.ts";
+import { concat, ctStateNone, ctStatusAny, fibDaddrType, fields, iifname, inSet, ip6Daddr, ip6Prefix, ipPrefix, oifname, type Field } from "../nftables/expr/match.ts";
 import { masquerade, nat } from "../nftables/expr/nat.ts";
 import type { TableSpec, ElementAdd } from "../nftables/ensure.ts";
 import type { RuleSpec } from "../nftables/rule.ts";
@@ -163,6 +171,8 @@ export function dnatMap(key: readonly Field[], set: string, family: 4 | 6 = 4): 
 export const BRIDGES_SET = "bridges";
 /** The raw-priority chain, and the comment of its rule that makes route_localnet safe (see above). */
 export const GUARD_CHAIN = "guard";
+/** The chain of the direct-access guard (after conntrack: answers to the containers pass). */
+export const DIRECT_CHAIN = "direct";
 export const LOOPBACK_GUARD = "tsnet: 127.0.0.0/8 only from lo (route_localnet)";
 export const LOOPBACK6_GUARD = "tsnet: ::1 only from lo";
 export const INTERNAL_SET = "internal";
@@ -208,6 +218,7 @@ export function natTable(o: NatTableOptions): TableSpec {
       comment: LOOPBACK6_GUARD,
     },
   ];
+  const direct: RuleSpec[] = [];
   const masq: RuleSpec[] = [];
   for (const n of nets) {
     // Both families alike: the match on the subnet is the only difference.
@@ -219,8 +230,11 @@ export function natTable(o: NatTableOptions): TableSpec {
       const ip = v6 ? " (IPv6)" : "";
       // From another tsnet bridge the forward chain decides (isolation, published ports); the
       // host's own addresses in the subnet (the gateway) are host addresses like any other.
-      guard.push({
-        exprs: [...match("daddr"), ...inSet([fields.iifname], BRIDGES_SET, true), ...fibDaddrType(RTN_LOCAL, NFT_CMP_NEQ), counter(), drop()],
+      direct.push({
+        exprs: [
+          ...match("daddr"), ...inSet([fields.iifname], BRIDGES_SET, true), ...fibDaddrType(RTN_LOCAL, NFT_CMP_NEQ),
+          ...ctStateNone(NF_CT_STATE_ESTABLISHED_BIT | NF_CT_STATE_RELATED_BIT), counter(), drop(),
+        ],
         comment: `tsnet: ${n.name}: no direct access from outside${ip}`,
       });
       // An internal network has neither a way out nor published ports.
@@ -260,6 +274,7 @@ export function natTable(o: NatTableOptions): TableSpec {
     ],
     chains: [
       { name: GUARD_CHAIN, base: { type: "filter", hook: "prerouting", priority: NF_IP_PRI_RAW }, rules: guard },
+      { name: DIRECT_CHAIN, base: { type: "filter", hook: "prerouting", priority: NF_IP_PRI_MANGLE }, rules: direct },
       { name: "prerouting", base: { type: "nat", hook: "prerouting", priority: NF_IP_PRI_NAT_DST }, rules: dnatRules },
       { name: "output", base: { type: "nat", hook: "output", priority: NF_IP_PRI_NAT_DST }, rules: dnatRules },
       {

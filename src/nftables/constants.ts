@@ -29,6 +29,8 @@ export const NF_DROP = 0;
 
 // Standard priorities (nft calls them raw, dstnat, srcnat).
 export const NF_IP_PRI_RAW = -300;
+/** After conntrack (-200), before DNAT (-100): where a packet's ct state is known and its address not yet rewritten. */
+export const NF_IP_PRI_MANGLE = -150;
 export const NF_IP_PRI_FILTER = 0;
 export const NF_IP_PRI_NAT_DST = -100;
 export const NF_IP_PRI_NAT_SRC = 100;
@@ -150,7 +152,11 @@ export const NFT_META_L4PROTO = 16;
 export const NFTA_META_DREG = 1;
 export const NFTA_META_KEY = 2;
 
+export const NFT_CT_STATE = 0;
 export const NFT_CT_STATUS = 2;
+// NF_CT_STATE_BIT(IP_CT_ESTABLISHED), NF_CT_STATE_BIT(IP_CT_RELATED): what `ct state` compares.
+export const NF_CT_STATE_ESTABLISHED_BIT = 1 << 1;
+export const NF_CT_STATE_RELATED_BIT = 1 << 2;
 export const NFTA_CT_DREG = 1;
 export const NFTA_CT_KEY = 2;
 

@@ -9,6 +9,7 @@ import {
   NFPROTO_IPV6,
   NFT_CMP_EQ,
   NFT_CMP_NEQ,
+  NFT_CT_STATE,
   NFT_CT_STATUS,
   NFT_FIB_RESULT_ADDRTYPE,
   NFT_META_IIFNAME,
@@ -130,6 +131,14 @@ export function ctStatusAny(bits: number): Expr[] {
     bitwise(NFT_REG_1, NFT_REG_1, u32Host(bits)),
     cmp(NFT_CMP_NEQ, NFT_REG_1, u32Host(0)),
   ];
+}
+
+/**
+ * `ct state & BITS == 0` (none of them: `ct state != established,related` for one bit each, as
+ * nft writes a mask): ct state is a host-order u32 of NF_CT_STATE_* bits.
+ */
+export function ctStateNone(bits: number): Expr[] {
+  return [ctLoad(NFT_CT_STATE, NFT_REG_1), bitwise(NFT_REG_1, NFT_REG_1, u32Host(bits)), cmp(NFT_CMP_EQ, NFT_REG_1, u32Host(0))];
 }
 
 /** One field of a concatenation: how many bytes it is and how to load it into a register. */
