@@ -299,7 +299,7 @@ describe("run on a network", () => {
     // ...so when the address is given out again (the /29 has 5), one interface alone holds it.
     const seen: string[] = [];
     for (let i = 0; i < 5; i++) {
-      seen.push(ok(["run", "--rm", "--network", "small", "--", "sh", "-c", "ip -4 -o addr show eth0; ping -c 1 -W 1 10.95.0.1 >/dev/null && echo up"]));
+      seen.push(ok(["run", "--rm", "--network", "small", "--", "sh", "-c", "ip -4 -o addr show eth0; ping -c 1 -w 3 10.95.0.1 >/dev/null && echo up"]));
     }
     expect(seen.some((out) => out.includes(` ${address}/29 `))).toBe(true);
     expect(seen.every((out) => out.endsWith("up\n"))).toBe(true);
