@@ -297,6 +297,24 @@ export function managerPid(name: string): number {
 }
 
 /** Removes every container of this sandbox, exited ones too, so each test starts from none. */
+/**
+ * A fake server (a resolver, an upstream) run as cmd: it prints "ready" once it listens and
+ * appends each name it is asked to log. What it was asked, and how to stop it (then cleanup).
+ */
+export async function askedServer(cmd: string[], log: string, what: string, cleanup?: () => void): Promise<{ asked(): string[]; stop(): Promise<void> }> {
+  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "inherit" });
+  const first = await (p.stdout as ReadableStream<Uint8Array>).getReader().read();
+  if (!new TextDecoder().decode(first.value).includes("ready")) throw new Error(`${what} did not start`);
+  return {
+    asked: () => readFileSync(log, "utf8").trim().split("\n").filter(Boolean),
+    async stop() {
+      p.kill();
+      await p.exited;
+      cleanup?.();
+    },
+  };
+}
+
 /** The names of the networks `network create` made (not bridge, host, none). */
 export function userNetworks(): string[] {
   return tsnet(["network", "ls", "--format", "json"]).stdout.trim().split("\n").filter(Boolean)

@@ -3,7 +3,7 @@
 // Seen from outside tsnet: ip, nft, ping, getent, curl and a fake resolver of the test's own.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { TSNET, assertThrowawayHost, curl, ipj, leases, makeNeighbour, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor, userNetworks, tsnetOk as ok } from "./helpers.ts";
+import { TSNET, assertThrowawayHost, curl, ipj, leases, makeNeighbour, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor, userNetworks, tsnetOk as ok, askedServer } from "./helpers.ts";
 
 const STATE = process.env.TSNET_STATE_DIR!;
 const ruleset = () => sh(["nft", "list", "table", "inet", "tsnet"]).stdout;
@@ -60,17 +60,7 @@ while True:
     time.sleep(${delayMs / 1000})
     s.sendto(r, a)
 `;
-  const p = Bun.spawn(["python3", "-c", py], { stdout: "pipe", stderr: "inherit" });
-  const first = await (p.stdout as ReadableStream<Uint8Array>).getReader().read();
-  if (!new TextDecoder().decode(first.value).includes("ready")) throw new Error("the fake resolver did not start");
-  return {
-    asked: () => readFileSync(log, "utf8").trim().split("\n").filter(Boolean),
-    async stop() {
-      p.kill();
-      await p.exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return askedServer(["python3", "-c", py], log, "the fake resolver", () => rmSync(dir, { recursive: true, force: true }));
 }
 
 /** Bind-mounts a resolv.conf over the throwaway host's /etc/resolv.conf while fn runs. */

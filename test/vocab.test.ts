@@ -5,7 +5,7 @@
 // upstream server in a namespace reached over IPv6 that logs who asked it what.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { assertThrowawayHost, curl, ipj, makeNeighbour, nginxSite, removeAllContainers, runDetached, sh, tsnet, waitFor, userNetworks, tsnetOk as ok } from "./helpers.ts";
+import { assertThrowawayHost, curl, ipj, makeNeighbour, nginxSite, removeAllContainers, runDetached, sh, tsnet, waitFor, userNetworks, tsnetOk as ok, askedServer } from "./helpers.ts";
 
 const PY = "/usr/bin/python3";
 const dir = mkdtempSync("/tmp/tsnet-vocab-");
@@ -263,16 +263,7 @@ describe("the resolver and IPv6", () => {
   async function upstream(address: string): Promise<{ asked(): string[]; stop(): Promise<void> }> {
     const log = `${dir}/asked-${Date.now()}`;
     writeFileSync(log, "");
-    const p = Bun.spawn(["ip", "netns", "exec", "nb6", PY, `${dir}/upstream.py`, address, log], { stdout: "pipe", stderr: "inherit" });
-    const first = await (p.stdout as ReadableStream<Uint8Array>).getReader().read();
-    if (!new TextDecoder().decode(first.value).includes("ready")) throw new Error("the fake upstream did not start");
-    return {
-      asked: () => readFileSync(log, "utf8").trim().split("\n").filter(Boolean),
-      async stop() {
-        p.kill();
-        await p.exited;
-      },
-    };
+    return askedServer(["ip", "netns", "exec", "nb6", PY, `${dir}/upstream.py`, address, log], log, "the fake upstream");
   }
 
   /** Namespace nb6 behind a veth: host fd00:53::1/64, nb6 fd00:53::2/64; fixed MACs, so fixed link-local addresses. */
