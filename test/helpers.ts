@@ -1,5 +1,5 @@
 // Shared by the kernel tests. Everything is observed from outside tsnet: ip -j, /proc, curl, ping.
-import { readlinkSync, readdirSync, existsSync, readFileSync } from "node:fs";
+import { readlinkSync, readdirSync, existsSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 
 export const TSNET = resolve(import.meta.dir, "../dist/tsnet");
@@ -313,6 +313,20 @@ export async function askedServer(cmd: string[], log: string, what: string, clea
       cleanup?.();
     },
   };
+}
+
+/** Bind-mounts a resolv.conf over the throwaway host's /etc/resolv.conf while fn runs. */
+export async function withHostResolvConf(text: string, fn: () => Promise<void> | void): Promise<void> {
+  const dir = mkdtempSync("/tmp/tsnet-resolv-");
+  writeFileSync(`${dir}/resolv.conf`, text);
+  const m = sh(["mount", "--bind", `${dir}/resolv.conf`, "/etc/resolv.conf"]);
+  if (m.code !== 0) throw new Error(`mount: ${m.stderr}`);
+  try {
+    await fn();
+  } finally {
+    sh(["umount", "/etc/resolv.conf"]);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The names of the networks `network create` made (not bridge, host, none). */

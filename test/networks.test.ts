@@ -3,7 +3,7 @@
 // Seen from outside tsnet: ip, nft, ping, getent, curl and a fake resolver of the test's own.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { TSNET, assertThrowawayHost, curl, ipj, leases, makeNeighbour, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor, userNetworks, tsnetOk as ok, askedServer } from "./helpers.ts";
+import { TSNET, assertThrowawayHost, curl, ipj, leases, makeNeighbour, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor, userNetworks, tsnetOk as ok, askedServer, withHostResolvConf } from "./helpers.ts";
 
 const STATE = process.env.TSNET_STATE_DIR!;
 const ruleset = () => sh(["nft", "list", "table", "inet", "tsnet"]).stdout;
@@ -61,20 +61,6 @@ while True:
     s.sendto(r, a)
 `;
   return askedServer(["python3", "-c", py], log, "the fake resolver", () => rmSync(dir, { recursive: true, force: true }));
-}
-
-/** Bind-mounts a resolv.conf over the throwaway host's /etc/resolv.conf while fn runs. */
-async function withHostResolvConf(text: string, fn: () => Promise<void>): Promise<void> {
-  const dir = mkdtempSync("/tmp/tsnet-resolv-");
-  writeFileSync(`${dir}/resolv.conf`, text);
-  const m = sh(["mount", "--bind", `${dir}/resolv.conf`, "/etc/resolv.conf"]);
-  if (m.code !== 0) throw new Error(`mount: ${m.stderr}`);
-  try {
-    await fn();
-  } finally {
-    sh(["umount", "/etc/resolv.conf"]);
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 describe("network records and tsnet network", () => {

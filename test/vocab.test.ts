@@ -5,7 +5,7 @@
 // upstream server in a namespace reached over IPv6 that logs who asked it what.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { assertThrowawayHost, curl, ipj, makeNeighbour, nginxSite, removeAllContainers, runDetached, sh, tsnet, waitFor, userNetworks, tsnetOk as ok, askedServer } from "./helpers.ts";
+import { assertThrowawayHost, curl, ipj, makeNeighbour, nginxSite, removeAllContainers, runDetached, sh, tsnet, waitFor, userNetworks, tsnetOk as ok, askedServer, withHostResolvConf } from "./helpers.ts";
 
 const PY = "/usr/bin/python3";
 const dir = mkdtempSync("/tmp/tsnet-vocab-");
@@ -285,17 +285,6 @@ describe("the resolver and IPv6", () => {
       sh(["ip", "link", "del", "nb6h"]);
       sh(["ip", "netns", "del", "nb6"]);
     };
-  }
-
-  async function withHostResolvConf(text: string, fn: () => Promise<void> | void): Promise<void> {
-    writeFileSync(`${dir}/resolv.conf`, text);
-    const m = sh(["mount", "--bind", `${dir}/resolv.conf`, "/etc/resolv.conf"]);
-    if (m.code !== 0) throw new Error(`mount: ${m.stderr}`);
-    try {
-      await fn();
-    } finally {
-      sh(["umount", "/etc/resolv.conf"]);
-    }
   }
 
   test("AAAA for a container on an IPv4-only network is NODATA (NOERROR, no answer), not NXDOMAIN, and is not forwarded", async () => {
