@@ -5,6 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { NetlinkSocket } from "../src/netlink/socket.ts";
 import { ReplayTransport, type Exchange } from "../src/netlink/replay.ts";
+import { useTransport } from "../src/netlink/transport.ts";
 import { scenarios } from "./replay/scenarios.ts";
 
 describe("replayed kernel conversations", () => {
@@ -12,8 +13,17 @@ describe("replayed kernel conversations", () => {
     test(s.name, () => {
       const rec = JSON.parse(readFileSync(new URL(`./replay/captures/${s.name}.json`, import.meta.url), "utf8")) as { result: unknown; exchanges: Exchange[] };
       const t = new ReplayTransport(rec.exchanges, s.name);
-      const nl = new NetlinkSocket(s.bus, s.name, { transport: t });
-      const result = JSON.parse(JSON.stringify(s.run(nl)));
+      let result: unknown;
+      if (s.opensOwn) {
+        const restore = useTransport(() => t);
+        try {
+          result = JSON.parse(JSON.stringify(s.run()));
+        } finally {
+          restore();
+        }
+      } else {
+        result = JSON.parse(JSON.stringify(s.run(new NetlinkSocket(s.bus, s.name, { transport: t }))));
+      }
       expect(result).toEqual(rec.result);
       expect(t.finished).toBe(true);
     });

@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { MnlSocket } from "../../ffi/libmnl.ts";
 import { NetlinkSocket } from "../../src/netlink/socket.ts";
 import { RecordingTransport } from "../../src/netlink/replay.ts";
+import { useTransport } from "../../src/netlink/transport.ts";
 import { scenarios } from "./scenarios.ts";
 
 if (process.env.TSNET_THROWAWAY_HOST !== "1") {
@@ -16,9 +17,19 @@ const only = process.argv.slice(2);
 for (const s of scenarios) {
   if (only.length && !only.includes(s.name)) continue;
   const rec = new RecordingTransport(new MnlSocket(s.bus, s.name));
-  const nl = new NetlinkSocket(s.bus, s.name, { transport: rec });
-  const result = s.run(nl);
-  nl.close();
+  let result: unknown;
+  if (s.opensOwn) {
+    const restore = useTransport(() => rec);
+    try {
+      result = s.run();
+    } finally {
+      restore();
+    }
+  } else {
+    const nl = new NetlinkSocket(s.bus, s.name, { transport: rec });
+    result = s.run(nl);
+    nl.close();
+  }
   writeFileSync(`${dir}${s.name}.json`, `${JSON.stringify({ scenario: s.name, kernel: require("node:os").release(), result, exchanges: rec.exchanges }, null, 1)}\n`);
   console.error(`${s.name}: ${rec.exchanges.length} exchanges`);
 }

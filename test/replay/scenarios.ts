@@ -10,6 +10,8 @@ import { NETLINK_NETFILTER, NETLINK_ROUTE } from "../../src/netlink/constants.ts
 import type { NetlinkSocket } from "../../src/netlink/socket.ts";
 import { loopbackGuardFilter, isLoopbackGuard } from "../../src/network/guard.ts";
 import { natTable, portElements } from "../../src/nat/ruleset.ts";
+import { ensureNatTable, listPublished, natTableExists, publishPorts, publishPortsRepairing, publishedPorts, unpublishPorts } from "../../src/nat/portmap.ts";
+import { restoreNatTable } from "../../src/nat/restore.ts";
 import { ensureTable, listElements, tableExists } from "../../src/nftables/index.ts";
 import { listRules } from "../../src/nftables/rule.ts";
 import { addrAdd, addrList } from "../../src/rtnetlink/addr.ts";
@@ -21,7 +23,13 @@ import { CLSACT_INGRESS, bpfFilterAdd, clsactAdd, filterList } from "../../src/r
 export interface Scenario {
   name: string;
   bus: number;
-  run(nl: NetlinkSocket): unknown;
+  /**
+   * With `opensOwn`, the code under test opens its own sockets (the nat layer's one nf_tables
+   * socket): run gets no socket, and capture and replay put their transport in place through
+   * useTransport for every socket opened meanwhile.
+   */
+  opensOwn?: boolean;
+  run(nl?: NetlinkSocket): unknown;
 }
 
 const hex = (b?: Uint8Array) => (b ? Buffer.from(b).toString("hex") : undefined);
@@ -42,6 +50,7 @@ export const scenarios: Scenario[] = [
     name: "rtnetlink-links",
     bus: NETLINK_ROUTE,
     run(nl) {
+      nl = nl!;
       linkAdd(nl, { name: "tsnet-rp0", kind: "bridge", up: true, mtu: 1400 });
       const br = linkGet(nl, "tsnet-rp0")!;
       linkAdd(nl, { name: "rp-host", kind: "veth", master: br.index, up: true, peer: { name: "rp-peer", mac: Uint8Array.of(2, 0x42, 0, 0, 0, 7) } });
@@ -59,6 +68,7 @@ export const scenarios: Scenario[] = [
     name: "rtnetlink-addresses-routes",
     bus: NETLINK_ROUTE,
     run(nl) {
+      nl = nl!;
       linkAdd(nl, { name: "tsnet-rp1", kind: "bridge", up: true });
       const br = linkGet(nl, "tsnet-rp1")!;
       addrAdd(nl, br.index, parseIp("10.99.0.1")!, 24, "tsnet-rp1");
@@ -79,6 +89,7 @@ export const scenarios: Scenario[] = [
     name: "rtnetlink-tc-guard",
     bus: NETLINK_ROUTE,
     run(nl) {
+      nl = nl!;
       linkAdd(nl, { name: "rp-tc", kind: "veth", up: true, peer: { name: "rp-tc-peer" } });
       const l = linkGet(nl, "rp-tc")!;
       clsactAdd(nl, l.index, "rp-tc");
@@ -94,6 +105,7 @@ export const scenarios: Scenario[] = [
     name: "nftables-nat-table",
     bus: NETLINK_NETFILTER,
     run(nl) {
+      nl = nl!;
       const networks = [
         { name: "bridge", bridge: "tsnet0", subnets: [{ net: 0x0a4d0000, prefix: 16 }], internal: false },
         { name: "dual", bridge: "tsnet-d", subnets: [{ net: 0x0a4f0000, prefix: 24 }], subnets6: [parsePrefix("fd00:4f::/64")!], internal: false, icc: false },
@@ -119,6 +131,32 @@ export const scenarios: Scenario[] = [
         first: summary(first), again: summary(again), added: summary(added), removed: summary(removed), grown: summary(grown),
         elements, rules, exists: tableExists(nl, "inet", "rp"), missing: tableExists(nl, "inet", "no-such-table"),
       };
+    },
+  },
+  {
+    name: "nat-ports",
+    bus: NETLINK_NETFILTER,
+    opensOwn: true,
+    run() {
+      const ip = (t: string) => parseIp(t)!;
+      const networks = [{ name: "bridge", bridge: "tsnet0", subnets: [{ net: 0x0a4d0000, prefix: 16 }], subnets6: [parsePrefix("fd00:4d::/64")!], internal: false }];
+      const owner = { tag: "0ddba11", name: "web" };
+      const ports = [
+        { proto: "tcp" as const, hostIp: ip("0.0.0.0"), hostPort: 8080, containerIp: ip("10.77.0.2"), containerPort: 80 },
+        { proto: "tcp" as const, hostIp: ip("::"), hostPort: 8080, containerIp: ip("fd00:4d::2"), containerPort: 80 },
+      ];
+      const missingBefore = !natTableExists();
+      // Before the table exists the elements cannot go in: publishPorts says so, and the repairing
+      // path makes the table with them in one transaction.
+      const plain = publishPorts(owner, ports);
+      publishPortsRepairing(owner, ports, networks);
+      const listed = listPublished().map((p) => ({ ...p, hostIp: formatIp(p.hostIp), containerIp: formatIp(p.containerIp) }));
+      const byTag = publishedPorts(owner.tag).length;
+      const noDrift = restoreNatTable(networks, [{ owner, ports }]).committed;
+      unpublishPorts(owner, ports);
+      const after = listPublished().length;
+      ensureNatTable(networks);
+      return { missingBefore, plain, listed, byTag, noDrift, after, exists: natTableExists() };
     },
   },
 ];
