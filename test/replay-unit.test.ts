@@ -5,6 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { NetlinkSocket } from "../src/netlink/socket.ts";
 import { ReplayTransport, type Exchange } from "../src/netlink/replay.ts";
+import { closeNatSocket } from "../src/nat/portmap.ts";
 import { useTransport } from "../src/netlink/transport.ts";
 import { scenarios } from "./replay/scenarios.ts";
 
@@ -19,6 +20,7 @@ describe("replayed kernel conversations", () => {
         try {
           result = JSON.parse(JSON.stringify(s.run()));
         } finally {
+          closeNatSocket();
           restore();
         }
       } else {

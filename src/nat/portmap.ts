@@ -23,6 +23,12 @@ function nft(): NetlinkSocket {
   return socket;
 }
 
+/** Closes that socket; the next use opens another (a test that changed the transport sockets get). */
+export function closeNatSocket(): void {
+  socket?.close();
+  socket = undefined;
+}
+
 /** Who published a set of ports: `tag` (one word) starts each element's comment. */
 export interface PortOwner {
   tag: string;

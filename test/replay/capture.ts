@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { MnlSocket } from "../../ffi/libmnl.ts";
 import { NetlinkSocket } from "../../src/netlink/socket.ts";
 import { RecordingTransport } from "../../src/netlink/replay.ts";
+import { closeNatSocket } from "../../src/nat/portmap.ts";
 import { useTransport } from "../../src/netlink/transport.ts";
 import { scenarios } from "./scenarios.ts";
 
@@ -23,6 +24,7 @@ for (const s of scenarios) {
     try {
       result = s.run();
     } finally {
+      closeNatSocket();
       restore();
     }
   } else {
