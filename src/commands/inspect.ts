@@ -8,7 +8,7 @@ import { containerPids, eachRef, mainPid, mustFind, namespaceOf } from "../conta
 import { containerAlive } from "../container/lifecycle.ts";
 import { isErrno } from "../errors/errors.ts";
 import { ENOENT } from "../errors/errno.ts";
-import { contains, formatIp, parsePrefix } from "../ip/addr.ts";
+import { LINK_LOCAL_V6, contains, formatIp } from "../ip/addr.ts";
 import { isAnyAddress } from "../ip/port.ts";
 import { portsHeld } from "../network/publish.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
@@ -35,7 +35,6 @@ interface Addressing {
   MacAddress: string;
 }
 const NO_ADDRESS: Addressing = { IPAddress: "", IPPrefixLen: 0, Gateway: "", GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, IPv6Gateway: "", MacAddress: "" };
-const LINK_LOCAL_V6 = parsePrefix("fe80::/10")!;
 
 /** Each interface's address, prefix, MAC and gateway, read from the kernel inside the namespace. */
 function addressing(path: string, ifnames: string[]): Map<string, Addressing> {

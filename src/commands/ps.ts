@@ -1,10 +1,10 @@
 import { defineCommand } from "../cli/command.ts";
+import { combineFilters, filterRegexp, labelTest, splitFilter } from "../cli/filter.ts";
 import { execute, parseFormat, templateRows } from "../cli/format.ts";
 import { out } from "../cli/output.ts";
 import { STATE_IS_ROOTS, requireRoot } from "../cli/root.ts";
 import { isRunning } from "../container/control.ts";
 import { UsageError } from "../errors/errors.ts";
-import { nearest } from "../errors/suggest.ts";
 import { sameIp } from "../ip/addr.ts";
 import { LOOPBACK_V6, describePort, sameHostSide, type AimedPort, type PublishedPort } from "../ip/port.ts";
 import { parsePortRange } from "../network/ports.ts";
@@ -94,38 +94,20 @@ function networksOf(r: ContainerRecord): { name: string; id?: string }[] {
 
 /** One --filter KEY=VALUE as a test; a bad one is refused before anything is read. */
 function filterTest(spec: string): [FilterKey, Test] {
-  const eq = spec.indexOf("=");
-  const key = spec.slice(0, eq < 0 ? spec.length : eq);
-  const value = spec.slice(eq + 1);
-  const keys = FILTERS.join(", ");
-  if (!(FILTERS as readonly string[]).includes(key)) {
-    const guess = nearest(key, [...FILTERS]);
-    throw new UsageError(`invalid --filter "${spec}": ${guess ? `did you mean "${guess}"? ` : ""}tsnet ps filters by ${keys} (e.g. --filter status=exited)`);
-  }
-  if (eq < 0 || value === "") throw new UsageError(`invalid --filter "${spec}": give KEY=VALUE, e.g. --filter ${key === "label" ? "label=tier=web" : `${key}=${key === "status" ? "exited" : "web"}`}`);
-  switch (key as FilterKey) {
+  const { key, value } = splitFilter(spec, FILTERS, "tsnet ps", (k) => (k === undefined || k === "status" ? "status=exited" : k === "label" ? "label=tier=web" : `${k}=web`));
+  switch (key) {
     case "id":
       return ["id", (r) => r.id.startsWith(value)];
     case "name": {
-      // A regular expression, matched anywhere in the name, as Docker's is.
-      let re: RegExp;
-      try {
-        re = new RegExp(value);
-      } catch {
-        throw new UsageError(`invalid --filter "${spec}": "${value}" is not a regular expression`);
-      }
+      const re = filterRegexp(spec, value);
       return ["name", (r) => re.test(r.name) || re.test(`/${r.name}`)];
     }
     case "status":
       if (!STATES.includes(value)) throw new UsageError(`invalid --filter "${spec}": a status is one of ${STATES.join(", ")}`);
       return ["status", (r) => r.status === value];
     case "label": {
-      const i = value.indexOf("=");
-      const k = i < 0 ? value : value.slice(0, i);
-      return ["label", (r) => {
-        const labels = r.config?.labels ?? {};
-        return Object.hasOwn(labels, k) && (i < 0 || labels[k] === value.slice(i + 1));
-      }];
+      const has = labelTest(value);
+      return ["label", (r) => has(r.config?.labels ?? {})];
     }
     case "network":
       return ["network", (r) => networksOf(r).some((n) => n.name === value || (/^[0-9a-f]+$/.test(value) && n.id?.startsWith(value)))];
@@ -146,17 +128,9 @@ function filterTest(spec: string): [FilterKey, Test] {
   }
 }
 
-/**
- * Docker's semantics: the same key given twice matches either value, except label, whose every
- * filter must match (a container has many labels); different keys must all match.
- */
+/** The --filter values as one test, by Docker's rule (src/cli/filter.ts). */
 function filterOf(specs: string[]): Test {
-  const byKey = new Map<FilterKey, Test[]>();
-  for (const spec of specs) {
-    const [key, test] = filterTest(spec);
-    byKey.set(key, [...(byKey.get(key) ?? []), test]);
-  }
-  return (r) => [...byKey].every(([key, tests]) => (key === "label" ? tests.every((t) => t(r)) : tests.some((t) => t(r))));
+  return combineFilters(specs, filterTest);
 }
 
 export default defineCommand({

@@ -18,6 +18,7 @@ import { describePort } from "../ip/port.ts";
 import type { NetworkMode, RunConfig } from "../state/containers.ts";
 import { parseIp } from "../ip/addr.ts";
 import { parseMac } from "../network/bridge.ts";
+import { staticAddress } from "../network/sandbox.ts";
 import { mark } from "../errors/trace.ts";
 
 export const OPTIONS = {
@@ -192,13 +193,11 @@ export function runOptions(values: Values<typeof OPTIONS>, command: string[]): R
   };
   if (values.ip !== undefined) {
     if (mode !== "bridge") refuseWith("--ip", "an address is leased on a bridge network only");
-    const a = parseIp(values.ip);
-    if (a?.family !== 4) throw new UsageError(`invalid --ip "${values.ip}": give an IPv4 address, e.g. --ip 10.78.0.10${a ? " (an IPv6 address goes in --ip6)" : ""}`);
+    staticAddress(values.ip, 4);
   }
   if (values.ip6 !== undefined) {
     if (mode !== "bridge") refuseWith("--ip6", "an address is leased on a bridge network only");
-    const a = parseIp(values.ip6);
-    if (a?.family !== 6) throw new UsageError(`invalid --ip6 "${values.ip6}": give an IPv6 address, e.g. --ip6 fd00:80::10${a ? " (an IPv4 address goes in --ip)" : ""}`);
+    staticAddress(values.ip6, 6);
   }
   if (values["mac-address"] !== undefined) {
     if (mode !== "bridge") refuseWith("--mac-address", "only a bridge network gives the container an interface of its own");

@@ -168,3 +168,6 @@ export function sizeOf(p: IpPrefix): bigint {
 export function sameIp(a: IpAddress, b: IpAddress): boolean {
   return a.family === b.family && a.value === b.value;
 }
+
+/** IPv6 link-local space: no network's (every IPv6 link has an address and a route in it). */
+export const LINK_LOCAL_V6: IpPrefix = parsePrefix("fe80::/10")!;

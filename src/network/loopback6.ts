@@ -69,13 +69,17 @@ function flush(s: Bun.Socket<End>): void {
   if (d.finIn && d.finOut) s.end();
 }
 
+function joined(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
 function send(to: Bun.Socket<End>, chunk: Uint8Array): void {
   const d = to.data;
   if (d.closed) return;
-  const out = new Uint8Array(d.out.length + chunk.length);
-  out.set(d.out);
-  out.set(chunk, d.out.length);
-  d.out = out;
+  d.out = joined(d.out, chunk);
   if (d.out.length > MAX_PENDING) {
     to.terminate();
     d.peer?.terminate();
@@ -123,6 +127,12 @@ function finished(s: Bun.Socket<End>): void {
  */
 export function relayLoopback6(port: number, containerPort: number, target: () => IpAddress | undefined): Relay {
   let open = 0;
+  // What both ends of a pair do alike: write on, pass a FIN on, and end on an error.
+  const either = {
+    drain: (s: Bun.Socket<End>) => guarded(s, () => flush(s)),
+    end: (s: Bun.Socket<End>) => guarded(s, () => finished(s)),
+    error: (s: Bun.Socket<End>) => s.terminate(),
+  };
   const onError = (e: unknown) => warn(`relay [::1]:${port}: ${(e as Error).message}`);
   // reusePort is honoured by Bun.listen (SO_REUSEPORT) though its types name it only for connect.
   const options: Bun.TCPSocketListenOptions<End> & { reusePort: boolean } = {
@@ -155,17 +165,9 @@ export function relayLoopback6(port: number, containerPort: number, target: () =
               data(u, chunk) {
                 guarded(u, () => send(c, chunk));
               },
-              drain(u) {
-                guarded(u, () => flush(u));
-              },
-              end(u) {
-                guarded(u, () => finished(u));
-              },
+              ...either,
               close(u) {
                 if (u.data) closed(u);
-              },
-              error(u) {
-                u.terminate();
               },
               connectError() {
                 c.terminate();
@@ -182,27 +184,15 @@ export function relayLoopback6(port: number, containerPort: number, target: () =
           const u = c.data.peer;
           if (u) return send(u, chunk);
           // Held until the container end is open: the same cap applies.
-          const early = c.data.early ?? new Uint8Array(0);
-          const out = new Uint8Array(early.length + chunk.length);
-          out.set(early);
-          out.set(chunk, early.length);
-          c.data.early = out;
+          const out = (c.data.early = joined(c.data.early ?? new Uint8Array(0), chunk));
           if (out.length > MAX_PENDING) c.terminate();
           else if (out.length > HIGH_WATER) (c as unknown as Pausable).pause();
         });
       },
-      drain(c) {
-        guarded(c, () => flush(c));
-      },
-      end(c) {
-        guarded(c, () => finished(c));
-      },
+      ...either,
       close(c) {
         if (c.data.counted) open--;
         closed(c);
-      },
-      error(c) {
-        c.terminate();
       },
     },
   };

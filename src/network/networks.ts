@@ -5,7 +5,7 @@
 import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
 import { warn } from "../errors/notice.ts";
 import {
-  contains, formatIp, formatPrefix, nth, overlaps, parseIp, parsePrefix, sizeOf, type IpAddress, type IpPrefix,
+  LINK_LOCAL_V6, contains, formatIp, formatPrefix, nth, overlaps, parseIp, parsePrefix, sizeOf, type IpAddress, type IpPrefix,
 } from "../ip/addr.ts";
 import { ensureNatTable, natTableExists } from "../nat/portmap.ts";
 import type { NatNetwork } from "../nat/ruleset.ts";
@@ -221,7 +221,6 @@ const RESERVED = [
   // IPv6: the unspecified and loopback addresses, IPv4-mapped space, link-local, multicast.
   ["::/127", "unspecified and loopback"], ["::ffff:0:0/96", "IPv4-mapped"], ["fe80::/10", "link-local"], ["ff00::/8", "multicast"],
 ].map(([range, what]) => ({ range: parsePrefix(range!)!, what: what! }));
-const LINK_LOCAL_V6 = parsePrefix("fe80::/10")!;
 
 /** Refuses a subnet that is reserved or overlaps another network or a route of the host, naming it. */
 function refuseOverlap(net: Pick<NetworkRecord, "name" | "builtin">, subnet: IpPrefix, others: readonly NetworkRecord[], subnetWord = "--subnet"): void {

@@ -38,6 +38,11 @@ export function portsOn(net: NetworkRecord, requests: readonly PortRequest[]): P
   return ports;
 }
 
+/** Where a relay of [::1] sends a connection: the container's IPv6 address, else its IPv4 one. */
+export function relayTarget(addresses: readonly IpAddress[]): IpAddress | undefined {
+  return addresses.find((a) => a.family === 6) ?? addresses.find((a) => a.family === 4);
+}
+
 /** The endpoint's addresses, as the record holds them (IPv4 and IPv6 leases alike). */
 export function addressesOf(ips: readonly EndpointIp[] | undefined): IpAddress[] {
   return (ips ?? []).flatMap((i) => {
@@ -80,8 +85,7 @@ export function attachmentPorts(a: CniAttachment): AimedPort[] {
  */
 export function portsHeld(rec: ContainerRecord, kernel: ReadonlyMap<string, AimedPort[]> = publishedPortsByOwner()): AimedPort[] {
   const held = [...(kernel.get(rec.id.slice(0, 12)) ?? [])];
-  const to = addressesOf(rec.endpoints?.[0]?.ips);
-  const target = to.find((a) => a.family === 6) ?? to[0];
+  const target = relayTarget(addressesOf(rec.endpoints?.[0]?.ips));
   if (target) for (const p of rec.ports ?? []) if (sameIp(p.hostIp, LOOPBACK_V6)) held.push({ ...p, containerIp: target });
   return held.sort(portOrder);
 }

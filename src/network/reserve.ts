@@ -17,7 +17,7 @@ import { ipBytes, sameIp, type IpAddress } from "../ip/addr.ts";
 import { LOOPBACK_V6, clashes, describePort, formatHostPort, isAnyAddress, type PublishedPort } from "../ip/port.ts";
 import { listRecords } from "../state/containers.ts";
 import { relayLoopback6, type Relay } from "./loopback6.ts";
-import { notHostAddress } from "./publish.ts";
+import { notHostAddress, relayTarget } from "./publish.ts";
 
 export interface Reservation {
   port: PublishedPort;
@@ -29,12 +29,9 @@ export interface Reservation {
 /** Where a relay of [::1] sends a connection: the container's addresses, once it has them. */
 export type RelayTarget = () => readonly IpAddress[];
 
-/** The address a relayed connection goes to: IPv6 if the container has one. */
+/** The address a relayed connection goes to, asked per connection. */
 function relayTo(target: RelayTarget): () => IpAddress | undefined {
-  return () => {
-    const all = target();
-    return all.find((a) => a.family === 6) ?? all.find((a) => a.family === 4);
-  };
+  return () => relayTarget(target());
 }
 
 function hold(p: PublishedPort, port: number, target: RelayTarget): Reservation {

@@ -154,24 +154,26 @@ export function checkStaticIp(net: NetworkRecord, ip: IpAddress, what = "--ip"):
   }
 }
 
+/** `--ip` (family 4) or `--ip6` (6) as an address of its family; one line naming the flag otherwise. */
+export function staticAddress(text: string, family: 4 | 6): IpAddress {
+  const a = parseIp(text);
+  if (a?.family === family) return a;
+  const [flag, example, other] = family === 4 ? ["--ip", "10.78.0.10", "an IPv6 address goes in --ip6"] : ["--ip6", "fd00:80::10", "an IPv4 address goes in --ip"];
+  throw new UsageError(`invalid ${flag} "${text}": give an IPv${family} address, e.g. ${flag} ${example}${a ? ` (${other})` : ""}`);
+}
+
 /**
  * `--ip` and `--ip6` as text, parsed and checked against the network before anything is made:
  * each of its own family, `--ip6` only on a dual-stack network, both inside the network.
  */
 export function staticAddresses(net: NetworkRecord, ip?: string, ip6?: string): { ip?: IpAddress; ip6?: IpAddress } {
   const out: { ip?: IpAddress; ip6?: IpAddress } = {};
-  if (ip !== undefined) {
-    const a = parseIp(ip);
-    if (!a || a.family !== 4) throw new UsageError(`invalid --ip "${ip}": give an IPv4 address, e.g. --ip 10.78.0.10${a ? " (an IPv6 address goes in --ip6)" : ""}`);
-    out.ip = a;
-  }
+  if (ip !== undefined) out.ip = staticAddress(ip, 4);
   if (ip6 !== undefined) {
-    const a = parseIp(ip6);
-    if (!a || a.family !== 6) throw new UsageError(`invalid --ip6 "${ip6}": give an IPv6 address, e.g. --ip6 fd00:80::10${a ? " (an IPv4 address goes in --ip)" : ""}`);
+    out.ip6 = staticAddress(ip6, 6);
     if (!subnetsOf(net).some((s) => s.subnet.family === 6)) {
       throw new UsageError(`--ip6 ${ip6}: network ${net.name} has no IPv6 subnet: use a network made with tsnet network create --ipv6`);
     }
-    out.ip6 = a;
   }
   if ((out.ip || out.ip6) && net.builtin) {
     throw new UsageError(`${out.ip ? "--ip" : "--ip6"} is supported on user-defined networks only: create one with tsnet network create NAME`);

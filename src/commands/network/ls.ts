@@ -1,10 +1,10 @@
 import { defineCommand } from "../../cli/command.ts";
+import { combineFilters, filterRegexp, labelTest, splitFilter } from "../../cli/filter.ts";
 import { execute, parseFormat, templateRows } from "../../cli/format.ts";
 import { out } from "../../cli/output.ts";
 import { requireRoot } from "../../cli/root.ts";
 import { attachedContainers } from "../../container/attach.ts";
 import { UsageError } from "../../errors/errors.ts";
-import { nearest } from "../../errors/suggest.ts";
 import { allNetworks } from "../../network/networks.ts";
 import { listAttachments } from "../../state/cni.ts";
 import { hasLeases } from "../../state/leases.ts";
@@ -21,41 +21,23 @@ const EXAMPLE: Record<FilterKey, string> = {
   dangling: "dangling=true", driver: "driver=bridge", id: "id=3f2a", label: "label=team=web", name: "name=back", scope: "scope=local", type: "type=custom",
 };
 
-/** A regular expression matched anywhere, as Docker's name and id filters are. */
-function regexp(spec: string, value: string): RegExp {
-  try {
-    return new RegExp(value);
-  } catch {
-    throw new UsageError(`invalid --filter "${spec}": "${value}" is not a regular expression`);
-  }
-}
-
 /** One --filter KEY=VALUE as a test; a bad one is refused before anything is read. */
 function filterTest(spec: string): [FilterKey, Test] {
-  const eq = spec.indexOf("=");
-  const key = spec.slice(0, eq < 0 ? spec.length : eq);
-  const value = spec.slice(eq + 1);
-  if (!(NETWORK_FILTERS as readonly string[]).includes(key)) {
-    const guess = nearest(key, [...NETWORK_FILTERS]);
-    throw new UsageError(`invalid --filter "${spec}": ${guess ? `did you mean "${guess}"? ` : ""}tsnet network ls filters by ${NETWORK_FILTERS.join(", ")} (e.g. --filter type=custom)`);
-  }
-  const k = key as FilterKey;
-  if (eq < 0 || value === "") throw new UsageError(`invalid --filter "${spec}": give KEY=VALUE, e.g. --filter ${EXAMPLE[k]}`);
+  const { key: k, value } = splitFilter(spec, NETWORK_FILTERS, "tsnet network ls", (key) => EXAMPLE[key ?? "type"]);
   switch (k) {
     case "driver":
       return [k, (n) => n.driver === value];
     case "id": {
-      const re = regexp(spec, value);
+      const re = filterRegexp(spec, value);
       return [k, (n) => re.test(n.id)];
     }
     case "name": {
-      const re = regexp(spec, value);
+      const re = filterRegexp(spec, value);
       return [k, (n) => re.test(n.name)];
     }
     case "label": {
-      const i = value.indexOf("=");
-      const key = i < 0 ? value : value.slice(0, i);
-      return [k, (n) => Object.hasOwn(n.labels, key) && (i < 0 || n.labels[key] === value.slice(i + 1))];
+      const has = labelTest(value);
+      return [k, (n) => has(n.labels)];
     }
     case "scope":
       // Docker's scopes; every network of tsnet's is local to its host.
@@ -73,18 +55,9 @@ function filterTest(spec: string): [FilterKey, Test] {
   }
 }
 
-/**
- * The --filter values as one test, with Docker's rule: the same key given twice matches either
- * value, except label, whose every filter must match (a network has many labels); different keys
- * must all match.
- */
+/** The --filter values as one test, by Docker's rule (src/cli/filter.ts). */
 export function networkFilter(specs: readonly string[]): Test {
-  const byKey = new Map<FilterKey, Test[]>();
-  for (const spec of specs) {
-    const [key, test] = filterTest(spec);
-    byKey.set(key, [...(byKey.get(key) ?? []), test]);
-  }
-  return (n, inUse) => [...byKey].every(([key, tests]) => (key === "label" ? tests.every((t) => t(n, inUse)) : tests.some((t) => t(n, inUse))));
+  return combineFilters(specs, filterTest);
 }
 
 /** A container, a CNI attachment or a lease (a run being set up) on the network, as prune counts them. */
