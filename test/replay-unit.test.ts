@@ -7,7 +7,7 @@ import { NetlinkSocket } from "../src/netlink/socket.ts";
 import { ReplayTransport, type Exchange } from "../src/netlink/replay.ts";
 import { closeNatSocket } from "../src/nat/portmap.ts";
 import { useTransport } from "../src/netlink/transport.ts";
-import { scenarios } from "./replay/scenarios.ts";
+import { scenarios, shared } from "./replay/scenarios.ts";
 
 describe("replayed kernel conversations", () => {
   for (const s of scenarios) {
@@ -16,7 +16,7 @@ describe("replayed kernel conversations", () => {
       const t = new ReplayTransport(rec.exchanges, s.name);
       let result: unknown;
       if (s.opensOwn) {
-        const restore = useTransport(() => t);
+        const restore = useTransport(() => shared(t));
         try {
           result = JSON.parse(JSON.stringify(s.run()));
         } finally {
