@@ -6,7 +6,7 @@ import {
   NETLINK_ROUTE, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI, NLM_F_REQUEST, NLMSG_DONE, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS,
 } from "../src/netlink/constants.ts";
 import { type NetlinkMessage } from "../src/netlink/reader.ts";
-import { ReplayTransport, ackFor, type Answer } from "../src/netlink/replay.ts";
+import { RecordingTransport, ReplayTransport, ackFor, type Answer } from "../src/netlink/replay.ts";
 import { NetlinkSocket } from "../src/netlink/socket.ts";
 import { NetlinkWriter } from "../src/netlink/writer.ts";
 
@@ -160,5 +160,101 @@ describe("replaying a record", () => {
     const nl = new NetlinkSocket(NETLINK_ROUTE, "rtnetlink (replay)", { transport: replay });
     const { w, seq, at } = request(nl);
     expect(() => nl.request(w, { seq, at, op: "add link", object: "veth-test" })).toThrow(/request 1 differs from the record at byte 0/);
+  });
+});
+
+describe("more of the socket", () => {
+  test("a query's answer is the message with its sequence number; others before it are skipped", () => {
+    const { nl } = socket((msgs) => [reply(RTM_NEWLINK, 0, msgs[0]!.seq - 1, "stale"), reply(RTM_NEWLINK, 0, msgs[0]!.seq, "eth0")]);
+    const { w, seq, at } = request(nl, RTM_GETLINK);
+    const m = nl.query(w, { seq, at, op: "get link", object: "eth0" });
+    expect([m.type, m.seq]).toEqual([RTM_NEWLINK, seq]);
+    expect(new TextDecoder().decode(new Uint8Array(m.view.buffer, m.view.byteOffset + 36, 4))).toBe("eth0");
+  });
+
+  test("a dump's error ack is thrown with its operation; a dump ended by a plain ack is empty", () => {
+    const failing = socket((msgs) => [ackFor(msgs[0]!, 95)]);
+    const r = request(failing.nl, RTM_GETLINK);
+    expect(() => failing.nl.dump(r.w, { seq: r.seq, at: r.at, op: "list links", object: "" }, () => {})).toThrow("list links: EOPNOTSUPP (Operation not supported)");
+    const acked = socket((msgs) => [ackFor(msgs[0]!)]);
+    const a = request(acked.nl, RTM_GETLINK);
+    const seen: number[] = [];
+    acked.nl.dump(a.w, { seq: a.seq, at: a.at, op: "list links", object: "" }, (m) => seen.push(m.type));
+    expect(seen).toEqual([]);
+  });
+
+  test("batches do not nest, and an empty batch sends nothing", () => {
+    const { nl, t } = socket((msgs) => msgs.map((m) => ackFor(m)));
+    nl.batch(() => {});
+    expect(t.sent.length).toBe(0);
+    expect(() => nl.batch(() => nl.batch(() => {}))).toThrow("netlink batches do not nest");
+    // The failed batch left nothing queued: the next request goes alone.
+    const { w, seq, at } = request(nl);
+    nl.request(w, { seq, at, op: "add link", object: "veth-test" });
+    expect(t.sent.length).toBe(1);
+  });
+
+  test("waitFor reads notifications until one matches; silence is false, not an error", () => {
+    const notes = [reply(RTM_NEWLINK, 0, 0, "a"), reply(RTM_NEWLINK, 0, 0, "b")];
+    const t = new ReplayTransport(() => []);
+    const nl = new NetlinkSocket(NETLINK_ROUTE, "notifications (test)", { transport: t });
+    // The transport's queue is filled by a send; a notification socket never sends, so fill it directly.
+    (t as unknown as { pending: Uint8Array[] }).pending = [...notes];
+    const names: string[] = [];
+    const name = (m: NetlinkMessage) => new TextDecoder().decode(new Uint8Array(m.view.buffer, m.view.byteOffset + 36, 1));
+    expect(nl.waitFor((m) => (names.push(name(m)), name(m) === "b"))).toBe(true);
+    expect(names).toEqual(["a", "b"]);
+    expect(nl.waitFor(() => true)).toBe(false);
+    expect(nl.waitFor(() => true, Date.now() - 1)).toBe(false);
+  });
+
+  test("the transport's port id and descriptor are the socket's; a closed replay refuses to send", () => {
+    const { nl, t } = socket((msgs) => msgs.map((m) => ackFor(m)));
+    expect([nl.portid, nl.fd]).toEqual([t.portid, -1]);
+    nl.close();
+    const { w, seq, at } = request(nl);
+    expect(() => nl.request(w, { seq, at, op: "add link", object: "veth-test" })).toThrow("sendto scripted rtnetlink (closed socket): EBADF");
+  });
+});
+
+describe("recording", () => {
+  test("every datagram sent and received is kept, in order, as hex; replaying the record gives the same answers", () => {
+    const inner = new ReplayTransport((msgs) => [reply(RTM_NEWLINK, NLM_F_MULTI, msgs[0]!.seq, "lo"), reply(NLMSG_DONE, NLM_F_MULTI, msgs[0]!.seq, "")]);
+    const rec = new RecordingTransport(inner);
+    const nl = new NetlinkSocket(NETLINK_ROUTE, "rtnetlink (recorded)", { transport: rec });
+    expect([rec.fd, rec.portid]).toEqual([-1, inner.portid]);
+    const dump = () => {
+      const w = nl.writer.reset();
+      const seq = nl.nextSeq();
+      const at = w.begin(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq);
+      w.struct(16);
+      w.end(at);
+      let n = 0;
+      nl.dump(w, { seq, at, op: "list links", object: "" }, () => n++);
+      return { n, seq };
+    };
+    const first = dump();
+    expect(first.n).toBe(1);
+    expect(rec.exchanges.length).toBe(1);
+    expect(rec.exchanges[0]!.sent).toBe(Buffer.from(inner.sent[0]!).toString("hex"));
+    expect(rec.exchanges[0]!.received.length).toBe(2);
+    nl.close();
+    // The record replayed: same request (another seq), same answers, under the new seq.
+    const replay = new ReplayTransport(rec.exchanges, "replayed");
+    const again = new NetlinkSocket(NETLINK_ROUTE, "rtnetlink (replayed)", { transport: replay });
+    const w = again.writer.reset();
+    const seq = again.nextSeq() + 1000;
+    const at = w.begin(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq);
+    w.struct(16);
+    w.end(at);
+    let n = 0;
+    again.dump(w, { seq, at, op: "list links", object: "" }, (m) => {
+      expect(m.seq).toBe(seq);
+      n++;
+    });
+    expect(n).toBe(1);
+    expect(replay.finished).toBe(true);
+    // One request more than the record holds.
+    expect(() => again.dump(w, { seq, at, op: "list links", object: "" }, () => {})).toThrow(/request 2 is beyond the record's 1/);
   });
 });
