@@ -54,14 +54,18 @@ export class Attrs {
   raw(type: number): DataView | undefined {
     return this.map.get(type);
   }
+  // A value too short for its type reads as absent: never past the attribute, whatever its nla_len.
   u8(type: number): number | undefined {
-    return this.map.get(type)?.getUint8(0);
+    const v = this.map.get(type);
+    return v && v.byteLength >= 1 ? v.getUint8(0) : undefined;
   }
   u32(type: number): number | undefined {
-    return this.map.get(type)?.getUint32(0, true);
+    const v = this.map.get(type);
+    return v && v.byteLength >= 4 ? v.getUint32(0, true) : undefined;
   }
   be32(type: number): number | undefined {
-    return this.map.get(type)?.getUint32(0, false);
+    const v = this.map.get(type);
+    return v && v.byteLength >= 4 ? v.getUint32(0, false) : undefined;
   }
   str(type: number): string | undefined {
     const v = this.map.get(type);
