@@ -230,3 +230,9 @@ export function sysctlKey(...segments: string[]): string {
 export function sysctlPath(key: string): string {
   return `/proc/sys/${key.replace(/[./]/g, (c) => (c === "." ? "/" : "."))}`;
 }
+
+/** A MAC's bytes from its text, "02:74:0a:4d:00:02"; throws on anything else. */
+export function macBytes(text: string): Uint8Array {
+  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text)) throw new RangeError(`"${text}" is not a MAC address`);
+  return new Uint8Array(text.split(":").map((x) => Number.parseInt(x, 16)));
+}
