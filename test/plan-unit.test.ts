@@ -143,3 +143,30 @@ describe("sysctl keys", () => {
     expect(sysctlPath("net.ipv4.ip_forward")).toBe("/proc/sys/net/ipv4/ip_forward");
   });
 });
+
+describe("planNetworkUp", () => {
+  const { planNetworkUp } = require("../src/plan/network.ts") as typeof import("../src/plan/network.ts");
+  const table = natTable({ table: "tsnet", networks: [{ name: "bridge", bridge: "tsnet0", internal: false, subnets: [{ net: 0x0a4d0000, prefix: 16 }] }] });
+  const req = { name: "bridge", bridge: "tsnet0", mac: "02:74:0a:4d:00:01", gateways: [{ address: ip("10.77.0.1"), prefix: 16 }], icc: true, table };
+  test("first use: table, forwarding, the bridge, its gateway, then route_localnet", () => {
+    const p = planNetworkUp({ table: { exists: false, rules: [], held: new Map() }, ports: [] }, req);
+    expect(p.ops.map((o) => o.op)).toEqual(["nft-table", "sysctl", "link-add", "addr-add", "sysctl"]);
+    expect(strip(p.ops.slice(1))).toEqual([
+      { op: "sysctl", key: "net.ipv4.ip_forward", value: "1" },
+      { op: "link-add", name: "tsnet0", kind: "bridge", up: true, mac: "02:74:0a:4d:00:01" },
+      { op: "addr-add", dev: "tsnet0", address: ip("10.77.0.1"), prefix: 16 },
+      { op: "sysctl", key: "net.ipv4.conf.tsnet0.route_localnet", value: "1" },
+    ]);
+  });
+  test("a bridge that is there but down, holding its gateway, with a container's veth on it", () => {
+    const p = planNetworkUp({ bridge: { kind: "bridge", up: false, addresses: [ip("10.77.0.1")] }, table: { exists: false, rules: [], held: new Map() }, ports: ["veth1f2e3d4"] }, { ...req, icc: false });
+    expect(strip(p.ops.slice(1))).toEqual([
+      { op: "sysctl", key: "net.bridge.bridge-nf-call-iptables", value: "1", ifMissing: expect.stringContaining("br_netfilter") },
+      { op: "sysctl", key: "net.bridge.bridge-nf-call-ip6tables", value: "1", ifMissing: expect.stringContaining("br_netfilter") },
+      { op: "sysctl", key: "net.ipv4.ip_forward", value: "1" },
+      { op: "link-set", dev: "tsnet0", up: true },
+      { op: "guard", dev: "veth1f2e3d4" },
+      { op: "sysctl", key: "net.ipv4.conf.tsnet0.route_localnet", value: "1" },
+    ]);
+  });
+});
