@@ -52,7 +52,7 @@ export function planNetworkUp(read: NetworkUpRead, req: NetworkUpRequest): Plan 
       why: `the bridge ${req.bridge}, up, its containers' veths attach to it`,
     });
   } else if (!read.bridge.up) {
-    ops.push({ op: "link-set", dev: req.bridge, up: true, why: `${req.bridge} up` });
+    ops.push({ op: "link-set", dev: req.bridge, up: true, why: `${req.bridge} up again (it was there, down)` });
   }
   if (dual) ops.push({ op: "sysctl", key: sysctlKey("net", "ipv6", "conf", req.bridge, "disable_ipv6"), value: "0", why: `IPv6 on ${req.bridge} (a host whose default is disable_ipv6=1 would refuse the gateway)` });
   for (const g of req.gateways) {
