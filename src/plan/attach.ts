@@ -151,3 +151,12 @@ export function planUnpublish(owner: { tag: string; name: string }, ports: reado
   if (!del.length) return { ops: [] };
   return { ops: [{ op: "nft-elements", family: "inet", table: NAT_TABLE, delete: del, why: `${owner.name}'s published ports leave tsnet's DNAT maps` }] };
 }
+
+/**
+ * CNI ADD: the attach of the runtime's namespace (given by path, so nothing is known of it but
+ * what was read), then its port mappings published.
+ */
+export function planCniAdd(read: AttachRead, req: AttachRequest, owner: { tag: string; name: string }, ports: readonly AimedPort[]): AttachPlan {
+  const attach = planAttach(read, req);
+  return { ...attach, ops: [...attach.ops, ...planPublish(owner, ports).ops] };
+}
