@@ -546,6 +546,7 @@ export function spawnIn(live: Live, command: string[], stdio: Stdio, extras: Spa
   // share the owner's through its mount namespace, and --network host keeps the host's.
   if (rec.mode === "bridge" || rec.mode === "none") ns = { private: { ...writeEtcFiles(rec), sysfs: true } };
   else if (rec.joined) ns = { joinPid: livePidOf(rec.joined.id) };
+  mark("etc");
   return spawnInNamespace(live.sandbox?.ns.fd ?? live.joinedFd, command, stdio, { ...extras, cgroup: rec.cgroup }, ns);
 }
 
@@ -577,6 +578,7 @@ export function spawnInNamespace(fd: number | undefined, command: string[], stdi
   const start = () => {
     // With a terminal, Bun's child calls setsid itself and then TIOCSCTTY on the pty's slave:
     // the command leads a session whose controlling terminal that is (job control works).
+    mark("mounts");
     const child = spawnChild(command, {
       env: extras.env, cwd: extras.cwd ?? START_CWD, detached: true, cgroup: extras.cgroup,
       ...(extras.terminal ? { terminal: extras.terminal } : { stdio }),

@@ -15,6 +15,7 @@ import { loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "..
 import { TsnetError } from "../errors/errors.ts";
 import { containerAlive, finishContainer, spawnIn, started, track, type Live, type Running, type Stdio } from "./lifecycle.ts";
 import { startTime } from "./proc.ts";
+import { mark } from "../errors/trace.ts";
 import { Backoff, shouldRestart } from "./restart.ts";
 
 /** What the command is: the same for every run. */
@@ -89,6 +90,7 @@ export class Managed {
       done();
     }
     this.startedAt = Date.now();
+    mark("spawned");
     return { child, running: track(this.live, child) };
   }
 
@@ -116,6 +118,7 @@ export class Managed {
     let running = first;
     for (;;) {
       let code = await running.ended;
+      mark("exited");
       for (;;) {
         const next = this.decide(code, Date.now() - this.startedAt);
         if (next === "finish") return this.finish(code);
@@ -141,6 +144,7 @@ export class Managed {
     this.finished = true;
     try {
       finishContainer(this.live, code);
+      mark("finished");
     } finally {
       this.hooks.ended?.(code, true);
     }

@@ -31,6 +31,11 @@ export interface Pending {
    * generation or a failed commit is reported against it); do not wait for a success ack.
    */
   errorOnly?: boolean;
+  /**
+   * Called with each message other than the ack that carries this request's sequence number
+   * (what NLM_F_ECHO sends back: the object as made), before the ack.
+   */
+  onReply?: (m: NetlinkMessage) => void;
 }
 
 /**
@@ -95,7 +100,11 @@ export class NetlinkSocket {
     while (left > 0) {
       for (const m of this.read()) {
         const p = waiting.get(m.seq);
-        if (!p || m.type !== NLMSG_ERROR) continue;
+        if (!p) continue;
+        if (m.type !== NLMSG_ERROR) {
+          p.onReply?.(m);
+          continue;
+        }
         waiting.delete(m.seq);
         const err = -m.view.getInt32(NLMSG_HDRLEN, true);
         if (err !== 0) throw this.ackError(m, err, p, w);

@@ -22,6 +22,10 @@ import type { NetworkRecord } from "../state/networks.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
 import { formatMac, macFor } from "./bridge.ts";
 import { addLoopbackGuard } from "./guard.ts";
+import { planAttach, type AttachPlan } from "../plan/attach.ts";
+import { Committer, type CommitEnv } from "../plan/commit.ts";
+import { linkKey } from "../plan/ops.ts";
+import { natSocket } from "../nat/portmap.ts";
 import { hostRtnl, setSysctl } from "./host.ts";
 import { leaseRange, networkUp, subnetsOf, usableRange, type Subnet } from "./networks.ts";
 
@@ -274,7 +278,25 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
   const mac = o.mac ?? macFor(leased[0]!.address);
   // isGateway false: the bridge has no address, so nothing routes through it.
   const gatewayOf = (sub: Subnet) => (net.isGateway === false ? undefined : sub.gateway);
-  const gateway = leased[0] && gatewayOf(leased[0].sub);
+  const netns = sb ? sb.ns.name : (owner.netns ?? "the namespace");
+  let plan: AttachPlan;
+  try {
+    // What the namespace has: in one of this run's own making, nothing; in one given by path (a
+    // CNI runtime's, a `network connect`), whether an earlier network or plugin gave a default route.
+    const defaultRoutes = fresh || net.internal ? [] : leased.map((l) => l.sub.subnet.family).filter((f) =>
+      routeList(inside, f === 4 ? AF_INET : AF_INET6).some((r) => r.dstLen === 0 && r.table === RT_TABLE_MAIN));
+    plan = planAttach({ defaultRoutes }, {
+      netns, fresh, loUp: sb?.loDown === true,
+      network: { name: net.name, bridge: net.bridge!, mtu: net.mtu, internal: net.internal },
+      hostVeth: w.hostVeth, ifname, mac: formatMac(mac),
+      leased: leased.map(({ address, sub }) => ({ address, prefix: sub.subnet.prefix, gateway: gatewayOf(sub) })),
+      hairpin: net.hairpin ?? o.hairpin ?? false,
+      routes: o.routes,
+    });
+  } catch (e) {
+    undoLeases();
+    throw e;
+  }
   const ep: Endpoint = {
     networkId: net.id,
     network: net.name,
@@ -294,13 +316,13 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
   owner.endpoints.push(ep);
   owner.save();
   try {
+    const c = new Committer(commitEnv(netns, nsFd, inside, w.bridgeIndex, net.bridge!), plan);
+    const [veth, ...rest] = plan.ops;
     // One message makes both ends: the host end attached to the bridge and up, the container end
-    // born inside the namespace under its final name (so no rename or move is needed).
+    // born inside the namespace under its final name (so no rename or move is needed). It comes
+    // back with its ifindex (NLM_F_ECHO), which the guard needs.
     try {
-      linkAdd(host, {
-        name: ep.hostVeth, kind: "veth", master: w.bridgeIndex, up: true, mtu: net.mtu,
-        peer: { name: ep.ifname, nsFd, mac, mtu: net.mtu, ...(fresh && { index: FIRST_IFINDEX }) },
-      });
+      c.run([veth!]);
     } catch (e) {
       // The kernel numbers a bridge's ports in 10 bits (BR_MAX_PORTS), and says only EXFULL.
       if (isErrno(e, EXFULL)) {
@@ -310,59 +332,13 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
     }
     ep.vethMade = true;
     crashPoint("after-veth");
-    const port = linkGet(host, ep.hostVeth);
-    if (!port) throw new KernelError("find link", ep.hostVeth, ENODEV, "it vanished while being set up");
-    // The loopback guard on the container's way in, before its end goes up (src/network/guard.ts).
-    addLoopbackGuard(host, port.index, ep.hostVeth);
-    // A container reaching its own published port through a host address is DNAT-ed on the
-    // bridge back out of the port it came in by, which a bridge allows only in hairpin mode.
-    if (net.hairpin ?? o.hairpin) bridgePortHairpin(host, port.index, true, ep.hostVeth);
-    let index = FIRST_IFINDEX;
-    if (!fresh) {
-      const link = linkGet(inside, ep.ifname);
-      if (!link) throw new KernelError("find link", `${ep.ifname} in ${owner.netns ?? "the namespace"}`, ENODEV);
-      index = link.index;
-    }
-    // The first network with a way out gives the default route; an internal one never does.
-    // In a namespace of this run's own there is none yet; in one given by path (a CNI runtime's,
-    // a `network connect`) the namespace says whether an earlier network or plugin gave one.
-    const extra = o.routes ?? [];
-    // A default route per family of the network, by that rule each.
-    const defaults = leased.flatMap(({ sub }) => {
-      const gw = gatewayOf(sub);
-      const family = sub.subnet.family;
-      if (gw === undefined || net.internal || extra.some((r) => r.dst.prefix === 0 && r.dst.family === family)) return [];
-      if (!fresh && routeList(inside, family === 4 ? AF_INET : AF_INET6).some((r) => r.dstLen === 0 && r.table === RT_TABLE_MAIN)) return [];
-      return [gw];
-    });
-    // noDefaultRoute speaks of the first family's (IPv4's) default route, as it always has.
-    const route = defaults.some((g) => g.family === leased[0]?.sub.subnet.family);
-    // An IPv4-only network: the interface gets no IPv6 at all (no link-local address, no router
-    // solicitations), as Docker 26+ does; on a dual-stack one IPv6 is made sure to be on. Before
-    // the link goes up, so it never sends a packet with IPv6 on. (No file without IPv6 in the
-    // kernel: nothing to turn off.)
-    inNetns(nsFd, () => setSysctl(`/proc/sys/net/ipv6/conf/${ep.ifname}/disable_ipv6`, !leased.some((l) => l.sub.subnet.family === 6)));
-    // One round trip for all of it. The peer cannot be brought up in the creating message (the
-    // kernel has not paired the ends yet at that point), so it goes up here.
-    inside.batch(() => {
-      if (sb?.loDown) linkSet(inside, LOOPBACK_IFINDEX, { up: true }, "lo");
-      linkSet(inside, index, { up: true }, ep.ifname);
-      for (const l of leased) addrAdd(inside, index, l.address, l.sub.subnet.prefix, ep.ifname);
-      for (const gw of defaults) routeAdd(inside, { dstLen: 0, gateway: gw, oif: index }, owner.what);
-    });
+    // The guard (before the peer goes up) and hairpin on the host socket, disable_ipv6 inside,
+    // then lo, eth0, addresses and routes inside in one round trip.
+    c.run(rest);
     if (sb) sb.loDown = false;
-    for (const r of extra) {
-      if (!leased.some((l) => l.sub.subnet.family === r.dst.family)) {
-        throw new UsageError(`route ${formatPrefix(r.dst)} is IPv${r.dst.family} and network ${net.name} has no IPv${r.dst.family} subnet: leave the route out or give the network one`);
-      }
-      const gw = r.gw ?? (r.dst.family === 4 ? gateway : leased.map((l) => gatewayOf(l.sub)).find((g) => g?.family === r.dst.family));
-      if (!gw) throw new UsageError(`route ${formatPrefix(r.dst)} has no gateway and network ${net.name} has none (isGateway false): give the route a "gw"`);
-      routeAdd(inside, { dst: nth(r.dst, 0n), dstLen: r.dst.prefix, gateway: gw, oif: index }, owner.what);
-    }
-    const no6 = leased.some((l) => l.sub.subnet.family === 6) && !defaults.some((g) => g.family === 6);
-    if (!route || no6) {
-      if (!route) ep.noDefaultRoute = true;
-      if (no6) ep.noDefaultRoute6 = true;
+    if (plan.noDefaultRoute || plan.noDefaultRoute6) {
+      if (plan.noDefaultRoute) ep.noDefaultRoute = true;
+      if (plan.noDefaultRoute6) ep.noDefaultRoute6 = true;
       owner.save();
     }
     return ep;
@@ -374,6 +350,24 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
     }
     throw e;
   }
+}
+
+/**
+ * How a plan of one namespace is committed: the host's socket, the namespace's own (by the name
+ * the plan gives it) and its fd, the bridge's ifindex as networkUp found it, the guard.
+ */
+function commitEnv(netns: string, nsFd: number, inside: NetlinkSocket, bridgeIndex: number, bridge: string): CommitEnv {
+  return {
+    rtnl: (ns) => (ns === undefined ? hostRtnl() : ns === netns ? inside : refuse(ns)),
+    nft: (ns) => (ns === undefined ? natSocket() : refuse(ns)),
+    nsFd: (ns) => (ns === netns ? nsFd : refuse(ns)),
+    guard: addLoopbackGuard,
+    known: { [linkKey(undefined, bridge)]: bridgeIndex },
+  };
+}
+
+function refuse(ns: string): never {
+  throw new TsnetError(`a plan named namespace ${ns}, which this commit does not hold`);
 }
 
 /**

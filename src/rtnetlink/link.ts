@@ -1,4 +1,4 @@
-import { NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_HDRLEN } from "../netlink/constants.ts";
+import { NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { Attrs, type NetlinkMessage } from "../netlink/reader.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
 import { KernelError } from "../errors/errors.ts";
@@ -70,13 +70,39 @@ function linkBody(w: NetlinkWriter, spec: LinkSpec): void {
   }
 }
 
-export function linkAdd(nl: NetlinkSocket, spec: LinkSpec): void {
-  const w = nl.writer.reset();
+/**
+ * Makes a link. With `made`, the request carries NLM_F_ECHO and `made` is given the new link as
+ * the kernel sends it back (Linux 6.3+; an older kernel only acks, and `made` is not called), so
+ * its ifindex needs no lookup.
+ */
+export function linkAdd(nl: NetlinkSocket, spec: LinkSpec, made?: (link: LinkInfo) => void): void {
+  const w = nl.startRequest();
   const seq = nl.nextSeq();
-  const at = w.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq);
+  const at = w.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL | (made ? NLM_F_ECHO : 0), seq);
   linkBody(w, spec);
   w.end(at);
-  nl.request(w, { seq, at, op: `add ${spec.kind ?? "link"}`, object: spec.name });
+  const onReply = made && ((m: NetlinkMessage) => {
+    if (m.type !== RTM_NEWLINK) return;
+    const link = parseLink(m);
+    if (link.name === spec.name) made(link);
+  });
+  nl.request(w, { seq, at, op: `add ${spec.kind ?? "link"}`, object: spec.name, ...(onReply && { onReply }) });
+}
+
+// RTM_NEWLINK (no NLM_F_CREATE): ifinfomsg with index 0, IFLA_IFNAME: the kernel finds the link
+// by name, so a change needs no lookup of its ifindex first.
+/** Changes an existing link named by name: up/down, master (by ifindex), MTU, MAC. */
+export function linkSetNamed(nl: NetlinkSocket, name: string, change: Omit<LinkSpec, "name" | "kind" | "peer" | "nsFd" | "index">): void {
+  const w = nl.startRequest();
+  const seq = nl.nextSeq();
+  const at = w.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+  ifinfomsg(w, AF_UNSPEC, 0, change.up);
+  w.attrStr(IFLA_IFNAME, name);
+  if (change.mac) w.attrBytes(IFLA_ADDRESS, change.mac);
+  if (change.mtu !== undefined) w.attrU32(IFLA_MTU, change.mtu);
+  if (change.master !== undefined) w.attrU32(IFLA_MASTER, change.master);
+  w.end(at);
+  nl.request(w, { seq, at, op: "set link", object: name });
 }
 
 /** Changes an existing link: up/down, master, MAC, namespace. */
@@ -96,7 +122,7 @@ export function linkSet(nl: NetlinkSocket, index: number, change: Omit<LinkSpec,
 // RTM_SETLINK, family AF_BRIDGE: ifinfomsg, IFLA_PROTINFO { IFLA_BRPORT_MODE u8 }
 /** Hairpin mode lets the bridge send a frame back out of the port it came in by. */
 export function bridgePortHairpin(nl: NetlinkSocket, index: number, on: boolean, what: string): void {
-  const w = nl.writer.reset();
+  const w = nl.startRequest();
   const seq = nl.nextSeq();
   const at = w.begin(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
   ifinfomsg(w, AF_BRIDGE, index);
@@ -106,7 +132,7 @@ export function bridgePortHairpin(nl: NetlinkSocket, index: number, on: boolean,
 }
 
 export function linkDel(nl: NetlinkSocket, name: string): void {
-  const w = nl.writer.reset();
+  const w = nl.startRequest();
   const seq = nl.nextSeq();
   const at = w.begin(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
   ifinfomsg(w, AF_UNSPEC, 0);
