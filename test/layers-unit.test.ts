@@ -32,6 +32,7 @@ const RANK: Record<string, number> = {
   logs: 4,
   netns: 4,
   nat: 5,
+  plan: 5.5,
   network: 6,
   container: 7,
   cni: 7,
