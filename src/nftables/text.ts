@@ -546,13 +546,7 @@ export function tableText(spec: TableSpec, o: TableTextOptions = {}): string {
     }
     for (const c of spec.chains ?? []) {
       out.push(`\tchain ${c.name} {`);
-      if (c.base) {
-        // nft 1.0 knows dstnat only on prerouting and srcnat only on postrouting: a number elsewhere.
-        const named = PRIORITIES[c.base.priority];
-        const allowed = named !== "dstnat" && named !== "srcnat" || c.base.hook === (named === "dstnat" ? "prerouting" : "postrouting");
-        const prio = named && allowed ? named : String(c.base.priority);
-        out.push(`\t\ttype ${c.base.type} hook ${c.base.hook} priority ${prio}; policy ${c.base.policy ?? "accept"};`);
-      }
+      if (c.base) out.push(`\t\t${chainHead(c)}`);
       if (full) for (const r of c.rules ?? []) out.push(`\t\t${ruleLine(r, sets)}`);
       out.push("\t}");
     }
@@ -585,4 +579,61 @@ export function elementsText(spec: TableSpec, adds: readonly ElementAdd[]): stri
     const s = sets.get(a.set) ?? fail(`elements for @${a.set}, which the table does not declare`);
     return `add element ${id} ${a.set} { ${a.elements.map((e) => elementText(s, e)).join(", ")} }\n`;
   }).join("");
+}
+
+/** One change of a transaction that was planned against the table as read (see src/plan/ops.ts). */
+export type NftChangeText =
+  | { change: "add-table" }
+  | { change: "add-set"; set: SetSpec }
+  | { change: "add-chain"; chain: import("./chain.ts").ChainSpec }
+  | { change: "add-rule"; chain: string; rule: RuleSpec }
+  | { change: "delete-rule"; chain: string; handle: bigint; comment?: string }
+  | { change: "add-elements"; set: string; elements: readonly SetElement[] }
+  | { change: "delete-elements"; set: string; elements: readonly SetElement[] };
+
+function chainHead(c: import("./chain.ts").ChainSpec): string {
+  if (!c.base) return "";
+  // nft 1.0 knows dstnat only on prerouting and srcnat only on postrouting: a number elsewhere.
+  const named = PRIORITIES[c.base.priority];
+  const allowed = (named !== "dstnat" && named !== "srcnat") || c.base.hook === (named === "dstnat" ? "prerouting" : "postrouting");
+  const prio = named && allowed ? named : String(c.base.priority);
+  return `type ${c.base.type} hook ${c.base.hook} priority ${prio}; policy ${c.base.policy ?? "accept"};`;
+}
+
+/**
+ * The changes of one transaction as nft commands, in order (nft -f sends them as one batch).
+ * `spec` declares the sets that elements and lookups name.
+ */
+export function changesText(spec: TableSpec, changes: readonly NftChangeText[]): string {
+  const sets = setsOf(spec);
+  for (const c of changes) if (c.change === "add-set") sets.set(c.set.name, c.set);
+  const id = `${spec.family} ${spec.name}`;
+  const setOf = (name: string) => sets.get(name) ?? fail(`elements for @${name}, which the table does not declare`);
+  return changes.map((c) => {
+    switch (c.change) {
+      case "add-table":
+        return `add table ${id}\n`;
+      case "add-set":
+        return `add ${c.set.data ? "map" : "set"} ${id} ${c.set.name} { type ${setType(c.set)}; }\n`;
+      case "add-chain":
+        return `add chain ${id} ${c.chain.name}${c.chain.base ? ` { ${chainHead(c.chain)} }` : ""}\n`;
+      case "add-rule":
+        return `add rule ${id} ${c.chain} ${ruleLine(c.rule, sets)}\n`;
+      case "delete-rule":
+        return `delete rule ${id} ${c.chain} handle ${c.handle}${c.comment !== undefined ? `  # ${c.comment}` : ""}\n`;
+      case "add-elements":
+      case "delete-elements": {
+        const s = setOf(c.set);
+        const verb = c.change === "add-elements" ? "add" : "delete";
+        // A deletion names keys only.
+        const items = c.elements.map((e) => (verb === "add" ? elementText(s, e) : fieldsText(s.key, e.key)));
+        return items.length ? `${verb} element ${id} ${c.set} { ${items.join(", ")} }\n` : "";
+      }
+    }
+  }).join("");
+}
+
+/** Elements deleted from sets of the table (by key). */
+export function elementDeletesText(spec: TableSpec, dels: readonly ElementAdd[]): string {
+  return changesText(spec, dels.map((d) => ({ change: "delete-elements" as const, set: d.set, elements: d.elements })));
 }
