@@ -89,12 +89,11 @@ function emptyResult(): EnsureResult {
 export function ensureTable(nl: NetlinkSocket, spec: TableSpec, opts: EnsureOptions = {}): EnsureResult {
   let result = emptyResult();
   transaction(nl, (b: Batch) => {
-    result = emptyResult();
-    const plan = new Batch();
-    planTable(nl, spec, opts, plan, result);
+    const planned = planTable(readTable(nl, spec, opts), spec, opts);
+    result = planned.result;
     if (opts.dryRun || (opts.onlyIfDrifted && !result.drifted)) return;
     opts.beforeCommit?.(result);
-    for (const m of plan.messages) b.add(m);
+    batchChanges(b, spec.family, spec.name, planned.changes);
     result.committed = true;
   });
   return result;
@@ -119,23 +118,60 @@ export function createTable(nl: NetlinkSocket, spec: TableSpec): void {
   b.commitUnconditional(nl);
 }
 
-/** Reads the table's state and puts into `b` what makes it match; fills in `r`. */
-function planTable(nl: NetlinkSocket, spec: TableSpec, opts: EnsureOptions, b: Batch, r: EnsureResult): void {
+/** One change inside an nf_tables transaction, as `nft` spells them (src/plan/ops.ts shows them). */
+export type NftChange =
+  | { change: "add-table" }
+  | { change: "add-set"; set: SetSpec }
+  | { change: "add-chain"; chain: ChainSpec }
+  | { change: "add-rule"; chain: string; rule: RuleSpec }
+  /** By handle, as read; `comment` names it. */
+  | { change: "delete-rule"; chain: string; handle: bigint; comment?: string }
+  | { change: "add-elements"; set: string; elements: readonly SetElement[] }
+  | { change: "delete-elements"; set: string; elements: readonly SetElement[] };
+
+/** What planTable compares a spec with: the table as read (readTable). */
+export interface TableState {
+  exists: boolean;
+  /** Every rule of the table (empty when it does not exist). */
+  rules: readonly RuleInfo[];
+  /**
+   * Per set of the spec that was looked at: its elements, or undefined when the set is missing.
+   * A set that is absent from the map was not listed (it exists; its elements did not matter).
+   */
+  held: ReadonlyMap<string, readonly SetElement[] | undefined>;
+}
+
+/** Reads what planTable needs of the table: whether it exists, its rules, the sets that matter. */
+export function readTable(nl: NetlinkSocket, spec: TableSpec, opts: Pick<EnsureOptions, "add" | "deleteTagged"> = {}): TableState {
   const { family, name } = spec;
   const exists = tableExists(nl, family, name);
-  r.tableMissing = !exists;
   const rules = exists ? listRules(nl, family, name) : [];
-  addTable(b, family, name);
-  for (const s of spec.sets ?? []) addSet(b, family, name, s);
-  // What each set holds now (undefined: the set is missing), listed only where it matters.
   const held = new Map<string, SetElement[] | undefined>();
   for (const s of spec.sets ?? []) {
-    const listed = s.elements !== undefined || (opts.add ?? []).some((a) => a.set === s.name);
+    // Listed where it matters: the spec names its elements, `add` adds to it, or deleteTagged
+    // looks for an owner's elements in it; otherwise only whether it exists.
+    const listed = s.elements !== undefined || (opts.add ?? []).some((a) => a.set === s.name) || opts.deleteTagged !== undefined;
     if (!exists) held.set(s.name, undefined);
     else if (listed) held.set(s.name, listElementsIfAny(nl, family, name, s.name));
     else if (!setExists(nl, family, name, s.name)) held.set(s.name, undefined);
-    if (held.has(s.name) && held.get(s.name) === undefined) r.missingSets.push(s.name);
   }
+  return { exists, rules, held };
+}
+
+/**
+ * What makes the table as read match `spec`, and the element changes of `opts`: a pure function
+ * of the state and the request. The table, its sets and chains are always added (adding is
+ * idempotent, and makes whatever is missing); a set's element list is corrected by key; a chain
+ * whose rules differ has them deleted by handle and added again, in the same transaction.
+ */
+export function planTable(state: TableState, spec: TableSpec, opts: Omit<EnsureOptions, "dryRun" | "onlyIfDrifted" | "beforeCommit"> = {}): { changes: NftChange[]; result: EnsureResult } {
+  const r = emptyResult();
+  const changes: NftChange[] = [];
+  const { exists, rules, held } = state;
+  r.tableMissing = !exists;
+  changes.push({ change: "add-table" });
+  for (const s of spec.sets ?? []) changes.push({ change: "add-set", set: s });
+  for (const s of spec.sets ?? []) if (held.has(s.name) && held.get(s.name) === undefined) r.missingSets.push(s.name);
   for (const s of spec.sets ?? []) {
     if (!s.elements) continue;
     const have = held.get(s.name) ?? [];
@@ -143,26 +179,26 @@ function planTable(nl: NetlinkSocket, spec: TableSpec, opts: EnsureOptions, b: B
     const keys = new Set(have.map((e) => hex(e.key)));
     const extra = have.filter((e) => !want.has(hex(e.key)));
     const missing = s.elements.filter((e) => !keys.has(hex(e.key)));
-    if (extra.length) deleteElements(b, family, name, s.name, extra);
-    if (missing.length) addElements(b, family, name, s.name, missing);
+    if (extra.length) changes.push({ change: "delete-elements", set: s.name, elements: extra });
+    if (missing.length) changes.push({ change: "add-elements", set: s.name, elements: missing });
     if (extra.length || missing.length) r.changedSets.push(s.name);
   }
-  for (const c of spec.chains ?? []) addChain(b, family, name, c);
+  for (const c of spec.chains ?? []) changes.push({ change: "add-chain", chain: c });
   for (const c of spec.chains ?? []) {
     if (!c.rules) continue;
     const have = rules.filter((x) => x.chain === c.name);
     if (sameRules(have, c.rules)) continue;
     r.rewrittenChains.push(c.name);
     for (const x of c.rules) if (!have.some((h) => ruleMatches(h, x))) r.missingRules.push({ chain: c.name, comment: x.comment });
-    for (const x of have) deleteRule(b, family, name, c.name, x.handle, x.comment);
-    for (const x of c.rules) addRule(b, family, name, c.name, x);
+    for (const x of have) changes.push({ change: "delete-rule", chain: c.name, handle: x.handle, ...(x.comment !== undefined && { comment: x.comment }) });
+    for (const x of c.rules) changes.push({ change: "add-rule", chain: c.name, rule: x });
   }
   if (opts.deleteTagged !== undefined && exists) {
     for (const s of spec.sets ?? []) {
-      const gone = (held.get(s.name) ?? listElementsIfAny(nl, family, name, s.name) ?? []).filter((e) => commentTag(e.comment) === opts.deleteTagged);
+      const gone = (held.get(s.name) ?? []).filter((e) => commentTag(e.comment) === opts.deleteTagged);
       if (gone.length === 0) continue;
       r.deleted[s.name] = gone;
-      deleteElements(b, family, name, s.name, gone);
+      changes.push({ change: "delete-elements", set: s.name, elements: gone });
     }
   }
   for (const a of opts.add ?? []) {
@@ -171,11 +207,27 @@ function planTable(nl: NetlinkSocket, spec: TableSpec, opts: EnsureOptions, b: B
       const keys = new Set((held.get(a.set) ?? []).map((e) => hex(e.key)));
       elements = elements.filter((e) => !keys.has(hex(e.key)));
     }
-    if (elements.length) addElements(b, family, name, a.set, elements);
+    if (elements.length) changes.push({ change: "add-elements", set: a.set, elements });
     r.added += elements.length;
   }
   r.drifted = r.tableMissing || r.missingSets.length > 0 || r.changedSets.length > 0 || r.rewrittenChains.length > 0 ||
     Object.keys(r.deleted).length > 0 || r.added > 0;
+  return { changes, result: r };
+}
+
+/** Puts the changes into a batch, in order (one transaction). */
+export function batchChanges(b: Batch, family: Family, table: string, changes: readonly NftChange[]): void {
+  for (const c of changes) {
+    switch (c.change) {
+      case "add-table": addTable(b, family, table); break;
+      case "add-set": addSet(b, family, table, c.set); break;
+      case "add-chain": addChain(b, family, table, c.chain); break;
+      case "add-rule": addRule(b, family, table, c.chain, c.rule); break;
+      case "delete-rule": deleteRule(b, family, table, c.chain, c.handle, c.comment); break;
+      case "add-elements": addElements(b, family, table, c.set, c.elements); break;
+      case "delete-elements": deleteElements(b, family, table, c.set, c.elements); break;
+    }
+  }
 }
 
 function hex(b: Uint8Array): string {

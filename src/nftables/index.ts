@@ -1,7 +1,7 @@
 // The nf_tables layer: batches of typed messages over NETLINK_NETFILTER, no `nft` involved.
 export { Batch, transaction, type BatchMessage } from "./batch.ts";
 export { addChain, deleteChain, type BaseChain, type ChainSpec, type Hook } from "./chain.ts";
-export { commentTag, createTable, deleteTaggedElements, ensureTable, type EnsureOptions, type EnsureResult, type ElementAdd, type TableSpec } from "./ensure.ts";
+export { batchChanges, commentTag, createTable, deleteTaggedElements, ensureTable, planTable, readTable, type EnsureOptions, type EnsureResult, type ElementAdd, type NftChange, type TableSpec, type TableState } from "./ensure.ts";
 export { getGeneration, openNftSocket, type Family } from "./nfnl.ts";
 export { addRule, deleteRule, listRules, ruleMatches, type RuleInfo, type RuleSpec } from "./rule.ts";
 export { addElements, addSet, deleteElements, deleteSet, elementsOf, listElements, setExists, type SetElement, type SetSpec } from "./set.ts";

@@ -11,11 +11,8 @@
 // through formatIp); nf_tables specs and elements are those of src/nftables/ (keys and data as
 // bytes, rendered by the layout their set declares).
 import type { IpAddress, IpPrefix } from "../ip/addr.ts";
-import type { ElementAdd, TableSpec } from "../nftables/ensure.ts";
+import type { ElementAdd, NftChange, TableSpec } from "../nftables/ensure.ts";
 import type { Family as NftFamily } from "../nftables/nfnl.ts";
-import type { ChainSpec } from "../nftables/chain.ts";
-import type { RuleSpec } from "../nftables/rule.ts";
-import type { SetElement, SetSpec } from "../nftables/set.ts";
 
 /**
  * Where an operation happens: absent for the host (tsnet's own network namespace); otherwise a
@@ -156,16 +153,8 @@ export interface GuardOp extends OpBase {
   dev: string;
 }
 
-/** One change inside an nf_tables transaction, as `nft` spells them. */
-export type NftChange =
-  | { change: "add-table" }
-  | { change: "add-set"; set: SetSpec }
-  | { change: "add-chain"; chain: ChainSpec }
-  | { change: "add-rule"; chain: string; rule: RuleSpec }
-  /** By handle, as read; `comment` names it. */
-  | { change: "delete-rule"; chain: string; handle: bigint; comment?: string }
-  | { change: "add-elements"; set: string; elements: readonly SetElement[] }
-  | { change: "delete-elements"; set: string; elements: readonly SetElement[] };
+/** One change inside an nf_tables transaction, as `nft` spells them (defined beside planTable). */
+export type { NftChange } from "../nftables/ensure.ts";
 
 /**
  * A table made to match `spec`, in ONE transaction (`nft -f FILE`). Without `changes` it is
