@@ -5,13 +5,17 @@
 //    the moment it is deleted, so the copy is what can be compared in peace); the dumps must be
 //    equal but for the name, and tsnet's own byte-level comparison (ensureTable's dry run of the
 //    same spec under that name) must find nothing to change.
+// 2. The loopback guard as tc commands: the rendered steps, run by bash on a veth of their own,
+//    leave the filter `tc -j filter show` prints for the guard tsnet put on a container's veth.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { natNetworks } from "../src/network/networks.ts";
 import { natTable, PORT_SETS } from "../src/nat/ruleset.ts";
 import { ensureTable, listElements, openNftSocket } from "../src/nftables/index.ts";
 import { elementsText, tableText } from "../src/nftables/text.ts";
 import type { ElementAdd, TableSpec } from "../src/nftables/ensure.ts";
-import { assertThrowawayHost, removeAllContainers, sh, tsnetOk, userNetworks } from "./helpers.ts";
+import { loopbackGuardFilter } from "../src/network/guard.ts";
+import { renderScript } from "../src/plan/render.ts";
+import { assertThrowawayHost, removeAllContainers, sh, tsnetOk, userNetworks, veths } from "./helpers.ts";
 
 /** `nft -j list table` with what a reload changes by itself taken out: handles, counters, element order. */
 export function nftDump(table = "inet tsnet", netns?: string, renamed?: string): unknown {
@@ -111,5 +115,30 @@ describe("nf_tables text", () => {
     expect(nftDump(`inet ${COPY}`, undefined, COPY)).toEqual(before);
     expect(drift(spec, elements).drifted).toBe(false);
     sh(["nft", "delete", "table", "inet", COPY]);
+  });
+});
+
+describe("the loopback guard as tc commands", () => {
+  afterAll(() => {
+    removeAllContainers();
+    sh(["ip", "link", "del", "explainv0"]);
+  });
+
+  test("the rendered steps on a veth of their own leave the filter tsnet puts on a container's veth", () => {
+    tsnetOk(["run", "-d", "--name", "guard-web", "--", "sleep", "600"]);
+    const id = JSON.parse(tsnetOk(["inspect", "guard-web"]))[0].Id as string;
+    const veth = veths().find((v) => v === `veth${id.slice(0, 7)}`);
+    expect(veth).toBeDefined();
+    const tsnetSide = JSON.parse(sh(["tc", "-j", "filter", "show", "dev", veth!, "ingress"]).stdout);
+    const script = renderScript([
+      { op: "link-add", name: "explainv0", kind: "veth", up: true, peer: { name: "explainv1" }, why: "a veth pair" },
+      { op: "guard", dev: "explainv0", why: "the loopback guard" },
+    ], { guard: loopbackGuardFilter() });
+    const r = sh(["bash", "-c", script]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const scriptSide = JSON.parse(sh(["tc", "-j", "filter", "show", "dev", "explainv0", "ingress"]).stdout);
+    expect(scriptSide).toEqual(tsnetSide);
+    expect(JSON.stringify(scriptSide)).toContain('"direct-action":true');
   });
 });
