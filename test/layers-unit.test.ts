@@ -11,8 +11,9 @@ import { dirname, join, normalize, relative } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
 const CLI_ENTRY = new Set(["src/cli/main.ts", "src/cli/registry.ts", "src/cli/dispatch.ts", "src/cli/help.ts", "src/cli/complete.ts"]);
-// Help and completion list the commands themselves, so they are part of the entry.
-const ENTRY_COMMANDS = new Set(["src/commands/help.ts", "src/commands/_complete.ts"]);
+// Help, completion and explain reach the commands themselves (explain parses with the explained
+// command's own table), so they are part of the entry.
+const ENTRY_COMMANDS = new Set(["src/commands/help.ts", "src/commands/_complete.ts", "src/commands/explain.ts"]);
 const ERROR_WRITERS = new Set(["src/errors/notice.ts", "src/errors/trace.ts", "src/errors/contain.ts"]);
 
 const RANK: Record<string, number> = {

@@ -20,6 +20,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   rm: { description: "Remove containers", load: () => import("../commands/rm.ts") },
   "firewall-reload": { description: "Restore tsnet's rules and ports after a firewall reload", load: () => import("../commands/firewall-reload.ts") },
   network: { description: "Manage networks: ls, create, inspect, rm, connect, disconnect, prune", load: () => import("../commands/network.ts") },
+  explain: { description: "Show what a command would do to the kernel, as ip, tc, sysctl and nft commands", load: () => import("../commands/explain.ts") },
   completion: { description: "Print a shell completion script for bash, zsh or fish", load: () => import("../commands/completion.ts") },
   help: { description: "Show help for a command", load: () => import("../commands/help.ts") },
   // tsnet's own helpers, started by tsnet itself or by a completion script.
