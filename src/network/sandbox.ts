@@ -416,7 +416,7 @@ export const SET_ASIDE_NAME = "gone-tsnet%d";
  * namespace is destroyed (a CNI runtime removes it after DEL; a container's goes when it ends),
  * and the kernel's cleanup worker then destroys both ends.
  */
-function setAsideVeth(owner: EndpointOwner, ep: Endpoint, nsFd: number | undefined): void {
+export function setAsideVeth(owner: Pick<EndpointOwner, "what">, ep: Pick<Endpoint, "hostVeth" | "ifname">, nsFd: number | undefined): void {
   const host = hostRtnl();
   const port = linkGet(host, ep.hostVeth);
   if (!port || port.kind !== "veth") return;
