@@ -271,9 +271,13 @@ describe("ADD, CHECK and DEL with a configuration of three keys", () => {
     expect(tsnetCni("CHECK", a, { ...conf, prevResult: res3 }).code).toBe(0);
     expect(tsnetCni("DEL", a, conf).code).toBe(0);
     // Three pairs set aside in the namespace; all go with it.
-    expect(ipj(["link", "show"], a.ns.name).filter((l: any) => /^gone-tsnet\d+$/.test(l.ifname))).toHaveLength(3);
+    const aside = ipj(["link", "show"], a.ns.name).filter((l: any) => /^gone-tsnet\d+$/.test(l.ifname));
+    expect(aside).toHaveLength(3);
+    // Their host ends, by the ifindex each inside end names as its peer.
+    const hostEnds = aside.map((l: any) => l.link_index);
+    expect(ipj(["link", "show"]).filter((l: any) => hostEnds.includes(l.ifindex)).map((l: any) => l.ifname)).toEqual([expect.stringMatching(/^gone-tsnet\d+$/), expect.stringMatching(/^gone-tsnet\d+$/), expect.stringMatching(/^gone-tsnet\d+$/)]);
     dropNetns(a.ns.name);
-    await waitFor("the pairs to go with their namespace", () => !ipj(["link", "show"]).some((l: any) => /^gone-tsnet/.test(l.ifname)));
+    await waitFor("the pairs to go with their namespace", () => !ipj(["link", "show"]).some((l: any) => hostEnds.includes(l.ifindex)));
   });
 
   test("after DEL, the reference bridge plugin ADDs eth0 into the same namespace, which keeps no address of tsnet's", async () => {
