@@ -18,7 +18,7 @@ let natTablesBefore: string[] = [];
 
 beforeAll(() => {
   assertThrowawayHost();
-  for (const p of ["loopback", "tuning", "portmap", "host-local"]) {
+  for (const p of ["loopback", "tuning", "portmap", "host-local", "bridge"]) {
     if (!existsSync(`${REFERENCE}/${p}`)) throw new Error(`${REFERENCE}/${p} is missing: test/deps.sh installs containernetworking-plugins`);
   }
   // A runtime's plugin directory: tsnet under the name a configuration's "type" gives it, beside
@@ -26,7 +26,7 @@ beforeAll(() => {
   BIN = mkdtempSync("/run/cni-bin-");
   copyFileSync(TSNET, `${BIN}/tsnet`);
   chmodSync(`${BIN}/tsnet`, 0o755);
-  for (const p of ["loopback", "tuning", "portmap", "host-local"]) symlinkSync(`${REFERENCE}/${p}`, `${BIN}/${p}`);
+  for (const p of ["loopback", "tuning", "portmap", "host-local", "bridge"]) symlinkSync(`${REFERENCE}/${p}`, `${BIN}/${p}`);
   removeNeighbour = makeNeighbour();
   natTablesBefore = ["ip", "ip6"].filter((f) => sh(["nft", "list", "table", f, "nat"]).code === 0);
 });
@@ -159,6 +159,20 @@ function attachmentsOf(net: string): string[] {
 }
 // Asked of the kernel with ip: /sys/class/net is the sysfs of the machine's namespace, not this one.
 const linkGone = (name: string) => sh(["ip", "link", "show", name]).code !== 0;
+/**
+ * A namespace after DEL: no eth0, no address on anything but lo, no route of either family; only
+ * lo and pairs set aside (down, named gone-tsnetN) are left.
+ */
+function expectBare(ns: string): void {
+  const links = ipj<any[]>(["addr", "show"], ns);
+  expect(links.map((l) => l.ifname).filter((n) => n !== "lo" && !/^gone-tsnet\d+$/.test(n))).toEqual([]);
+  for (const l of links.filter((l) => l.ifname !== "lo")) {
+    expect(l.operstate).toBe("DOWN");
+    expect(l.addr_info).toEqual([]);
+  }
+  expect(ipj(["-4", "route", "show", "table", "all"], ns).filter((r: any) => r.dev !== "lo")).toEqual([]);
+  expect(ipj(["-6", "route", "show", "table", "all"], ns).filter((r: any) => r.dev !== "lo")).toEqual([]);
+}
 
 async function serving(url: string, netns?: string): Promise<string> {
   return await waitFor(`${url} to answer`, () => {
@@ -212,20 +226,27 @@ describe("ADD, CHECK and DEL with a configuration of three keys", () => {
     expect(check).toMatchObject({ code: 0, stdout: "", stderr: "" });
 
     // No process is in the namespace (a runtime stops the container's processes before DEL, and
-    // removes the namespace after it): the host end goes down at once, off the bridge's traffic,
-    // and the pair goes with the namespace.
+    // removes the namespace after it). When DEL returns, the namespace has no eth0, address or
+    // route left, and the host end is no port of the bridge: the pair is set aside, down, under
+    // another name at both ends, and goes with the namespace.
+    const hostIndex = hostEnd.ifindex;
     const del = tsnetCni("DEL", a, { ...conf, prevResult: res });
     expect(del).toMatchObject({ code: 0, stdout: "", stderr: "" });
-    expect(ipj(["link", "show", res.interfaces[1].name])[0].flags).not.toContain("UP");
+    expectBare(a.ns.name);
+    expect(linkGone(res.interfaces[1].name)).toBe(true);
+    expect(ipj(["link", "show", "master", bridge])).toEqual([]);
+    const aside = ipj(["link", "show"]).find((l: any) => l.ifindex === hostIndex);
+    expect(aside).toMatchObject({ ifname: expect.stringMatching(/^gone-tsnet\d+$/), operstate: "DOWN" });
+    expect(aside.master).toBeUndefined();
     expect(leasesOf("plain")).toEqual([]);
     expect(attachmentsOf("plain")).toEqual([]);
     // DEL again: nothing left to remove is not an error.
     expect(tsnetCni("DEL", a, { ...conf, prevResult: res })).toMatchObject({ code: 0, stdout: "" });
     dropNetns(a.ns.name);
-    await waitFor("the veth to go with its namespace", () => linkGone(res.interfaces[1].name));
+    await waitFor("the pair to go with its namespace", () => !ipj(["link", "show"]).some((l: any) => l.ifindex === hostIndex));
   });
 
-  test("DEL while a process is in the namespace (podman network disconnect) deletes the interface at once; a namespace kept after DEL takes the same attachment again", async () => {
+  test("DEL while a process is in the namespace (podman network disconnect) takes the interface away at once; a namespace kept after DEL takes the same attachment again", async () => {
     const conf = { cniVersion: "1.0.0", name: "plain", type: "tsnet" };
     const a: Attachment = { id: newId(), ns: netns() };
     const res = mustAdd(a, conf);
@@ -233,24 +254,54 @@ describe("ADD, CHECK and DEL with a configuration of three keys", () => {
     try {
       await waitFor("the process in the namespace", () => sh(["ip", "netns", "pids", a.ns.name]).stdout.trim() !== "");
       expect(tsnetCni("DEL", a, conf).code).toBe(0);
-      expect(ipj(["link", "show"], a.ns.name).map((l: any) => l.ifname)).toEqual(["lo"]);
+      expectBare(a.ns.name);
       expect(linkGone(res.interfaces[1].name)).toBe(true);
     } finally {
       proc.kill();
       await proc.exited;
     }
-    // Without a process, DEL leaves the pair to the namespace; a runtime that keeps the namespace
-    // and ADDs the same container again gets it: the down veth it finds is deleted then.
+    // A runtime that keeps the namespace and ADDs the same container again gets the same names.
     const res2 = mustAdd(a, conf);
+    expect(res2.interfaces[1].name).toBe(res.interfaces[1].name);
     expect(tsnetCni("DEL", a, conf).code).toBe(0);
-    expect(ipj(["link", "show"], a.ns.name).map((l: any) => l.ifname)).toEqual(["lo", "eth0"]);
+    expectBare(a.ns.name);
     const res3 = mustAdd(a, conf);
     expect(res3.interfaces[1].name).toBe(res2.interfaces[1].name);
     expect(ipj(["link", "show", res3.interfaces[1].name])[0].flags).toContain("UP");
     expect(tsnetCni("CHECK", a, { ...conf, prevResult: res3 }).code).toBe(0);
     expect(tsnetCni("DEL", a, conf).code).toBe(0);
+    // Three pairs set aside in the namespace; all go with it.
+    const aside = ipj(["link", "show"], a.ns.name).filter((l: any) => /^gone-tsnet\d+$/.test(l.ifname));
+    expect(aside).toHaveLength(3);
+    // Their host ends, by the ifindex each inside end names as its peer.
+    const hostEnds = aside.map((l: any) => l.link_index);
+    expect(ipj(["link", "show"]).filter((l: any) => hostEnds.includes(l.ifindex)).map((l: any) => l.ifname)).toEqual([expect.stringMatching(/^gone-tsnet\d+$/), expect.stringMatching(/^gone-tsnet\d+$/), expect.stringMatching(/^gone-tsnet\d+$/)]);
     dropNetns(a.ns.name);
-    await waitFor("the veth to go with its namespace", () => linkGone(res3.interfaces[1].name));
+    await waitFor("the pairs to go with their namespace", () => !ipj(["link", "show"]).some((l: any) => hostEnds.includes(l.ifindex)));
+  });
+
+  test("after DEL, the reference bridge plugin ADDs eth0 into the same namespace, which keeps no address of tsnet's", async () => {
+    const conf = { cniVersion: "1.0.0", name: "plain", type: "tsnet" };
+    const a: Attachment = { id: newId(), ns: netns() };
+    const res = mustAdd(a, conf);
+    const old = res.ips[0].address.split("/")[0];
+    expect(tsnetCni("DEL", a, conf).code).toBe(0);
+    // tsnet released the lease: the address must not stay in a namespace its runtime keeps.
+    expect(leasesOf("plain")).not.toContain(old);
+    expect(JSON.stringify(ipj(["addr", "show"], a.ns.name))).not.toContain(`"${old}"`);
+    const ref = { cniVersion: "1.0.0", name: "reference", type: "bridge", bridge: "refbr0", ipam: { type: "host-local", subnet: "10.97.0.0/24" } };
+    try {
+      const r = plugin("bridge", vars("ADD", a), ref);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const [eth0] = ipj(["-4", "addr", "show", "eth0"], a.ns.name);
+      expect(eth0.addr_info.map((x: any) => x.local)).toEqual([r.json.ips[0].address.split("/")[0]]);
+      expect(ipj(["route", "show", "default"], a.ns.name)).toEqual([]);
+      expect(plugin("bridge", vars("DEL", a), ref).code).toBe(0);
+    } finally {
+      sh(["ip", "link", "del", "refbr0"]);
+    }
+    dropNetns(a.ns.name);
   });
 
   test("CHECK finds what was changed behind tsnet's back: an address, the default route, the interface", async () => {
@@ -332,9 +383,9 @@ describe("the spec's error cases leave nothing made", () => {
     dropNetns(ns.name);
   });
 
-  /** No interface in the namespace, no lease and no attachment record anywhere. */
+  /** No interface in the namespace (but pairs a DEL set aside), no lease and no attachment record anywhere. */
   const nothingMade = () => {
-    expect(ipj(["link", "show"], ns.name).map((l: any) => l.ifname)).toEqual(["lo"]);
+    expect(ipj(["link", "show"], ns.name).map((l: any) => l.ifname).filter((n: string) => !/^gone-tsnet\d+$/.test(n))).toEqual(["lo"]);
     expect(leases().sort()).toEqual(leasesBefore);
     expect(existsSync("/run/tsnet/cni") ? readdirSync("/run/tsnet/cni").flatMap((d) => readdirSync(`/run/tsnet/cni/${d}`)) : []).toEqual([]);
   };
@@ -687,8 +738,12 @@ describe("GC and STATUS (spec 1.1)", () => {
     expect(leasesOf("collected")).toEqual([keep.res.ips[0].address.split("/")[0]]);
     expect(attachmentsOf("collected")).toHaveLength(1);
     expect(ruleset()).not.toMatch(elementFor(8310));
-    // Their namespaces had no process: the collected veths are down, and go with them.
-    for (const m of made.slice(1)) expect(ipj(["link", "show", m.res.interfaces[1].name])[0].flags).not.toContain("UP");
+    // The collected interfaces are gone from their namespaces and the bridge at once (set aside),
+    // and the pairs go with the namespaces.
+    for (const m of made.slice(1)) {
+      expectBare(m.a.ns.name);
+      expect(linkGone(m.res.interfaces[1].name)).toBe(true);
+    }
     expect(tsnetCni("CHECK", keep.a, { ...conf, prevResult: keep.res }).code).toBe(0);
     expect(tsnetCni("DEL", keep.a, conf).code).toBe(0);
     for (const m of made) dropNetns(m.a.ns.name);

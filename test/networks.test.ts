@@ -243,12 +243,43 @@ describe("run on a network", () => {
     // Its names answer on n2 too, for a container there.
     const peer = ok(["run", "--rm", "--network", "n2", "--", "getent", "hosts", "second"]);
     expect(peer).toBe(`${eth1.addr_info[0].local}    second\n`.replace("    ", " ".repeat(16 - eth1.addr_info[0].local.length)));
+    const hostEnd = records().find((r) => r.id === id).endpoints[1].hostVeth;
+    const hostIndex = ipj<any[]>(["link", "show", hostEnd])[0].ifindex;
     expect(ok(["network", "disconnect", "n2", "multi"])).toBe("");
-    expect(ipj<any[]>(["-4", "addr"], "tsnet-multi").map((l) => l.ifname).sort()).toEqual(["eth0", "lo"]);
+    // At once: eth1 gone from the container's namespace with its address and routes; its host end
+    // gone from the bridge; the pair set aside (down, renamed) until the namespace goes.
+    const inside = ipj<any[]>(["addr"], "tsnet-multi");
+    expect(inside.map((l) => l.ifname).filter((n) => !/^gone-tsnet\d+$/.test(n)).sort()).toEqual(["eth0", "lo"]);
+    expect(JSON.stringify(inside)).not.toContain(eth1.addr_info[0].local);
+    expect(ipj<any[]>(["route", "show", "table", "all"], "tsnet-multi").filter((r) => r.dev !== "eth0" && r.dev !== "lo")).toEqual([]);
+    expect(ipj<any[]>(["link", "show", "master", bridgeOf("n2")])).toEqual([]);
+    expect(sh(["ip", "link", "show", hostEnd]).code).not.toBe(0);
     expect(veths().length).toBe(1);
     expect(JSON.parse(ok(["network", "inspect", "n2"]))[0].Containers).toEqual({});
+    // Connected again: the same names are free.
+    expect(ok(["network", "connect", "n2", "multi"])).toBe("");
+    expect(ipj<any[]>(["-4", "addr", "show", "eth1"], "tsnet-multi")[0].addr_info[0].local).toMatch(/^10\.78\.1\.\d+$/);
+    const again = ipj<any[]>(["link", "show", hostEnd])[0];
+    expect(again.master).toBe(bridgeOf("n2"));
+    expect(ok(["network", "disconnect", "n2", "multi"])).toBe("");
     ok(["rm", "-f", id]);
     expect(leases()).toEqual([]);
+    const setAside = [hostIndex, again.ifindex];
+    await waitFor("the pairs set aside to go with the namespace", () => !ipj<any[]>(["link", "show"]).some((l) => setAside.includes(l.ifindex)));
+  });
+
+  test("disconnect from a dual-stack network takes eth1's IPv4 and IPv6 addresses and routes with it", () => {
+    ok(["network", "create", "--ipv6", "--subnet", "10.93.0.0/24", "--subnet", "fd00:93::/64", "d93"]);
+    runD(["--name", "ds", "--", "sleep", "30"]);
+    expect(ok(["network", "connect", "d93", "ds"])).toBe("");
+    const has = (text: string) => JSON.stringify([ipj(["addr"], "tsnet-ds"), ipj(["-6", "route", "show", "table", "all"], "tsnet-ds"), ipj(["route", "show", "table", "all"], "tsnet-ds")]).includes(text);
+    expect(has("10.93.0.")).toBe(true);
+    expect(has("fd00:93:")).toBe(true);
+    expect(ok(["network", "disconnect", "d93", "ds"])).toBe("");
+    expect(ipj<any[]>(["link"], "tsnet-ds").map((l) => l.ifname)).not.toContain("eth1");
+    expect(has("10.93.0.")).toBe(false);
+    expect(has("fd00:93:")).toBe(false);
+    expect(ipj<any[]>(["-6", "route", "show", "table", "all"], "tsnet-ds").filter((r) => r.dev !== "lo" && r.dev !== "eth0")).toEqual([]);
   });
 
   test("an exited container keeps its network and port bindings in inspect and ps, as Docker's do", () => {

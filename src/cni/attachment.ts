@@ -32,13 +32,13 @@ export function attachmentOwner(a: CniAttachment): EndpointOwner {
 
 /**
  * Releases everything the attachment holds, each step tolerating what is already gone and the
- * rest going on past a failure: its port elements, its veth (which takes the inside end with it,
- * wherever the namespace is), its lease (also one taken but not yet recorded when a crash came),
- * and its record. Shared by DEL, GC and a failed ADD's undo. `leaveToNamespace`: the container's
- * namespace has no process left (its runtime removes it next), so the veth is only taken down
- * and goes with the namespace, instead of a deletion that blocks for the kernel's rcu_barrier().
+ * rest going on past a failure: its port elements, its veth, its lease (also one taken but not yet recorded when a crash came),
+ * and its record. Shared by DEL, GC and a failed ADD's undo. `ns`: an fd on the container's
+ * namespace, or "gone": the veth is then set aside, gone from the namespace and the bridge at
+ * once and destroyed with the namespace, instead of a deletion that blocks for the kernel's
+ * rcu_barrier() (detachEndpoint); without it (the undo) it is deleted.
  */
-export function teardownAttachment(a: CniAttachment, leaveToNamespace = false): void {
+export function teardownAttachment(a: CniAttachment, ns?: number | "gone"): void {
   const c = new Cleanup();
   const owner = attachmentOwner(a);
   // Ports are recorded before they are published, so a record without any published none; by
@@ -55,8 +55,7 @@ export function teardownAttachment(a: CniAttachment, leaveToNamespace = false): 
     mark("unpublished");
   }
   // The endpoint is recorded before its veth is made, so the veth can exist only if recorded.
-  // Deleted here, unless its namespace is on its way out: then the pair goes with it.
-  for (const ep of [...a.endpoints]) c.step(() => detachEndpoint(owner, ep, leaveToNamespace));
+  for (const ep of [...a.endpoints]) c.step(() => detachEndpoint(owner, ep, ns));
   // A lease is taken just before its endpoint is recorded: a crash in between leaves one that
   // only its owner id names.
   mark("detached");

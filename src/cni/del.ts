@@ -1,10 +1,13 @@
 // CNI DEL: releases whatever the attachment holds and succeeds for what no longer exists: a second
-// DEL, a namespace already gone (the veth is removed from the host side, and the kernel took the
-// inside end with the namespace anyway), an ADD that failed half-way. The delegated IPAM plugin,
-// if any, is always called, as the spec asks, after tsnet's own clean-up.
+// DEL, a namespace already gone (the kernel took the inside end with it; the host end is set
+// aside if it is still there), an ADD that failed half-way. When DEL returns, the namespace has no
+// interface, address or route of the attachment's and the bridge no port of it; the veth pair,
+// set aside, goes with the namespace (src/network/sandbox.ts detachEndpoint). The delegated IPAM
+// plugin, if any, is always called, as the spec asks, after tsnet's own clean-up.
+import { close } from "../../ffi/libc.ts";
 import { mark } from "../errors/trace.ts";
-import { netnsInUse } from "../netns/netns.ts";
-import { attachmentId, loadAttachment } from "../state/cni.ts";
+import { attachmentId, loadAttachment, type CniAttachment } from "../state/cni.ts";
+import { openTargetNetns } from "./add.ts";
 import { releaseLeasesOf, teardownAttachment } from "./attachment.ts";
 import type { CniEnv, NetConf } from "./config.ts";
 import { delegate } from "./delegate.ts";
@@ -19,8 +22,7 @@ export async function cniDel(env: CniEnv, conf: NetConf, stdin: string): Promise
   const a = loadAttachment(conf.name, id);
   mark("loaded");
   try {
-    // A namespace with no process in it is on its way out: its veth goes with it.
-    if (a) teardownAttachment(a, !netnsInUse(env.netns || a.netns));
+    if (a) teardownAttachmentAt(a, env.netns || a.netns);
     else {
       const net = findCniNetwork(conf.name);
       if (net) releaseLeasesOf(net.id, id);
@@ -37,4 +39,22 @@ export async function cniDel(env: CniEnv, conf: NetConf, stdin: string): Promise
   }
   if (errors.length === 1) throw errors[0];
   if (errors.length > 1) throw new Error(errors.map((e) => e.message).join("; "));
+}
+
+/**
+ * teardownAttachment with the attachment's namespace (path: the runtime's CNI_NETNS, else the one
+ * recorded) opened for the time it takes; "gone" when that is no network namespace any more.
+ */
+export function teardownAttachmentAt(a: CniAttachment, path: string | undefined): void {
+  let ns: number | "gone" = "gone";
+  try {
+    if (path) ns = openTargetNetns(path);
+  } catch {
+    // Removed by the runtime already (or the path now names something else): nothing inside to set aside.
+  }
+  try {
+    teardownAttachment(a, ns);
+  } finally {
+    if (ns !== "gone") close(ns);
+  }
 }

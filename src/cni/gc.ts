@@ -2,10 +2,9 @@
 // torn down as DEL would (its namespace may be long gone), and leases naming a CNI attachment
 // that has no record are released. Failures do not stop the sweep; they are reported together.
 // The delegated IPAM plugin, if any, gets the GC too.
-import { netnsInUse } from "../netns/netns.ts";
 import { releaseLease, listLeases } from "../state/leases.ts";
 import { attachmentId, listAttachments, loadAttachment } from "../state/cni.ts";
-import { teardownAttachment } from "./attachment.ts";
+import { teardownAttachmentAt } from "./del.ts";
 import type { CniEnv, NetConf } from "./config.ts";
 import { delegate } from "./delegate.ts";
 import { findCniNetwork } from "./network.ts";
@@ -19,7 +18,7 @@ export async function cniGc(env: CniEnv, conf: NetConf, stdin: string): Promise<
     for (const a of listAttachments(conf.name)) {
       if (valid.has(a.id)) continue;
       try {
-        teardownAttachment(a, !netnsInUse(a.netns));
+        teardownAttachmentAt(a, a.netns);
       } catch (e) {
         errors.push(`${a.containerId}/${a.ifname}: ${(e as Error).message}`);
       }

@@ -57,7 +57,14 @@ export function disconnectContainer(ref: string, net: NetworkRecord): void {
     if (ep === rec.endpoints?.[0] && rec.ports?.length) {
       throw new TsnetError(`container ${rec.name} publishes ports on network ${net.name}: they would point nowhere; stop the container instead`, OBJECT_ERROR);
     }
-    detachEndpoint(containerOwner(rec), ep);
+    // The interface leaves the namespace at once, set aside rather than deleted (which would block
+    // for the kernel's rcu_barrier()); the pair goes when the container's namespace does.
+    const fd = rec.netns ? openNetns(rec.netns) : undefined;
+    try {
+      detachEndpoint(containerOwner(rec), ep, fd ?? "gone");
+    } finally {
+      if (fd !== undefined) close(fd);
+    }
     saveRecord(rec);
     refreshHosts(rec);
   });

@@ -154,37 +154,6 @@ export function ownNetnsIdentity(): string {
 }
 
 /**
- * Whether some process has the network namespace at path as its own; false when path is no
- * namespace any more. A namespace no process is in is a runtime's leftover on its way to
- * removal (runtimes stop a container's processes, call CNI DEL, then remove the namespace). One
- * readlink per process (/proc/PID/ns/net).
- */
-export function netnsInUse(path: string): boolean {
-  let fd: number;
-  try {
-    fd = open(path, O_RDONLY);
-  } catch {
-    return false;
-  }
-  let id: string | undefined;
-  try {
-    id = netnsIdentity(fd);
-  } finally {
-    close(fd);
-  }
-  if (!id) return false;
-  for (const pid of readdirSync("/proc")) {
-    if (pid.charCodeAt(0) > 57) continue; // not a number: /proc's other entries
-    try {
-      if (readlinkSync(`/proc/${pid}/ns/net`) === id) return true;
-    } catch {
-      // A process that just ended.
-    }
-  }
-  return false;
-}
-
-/**
  * Removes the persisted namespace. The kernel frees it (and the veths inside it) once no process,
  * mount or fd holds it any more. Missing pieces are not an error: teardown is idempotent.
  */

@@ -12,9 +12,9 @@ import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
 import { closeNetns, createNetns, deleteNetns, inNetns, reclaimNetnsLink, type Netns } from "../netns/netns.ts";
 import { NLMSG_HDRLEN } from "../netlink/constants.ts";
-import { addrAdd, addrList } from "../rtnetlink/addr.ts";
+import { addrAdd, addrDel, addrList } from "../rtnetlink/addr.ts";
 import { AF_INET, AF_INET6, BR_MAX_PORTS, IFF_UP, RT_TABLE_MAIN, RTM_DELLINK, RTMGRP_LINK } from "../rtnetlink/constants.ts";
-import { bridgePortHairpin, linkAdd, linkDelIfExists, linkGet, linkSet } from "../rtnetlink/link.ts";
+import { bridgePortHairpin, linkAdd, linkDelIfExists, linkGet, linkRename, linkSet } from "../rtnetlink/link.ts";
 import { routeAdd, routeList } from "../rtnetlink/route.ts";
 import { saveRecord, type ContainerRecord, type Endpoint } from "../state/containers.ts";
 import { leaseHolder, releaseLease, takeLease, takeLeaseAt, type LeaseOwner } from "../state/leases.ts";
@@ -60,8 +60,8 @@ export interface AttachOptions {
   /** Routes besides the default one; one to 0.0.0.0/0 replaces it. */
   routes?: ExtraRoute[];
   /**
-   * The interface and host veth names may still be held by links on their way out (a CNI DEL
-   * leaves its veth to a namespace being destroyed): wait for them before refusing.
+   * A CNI ADD: the host veth's name may still be held by a link on its way out (deleted with its
+   * namespace, or left down by an older tsnet's DEL): wait for it, or delete it, before refusing.
    */
   awaitNames?: boolean;
   /** The namespace was just made by this run and holds only lo (its eth0 can take ifindex 2). */
@@ -215,15 +215,17 @@ export function attachEndpoint(owner: EndpointOwner, net: NetworkRecord, where: 
   const inside = sb?.rtnl ?? inNetns(nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${owner.what})`));
   try {
     if (o.awaitNames) {
-      // A veth of this name that is down is one an earlier DEL of the same attachment left to
-      // its namespace (detachEndpoint), which has stayed: it is deleted now.
+      // A veth of this name that is down is one an older tsnet's DEL of the same attachment left
+      // to its namespace, which has stayed: it is deleted now (its inside end with it). tsnet's
+      // DEL now sets the pair aside under another name at both ends (detachEndpoint), so the
+      // runtime's interface name is free when DEL returns: one still there is the caller's mistake.
       const left = linkGet(host, hostVeth);
       if (left?.kind === "veth" && !(left.flags & IFF_UP)) linkDelIfExists(host, hostVeth);
-      // A CNI runtime names the interface: one of that name is the caller's mistake, unless it is
-      // on its way out (its namespace's end is being destroyed): then it is waited for.
-      if (!linkGoneWithin(inside, ifname, NAME_WAIT_MS, nsFd)) {
+      if (linkGet(inside, ifname)) {
         throw new TsnetError(`${owner.netns ?? "the namespace"} already has an interface named ${ifname}: give another interface name`);
       }
+      // The host end of an earlier pair of this attachment whose namespace the kernel is destroying
+      // (removed by the runtime without a DEL) may still hold the name for some milliseconds.
       if (!linkGoneWithin(host, hostVeth, NAME_WAIT_MS)) {
         throw new KernelError("add veth", hostVeth, EEXIST, "a link of that name exists on the host and is not tsnet's: remove it if nothing uses it");
       }
@@ -371,39 +373,85 @@ function refuse(ns: string): never {
 }
 
 /**
- * Removes one endpoint: its veth (deleting one end deletes the pair; only a veth this endpoint
- * made), then its leases. For a namespace that stays (`network disconnect`, a failed attach, a CNI
- * DEL of a container still running) the veth is deleted here, which blocks for the kernel's
- * rcu_barrier() (15-40 ms measured). With `leaveToNamespace`, for a namespace that is going away
- * anyway (no process is in it: its runtime removes it next), the host end is only taken down, so
- * the bridge sends it nothing, and the pair goes with the namespace in the kernel's cleanup
- * worker, as a `tsnet run` container's does.
+ * Removes one endpoint: its veth pair from the namespace and the bridge (only a veth this endpoint
+ * made), then its leases. Deleting a link blocks the caller in the kernel's rcu_barrier() (15-40
+ * ms measured), and so does moving it to another namespace (dev_change_net_namespace has its own
+ * rcu_barrier(); 13-50 ms measured): no way of taking a link out of a namespace that lives on is
+ * cheap. So, given the namespace (`ns`, an fd), the pair is set aside instead (setAsideVeth, well
+ * under a millisecond): gone from the container's view and the bridge at once, and destroyed with
+ * its namespace by the kernel's cleanup worker. `ns` "gone": the namespace is no more (the kernel
+ * took the inside end, and takes the host end with it if it has not yet); only the host end is set
+ * aside. Without `ns` (a failed attach's undo) the veth is deleted, blocking as said.
  */
-export function detachEndpoint(owner: EndpointOwner, ep: Endpoint, leaveToNamespace = false): void {
+export function detachEndpoint(owner: EndpointOwner, ep: Endpoint, ns?: number | "gone"): void {
   const c = new Cleanup();
-  if (ep.vethMade !== false) c.step(() => (leaveToNamespace ? linkDownIfExists : linkDelIfExists)(hostRtnl(), ep.hostVeth));
+  if (ep.vethMade !== false) {
+    if (ns === undefined) c.step(() => linkDelIfExists(hostRtnl(), ep.hostVeth));
+    else c.step(() => setAsideVeth(owner, ep, ns === "gone" ? undefined : ns));
+  }
   crashPoint("teardown-after-veth");
   c.step(() => forgetEndpoint(owner, ep));
   c.done();
 }
 
-function linkDownIfExists(host: NetlinkSocket, name: string): void {
-  const link = linkGet(host, name);
-  if (link && link.flags & IFF_UP) linkSet(host, link.index, { up: false }, name);
+/**
+ * What a veth pair set aside is called, at both ends: the kernel numbers it (the first free
+ * number), so neither the runtime's interface name nor the endpoint's host name stays taken, and
+ * `ip link` says what it is. Not of the form of tsnet's bridge names (BRIDGE_RE: "tsnet..."), so
+ * `network rm` never takes one for a bridge of its own.
+ */
+export const SET_ASIDE_NAME = "gone-tsnet%d";
+
+/**
+ * Sets the endpoint's veth pair aside without deleting it (see detachEndpoint). Inside the
+ * namespace behind nsFd, the endpoint's interface, if it is still the host end's peer: its
+ * addresses removed, down (its routes go with it), renamed; on the host: the host end down, off
+ * the bridge, renamed. A few round trips, no RCU wait. The pair stays, down and bare, until its
+ * namespace is destroyed (a CNI runtime removes it after DEL; a container's goes when it ends),
+ * and the kernel's cleanup worker then destroys both ends.
+ */
+export function setAsideVeth(owner: Pick<EndpointOwner, "what">, ep: Pick<Endpoint, "hostVeth" | "ifname">, nsFd: number | undefined): void {
+  const host = hostRtnl();
+  const port = linkGet(host, ep.hostVeth);
+  if (!port || port.kind !== "veth") return;
+  if (nsFd !== undefined) {
+    const inside = inNetns(nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${owner.what})`));
+    try {
+      const link = linkGet(inside, ep.ifname);
+      // A link of that name that is not this pair's other end (moved, or someone else's) is left alone.
+      if (link && link.kind === "veth" && link.index === port.peer && link.peer === port.index) {
+        const addrs = [...addrList(inside, AF_INET), ...addrList(inside, AF_INET6)].filter((a) => a.index === link.index);
+        // Down first: it takes the routes through the link (and its IPv6 addresses) with it, and
+        // older kernels rename only a link that is down.
+        inside.batch(() => {
+          linkSet(inside, link.index, { up: false }, ep.ifname);
+          linkRename(inside, link.index, SET_ASIDE_NAME, ep.ifname);
+        });
+        // One by one, each tolerating an address already gone (IPv6's went down with the link; an
+        // IPv4 primary's secondaries go with it).
+        for (const a of addrs) addrDel(inside, link.index, a.address, a.prefix, ep.ifname);
+      }
+    } finally {
+      inside.close();
+    }
+  }
+  host.batch(() => {
+    linkSet(host, port.index, { up: false, master: 0 }, ep.hostVeth);
+    linkRename(host, port.index, SET_ASIDE_NAME, ep.hostVeth);
+  });
 }
 
 /**
- * True when no link of that name exists (in the namespace `nl` speaks to), or the one there goes
- * within `ms`: a deletion handed to the kernel may still be under way. The events socket is
- * opened (in the namespace behind nsFd, if given) only when there is something to wait for.
+ * True when no link of that name exists on the host, or the one there goes within `ms`: a
+ * deletion handed to the kernel may still be under way. The events socket is opened only when
+ * there is something to wait for.
  */
-function linkGoneWithin(nl: NetlinkSocket, name: string, ms: number, nsFd?: number): boolean {
-  if (!linkGet(nl, name)) return true;
-  const openEvents = () => new NetlinkSocket(NETLINK_ROUTE, "rtnetlink link events", { groups: RTMGRP_LINK, timeoutMs: ms });
-  const events = nsFd === undefined ? openEvents() : inNetns(nsFd, openEvents);
+function linkGoneWithin(host: NetlinkSocket, name: string, ms: number): boolean {
+  if (!linkGet(host, name)) return true;
+  const events = new NetlinkSocket(NETLINK_ROUTE, "rtnetlink link events", { groups: RTMGRP_LINK, timeoutMs: ms });
   try {
     // Subscribed before this second look, so a deletion in between cannot be missed.
-    const link = linkGet(nl, name);
+    const link = linkGet(host, name);
     if (!link) return true;
     events.waitFor((m) => m.type === RTM_DELLINK && m.view.getInt32(NLMSG_HDRLEN + 4, true) === link.index, Date.now() + ms);
   } catch {
@@ -411,7 +459,7 @@ function linkGoneWithin(nl: NetlinkSocket, name: string, ms: number, nsFd?: numb
   } finally {
     events.close();
   }
-  return !linkGet(nl, name);
+  return !linkGet(host, name);
 }
 
 /**

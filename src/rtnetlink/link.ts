@@ -6,7 +6,7 @@ import { ENODEV } from "../errors/errno.ts";
 import type { NetlinkWriter } from "../netlink/writer.ts";
 import {
   AF_BRIDGE, AF_UNSPEC, IFF_UP, IFLA_ADDRESS, IFLA_BRPORT_MODE, IFLA_IFNAME, IFLA_INFO_DATA,
-  IFLA_INFO_KIND, IFLA_LINKINFO, IFLA_MASTER, IFLA_MTU, IFLA_NET_NS_FD, IFLA_OPERSTATE,
+  IFLA_INFO_KIND, IFLA_LINK, IFLA_LINKINFO, IFLA_MASTER, IFLA_MTU, IFLA_NET_NS_FD, IFLA_OPERSTATE,
   IFLA_PROTINFO, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK, VETH_INFO_PEER,
 } from "./constants.ts";
 
@@ -35,6 +35,8 @@ export interface LinkInfo {
   mac?: Uint8Array;
   master?: number;
   kind?: string;
+  /** IFLA_LINK: a veth's peer's ifindex (in the peer's namespace). */
+  peer?: number;
 }
 
 const IFINFOMSG_LEN = 16;
@@ -119,6 +121,21 @@ export function linkSet(nl: NetlinkSocket, index: number, change: Omit<LinkSpec,
   nl.request(w, { seq, at, op: "set link", object: what });
 }
 
+// RTM_NEWLINK: ifinfomsg (index), IFLA_IFNAME
+/**
+ * Renames a link. A name with `%d` is a pattern: the kernel gives the first free number. Older
+ * kernels refuse to rename a link that is up (EBUSY): take it down first.
+ */
+export function linkRename(nl: NetlinkSocket, index: number, name: string, what: string): void {
+  const w = nl.startRequest();
+  const seq = nl.nextSeq();
+  const at = w.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+  ifinfomsg(w, AF_UNSPEC, index);
+  w.attrStr(IFLA_IFNAME, name);
+  w.end(at);
+  nl.request(w, { seq, at, op: "rename link", object: what });
+}
+
 // RTM_SETLINK, family AF_BRIDGE: ifinfomsg, IFLA_PROTINFO { IFLA_BRPORT_MODE u8 }
 /** Hairpin mode lets the bridge send a frame back out of the port it came in by. */
 export function bridgePortHairpin(nl: NetlinkSocket, index: number, on: boolean, what: string): void {
@@ -152,6 +169,7 @@ function parseLink(m: NetlinkMessage): LinkInfo {
     mac: a.bytes(IFLA_ADDRESS),
     master: a.u32(IFLA_MASTER),
     kind: a.nested(IFLA_LINKINFO)?.str(IFLA_INFO_KIND),
+    peer: a.u32(IFLA_LINK),
   };
 }
 
