@@ -12,6 +12,7 @@ import { formatIp, formatPrefix, parseIp, parsePrefix, type IpAddress } from "..
 import { listPublished } from "../nat/portmap.ts";
 import { mapOf } from "../nat/ruleset.ts";
 import { attachEndpoint, hostMacs, type ExtraRoute } from "../network/sandbox.ts";
+import { reapSetAside } from "../network/reap.ts";
 import { netnsIdentity, ownNetnsIdentity } from "../netns/netns.ts";
 import { attachmentId, createAttachment, saveAttachment, type CniAttachment } from "../state/cni.ts";
 import type { NetworkRecord } from "../state/networks.ts";
@@ -154,6 +155,9 @@ function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undef
     ports: conf.portMappings,
   };
   mark("ports-free");
+  // A pair an earlier DEL set aside in this namespace (its runtime keeps it and ADDs again) is
+  // deleted now: the barrier is paid in that case only, and a namespace never collects them.
+  reapSetAside(fd, Infinity, env.netns);
   if (!createAttachment(a)) {
     throw new CniError(ERR_FAILED, `container ${env.containerId} is already attached to network ${net.name} as ${env.ifname}: DEL it first`);
   }

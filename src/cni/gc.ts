@@ -4,6 +4,7 @@
 // The delegated IPAM plugin, if any, gets the GC too.
 import { releaseLease, listLeases } from "../state/leases.ts";
 import { attachmentId, listAttachments, loadAttachment } from "../state/cni.ts";
+import { reapHostSetAside } from "../network/reap.ts";
 import { teardownAttachmentAt } from "./del.ts";
 import type { CniEnv, NetConf } from "./config.ts";
 import { delegate } from "./delegate.ts";
@@ -22,6 +23,13 @@ export async function cniGc(env: CniEnv, conf: NetConf, stdin: string): Promise<
       } catch (e) {
         errors.push(`${a.containerId}/${a.ifname}: ${(e as Error).message}`);
       }
+    }
+    // The veth pairs DEL set aside in namespaces their runtime keeps (no record names them any
+    // more): deleted now, GC being the runtime's time for such work.
+    try {
+      reapHostSetAside();
+    } catch (e) {
+      errors.push(`set-aside veths: ${(e as Error).message}`);
     }
     for (const l of listLeases(net.id)) {
       if (!l.cniContainer || valid.has(l.container) || loadAttachment(conf.name, l.container)) continue;

@@ -34,6 +34,7 @@ import { joinersOf, markJoin, unmarkJoiner } from "../state/joins.ts";
 import { SIGKILL, SIGTERM, SignalRoute, exitStatus, isSameProcess, signalCommand, startTime } from "./proc.ts";
 import { removeEtcFiles, upstreamServers, writeEtcFiles } from "./etc.ts";
 import { startResolver, type Resolver } from "../network/resolver.ts";
+import { watchSetAside } from "../network/reap.ts";
 import { inPrivateNamespaces, inNamespacesOf, type PrivateFiles } from "../netns/private.ts";
 import { warn } from "../errors/notice.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
@@ -86,6 +87,8 @@ export interface Live {
   published?: boolean;
   /** Ends this manager's watch over the container's rules (src/network/firewall.ts). */
   releaseFirewall?: () => void;
+  /** Ends its watch for veth pairs `network disconnect` set aside (src/network/reap.ts). */
+  releaseReaper?: () => void;
 }
 
 export function createContainer(o: CreateOptions): Live {
@@ -169,6 +172,7 @@ export function createContainer(o: CreateOptions): Live {
     // After lo is up: 127.0.0.11 is an address of the namespace only then.
     if (net && live.sandbox) live.resolver = startResolver(live.sandbox.ns.fd, { containerId: rec.id, upstream: upstreamServers(rec), supervised: o.detached === true });
     mark("resolver");
+    if (net && live.sandbox) live.releaseReaper = watchSetAside(live.sandbox.ns.fd, `container ${rec.name}`);
     if (o.extraHosts?.length) {
       const gw = rec.endpoints?.[0]?.ips[0]?.gateway;
       rec.extraHosts = o.extraHosts.map((h) => ({ name: h.name, address: h.address === "host-gateway" ? gw ?? "" : h.address }));
@@ -428,6 +432,7 @@ export function adoptContainer(found: ContainerRecord): Live | undefined {
       inNetns(fd, removeDnsRedirect);
       live.resolver = startResolver(fd, { containerId: rec.id, upstream: upstreamServers(rec), supervised: true });
       crashPoint("adopt-after-resolver");
+      live.releaseReaper = watchSetAside(fd, `container ${rec.name}`);
     }
     if (rec.network) live.releaseFirewall = holdFirewall(() => firewallOf(live.rec));
     if (rec.ports?.length) {
@@ -617,6 +622,8 @@ export function destroyContainer(live: Live): void {
   const c = new Cleanup();
   // The watch before the elements go, or it would put back what is being deleted.
   if (live.releaseFirewall) c.step(() => live.releaseFirewall!());
+  // Before the namespace's fd closes: the watch uses it.
+  if (live.releaseReaper) c.step(() => live.releaseReaper!());
   // Processes first: nothing the container started outlives it, whatever it did to its session.
   const cgroup = live.rec.cgroup;
   if (cgroup) c.step(() => removeCgroup(cgroup));

@@ -26,6 +26,7 @@ import { planAttach, type AttachPlan } from "../plan/attach.ts";
 import { Committer, type CommitEnv } from "../plan/commit.ts";
 import { linkKey } from "../plan/ops.ts";
 import { natSocket } from "../nat/portmap.ts";
+import { SET_ASIDE_PREFIX, reapSetAside } from "./reap.ts";
 import { hostRtnl, setSysctl } from "./host.ts";
 import { leaseRange, networkUp, subnetsOf, usableRange, type Subnet } from "./networks.ts";
 
@@ -400,7 +401,7 @@ export function detachEndpoint(owner: EndpointOwner, ep: Endpoint, ns?: number |
  * `ip link` says what it is. Not of the form of tsnet's bridge names (BRIDGE_RE: "tsnet..."), so
  * `network rm` never takes one for a bridge of its own.
  */
-export const SET_ASIDE_NAME = "gone-tsnet%d";
+export const SET_ASIDE_NAME = `${SET_ASIDE_PREFIX}%d`;
 
 /**
  * Sets the endpoint's veth pair aside without deleting it (see detachEndpoint). Inside the
@@ -415,6 +416,9 @@ export function setAsideVeth(owner: Pick<EndpointOwner, "what">, ep: Pick<Endpoi
   const port = linkGet(host, ep.hostVeth);
   if (!port || port.kind !== "veth") return;
   if (nsFd !== undefined) {
+    // An older pair still set aside here (no manager deleted it: a CNI namespace, or a manager
+    // gone) is deleted first, paying the barrier then: a namespace holds at most one (src/network/reap.ts).
+    reapSetAside(nsFd, Infinity, owner.what);
     const inside = inNetns(nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${owner.what})`));
     try {
       const link = linkGet(inside, ep.ifname);

@@ -7,7 +7,7 @@ import type { NetlinkWriter } from "../netlink/writer.ts";
 import {
   AF_BRIDGE, AF_UNSPEC, IFF_UP, IFLA_ADDRESS, IFLA_BRPORT_MODE, IFLA_IFNAME, IFLA_INFO_DATA,
   IFLA_INFO_KIND, IFLA_LINK, IFLA_LINKINFO, IFLA_MASTER, IFLA_MTU, IFLA_NET_NS_FD, IFLA_OPERSTATE,
-  IFLA_PROTINFO, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK, VETH_INFO_PEER,
+  IFLA_LINK_NETNSID, IFLA_PROTINFO, IFLA_TARGET_NETNSID, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK, VETH_INFO_PEER,
 } from "./constants.ts";
 
 /** What tsnet asks of a new or changed link. Kernel kind strings ("bridge", "veth") tag the kind. */
@@ -37,6 +37,8 @@ export interface LinkInfo {
   kind?: string;
   /** IFLA_LINK: a veth's peer's ifindex (in the peer's namespace). */
   peer?: number;
+  /** IFLA_LINK_NETNSID: the peer's namespace, as the id this namespace knows it by (absent: this one). */
+  peerNetnsId?: number;
 }
 
 const IFINFOMSG_LEN = 16;
@@ -170,7 +172,51 @@ function parseLink(m: NetlinkMessage): LinkInfo {
     master: a.u32(IFLA_MASTER),
     kind: a.nested(IFLA_LINKINFO)?.str(IFLA_INFO_KIND),
     peer: a.u32(IFLA_LINK),
+    peerNetnsId: a.u32(IFLA_LINK_NETNSID),
   };
+}
+
+/** A link announcement (RTM_NEWLINK from a RTMGRP_LINK subscription) read as a LinkInfo. */
+export const linkOf = parseLink;
+
+// RTM_GETLINK: ifinfomsg (index), [IFLA_TARGET_NETNSID s32]
+/**
+ * The link by ifindex, undefined when there is none; with `netnsId`, the link of that index in the
+ * namespace this one knows by that id (a veth's peerNetnsId), read without entering it.
+ */
+export function linkGetIndex(nl: NetlinkSocket, index: number, netnsId?: number): LinkInfo | undefined {
+  const w = nl.writer.reset();
+  const seq = nl.nextSeq();
+  const at = w.begin(RTM_GETLINK, NLM_F_REQUEST, seq);
+  ifinfomsg(w, AF_UNSPEC, index);
+  if (netnsId !== undefined) w.attrU32(IFLA_TARGET_NETNSID, netnsId);
+  w.end(at);
+  try {
+    return parseLink(nl.query(w, { seq, at, op: "get link", object: `ifindex ${index}` }));
+  } catch (e) {
+    if ((e as { errno?: number }).errno === ENODEV) return undefined;
+    throw e;
+  }
+}
+
+// RTM_DELLINK: ifinfomsg (index)
+/**
+ * Deletes the link of that ifindex (a veth: both ends); false when there is none. Blocks in the
+ * kernel's rcu_barrier() (see detachEndpoint in src/network/sandbox.ts).
+ */
+export function linkDelIndex(nl: NetlinkSocket, index: number, what: string): boolean {
+  const w = nl.startRequest();
+  const seq = nl.nextSeq();
+  const at = w.begin(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+  ifinfomsg(w, AF_UNSPEC, index);
+  w.end(at);
+  try {
+    nl.request(w, { seq, at, op: "delete link", object: what });
+    return true;
+  } catch (e) {
+    if (e instanceof KernelError && e.errno === ENODEV) return false;
+    throw e;
+  }
 }
 
 /** The link by name, or undefined when there is none (ENODEV). */
