@@ -26,6 +26,23 @@ afterEach(() => {
   for (const n of userNetworks()) tsnet(["network", "rm", n]);
 });
 
+/** The veth ends set aside (gone-tsnetN) in a namespace. */
+function goneIn(netns: string): any[] {
+  return ipj<any[]>(["link", "show"], netns).filter((l) => /^gone-tsnet\d+$/.test(l.ifname));
+}
+
+/** Asks 127.0.0.11 inside the namespace for NAME's A record over UDP, as a client's stub would. */
+function resolveIn(netns: string, name: string): string {
+  const py = `import socket, struct, sys
+q = struct.pack(">HHHHHH", 0x2b2b, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(p)]) + p.encode() for p in sys.argv[1].split(".")) + b"\\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(q, ("127.0.0.11", 53))
+r = s.recv(512)
+print(socket.inet_ntoa(r[-4:]) if struct.unpack(">H", r[6:8])[0] else "no answer")`;
+  const r = sh(["ip", "netns", "exec", netns, "python3", "-c", py, name]);
+  return r.code === 0 ? r.stdout.trim() : `failed: ${r.stderr.trim()}`;
+}
+
 function runD(args: string[]): string {
   return ok(["run", "-d", ...args]).trim();
 }
@@ -256,6 +273,8 @@ describe("run on a network", () => {
     expect(sh(["ip", "link", "show", hostEnd]).code).not.toBe(0);
     expect(veths().length).toBe(1);
     expect(JSON.parse(ok(["network", "inspect", "n2"]))[0].Containers).toEqual({});
+    // Soon after: the container's manager has deleted the pair set aside, inside and on the host.
+    await waitFor("the manager to delete the pair set aside", () => !goneIn("tsnet-multi").length && !ipj<any[]>(["link", "show"]).some((l) => l.ifindex === hostIndex), 2000);
     // Connected again: the same names are free.
     expect(ok(["network", "connect", "n2", "multi"])).toBe("");
     expect(ipj<any[]>(["-4", "addr", "show", "eth1"], "tsnet-multi")[0].addr_info[0].local).toMatch(/^10\.78\.1\.\d+$/);
@@ -266,6 +285,27 @@ describe("run on a network", () => {
     expect(leases()).toEqual([]);
     const setAside = [hostIndex, again.ifindex];
     await waitFor("the pairs set aside to go with the namespace", () => !ipj<any[]>(["link", "show"]).some((l) => setAside.includes(l.ifindex)));
+  });
+
+  test("a manager under a flood of connect/disconnect cycles keeps answering DNS and ps, and leaves no pair set aside", async () => {
+    ok(["network", "create", "n1"]);
+    ok(["network", "create", "n2"]);
+    const id = runD(["--name", "flood", "--network", "n1", "--", "sleep", "60"]);
+    const eth0 = ipj<any[]>(["-4", "addr", "show", "eth0"], "tsnet-flood")[0].addr_info[0].local;
+    let most = 0;
+    for (let i = 0; i < 8; i++) {
+      expect(ok(["network", "connect", "n2", "flood"])).toBe("");
+      expect(ok(["network", "disconnect", "n2", "flood"])).toBe("");
+      // Never more than the one just set aside (an older one is deleted by the manager, or by
+      // the next disconnect at the latest).
+      most = Math.max(most, goneIn("tsnet-flood").length);
+      expect(resolveIn("tsnet-flood", "flood")).toBe(eth0);
+      expect(ok(["ps", "-q"]).trim().split("\n")).toContain(id.slice(0, 12));
+    }
+    expect(most).toBeLessThanOrEqual(1);
+    await waitFor("the manager to delete the pairs set aside", () => !goneIn("tsnet-flood").length, 2000);
+    expect(resolveIn("tsnet-flood", "flood")).toBe(eth0);
+    expect(records().find((r) => r.id === id).status).toBe("running");
   });
 
   test("disconnect from a dual-stack network takes eth1's IPv4 and IPv6 addresses and routes with it", () => {
