@@ -5,7 +5,10 @@
 //   the fd then closed so the kernel's cleanup worker destroys the pair (dev_change_net_namespace
 //   has its own rcu_barrier());
 // - set aside: what tsnet does (src/network/sandbox.ts setAsideVeth): inside end down, addresses
-//   removed, renamed; host end down, off the bridge, renamed.
+//   removed, renamed; host end down, off the bridge, renamed (after a look for an older pair set
+//   aside there, src/network/reap.ts);
+// and, after set aside, "reap": what the container's manager then pays on its own event loop to
+// delete that pair (reapSetAside: a look, then one deletion by the host end).
 // Each round makes three pairs on one bridge, untimed (ip), and times the three ways in an order
 // that rotates. Reported: the median and range per way. Run inside a throwaway host:
 // bash test/sandbox.sh node_modules/.bin/bun bench/detach.ts
@@ -13,6 +16,7 @@ import { CLONE_NEWNET, O_RDONLY, close, open, setns, unshare } from "../ffi/libc
 import { NETLINK_ROUTE } from "../src/netlink/constants.ts";
 import { NetlinkSocket } from "../src/netlink/socket.ts";
 import { homeNetns, inNetns } from "../src/netns/netns.ts";
+import { reapSetAside } from "../src/network/reap.ts";
 import { setAsideVeth } from "../src/network/sandbox.ts";
 import { linkDel, linkGet, linkSet } from "../src/rtnetlink/link.ts";
 
@@ -82,7 +86,7 @@ const ways: Record<string, (p: { fd: number; hostVeth: string }) => void> = {
 };
 
 const names = Object.keys(ways);
-const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+const times: Record<string, number[]> = Object.fromEntries([...names, "reap"].map((n) => [n, []]));
 for (let r = 0; r < ROUNDS; r++) {
   const order = names.map((_, i) => names[(i + r) % names.length]!);
   const pairs = Object.fromEntries(names.map((n, i) => [n, pair(`${r}-${i}`)]));
@@ -90,6 +94,11 @@ for (let r = 0; r < ROUNDS; r++) {
     const t = performance.now();
     ways[n]!(pairs[n]!);
     times[n]!.push(performance.now() - t);
+    if (n === "set aside") {
+      const t2 = performance.now();
+      if (reapSetAside(pairs[n]!.fd, 1).deleted !== 1) throw new Error("reap: the pair set aside was not deleted");
+      times.reap!.push(performance.now() - t2);
+    }
   }
   for (const p of Object.values(pairs)) {
     close(p.fd);
@@ -98,7 +107,7 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(`taking eth0 out of a namespace that stays, in the caller (ms), ${ROUNDS} rounds, order rotating:`);
-for (const n of names) {
+for (const n of [...names, "reap"]) {
   const xs = times[n]!;
   console.log(`  ${n.padEnd(10)} median ${median(xs).toFixed(2).padStart(6)}   min ${Math.min(...xs).toFixed(2).padStart(6)}   max ${Math.max(...xs).toFixed(2).padStart(6)}`);
 }
