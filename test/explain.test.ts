@@ -15,7 +15,7 @@ import { elementsText, tableText } from "../src/nftables/text.ts";
 import type { ElementAdd, TableSpec } from "../src/nftables/ensure.ts";
 import { loopbackGuardFilter } from "../src/network/guard.ts";
 import { renderScript } from "../src/plan/render.ts";
-import { assertThrowawayHost, removeAllContainers, sh, tsnetOk, userNetworks, veths } from "./helpers.ts";
+import { assertThrowawayHost, normalizeNft, removeAllContainers, sh, tsnetOk, userNetworks, veths } from "./helpers.ts";
 
 /** `nft -j list table` with what a reload changes by itself taken out: handles, counters, element order. */
 export function nftDump(table = "inet tsnet", netns?: string, renamed?: string): unknown {
@@ -23,28 +23,6 @@ export function nftDump(table = "inet tsnet", netns?: string, renamed?: string):
   const r = sh(cmd);
   if (r.code !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
   return normalizeNft(JSON.parse(r.stdout), renamed);
-}
-
-/** `renamed`: the table's name is taken as "tsnet" (a copy loaded under another name). */
-export function normalizeNft(j: any, renamed?: string): unknown {
-  const strip = (v: any): any => {
-    if (renamed !== undefined && v === renamed) return "tsnet";
-    if (Array.isArray(v)) return v.map(strip);
-    if (v && typeof v === "object") {
-      const o: any = {};
-      for (const [k, x] of Object.entries(v)) {
-        if (k === "handle") continue;
-        // Counters count what passed since the rule was made.
-        if (k === "counter" && x && typeof x === "object") { o[k] = { packets: 0, bytes: 0 }; continue; }
-        o[k] = strip(x);
-      }
-      // A set's elements are a set: their order in a dump is the hash table's.
-      if (Array.isArray(o.elem)) o.elem = [...o.elem].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-      return o;
-    }
-    return v;
-  };
-  return strip(j.nftables.filter((x: any) => !x.metainfo));
 }
 
 function nft(text: string, netns?: string): void {
