@@ -168,7 +168,8 @@ describe("the script on a fresh host builds what tsnet builds", () => {
   beforeAll(() => {
     site = nginxSite("explained\n", { daemon: true, ipv6: true });
   });
-  const nginx = () => site.command.join(" ");
+  // Daemonized, its output away from the step's pipes (which would stay open while it runs).
+  const nginx = () => `${site.command.join(" ")} >/dev/null 2>&1`;
   const nginxFg = () => `${site.command.join(" ")} -g 'daemon off;'`;
   const urls = ["http://127.0.0.1:8080/", "http://192.0.2.10:8080/"];
 
@@ -184,24 +185,25 @@ describe("the script on a fresh host builds what tsnet builds", () => {
     expect(a.run.namespaces).toEqual(["tsnet-web"]);
   });
 
-  test("network create --ipv6 (record written by tsnet afterwards, which then finds nothing to change), and a run on it", () => {
+  test("network create --ipv6, and a run on it", () => {
     const create = "network create --ipv6 --subnet 10.90.0.0/24 --subnet fd00:90::/64 -o com.docker.network.bridge.name=tsnetv6 v6net";
     const u6 = [...urls, "http://[2001:db8::10]:8080/"];
-    const a = side([
-      { run: pipe(create), snap: "create" },
-      // The script leaves the record out: tsnet writes it, finding the bridge and table made.
-      { run: `"$TSNET" ${create} >/dev/null`, snap: "recorded" },
-      { run: pipe(`run -d --network v6net -p 8080:80 --name web6 -- nginx`) },
-      { run: `ip netns exec tsnet-web6 ${nginx()}`, snap: "run", curl: u6 },
-    ]);
+    const a = side([{ run: pipe(create), snap: "create" }]);
     const b = side([
       { run: `"$TSNET" ${create} >/dev/null`, snap: "create" },
       { run: `"$TSNET" run -d --network v6net -p 8080:80 --name web6 -- ${nginxFg()}`, snap: "run", curl: u6 },
     ]);
     expect(normalized(a.create)).toEqual(normalized(b.create));
-    expect(normalized(a.recorded)).toEqual(normalized(a.create));
-    for (const u of u6) expect(a.run.curl[u]).toBe("explained\n");
-    expect(normalized(a.run)).toEqual(normalized(b.run));
+    // The run on a third fresh host: explain needs the network's record, which the script of
+    // network create leaves out (and tsnet refuses to make over a bridge it did not record), so
+    // this one is made by tsnet, as on side B.
+    const a2 = side([
+      { run: `"$TSNET" ${create} >/dev/null` },
+      { run: pipe(`run -d --network v6net -p 8080:80 --name web6 -- nginx`) },
+      { run: `ip netns exec tsnet-web6 ${nginx()}`, snap: "run", curl: u6 },
+    ]);
+    for (const u of u6) expect(a2.run.curl[u]).toBe("explained\n");
+    expect(normalized(a2.run)).toEqual(normalized(b.run));
   });
 
   test("network connect of a running container", () => {
