@@ -72,8 +72,23 @@ function everything(): unknown {
   };
 }
 
+/**
+ * Waits (up to 5 s) until no IPv6 address on the host or in a namespace is still tentative: the
+ * kernel's duplicate address detection on a just-made veth ends by itself, adding local routes,
+ * and must not be taken for a change explain made.
+ */
+function dadSettled(): void {
+  const tentative = () => {
+    const namespaces = (JSON.parse(sh(["ip", "-j", "netns", "list"]).stdout || "[]") as { name: string }[]).map((n) => n.name);
+    return [sh(["ip", "-j", "addr"]), ...namespaces.map((ns) => sh(["ip", "-n", ns, "-j", "addr"]))].some((r) => r.stdout.includes('"tentative":true'));
+  };
+  const deadline = Date.now() + 5000;
+  while (tentative() && Date.now() < deadline) Bun.sleepSync(100);
+}
+
 /** `tsnet explain ARGS` succeeds with a script, and everything is as it was. */
 function explainsWithoutChange(args: string[], o: { stdin?: string; env?: Record<string, string> } = {}): string {
+  dadSettled();
   const before = everything();
   const r = tsnet(["explain", ...args], o);
   if (r.code !== 0) throw new Error(`tsnet explain ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
