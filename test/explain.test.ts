@@ -7,7 +7,11 @@
 //    same spec under that name) must find nothing to change.
 // 2. The loopback guard as tc commands: the rendered steps, run by bash on a veth of their own,
 //    leave the filter `tc -j filter show` prints for the guard tsnet put on a container's veth.
+// 3. The proof (test/explain-state.test.ts shows that explain changes nothing): on two fresh hosts (nested throwaway hosts, test/explain-side.ts), one runs the
+//    script `tsnet explain` prints with bash, the other runs tsnet itself; what the kernel holds
+//    is compared, and the published port answers on both.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { resolve } from "node:path";
 import { natNetworks } from "../src/network/networks.ts";
 import { natTable, PORT_SETS } from "../src/nat/ruleset.ts";
 import { ensureTable, listElements, openNftSocket } from "../src/nftables/index.ts";
@@ -15,7 +19,7 @@ import { elementsText, tableText } from "../src/nftables/text.ts";
 import type { ElementAdd, TableSpec } from "../src/nftables/ensure.ts";
 import { loopbackGuardFilter } from "../src/network/guard.ts";
 import { renderScript } from "../src/plan/render.ts";
-import { assertThrowawayHost, removeAllContainers, sh, tsnetOk, userNetworks, veths } from "./helpers.ts";
+import { assertThrowawayHost, nginxSite, normalizeNft, removeAllContainers, sh, tsnetOk, userNetworks, veths } from "./helpers.ts";
 
 /** `nft -j list table` with what a reload changes by itself taken out: handles, counters, element order. */
 export function nftDump(table = "inet tsnet", netns?: string, renamed?: string): unknown {
@@ -23,28 +27,6 @@ export function nftDump(table = "inet tsnet", netns?: string, renamed?: string):
   const r = sh(cmd);
   if (r.code !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
   return normalizeNft(JSON.parse(r.stdout), renamed);
-}
-
-/** `renamed`: the table's name is taken as "tsnet" (a copy loaded under another name). */
-export function normalizeNft(j: any, renamed?: string): unknown {
-  const strip = (v: any): any => {
-    if (renamed !== undefined && v === renamed) return "tsnet";
-    if (Array.isArray(v)) return v.map(strip);
-    if (v && typeof v === "object") {
-      const o: any = {};
-      for (const [k, x] of Object.entries(v)) {
-        if (k === "handle") continue;
-        // Counters count what passed since the rule was made.
-        if (k === "counter" && x && typeof x === "object") { o[k] = { packets: 0, bytes: 0 }; continue; }
-        o[k] = strip(x);
-      }
-      // A set's elements are a set: their order in a dump is the hash table's.
-      if (Array.isArray(o.elem)) o.elem = [...o.elem].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-      return o;
-    }
-    return v;
-  };
-  return strip(j.nftables.filter((x: any) => !x.metainfo));
 }
 
 function nft(text: string, netns?: string): void {
@@ -140,5 +122,99 @@ describe("the loopback guard as tc commands", () => {
     const scriptSide = JSON.parse(sh(["tc", "-j", "filter", "show", "dev", "explainv0", "ingress"]).stdout);
     expect(scriptSide).toEqual(tsnetSide);
     expect(JSON.stringify(scriptSide)).toContain('"direct-action":true');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// 3. The proof: the script on one fresh host, tsnet on another, the same kernel state.
+
+const ROOT = resolve(import.meta.dir, "..");
+
+/** Runs steps on a fresh host of its own; its snapshots by name. */
+function side(steps: { run: string; snap?: string; curl?: string[] }[]): Record<string, any> {
+  const r = sh(["bash", `${ROOT}/test/sandbox.sh`, process.execPath, `${ROOT}/test/explain-side.ts`, JSON.stringify({ steps })]);
+  const lines = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  const failed = lines.find((l) => l.failed);
+  if (failed) throw new Error(`step failed on a fresh host: ${failed.failed}\n${failed.stderr}`);
+  if (r.code !== 0) throw new Error(`a fresh host failed (${r.code}): ${r.stderr}`);
+  return Object.fromEntries(lines.map((l) => [l.snap, l]));
+}
+
+/**
+ * Where the script honestly differs from tsnet, and only there:
+ * - a host veth's name is veth + 7 hex of the container's id, a new random id on each side;
+ * - its MAC is the kernel's random pick on each side (tsnet does not set it), and so are the
+ *   IPv6 link-local address and local route the kernel derives from it;
+ * - a published port's element comment starts with 12 hex of that id;
+ * - inside the namespace, tsnet's resolver writes table inet tsnet_dns (127.0.0.11 redirected to
+ *   its sockets), which the script leaves out: it is the resolver's, not the network's.
+ */
+function normalized(snap: any): any {
+  let text = JSON.stringify({ namespaces: snap.namespaces, host: snap.host, inside: snap.inside, curl: snap.curl });
+  text = text.replace(/veth[0-9a-f]{7}/g, "vethID").replace(/"comment":"[0-9a-f]{12} /g, '"comment":"TAG ');
+  const s = JSON.parse(text);
+  for (const l of s.host.links) if (l.name.startsWith("vethID")) l.mac = "(random)";
+  const randomLinkLocal = (x: string) => /vethID/.test(x) && /fe80::/.test(x) && !/fe80::\/64/.test(x);
+  s.host.addresses = s.host.addresses.filter((a: string) => !randomLinkLocal(a));
+  s.host.routes = s.host.routes.filter((r: string) => !randomLinkLocal(r));
+  for (const ns of Object.values<any>(s.inside)) ns.nft = ns.nft.filter((o: any) => JSON.stringify(o).indexOf('"tsnet_dns"') < 0);
+  return s;
+}
+
+const pipe = (explain: string) => `set -o pipefail; "$TSNET" explain ${explain} | bash`;
+
+describe("the script on a fresh host builds what tsnet builds", () => {
+  let site: ReturnType<typeof nginxSite>;
+  beforeAll(() => {
+    site = nginxSite("explained\n", { daemon: true, ipv6: true });
+  });
+  // Daemonized, its output away from the step's pipes (which would stay open while it runs).
+  const nginx = () => `${site.command.join(" ")} >/dev/null 2>&1`;
+  const nginxFg = () => `${site.command.join(" ")} -g 'daemon off;'`;
+  const urls = ["http://127.0.0.1:8080/", "http://192.0.2.10:8080/"];
+
+  test("run -d -p 8080:80 --name web on the default bridge network", () => {
+    const a = side([
+      { run: pipe(`run -d -p 8080:80 --name web -- nginx`) },
+      { run: `ip netns exec tsnet-web ${nginx()}`, snap: "run", curl: urls },
+    ]);
+    const b = side([{ run: `"$TSNET" run -d -p 8080:80 --name web -- ${nginxFg()}`, snap: "run", curl: urls }]);
+    expect(a.run.curl[urls[0]!]).toBe("explained\n");
+    expect(a.run.curl[urls[1]!]).toBe("explained\n");
+    expect(normalized(a.run)).toEqual(normalized(b.run));
+    expect(a.run.namespaces).toEqual(["tsnet-web"]);
+  });
+
+  test("network create --ipv6, and a run on it", () => {
+    const create = "network create --ipv6 --subnet 10.90.0.0/24 --subnet fd00:90::/64 -o com.docker.network.bridge.name=tsnetv6 v6net";
+    const u6 = [...urls, "http://[2001:db8::10]:8080/"];
+    const a = side([{ run: pipe(create), snap: "create" }]);
+    const b = side([
+      { run: `"$TSNET" ${create} >/dev/null`, snap: "create" },
+      { run: `"$TSNET" run -d --network v6net -p 8080:80 --name web6 -- ${nginxFg()}`, snap: "run", curl: u6 },
+    ]);
+    expect(normalized(a.create)).toEqual(normalized(b.create));
+    // The run on a third fresh host: explain needs the network's record, which the script of
+    // network create leaves out (and tsnet refuses to make over a bridge it did not record), so
+    // this one is made by tsnet, as on side B.
+    const a2 = side([
+      { run: `"$TSNET" ${create} >/dev/null` },
+      { run: pipe(`run -d --network v6net -p 8080:80 --name web6 -- nginx`) },
+      { run: `ip netns exec tsnet-web6 ${nginx()}`, snap: "run", curl: u6 },
+    ]);
+    for (const u of u6) expect(a2.run.curl[u]).toBe("explained\n");
+    expect(normalized(a2.run)).toEqual(normalized(b.run));
+  });
+
+  test("network connect of a running container", () => {
+    const before = [
+      { run: `"$TSNET" network create --subnet 10.91.0.0/24 -o com.docker.network.bridge.name=tsnetc net2 >/dev/null` },
+      { run: `"$TSNET" run -d -p 8080:80 --name app -- ${nginxFg()} >/dev/null` },
+    ];
+    const a = side([...before, { run: pipe("network connect net2 app"), snap: "connect", curl: urls }]);
+    const b = side([...before, { run: `"$TSNET" network connect net2 app`, snap: "connect", curl: urls }]);
+    expect(a.connect.curl[urls[0]!]).toBe("explained\n");
+    expect(normalized(a.connect)).toEqual(normalized(b.connect));
+    expect(a.connect.inside["tsnet-app"].addresses).toContain("eth1 10.91.0.2/24 global");
   });
 });

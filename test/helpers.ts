@@ -346,3 +346,28 @@ export function runDetached(args: string[], env?: Record<string, string>): strin
   if (r.code !== 0) throw new Error(`run -d ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
   return r.stdout.trim();
 }
+
+/**
+ * `nft -j` output with what a reload changes by itself taken out: handles, counters, element order.
+ * `renamed`: the table's name is taken as "tsnet" (a copy loaded under another name).
+ */
+export function normalizeNft(j: any, renamed?: string): unknown {
+  const strip = (v: any): any => {
+    if (renamed !== undefined && v === renamed) return "tsnet";
+    if (Array.isArray(v)) return v.map(strip);
+    if (v && typeof v === "object") {
+      const o: any = {};
+      for (const [k, x] of Object.entries(v)) {
+        if (k === "handle") continue;
+        // Counters count what passed since the rule was made.
+        if (k === "counter" && x && typeof x === "object") { o[k] = { packets: 0, bytes: 0 }; continue; }
+        o[k] = strip(x);
+      }
+      // A set's elements are a set: their order in a dump is the hash table's.
+      if (Array.isArray(o.elem)) o.elem = [...o.elem].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+      return o;
+    }
+    return v;
+  };
+  return strip(j.nftables.filter((x: any) => !x.metainfo));
+}

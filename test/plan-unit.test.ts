@@ -170,3 +170,26 @@ describe("planNetworkUp", () => {
     ]);
   });
 });
+
+describe("planNetworkRm", () => {
+  const { planNetworkRm } = require("../src/plan/network.ts") as typeof import("../src/plan/network.ts");
+  const table = natTable({ table: "tsnet", networks: [] });
+  const gateways = [{ address: ip("10.78.0.1"), prefix: 24 }];
+  const empty = { exists: true, rules: [], held: new Map() };
+  test("tsnet's bridge: the rules first, then the bridge deleted", () => {
+    const p = planNetworkRm({ table: empty, bridgeExists: true }, { name: "back", bridge: "tsnet-1f2e3d4c5", madeByTsnet: true, gateways, table });
+    expect(p.ops.map((o) => o.op)).toEqual(["nft-table", "link-del"]);
+    expect(strip(p.ops.slice(1))).toEqual([{ op: "link-del", dev: "tsnet-1f2e3d4c5", ifExists: true }]);
+  });
+  test("a host's bridge stays: its gateway addresses and route_localnet are taken back", () => {
+    const p = planNetworkRm({ table: empty, bridgeExists: true }, { name: "lan", bridge: "br0", madeByTsnet: false, gateways, table });
+    expect(strip(p.ops.slice(1))).toEqual([
+      { op: "addr-del", dev: "br0", address: ip("10.78.0.1"), prefix: 24 },
+      { op: "sysctl", key: "net.ipv4.conf.br0.route_localnet", value: "0" },
+    ]);
+  });
+  test("a bridge already gone: only the rules", () => {
+    const p = planNetworkRm({ table: empty, bridgeExists: false }, { name: "back", bridge: "tsnet-1f2e3d4c5", madeByTsnet: true, gateways, table });
+    expect(p.ops.map((o) => o.op)).toEqual(["nft-table"]);
+  });
+});

@@ -98,7 +98,7 @@ function readIpam(raw: unknown, type: string): IpamLease {
  * the kernel refuses by itself (EEXIST), atomically, even between concurrent ADDs; so only the
  * other map needs reading: `hostip_ports` for a mapping on every address (usually empty).
  */
-function refuseTakenPorts(ports: readonly PublishedPort[]): void {
+export function refuseTakenPorts(ports: readonly PublishedPort[]): void {
   if (!ports.length) return;
   const maps = [...new Set(ports.map((m) => mapOf(m.hostIp.family, !isAnyAddress(m.hostIp))))];
   const published = listPublished(maps);

@@ -4,7 +4,8 @@
 // a configuration that contradicts it is refused, naming the key, rather than silently ignored.
 import { UsageError } from "../errors/errors.ts";
 import { formatIp, formatPrefix, parseIp, parsePrefix } from "../ip/addr.ts";
-import { allNetworks, createNetwork } from "../network/networks.ts";
+import { allNetworks, createNetwork, knownNetworks, planBringUp, planCreateNetwork, type CreateNetworkOptions } from "../network/networks.ts";
+import type { Op } from "../plan/ops.ts";
 import type { NetworkRecord } from "../state/networks.ts";
 import type { NetConf } from "./config.ts";
 import { CniError, ERR_INVALID_CONFIG } from "./spec.ts";
@@ -23,43 +24,74 @@ export function findCniNetwork(name: string): NetworkRecord | undefined {
  * its first result.
  */
 export function ensureCniNetwork(conf: NetConf, addressing?: { subnet: string; gateway?: string }): NetworkRecord {
-  const subnet = conf.subnet ?? addressing?.subnet;
-  const gateway = conf.gateway ?? addressing?.gateway;
-  // An IPv6 range beside the IPv4 one (ipam.ranges' second range set) makes a dual-stack network.
-  const subnet6 = conf.subnet6;
-  const gateway6 = conf.gateway6;
+  const o = cniNetworkOptions(conf, addressing);
   let net: NetworkRecord;
   try {
-    net = createNetwork(
-      {
-        name: conf.name,
-        subnets: [subnet, subnet6].filter((x): x is string => x !== undefined),
-        gateways: [gateway, gateway6].filter((x): x is string => x !== undefined),
-        ipv6: subnet6 !== undefined,
-        ipv6Word: `an IPv6 range in "ipam.ranges"`,
-        internal: false,
-        labels: { [CNI_LABEL]: conf.type },
-        bridge: conf.bridge,
-        ipMasq: conf.ipMasq,
-        mtu: conf.mtu,
-        hairpin: conf.hairpinMode,
-        isGateway: conf.isGateway,
-        subnetWord: `"subnet"`,
-        mtuWord: `"mtu"`,
-        gatewayWord: `"gateway"`,
-      },
-      true,
-    );
+    net = createNetwork(o, true);
   } catch (e) {
     // Everything createNetwork refuses before making anything is the configuration's fault.
     if (e instanceof UsageError) throw new CniError(ERR_INVALID_CONFIG, e.message);
     throw e;
   }
+  return agreeingNetwork(net, conf, o);
+}
+
+/** The network options a configuration's keys give (with a delegated IPAM plugin's subnet). */
+function cniNetworkOptions(conf: NetConf, addressing?: { subnet: string; gateway?: string }): CreateNetworkOptions {
+  const subnet = conf.subnet ?? addressing?.subnet;
+  const gateway = conf.gateway ?? addressing?.gateway;
+  // An IPv6 range beside the IPv4 one (ipam.ranges' second range set) makes a dual-stack network.
+  const subnet6 = conf.subnet6;
+  const gateway6 = conf.gateway6;
+  return {
+    name: conf.name,
+    subnets: [subnet, subnet6].filter((x): x is string => x !== undefined),
+    gateways: [gateway, gateway6].filter((x): x is string => x !== undefined),
+    ipv6: subnet6 !== undefined,
+    ipv6Word: `an IPv6 range in "ipam.ranges"`,
+    internal: false,
+    labels: { [CNI_LABEL]: conf.type },
+    bridge: conf.bridge,
+    ipMasq: conf.ipMasq,
+    mtu: conf.mtu,
+    hairpin: conf.hairpinMode,
+    isGateway: conf.isGateway,
+    subnetWord: `"subnet"`,
+    mtuWord: `"mtu"`,
+    gatewayWord: `"gateway"`,
+  };
+}
+
+/** The network, refused when it has no bridge or the configuration contradicts it. */
+function agreeingNetwork(net: NetworkRecord, conf: NetConf, o: CreateNetworkOptions): NetworkRecord {
   if (net.driver !== "bridge" || !net.bridge) {
     throw new CniError(ERR_INVALID_CONFIG, `network ${net.name} is tsnet's ${net.driver} network, which has no bridge: give the configuration another "name"`);
   }
+  const [subnet, subnet6] = [o.subnets?.find((x) => !x.includes(":")), o.subnets?.find((x) => x.includes(":"))];
+  const [gateway, gateway6] = [o.gateways?.find((x) => !x.includes(":")), o.gateways?.find((x) => x.includes(":"))];
   checkAgrees(net, conf, { subnet, gateway, subnet6, gateway6 });
   return net;
+}
+
+/**
+ * ensureCniNetwork as operations, changing nothing (`tsnet explain cni-add`): the existing
+ * network, checked against the configuration, with its bring-up as read now; or the network the
+ * first ADD would create, and its bring-up.
+ */
+export function planCniNetwork(conf: NetConf): { net: NetworkRecord; ops: Op[] } {
+  const o = cniNetworkOptions(conf);
+  const found = knownNetworks().find((n) => n.name === conf.name);
+  if (found) {
+    const net = agreeingNetwork(found, conf, o);
+    return { net, ops: planBringUp(net) };
+  }
+  try {
+    const { rec, ops } = planCreateNetwork(o);
+    return { net: rec, ops };
+  } catch (e) {
+    if (e instanceof UsageError) throw new CniError(ERR_INVALID_CONFIG, e.message);
+    throw e;
+  }
 }
 
 /** Refuses a configuration whose explicit keys contradict the network's record. */

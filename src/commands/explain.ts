@@ -8,42 +8,98 @@ import { resolveCommand } from "../cli/dispatch.ts";
 import { parseArgv } from "../cli/argv.ts";
 import { out } from "../cli/output.ts";
 import { UsageError, TsnetError } from "../errors/errors.ts";
-import type { Plan } from "../plan/ops.ts";
+import type { Op } from "../plan/ops.ts";
+
+/** A plan to show: its operations, and lines saying what the script leaves out or chose. */
+export interface ExplainedPlan {
+  ops: Op[];
+  notes: string[];
+}
 
 /** What explain knows how to plan, by the command's words, and the planner for each. */
-type Explainer = (parsed: Parsed<any>) => Plan | Promise<Plan>;
+type Explainer = (parsed: Parsed<any>) => ExplainedPlan | Promise<ExplainedPlan>;
 
-/** The commands whose plan can be shown; each entry plans from a read of the current state. */
-export const EXPLAINABLE: Record<string, Explainer | undefined> = {
-  run: undefined,
-  "network create": undefined,
-  "network connect": undefined,
-  "network rm": undefined,
-  rm: undefined,
-  "cni-add": undefined,
+/** Plans of several objects (rm a b, network rm a b), one after the other. */
+function joined(plans: readonly ExplainedPlan[]): ExplainedPlan {
+  return { ops: plans.flatMap((p) => p.ops), notes: plans.flatMap((p) => p.notes) };
+}
+
+/**
+ * The commands whose plan can be shown; each reads the current state through the command's own
+ * checks and planners (src/container/explain.ts, src/network/, src/cni/explain.ts), writing nothing.
+ */
+export const EXPLAINABLE: Record<string, Explainer> = {
+  async run({ opts, args }) {
+    const [{ runOptions }, { planRun }] = await Promise.all([import("./run.ts"), import("../container/explain.ts")]);
+    return planRun(runOptions(opts, args));
+  },
+  async "network create"({ opts, args }) {
+    const [{ createOptions }, { planCreateNetwork }] = await Promise.all([import("./network/create.ts"), import("../network/networks.ts")]);
+    const { rec, ops } = planCreateNetwork(createOptions(opts, args));
+    return { ops, notes: [`network ${rec.name}: id ${rec.id.slice(0, 12)} (a new one each time), bridge ${rec.bridge}, ${rec.subnets.map((x) => `subnet ${x.subnet} gateway ${x.gateway}`).join(", ")}`, "not in the script: its record in /var/lib/tsnet"] };
+  },
+  async "network connect"({ opts, args }) {
+    const [{ planConnect }, { knownNetworks, mustFindNetwork }] = await Promise.all([import("../container/attach.ts"), import("../network/networks.ts")]);
+    const ops = planConnect(args[1]!, mustFindNetwork(args[0]!, knownNetworks()), { ip: opts.ip as string | undefined, ip6: opts.ip6 as string | undefined, aliases: opts.alias as string[] });
+    return { ops, notes: ["not in the script: the container's record, its lease, and its /etc/hosts refreshed"] };
+  },
+  async "network rm"({ args }) {
+    const [{ attachedNames }, { knownNetworks, mustFindNetwork, planRemoveNetwork }] = await Promise.all([import("../container/attach.ts"), import("../network/networks.ts")]);
+    const all = knownNetworks();
+    return joined(args.map((ref) => {
+      const net = mustFindNetwork(ref, all);
+      return { ops: planRemoveNetwork(net, attachedNames(net)), notes: [`not in the script: network ${net.name}'s record and leases`] };
+    }));
+  },
+  async rm({ opts, args }) {
+    const { planRemove } = await import("../container/explain.ts");
+    return joined(args.map((ref) => planRemove(ref, opts.force === true)));
+  },
 };
+
+/** CNI ADD: the configuration on stdin and the CNI_ variables, read as the plugin reads them. */
+async function explainCniAdd(rest: readonly string[]): Promise<ExplainedPlan | { help: string }> {
+  if (rest[0] === "--help" || rest[0] === "-h") {
+    return { help: "Usage: tsnet explain cni-add < CONFIG.json\n\nCNI ADD as tsnet the plugin would do it, shown as commands, nothing changed: the network configuration on stdin, and CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME and CNI_ARGS from the environment, as a runtime gives them (CNI_COMMAND, if set, must be ADD).\n" };
+  }
+  if (rest.length) throw new UsageError(`tsnet explain cni-add takes no arguments (got "${rest[0]}"): the configuration comes on stdin, the rest in CNI_ variables`);
+  const [{ planCniAddRequest }, { readFileSync }, { CniError }] = await Promise.all([import("../cni/explain.ts"), import("../../ffi/fs.ts"), import("../cni/spec.ts")]);
+  let stdin = "";
+  try {
+    stdin = readFileSync(0, "utf8");
+  } catch {}
+  try {
+    return planCniAddRequest(process.env, stdin);
+  } catch (e) {
+    // The plugin's error, as one line (its JSON is for a runtime).
+    if (e instanceof CniError) throw new TsnetError(`tsnet explain cni-add: ${e.message}${e.details ? ` (${e.details})` : ""}`, 1);
+    throw e;
+  }
+}
 
 /** The explained command's table, named `explain CMD` so its errors and help say how it was called. */
 function asExplained<T extends CommandDef<any>>(def: T): T {
   return { ...def, name: `explain ${def.name}` };
 }
 
-async function explain(words: readonly string[]): Promise<{ path: string; plan: Plan } | { help: string }> {
-  const names = Object.keys(EXPLAINABLE).join(", ");
-  if (words[0] === "cni-add") throw new TsnetError(`tsnet explain cni-add: not planned by this build yet`, 125);
+async function explain(words: readonly string[]): Promise<{ path: string; plan: ExplainedPlan } | { help: string }> {
+  const names = [...Object.keys(EXPLAINABLE), "cni-add"].join(", ");
+  if (words[0] === "cni-add") {
+    const r = await explainCniAdd(words.slice(1));
+    return "help" in r ? r : { path: "cni-add", plan: r };
+  }
   const { path, entry, def, rest } = await resolveCommand(words, false);
   if (isGroup(def)) {
     throw new UsageError(`tsnet explain ${path} needs one of its commands: ${names} (see tsnet explain --help)`);
   }
-  if (!(path in EXPLAINABLE)) throw new UsageError(`tsnet explain cannot show ${path}: it explains ${names}`);
+  const planner = EXPLAINABLE[path];
+  if (!planner) throw new UsageError(`tsnet explain cannot show ${path}: it explains ${names}`);
   const explained = asExplained(def);
   const parsed = parseArgv(explained, rest);
   if ("help" in parsed) {
     const { commandHelp } = await import("../cli/help.ts");
     return { help: commandHelp(`explain ${path}`, `${entry.description}: shown as commands, nothing changed`, explained) };
   }
-  const planner = EXPLAINABLE[path];
-  if (!planner) throw new TsnetError(`tsnet explain ${path}: not planned by this build yet`, 125);
   return { path, plan: await planner(parsed) };
 }
 
@@ -76,7 +132,7 @@ export default defineCommand({
     out(renderScript(r.plan.ops, {
       guard: loopbackGuardFilter(),
       tables: [natTable({ networks: natNetworks() })],
-      header: [`tsnet explain ${r.path}: what it would do, as commands (nothing was changed)`],
+      header: [`tsnet explain ${r.path}: what it would do, as commands (nothing was changed)`, ...r.plan.notes],
     }));
     return 0;
   },

@@ -10,12 +10,12 @@ import { parseMac } from "../network/bridge.ts";
 import { unpublishPorts } from "../nat/portmap.ts";
 import { adoptNetns, inNetns, openNetns, openNetnsOf, ownNetnsIdentity } from "../netns/netns.ts";
 import { removeDnsRedirect } from "../nat/dns.ts";
-import { allNetworks } from "../network/networks.ts";
+import { allNetworks, knownNetworks } from "../network/networks.ts";
 import { addressesOf, aimedAt, portsOn, publishAimed } from "../network/publish.ts";
 import { holdFirewall, type OwnedPorts } from "../network/firewall.ts";
 import { findNetwork, type NetworkRecord } from "../state/networks.ts";
 import { attachEndpoint, completeSandbox, staticAddresses, containerOwner, createSandbox, reclaimNetns, teardownSandbox, type Sandbox } from "../network/sandbox.ts";
-import type { AimedPort } from "../ip/port.ts";
+import type { AimedPort, PublishedPort } from "../ip/port.ts";
 import { releasePorts, reservePorts, type Reservation } from "../network/reserve.ts";
 import type { PortRequest } from "../network/ports.ts";
 import { close, kill } from "../../ffi/libc.ts";
@@ -91,11 +91,14 @@ export interface Live {
   releaseReaper?: () => void;
 }
 
-export function createContainer(o: CreateOptions): Live {
-  // Everything that can be refused is refused before anything is made.
-  mark("create");
-  const net = o.mode === "bridge" ? findRunNetwork(o.network ?? "bridge") : undefined;
-  let ports: ReturnType<typeof portsOn> = [];
+/**
+ * What createContainer refuses before anything is made: the network (a bridge one), -p on an
+ * internal network or an address it has not, aliases on a built-in network, --ip/--ip6. With
+ * `readOnly` (`tsnet explain run`) the built-in networks' records are not written on first need.
+ */
+export function checkCreate(o: CreateOptions, readOnly = false): { net?: NetworkRecord; ports: PublishedPort[] } {
+  const net = o.mode === "bridge" ? findRunNetwork(o.network ?? "bridge", readOnly) : undefined;
+  let ports: PublishedPort[] = [];
   if (net) {
     if (net.internal && o.publish.length) throw new UsageError(`-p cannot be used on internal network ${net.name}: it has no way in from outside`);
     ports = portsOn(net, o.publish);
@@ -104,6 +107,13 @@ export function createContainer(o: CreateOptions): Live {
     }
     staticAddresses(net, o.ip, o.ip6);
   }
+  return { net, ports };
+}
+
+export function createContainer(o: CreateOptions): Live {
+  // Everything that can be refused is refused before anything is made.
+  mark("create");
+  const { net, ports } = checkCreate(o);
   // Descriptors held back for the undo, should the setup fail for want of them (EMFILE).
   reserveFds();
   const id = o.id ?? newId();
@@ -500,7 +510,7 @@ export function followAdopted(live: Live): Running {
 }
 
 /** The container --network container:REF joins, its namespace, and the container that made it. */
-function resolveJoin(ref: string): { id: string; netns: string; owner: string } {
+export function resolveJoin(ref: string): { id: string; netns: string; owner: string } {
   const target = findContainer(ref);
   if (!target) throw new TsnetError(`no such container: "${ref}" (see tsnet ps)`, 125);
   const netns = target.netns ?? target.joined?.netns;
@@ -516,7 +526,7 @@ function resolveJoin(ref: string): { id: string; netns: string; owner: string } 
  * namespace outlives rec. When the marks cannot be read, true: deleting the veth is slower than
  * leaving it to the namespace, never wrong.
  */
-function namespaceOutlives(rec: ContainerRecord): boolean {
+export function namespaceOutlives(rec: ContainerRecord): boolean {
   if (rec.netns === undefined) return false;
   try {
     return joinersOf(rec.id).some((j) => {
@@ -643,9 +653,9 @@ export function destroyContainer(live: Live): void {
 }
 
 /** The network `run --network NAME` attaches to; an unknown one is a run error (125). */
-function findRunNetwork(ref: string): NetworkRecord {
+function findRunNetwork(ref: string, readOnly = false): NetworkRecord {
   // The common case reads one record; the built-in ones are written on first need.
-  const net = findNetwork(ref) ?? findNetwork(ref, allNetworks());
+  const net = findNetwork(ref) ?? findNetwork(ref, readOnly ? knownNetworks() : allNetworks());
   if (!net) throw new TsnetError(`network ${ref} not found: create it with tsnet network create ${ref}, or see tsnet network ls`);
   if (net.driver !== "bridge") throw new UsageError(`network ${net.name} is the ${net.driver} network: use --network ${net.name === "none" ? "none" : "host"}`);
   return net;

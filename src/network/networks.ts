@@ -7,10 +7,14 @@ import { warn } from "../errors/notice.ts";
 import {
   LINK_LOCAL_V6, contains, formatIp, formatPrefix, nth, overlaps, parseIp, parsePrefix, sizeOf, type IpAddress, type IpPrefix,
 } from "../ip/addr.ts";
-import { ensureNatTable, natTableExists } from "../nat/portmap.ts";
-import type { NatNetwork } from "../nat/ruleset.ts";
-import { AF_INET, AF_INET6, RT_TABLE_MAIN, RTN_UNICAST } from "../rtnetlink/constants.ts";
-import { linkList } from "../rtnetlink/link.ts";
+import { NAT_TABLE, ensureNatTable, natSocket, natTableExists } from "../nat/portmap.ts";
+import { natTable, type NatNetwork } from "../nat/ruleset.ts";
+import { planTable, readTable } from "../nftables/ensure.ts";
+import { planNetworkRm, planNetworkUp } from "../plan/network.ts";
+import type { Op } from "../plan/ops.ts";
+import { AF_INET, AF_INET6, IFF_UP, RT_TABLE_MAIN, RTN_UNICAST } from "../rtnetlink/constants.ts";
+import { linkGet, linkList } from "../rtnetlink/link.ts";
+import { addrList, afOf } from "../rtnetlink/addr.ts";
 import { routeList } from "../rtnetlink/route.ts";
 import { withLock } from "../state/files.ts";
 import { forgetLeases, hasLeases } from "../state/leases.ts";
@@ -20,7 +24,7 @@ import {
   saveNetwork, type NetworkRecord, type SubnetConfig,
 } from "../state/networks.ts";
 import { newId } from "../state/containers.ts";
-import { bridgeReady, deleteBridge, makeBridge, releaseForeignBridge, setRouteLocalnet, type BridgeSpec } from "./bridge.ts";
+import { bridgeReady, deleteBridge, formatMac, macFor, makeBridge, releaseForeignBridge, setRouteLocalnet, type BridgeSpec } from "./bridge.ts";
 import { hostRtnl, setSysctl } from "./host.ts";
 
 // Clear of Docker's 172.17.0.0/16 (and its 172.18-31 pools), Podman's 10.88.0.0/16 and 10.89.x
@@ -129,6 +133,16 @@ function builtinRecord(name: "bridge" | "host" | "none"): NetworkRecord {
   return { ...base, driver: "bridge", bridge: DEFAULT_BRIDGE, subnets: [{ subnet: formatPrefix(subnet), gateway: formatIp(nth(subnet, 1n)) }] };
 }
 
+/**
+ * Every network as allNetworks would return it, writing nothing (`tsnet explain`): the built-in
+ * ones not written yet are computed as they would be written.
+ */
+export function knownNetworks(): NetworkRecord[] {
+  const all = listNetworks();
+  for (const b of ["bridge", "host", "none"] as const) if (!all.some((n) => n.builtin && n.name === b)) all.push(builtinRecord(b));
+  return all;
+}
+
 /** Every network, the three built-in ones made (as records only) on first need. */
 export function allNetworks(): NetworkRecord[] {
   let all = listNetworks();
@@ -199,6 +213,49 @@ export function networkUp(net: NetworkRecord): number {
     if (!current.madeAt) saveNetwork({ ...current, madeAt: new Date().toISOString() });
     return made.index;
   });
+}
+
+/**
+ * What networkUp would do now, as operations, changing nothing (`tsnet explain`): nothing when the
+ * bridge is ready and tsnet's table exists; the table alone when only it is missing; otherwise the
+ * whole bring-up, planned from the bridge, table and bridge ports as read (planNetworkUp). Refuses
+ * what networkUp refuses (an overlapping subnet, a link of the bridge's name that is no bridge).
+ * `all`: every network, this one among them or not (a network being created).
+ */
+export function planBringUp(net: NetworkRecord, all: readonly NetworkRecord[] = knownNetworks()): Op[] {
+  let current = net;
+  if (current.builtin && current.name === "bridge" && !current.madeAt && process.env[SUBNET_ENV]) {
+    current = { ...builtinRecord("bridge"), id: current.id, created: current.created };
+  }
+  const others = all.filter((n) => n.id !== current.id && n.name !== current.name);
+  const nl = hostRtnl();
+  const spec = bridgeSpec(current);
+  const table = natTable({ table: NAT_TABLE, networks: natNetworks([...others, current]) });
+  if (bridgeReady(nl, spec) !== undefined) {
+    if (natTableExists()) return [];
+    // As networkUp remakes it: from the networks in their order.
+    const table = natTable({ table: NAT_TABLE, networks: natNetworks(all.some((n) => n.id === current.id) ? all : [...all, current]) });
+    const { changes } = planTable(readTable(natSocket(), table), table);
+    return [{ op: "nft-table", spec: table, changes, why: `tsnet's table ${table.family} ${table.name} is missing: made again from the set of networks` }];
+  }
+  for (const s of subnetsOf(current)) refuseOverlap(current, s.subnet, others);
+  const link = linkGet(nl, spec.bridge);
+  if (link && link.kind !== "bridge") {
+    throw new TsnetError(`cannot use ${spec.bridge} as a bridge: a link of that name exists and is ${link.kind ? `a ${link.kind}` : "not a bridge"}; give the network another bridge name`);
+  }
+  const addresses = link ? spec.gateways.flatMap((g) => addrList(nl, afOf(g.address)).filter((a) => a.index === link.index).map((a) => a.address)) : [];
+  const plan = planNetworkUp(
+    {
+      ...(link && { bridge: { kind: link.kind, up: (link.flags & IFF_UP) !== 0, addresses } }),
+      table: readTable(natSocket(), table),
+      ports: link ? linkList(nl).filter((l) => l.master === link.index).map((l) => l.name) : [],
+    },
+    {
+      name: current.name, bridge: spec.bridge, ...(spec.gateways[0] && { mac: formatMac(macFor(spec.gateways[0].address)) }), mtu: spec.mtu,
+      gateways: spec.gateways, icc: current.icc !== false, table,
+    },
+  );
+  return plan.ops;
 }
 
 /**
@@ -376,23 +433,9 @@ export function bridgeNameFor(id: string): string {
 }
 
 
-/**
- * `tsnet network create`: validates everything first, then, under the networks lock, picks or
- * checks the subnet, writes the record and makes the bridge and rules; a failure removes what
- * this call made and nothing else. With `reuse` (the CNI plugin's first ADD on a network), a
- * network of that name is returned as it is, made or not by a concurrent caller; the caller
- * compares its options.
- */
-export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRecord {
-  const subnetWord = o.subnetWord ?? "--subnet";
-  const gatewayWord = o.gatewayWord ?? "--gateway";
+/** What createNetwork refuses before it takes the lock: names, subnets, gateways, MTU, bridge name, ranges. */
+function checkCreate(o: CreateNetworkOptions): { wanted: { v4: Wanted; v6: Wanted }; ranges: Map<string, IpPrefix> } {
   checkNetworkName(o.name);
-  let all: NetworkRecord[] | undefined;
-  if (reuse) {
-    all = allNetworks();
-    const found = all.find((n) => n.name === o.name);
-    if (found) return found;
-  }
   if (["bridge", "host", "none"].includes(o.name) || o.name.startsWith("container:")) {
     throw new UsageError(`network name "${o.name}" is reserved: choose another name`);
   }
@@ -407,41 +450,81 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     throw new UsageError(`invalid bridge name "${o.bridge}": give an interface name of 1 to 15 letters, digits, '_', '.' or '-'`);
   }
   const ranges = checkIpRanges(o.ipRanges ?? [], [wanted.v4.subnet, wanted.v6.subnet].filter((x): x is IpPrefix => x !== undefined));
+  return { wanted, ranges };
+}
+
+/**
+ * The new network's record, among the networks there are (`others`, read under the lock): its
+ * name and bridge still free, its subnets checked or chosen, a new id. Writes nothing.
+ */
+function recordFor(o: CreateNetworkOptions, wanted: { v4: Wanted; v6: Wanted }, ranges: ReadonlyMap<string, IpPrefix>, others: readonly NetworkRecord[]): NetworkRecord {
+  const subnetWord = o.subnetWord ?? "--subnet";
+  const gatewayWord = o.gatewayWord ?? "--gateway";
+  if (others.some((n) => n.name === o.name)) throw new UsageError(`network with name ${o.name} already exists: choose another name or remove it (tsnet network rm ${o.name})`);
+  const sharing = o.bridge === undefined ? undefined : others.find((n) => n.bridge === o.bridge);
+  if (sharing) throw new UsageError(`bridge ${o.bridge} belongs to network ${sharing.name}: give network ${o.name} another bridge name`);
+  const subnets: SubnetConfig[] = [];
+  for (const [family, w] of [[4, wanted.v4], [6, wanted.v6]] as const) {
+    if (family === 6 && !o.ipv6) continue;
+    if (w.subnet) refuseOverlap({ name: o.name, builtin: false }, w.subnet, others, subnetWord);
+    subnets.push(withIpRange(subnetConfig(w.subnet ?? freeSubnet(others, subnetWord, family), w.gateway, gatewayWord), ranges));
+  }
+  const id = newId();
+  return {
+    id,
+    name: o.name,
+    driver: "bridge",
+    bridge: o.bridge ?? bridgeNameFor(id),
+    subnets,
+    ...(o.ipv6 && { enableIPv6: true }),
+    internal: o.internal,
+    builtin: false,
+    created: new Date().toISOString(),
+    labels: o.labels ?? {},
+    ...(o.ipMasq !== undefined && { ipMasq: o.ipMasq }),
+    ...(o.mtu !== undefined && { mtu: o.mtu }),
+    ...(o.hairpin !== undefined && { hairpin: o.hairpin }),
+    ...(o.isGateway !== undefined && { isGateway: o.isGateway }),
+    ...(o.icc !== undefined && { icc: o.icc }),
+    ...(o.hostBindingIpv4 !== undefined && { hostBindingIpv4: o.hostBindingIpv4 }),
+    ...(o.options && Object.keys(o.options).length > 0 && { options: o.options }),
+  };
+}
+
+/**
+ * `tsnet network create` as operations, changing nothing (`tsnet explain`): the record it would
+ * write (a new id, the subnet chosen as now) and its bring-up as planned from what was read.
+ */
+export function planCreateNetwork(o: CreateNetworkOptions): { rec: NetworkRecord; ops: Op[] } {
+  const { wanted, ranges } = checkCreate(o);
+  const all = knownNetworks();
+  const rec = recordFor(o, wanted, ranges, all);
+  return { rec, ops: planBringUp(rec, [...all, rec]) };
+}
+
+/**
+ * `tsnet network create`: validates everything first, then, under the networks lock, picks or
+ * checks the subnet, writes the record and makes the bridge and rules; a failure removes what
+ * this call made and nothing else. With `reuse` (the CNI plugin's first ADD on a network), a
+ * network of that name is returned as it is, made or not by a concurrent caller; the caller
+ * compares its options.
+ */
+export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRecord {
+  checkNetworkName(o.name);
+  let all: NetworkRecord[] | undefined;
+  if (reuse) {
+    all = allNetworks();
+    const found = all.find((n) => n.name === o.name);
+    if (found) return found;
+  }
+  const { wanted, ranges } = checkCreate(o);
   all ??= allNetworks();
   if (findNetwork(o.name, all)?.name === o.name) throw new UsageError(`network with name ${o.name} already exists: choose another name or remove it (tsnet network rm ${o.name})`);
   return withLock(NETWORKS_LOCK, () => {
     const others = listNetworks();
     const existing = others.find((n) => n.name === o.name);
     if (existing && reuse) return existing;
-    if (existing) throw new UsageError(`network with name ${o.name} already exists: choose another name or remove it (tsnet network rm ${o.name})`);
-    const sharing = o.bridge === undefined ? undefined : others.find((n) => n.bridge === o.bridge);
-    if (sharing) throw new UsageError(`bridge ${o.bridge} belongs to network ${sharing.name}: give network ${o.name} another bridge name`);
-    const subnets: SubnetConfig[] = [];
-    for (const [family, w] of [[4, wanted.v4], [6, wanted.v6]] as const) {
-      if (family === 6 && !o.ipv6) continue;
-      if (w.subnet) refuseOverlap({ name: o.name, builtin: false }, w.subnet, others, subnetWord);
-      subnets.push(withIpRange(subnetConfig(w.subnet ?? freeSubnet(others, subnetWord, family), w.gateway, gatewayWord), ranges));
-    }
-    const id = newId();
-    const rec: NetworkRecord = {
-      id,
-      name: o.name,
-      driver: "bridge",
-      bridge: o.bridge ?? bridgeNameFor(id),
-      subnets,
-      ...(o.ipv6 && { enableIPv6: true }),
-      internal: o.internal,
-      builtin: false,
-      created: new Date().toISOString(),
-      labels: o.labels ?? {},
-      ...(o.ipMasq !== undefined && { ipMasq: o.ipMasq }),
-      ...(o.mtu !== undefined && { mtu: o.mtu }),
-      ...(o.hairpin !== undefined && { hairpin: o.hairpin }),
-      ...(o.isGateway !== undefined && { isGateway: o.isGateway }),
-      ...(o.icc !== undefined && { icc: o.icc }),
-      ...(o.hostBindingIpv4 !== undefined && { hostBindingIpv4: o.hostBindingIpv4 }),
-      ...(o.options && Object.keys(o.options).length > 0 && { options: o.options }),
-    };
+    const rec = recordFor(o, wanted, ranges, others);
     // The record first: whatever a crash interrupts, the record says which bridge to remove.
     saveNetwork(rec);
     const nl = hostRtnl();
@@ -534,12 +617,31 @@ function freeSubnet(others: readonly NetworkRecord[], subnetWord = "--subnet", f
   throw new TsnetError(`no free /${size} left in ${poolText} for a new network: give one with ${subnetWord}`);
 }
 
-/** `tsnet network rm`: refused for built-in networks and while any container is attached. */
-export function removeNetwork(net: NetworkRecord, attached: readonly string[]): void {
+/** What removeNetwork refuses: a built-in network, and one with containers (or leases) on it. */
+function refuseRemoval(net: NetworkRecord, attached: readonly string[]): void {
   if (net.builtin) throw new TsnetError(`${net.name} is a pre-defined network and cannot be removed`, 1);
   if (attached.length || hasLeases(net.id)) {
     throw new TsnetError(`network ${net.name} has active endpoints (${attached.join(", ") || "a container being set up"}): stop them or disconnect them first`, 1);
   }
+}
+
+/**
+ * `tsnet network rm` as operations, changing nothing (`tsnet explain`): refused as removeNetwork
+ * refuses, then planned from tsnet's table and the bridge as read (planNetworkRm).
+ */
+export function planRemoveNetwork(net: NetworkRecord, attached: readonly string[]): Op[] {
+  refuseRemoval(net, attached);
+  const table = natTable({ table: NAT_TABLE, networks: natNetworks(listNetworks().filter((n) => n.id !== net.id)) });
+  const bridgeExists = net.bridge !== undefined && linkGet(hostRtnl(), net.bridge) !== undefined;
+  return planNetworkRm(
+    { table: readTable(natSocket(), table), bridgeExists },
+    { name: net.name, bridge: net.bridge, madeByTsnet: net.bridge !== undefined && bridgeMadeByTsnet(net), gateways: net.bridge ? bridgeSpec(net).gateways : [], table },
+  ).ops;
+}
+
+/** `tsnet network rm`: refused for built-in networks and while any container is attached. */
+export function removeNetwork(net: NetworkRecord, attached: readonly string[]): void {
+  refuseRemoval(net, attached);
   withLock(NETWORKS_LOCK, () => {
     const rest = listNetworks().filter((n) => n.id !== net.id);
     // Rules first, so no rule names a bridge that no longer exists.

@@ -17,12 +17,12 @@ import { AF_INET, AF_INET6, BR_MAX_PORTS, IFF_UP, RT_TABLE_MAIN, RTM_DELLINK, RT
 import { bridgePortHairpin, linkAdd, linkDelIfExists, linkGet, linkRename, linkSet } from "../rtnetlink/link.ts";
 import { routeAdd, routeList } from "../rtnetlink/route.ts";
 import { saveRecord, type ContainerRecord, type Endpoint } from "../state/containers.ts";
-import { leaseHolder, releaseLease, takeLease, takeLeaseAt, type LeaseOwner } from "../state/leases.ts";
+import { leaseHolder, nextLease, releaseLease, takeLease, takeLeaseAt, type LeaseOwner } from "../state/leases.ts";
 import type { NetworkRecord } from "../state/networks.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
 import { formatMac, macFor } from "./bridge.ts";
 import { addLoopbackGuard } from "./guard.ts";
-import { planAttach, type AttachPlan } from "../plan/attach.ts";
+import { planAttach, type AttachPlan, type AttachRead, type AttachRequest } from "../plan/attach.ts";
 import { Committer, type CommitEnv } from "../plan/commit.ts";
 import { linkKey } from "../plan/ops.ts";
 import { natSocket } from "../nat/portmap.ts";
@@ -279,27 +279,15 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
   }
   crashPoint("after-lease");
   const mac = o.mac ?? macFor(leased[0]!.address);
-  // isGateway false: the bridge has no address, so nothing routes through it.
-  const gatewayOf = (sub: Subnet) => (net.isGateway === false ? undefined : sub.gateway);
   const netns = sb ? sb.ns.name : (owner.netns ?? "the namespace");
   let plan: AttachPlan;
   try {
-    // What the namespace has: in one of this run's own making, nothing; in one given by path (a
-    // CNI runtime's, a `network connect`), whether an earlier network or plugin gave a default route.
-    const defaultRoutes = fresh || net.internal ? [] : leased.map((l) => l.sub.subnet.family).filter((f) =>
-      routeList(inside, f === 4 ? AF_INET : AF_INET6).some((r) => r.dstLen === 0 && r.table === RT_TABLE_MAIN));
-    plan = planAttach({ defaultRoutes }, {
-      netns, fresh, loUp: sb?.loDown === true,
-      network: { name: net.name, bridge: net.bridge!, mtu: net.mtu, internal: net.internal },
-      hostVeth: w.hostVeth, ifname, mac: formatMac(mac),
-      leased: leased.map(({ address, sub }) => ({ address, prefix: sub.subnet.prefix, gateway: gatewayOf(sub) })),
-      hairpin: net.hairpin ?? o.hairpin ?? false,
-      routes: o.routes,
-    });
+    plan = planAttach(readAttach(inside, net, leased, fresh), attachRequest(net, { netns, fresh, loUp: sb?.loDown === true, hostVeth: w.hostVeth, ifname, mac }, leased, o));
   } catch (e) {
     undoLeases();
     throw e;
   }
+  const gatewayOf = (sub: Subnet) => gatewayOfSubnet(net, sub);
   const ep: Endpoint = {
     networkId: net.id,
     network: net.name,
@@ -353,6 +341,84 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
     }
     throw e;
   }
+}
+
+/** isGateway false: the bridge has no address, so nothing routes through it. */
+function gatewayOfSubnet(net: NetworkRecord, sub: Subnet): IpAddress | undefined {
+  return net.isGateway === false ? undefined : sub.gateway;
+}
+
+/**
+ * What attaching reads of the namespace: in one of this run's own making, nothing; in one given
+ * by path (a CNI runtime's, a `network connect`), whether an earlier network or plugin gave each
+ * family a default route.
+ */
+function readAttach(inside: NetlinkSocket, net: NetworkRecord, leased: readonly { sub: Subnet }[], fresh: boolean): AttachRead {
+  const defaultRoutes = fresh || net.internal ? [] : leased.map((l) => l.sub.subnet.family).filter((f) =>
+    routeList(inside, f === 4 ? AF_INET : AF_INET6).some((r) => r.dstLen === 0 && r.table === RT_TABLE_MAIN));
+  return { defaultRoutes };
+}
+
+/** The planner's request for an endpoint on net with these addresses. */
+function attachRequest(
+  net: NetworkRecord,
+  at: { netns: string; fresh: boolean; loUp: boolean; hostVeth: string; ifname: string; mac: Uint8Array },
+  leased: readonly { address: IpAddress; sub: Subnet }[],
+  o: AttachOptions,
+): AttachRequest {
+  return {
+    netns: at.netns, fresh: at.fresh, loUp: at.loUp,
+    network: { name: net.name, bridge: net.bridge!, mtu: net.mtu, internal: net.internal },
+    hostVeth: at.hostVeth, ifname: at.ifname, mac: formatMac(at.mac),
+    leased: leased.map(({ address, sub }) => ({ address, prefix: sub.subnet.prefix, gateway: gatewayOfSubnet(net, sub) })),
+    hairpin: net.hairpin ?? o.hairpin ?? false,
+    routes: o.routes,
+  };
+}
+
+/** Where `tsnet explain` plans an endpoint: the namespace as the plan names it, and how to read it. */
+export interface ExplainedPlace {
+  /** The namespace's name under /run/netns, or a CNI runtime's path. */
+  netns: string;
+  /** Made by the explained command itself: nothing to read, and it holds only lo. */
+  fresh: boolean;
+  /** lo goes up with this endpoint (a namespace the command makes). */
+  loUp: boolean;
+  /** An open fd on an existing namespace, to read its routes and interfaces. */
+  nsFd?: number;
+}
+
+/**
+ * attachEndpoint as operations, changing nothing (`tsnet explain`): the addresses it would lease
+ * now (the next free ones after each cursor, or --ip/--ip6 checked and found free), taking none,
+ * then the same read and planner as attachEndpoint. Returns the plan and the addresses.
+ */
+export function planEndpoint(owner: EndpointOwner, net: NetworkRecord, place: ExplainedPlace, o: AttachOptions = {}): { plan: AttachPlan; read: AttachRead; req: AttachRequest; ips: IpAddress[] } {
+  if (net.driver !== "bridge" || !net.bridge) throw new UsageError(`network ${net.name} has no bridge to attach to`);
+  const ifname = owner.nextIfname();
+  const hostVeth = owner.hostVethName(ifname);
+  const leased = subnetsOf(net).map((sub) => {
+    const fixed = sub.subnet.family === 4 ? o.ip : o.ip6;
+    const what = sub.subnet.family === 4 ? (o.ipWhat ?? "--ip") : "--ip6";
+    if (!fixed) return { sub, address: nextLease(net.id, { ...leaseRange(sub), skip: sub.gateway }, net.name) };
+    checkStaticIp(net, fixed, what);
+    const holder = leaseHolder(net.id, fixed);
+    if (holder) throw new TsnetError(`${what} ${formatIp(fixed)} is already in use on network ${net.name} by ${holder.names[0] ?? holder.container.slice(0, 12)}: give another address`);
+    return { sub, address: fixed };
+  });
+  let read: AttachRead = { defaultRoutes: [] };
+  if (place.nsFd !== undefined) {
+    const inside = inNetns(place.nsFd, () => new NetlinkSocket(NETLINK_ROUTE, `rtnetlink (${owner.what})`));
+    try {
+      if (o.awaitNames && linkGet(inside, ifname)) throw new TsnetError(`${owner.netns ?? "the namespace"} already has an interface named ${ifname}: give another interface name`);
+      read = readAttach(inside, net, leased, place.fresh);
+    } finally {
+      inside.close();
+    }
+  }
+  const mac = o.mac ?? macFor(leased[0]!.address);
+  const req = attachRequest(net, { netns: place.netns, fresh: place.fresh, loUp: place.loUp, hostVeth, ifname, mac }, leased, o);
+  return { plan: planAttach(read, req), read, req, ips: leased.map((l) => l.address) };
 }
 
 /**

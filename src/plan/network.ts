@@ -66,3 +66,42 @@ export function planNetworkUp(read: NetworkUpRead, req: NetworkUpRequest): Plan 
   });
   return { ops };
 }
+
+export interface NetworkRmRead {
+  /** tsnet's table as read (readTable), against the spec of the networks that remain. */
+  table: TableState;
+  /** The bridge exists now. */
+  bridgeExists: boolean;
+}
+
+export interface NetworkRmRequest {
+  name: string;
+  bridge?: string;
+  /** The bridge is tsnet's to delete (one of its names, or made by it since boot). */
+  madeByTsnet: boolean;
+  /** Its gateway addresses, taken off a bridge that stays. */
+  gateways: readonly { address: IpAddress; prefix: number }[];
+  /** tsnet's whole table, from the networks that remain. */
+  table: TableSpec;
+}
+
+/**
+ * A network's removal, as removeNetwork does it: the rules first (no rule names a bridge that is
+ * gone), then the bridge deleted, or, for a host's bridge the network only used, its gateway
+ * addresses and route_localnet taken back.
+ */
+export function planNetworkRm(read: NetworkRmRead, req: NetworkRmRequest): Plan {
+  const ops: Op[] = [];
+  const { changes } = planTable(read.table, req.table);
+  ops.push({ op: "nft-table", spec: req.table, changes, why: `tsnet's table ${req.table.family} ${req.table.name} rewritten from the networks that remain, without ${req.name}, in one transaction` });
+  if (!req.bridge || !read.bridgeExists) return { ops };
+  if (req.madeByTsnet) {
+    ops.push({ op: "link-del", dev: req.bridge, ifExists: true, why: `the bridge ${req.bridge} goes, with its addresses and routes` });
+    return { ops };
+  }
+  for (const g of req.gateways) {
+    ops.push({ op: "addr-del", dev: req.bridge, address: g.address, prefix: g.prefix, why: `the gateway ${formatIp(g.address)} leaves ${req.bridge}, the host's bridge, which stays` });
+  }
+  ops.push({ op: "sysctl", key: sysctlKey("net", "ipv4", "conf", req.bridge, "route_localnet"), value: "0", why: `route_localnet off again on ${req.bridge}` });
+  return { ops };
+}

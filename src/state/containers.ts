@@ -174,10 +174,34 @@ export function reserveName(rec: ContainerRecord, requested: string | undefined)
   // a name costs a try or two however many containers run (at 1,000, fifty tries of plain names,
   // each a record write, cost 3 ms of every run).
   for (let i = 0; ; i++) {
-    const plain = `${pick(ADJECTIVES)}_${pick(NOUNS)}`;
-    rec.name = i < 3 ? plain : `${plain}_${Math.floor(Math.random() * 100_000)}`;
+    rec.name = madeUpName(i);
     saveRecord(rec);
     if (createExclusive(`${NAMES_DIR}/${rec.name}`, rec.id)) return;
+  }
+}
+
+/** The i-th try at a made-up name: adjective_scientist, with a random number after three tries. */
+function madeUpName(i: number): string {
+  const plain = `${pick(ADJECTIVES)}_${pick(NOUNS)}`;
+  return i < 3 ? plain : `${plain}_${Math.floor(Math.random() * 100_000)}`;
+}
+
+/**
+ * The name reserveName would give, reserving nothing (`tsnet explain run`): the requested one,
+ * checked and refused as reserveName refuses it when taken, or a made-up one that is free now.
+ */
+export function proposeName(requested: string | undefined): string {
+  if (requested !== undefined) {
+    checkName(requested);
+    const holder = readText(`${NAMES_DIR}/${requested}`);
+    if (holder !== undefined) {
+      throw new TsnetError(`the container name "${requested}" is already in use by ${holder.slice(0, 12)}: choose another --name or remove that container`);
+    }
+    return requested;
+  }
+  for (let i = 0; ; i++) {
+    const name = madeUpName(i);
+    if (readText(`${NAMES_DIR}/${name}`) === undefined) return name;
   }
 }
 

@@ -56,18 +56,10 @@ export function takeLease(
   owner: LeaseOwner,
   networkName = networkId,
 ): IpAddress {
-  const { first, last, skip } = range;
   const dir = leaseDir(networkId);
   ensureDir(dir);
-  const cursor = parseIp(readText(cursorPath(networkId, first.family))?.trim() ?? "");
-  let start = cursor && cursor.family === first.family && cursor.value >= first.value && cursor.value < last.value ? cursor.value + 1n : first.value;
-  const span = last.value - first.value + 1n;
   const data = JSON.stringify(owner);
-  for (let i = 0n; i < span; i++) {
-    let v = start + i;
-    if (v > last.value) v -= span;
-    if (skip && skip.value === v) continue;
-    const a: IpAddress = { family: first.family, value: v };
+  for (const a of leaseOrder(networkId, range)) {
     if (createExclusive(`${dir}/${formatIp(a)}`, data)) {
       try {
         advanceCursor(networkId, range, a);
@@ -79,7 +71,35 @@ export function takeLease(
       return a;
     }
   }
-  throw new TsnetError(`network ${networkName} has no free address left: remove containers from it (tsnet ps --filter network=${networkName}) or create a network with a larger --subnet`);
+  throw noFreeAddress(networkName);
+}
+
+function noFreeAddress(networkName: string): TsnetError {
+  return new TsnetError(`network ${networkName} has no free address left: remove containers from it (tsnet ps --filter network=${networkName}) or create a network with a larger --subnet`);
+}
+
+/** The addresses takeLease tries, in its order: after the cursor, wrapping around once, never `skip`. */
+function* leaseOrder(networkId: string, range: { first: IpAddress; last: IpAddress; skip?: IpAddress }): Generator<IpAddress> {
+  const { first, last, skip } = range;
+  const cursor = parseIp(readText(cursorPath(networkId, first.family))?.trim() ?? "");
+  const start = cursor && cursor.family === first.family && cursor.value >= first.value && cursor.value < last.value ? cursor.value + 1n : first.value;
+  const span = last.value - first.value + 1n;
+  for (let i = 0n; i < span; i++) {
+    let v = start + i;
+    if (v > last.value) v -= span;
+    if (skip && skip.value === v) continue;
+    yield { family: first.family, value: v };
+  }
+}
+
+/**
+ * The address takeLease would take now, taking nothing (`tsnet explain`): the first in its order
+ * that no lease file holds.
+ */
+export function nextLease(networkId: string, range: { first: IpAddress; last: IpAddress; skip?: IpAddress }, networkName = networkId): IpAddress {
+  const taken = new Set(listDir(leaseDir(networkId)));
+  for (const a of leaseOrder(networkId, range)) if (!taken.has(formatIp(a))) return a;
+  throw noFreeAddress(networkName);
 }
 
 /**

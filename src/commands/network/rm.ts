@@ -2,10 +2,9 @@ import { defineCommand } from "../../cli/command.ts";
 import { log } from "../../cli/log.ts";
 import { actOnAll, out } from "../../cli/output.ts";
 import { requireRoot } from "../../cli/root.ts";
-import { attachedContainers } from "../../container/attach.ts";
+import { attachedNames } from "../../container/attach.ts";
 import { eachRef } from "../../container/control.ts";
 import { allNetworks, mustFindNetwork, removeNetwork } from "../../network/networks.ts";
-import { listAttachments } from "../../state/cni.ts";
 import { recover } from "../../supervisor/client.ts";
 
 export default defineCommand({
@@ -22,8 +21,7 @@ export default defineCommand({
     const all = allNetworks();
     return actOnAll(() => eachRef(args, (ref) => {
       const net = mustFindNetwork(ref, all);
-      const cni = listAttachments(net.name).filter((a) => a.networkId === net.id).map((a) => `cni:${a.containerId.slice(0, 12)}:${a.ifname}`);
-      removeNetwork(net, [...attachedContainers(net).map((c) => c.name), ...cni]);
+      removeNetwork(net, attachedNames(net));
       out(`${ref}\n`);
     }, (e) => log.error(e.message)));
   },
