@@ -132,7 +132,8 @@ async function runFile(file: string): Promise<void> {
     if (e) counts.expects = Number(e[1]);
     const r = /^Ran (\d+) tests? across/.exec(line);
     if (r) counts.tests = Number(r[1]);
-    if (line.startsWith("(fail) ")) failures.push(`${file}: ${line}`);
+    // bun prints each failing test again at the end of its output: listed once here.
+    if (line.startsWith("(fail) ") && !failures.includes(`${file}: ${line}`)) failures.push(`${file}: ${line}`);
     if (line === "# Unhandled error between tests") inError = true;
     else if (inError && line.startsWith("error: ")) {
       failures.push(`${file}: unhandled error: ${line.slice("error: ".length)}`);
