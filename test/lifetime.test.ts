@@ -88,13 +88,24 @@ describe("a daemonizing nginx (no `daemon off`) with -p", () => {
   });
 });
 
+/** The processes running ARGV, once there are N and every one is a child of PARENT. */
+function adopted(argv: string[], parent: number, n: number): number[] | false {
+  const pids = pidsByArgv(argv);
+  try {
+    return pids.length === n && pids.every((p) => parentOf(p) === parent) && pids;
+  } catch {
+    return false; // one exited while we looked
+  }
+}
+
 describe("whatever the command leaves running belongs to the container", () => {
   test("sh -c 'sleep N &': the foreground run lasts as long as the sleep, which runs in the container, then exits with sh's status", async () => {
     const t0 = Date.now();
     const { proc } = foreground(["--rm", "--name", "bgsleep", "--", "sh", "-c", "sleep 1.5 & exit 4"]);
-    await Bun.sleep(700);
+    // Looked at once sh has exited and tsnet has adopted its sleep, not after a fixed time (which
+    // a loaded machine outlasts before the sleep has even started); adopted by init, it never is.
+    const [sleeper] = await waitFor("the sleep to be adopted by tsnet", () => adopted(["sleep", "1.5"], proc.pid, 1));
     expect(proc.exitCode).toBeNull();
-    const [sleeper] = pidsByArgv(["sleep", "1.5"]);
     expect(sleeper).toBeGreaterThan(0);
     expect(parentOf(sleeper!)).toBe(proc.pid); // adopted by tsnet, not by init
     expect(sh(["readlink", `/proc/${sleeper}/ns/net`]).stdout).toBe(sh(["ip", "netns", "exec", "tsnet-bgsleep", "readlink", "/proc/self/ns/net"]).stdout);
@@ -106,7 +117,8 @@ describe("whatever the command leaves running belongs to the container", () => {
   test("setsid -f: a process in a session of its own keeps a foreground run up", async () => {
     const t0 = Date.now();
     const { proc } = foreground(["--rm", "--name", "setsidfg", "--", "setsid", "-f", "sleep", "1.2"]);
-    await Bun.sleep(600);
+    // setsid has exited once its sleep is tsnet's: the run is still up then.
+    await waitFor("the sleep to be adopted by tsnet", () => adopted(["sleep", "1.2"], proc.pid, 1));
     expect(proc.exitCode).toBeNull();
     expect(pidsByArgv(["sleep", "1.2"]).length).toBe(1);
     expect(await proc.exited).toBe(0);
@@ -153,10 +165,8 @@ describe("whatever the command leaves running belongs to the container", () => {
 
   test("the foreground run adopts the container's orphans and reaps them as they exit", async () => {
     const { proc } = foreground(["--rm", "--name", "reaper", "--", "sh", "-c", "for i in 1 2 3; do sh -c 'sleep 0.6 &'; done; exec sleep 1.6"]);
-    const orphans = await waitFor("three orphans", () => {
-      const p = pidsByArgv(["sleep", "0.6"]);
-      return p.length === 3 && p;
-    });
+    // Orphans once each `sh -c` has exited (before, their parent is that sh).
+    const orphans = await waitFor("three orphans adopted by tsnet", () => adopted(["sleep", "0.6"], proc.pid, 3));
     for (const pid of orphans) expect(parentOf(pid)).toBe(proc.pid);
     await waitFor("the orphans to exit", () => orphans.every((p) => procState(p) !== "S"));
     await Bun.sleep(200);

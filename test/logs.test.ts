@@ -2,7 +2,7 @@
 // streams (printed on tsnet's stdout and stderr), in the order they were written, with times
 // (-t, --since), --tail, -f across a restart; -d --rm leaves no file behind.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { assertThrowawayHost, records, sh, TSNET, tsnet, waitFor, removeAllContainers, runDetached } from "./helpers.ts";
 
 beforeAll(() => assertThrowawayHost());
@@ -74,9 +74,29 @@ describe("logs", () => {
   });
 
   test("-f follows across a restart until the container has ended, with --tail", async () => {
-    runD(["--name", "twice", "--restart", "on-failure:1", "--", "sh", "-c", "echo run; echo err >&2; sleep 0.3; exit 1"]);
-    await waitFor("the first run", () => tsnet(["logs", "twice"]).stdout === "run\n");
-    expect(tsnet(["logs", "-f", "--tail", "1", "twice"])).toEqual({ code: 0, stdout: "run\n", stderr: "err\nerr\n" });
+    // The first run ends only once the follower has printed its tail (a gate file): the restart
+    // then happens while it follows, however slow the machine (a fixed 0.3 s run was over, and
+    // the second one too, before a loaded machine had started the follower).
+    const gate = `${mkdtempSync("/tmp/tsnet-logs-")}/go`;
+    runD(["--name", "twice", "--restart", "on-failure:1", "--", "sh", "-c", `echo run; echo err >&2; until [ -e ${gate} ]; do sleep 0.05; done; exit 1`]);
+    await waitFor("the first run", () => {
+      const r = tsnet(["logs", "twice"]);
+      return r.stdout === "run\n" && r.stderr === "err\n";
+    });
+    const follower = Bun.spawn([TSNET, "logs", "-f", "--tail", "1", "twice"], { stdout: "pipe", stderr: "pipe" });
+    const stdout = new Response(follower.stdout).text();
+    const reader = follower.stderr.getReader();
+    let stderr = "";
+    const decoder = new TextDecoder();
+    while (stderr !== "err\n") {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stderr += decoder.decode(value, { stream: true });
+    }
+    writeFileSync(gate, "");
+    for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += decoder.decode(r.value, { stream: true });
+    expect({ code: await follower.exited, stdout: await stdout, stderr }).toEqual({ code: 0, stdout: "run\n", stderr: "err\nerr\n" });
+    rmSync(gate.slice(0, -"/go".length), { recursive: true, force: true });
   });
 
   test("-d --rm leaves no file behind: no log, no record", async () => {

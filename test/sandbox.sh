@@ -14,6 +14,13 @@ fi
 # The namespace we were started in: the tests refuse to run if they find themselves still in it.
 export TSNET_OUTER_NETNS=$(readlink /proc/self/ns/net)
 
+# The tests' oracles and workloads are the Debian packages test/deps.sh installs: the system's
+# directories come first in PATH (after this checkout's node_modules/.bin, for bun), ahead of what
+# version managers put there. A pyenv shim runs about fifteen processes for each `python3`, some
+# 0.6 s of CPU each time on this machine kind, where Debian's python3 takes 0.05 s.
+PATH=$(cd "$(dirname "$0")/.." && pwd)/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+export PATH
+
 # The unified hierarchy's mount point: the field after " - " is the file system type.
 cgroot=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
 export TSNET_CGROUP_PARENT=tsnet-test-$$
