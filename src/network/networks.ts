@@ -2,15 +2,23 @@
 // a record in /var/lib/tsnet (src/state/networks.ts) whose kernel objects are made on first use.
 // tsnet's nf_tables table is derived from all of them at once (src/nat/ruleset.ts), under one
 // lock, so two networks never rewrite each other's rules.
-import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
+import { Cleanup, TsnetError, UsageError, isErrno } from "../errors/errors.ts";
+import { ENODEV, ERESTART } from "../errors/errno.ts";
 import { warn } from "../errors/notice.ts";
 import {
   LINK_LOCAL_V6, contains, formatIp, formatPrefix, nth, overlaps, parseIp, parsePrefix, sizeOf, type IpAddress, type IpPrefix,
 } from "../ip/addr.ts";
-import { ensureNatTable, natTableExists } from "../nat/portmap.ts";
+import { NAT_TABLE, ensureNatTable, natSocket, natTableExists } from "../nat/portmap.ts";
+import { natTable } from "../nat/ruleset.ts";
 import type { NatNetwork } from "../nat/ruleset.ts";
-import { AF_INET, AF_INET6, RT_TABLE_MAIN, RTN_UNICAST } from "../rtnetlink/constants.ts";
-import { linkList } from "../rtnetlink/link.ts";
+import { AF_INET, AF_INET6, IFF_UP, RT_TABLE_MAIN, RTN_UNICAST } from "../rtnetlink/constants.ts";
+import { getGeneration, readTable, type TableSpec, type TableState } from "../nftables/index.ts";
+import type { NetlinkSocket } from "../netlink/socket.ts";
+import { Committer, commit } from "../plan/commit.ts";
+import { planNetworkRm, planNetworkUp } from "../plan/network.ts";
+import { linkKey } from "../plan/ops.ts";
+import { addrList } from "../rtnetlink/addr.ts";
+import { linkDelIfExists, linkGet, linkList, type LinkInfo } from "../rtnetlink/link.ts";
 import { routeList } from "../rtnetlink/route.ts";
 import { withLock } from "../state/files.ts";
 import { forgetLeases, hasLeases } from "../state/leases.ts";
@@ -20,8 +28,10 @@ import {
   saveNetwork, type NetworkRecord, type SubnetConfig,
 } from "../state/networks.ts";
 import { newId } from "../state/containers.ts";
-import { bridgeReady, deleteBridge, makeBridge, releaseForeignBridge, setRouteLocalnet, type BridgeSpec } from "./bridge.ts";
-import { hostRtnl, setSysctl } from "./host.ts";
+import { bridgeReady, formatMac, macFor, type BridgeSpec } from "./bridge.ts";
+import { hostCommitEnv } from "./commit.ts";
+import { addLoopbackGuard } from "./guard.ts";
+import { hostRtnl } from "./host.ts";
 
 // Clear of Docker's 172.17.0.0/16 (and its 172.18-31 pools), Podman's 10.88.0.0/16 and 10.89.x
 // networks, and the usual Kubernetes pod and service ranges.
@@ -91,19 +101,6 @@ export function natNetworks(all: readonly NetworkRecord[] = listNetworks()): Nat
 }
 
 const NETWORKS_LOCK = "networks";
-
-/**
- * enable_icc=false is a forward-chain drop (src/nat/ruleset.ts), which sees what two ports of one
- * bridge send each other only through br_netfilter: it is turned on, as Docker does for icc=false.
- */
-function bridgeNetfilter(n: NetworkRecord): void {
-  if (n.icc !== false) return;
-  for (const f of ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables"]) {
-    if (!setSysctl(`/proc/sys/net/bridge/${f}`, true)) {
-      throw new TsnetError(`network ${n.name} has enable_icc=false, which needs the kernel's br_netfilter (/proc/sys/net/bridge/${f} is missing): load it (modprobe br_netfilter)`);
-    }
-  }
-}
 
 /**
  * Runs fn holding the lock under which the set of networks and tsnet's table change together
@@ -185,20 +182,102 @@ export function networkUp(net: NetworkRecord): number {
     }
     const all = listNetworks().filter((n) => n.id !== current.id);
     for (const s of subnetsOf(current)) refuseOverlap(current, s.subnet, all);
-    // The table first, then the bridge: the moment the bridge is ready (up, with its gateway),
-    // other processes take it as made, without this lock, and attach veths to it. So nothing
-    // may fail after that and have the bridge deleted under them (a veth added to a bridge
-    // index that is gone is EINVAL). The table names the bridge only by name: rules for a bridge
-    // that failed to appear are harmless, and the next first use rewrites the table anyway.
-    ensureNatTable(natNetworks([...all, current]));
-    bridgeNetfilter(current);
-    const made = makeBridge(nl, spec);
-    if (made.created) markBridgeMade(current.id, spec.bridge);
-    // Only now that the guard is in place (see setRouteLocalnet).
-    setRouteLocalnet(spec.bridge, true);
+    const index = bringUp(current, [...all, current], { created: false });
     if (!current.madeAt) saveNetwork({ ...current, madeAt: new Date().toISOString() });
-    return made.index;
+    return index;
   });
+}
+
+/** What bringing a network up, or removing it, depends on: read from the kernel in one place. */
+interface BridgeRead {
+  generation: number;
+  table: TableState;
+  link?: LinkInfo;
+  addresses: IpAddress[];
+}
+
+function readBridge(spec: BridgeSpec, table: TableSpec): BridgeRead {
+  const nl = hostRtnl();
+  const nft = natSocket();
+  // The generation before the table: a change in between makes the kernel refuse the commit.
+  const generation = getGeneration(nft);
+  const state = readTable(nft, table);
+  const link = linkGet(nl, spec.bridge);
+  const families = new Set(spec.gateways.map((g) => g.address.family));
+  const addresses = link ? [...families].flatMap((f) => addrList(nl, f === 4 ? AF_INET : AF_INET6).filter((a) => a.index === link.index).map((a) => a.address)) : [];
+  return { generation, table: state, ...(link && { link }), addresses };
+}
+
+/**
+ * Brings the network's kernel objects up: read (tsnet's table, the bridge, its addresses and
+ * ports), planned (planNetworkUp) and committed. The table first, then the bridge: the moment the
+ * bridge is ready (up, with its gateway), other processes take it as made, without the networks
+ * lock, and attach veths to it. So nothing may fail after that and have the bridge deleted under
+ * them (a veth added to a bridge index that is gone is EINVAL): a failure before it deletes the
+ * bridge this call made; after it (the guards, route_localnet) the bridge stays. The table names
+ * the bridge only by name: rules for a bridge that failed to appear are harmless, and the next
+ * first use rewrites the table anyway. A concurrent change to the ruleset between the read and
+ * the commit (ERESTART) has everything read and planned again. `made.created` says, as soon as
+ * it is so, that this call made the bridge. Returns its ifindex.
+ */
+function bringUp(net: NetworkRecord, networks: readonly NetworkRecord[], made: { created: boolean }): number {
+  const spec = bridgeSpec(net);
+  const table = natTable({ table: NAT_TABLE, networks: natNetworks(networks) });
+  for (let attempt = 1; ; attempt++) {
+    const r = readBridge(spec, table);
+    if (r.link && r.link.kind !== "bridge") {
+      throw new TsnetError(`cannot use ${spec.bridge} as a bridge: a link of that name exists and is ${r.link.kind ? `a ${r.link.kind}` : "not a bridge"}; give the network another bridge name`);
+    }
+    const ports = r.link ? linkList(hostRtnl()).filter((l) => l.master === r.link!.index && l.kind === "veth") : [];
+    const plan = planNetworkUp(
+      { generation: r.generation, table: r.table, ports: ports.map((p) => p.name), ...(r.link && { bridge: { kind: r.link.kind, up: (r.link.flags & IFF_UP) !== 0, addresses: r.addresses } }) },
+      {
+        name: net.name, bridge: spec.bridge, ...(spec.gateways[0] && { mac: formatMac(macFor(spec.gateways[0].address)) }),
+        ...(spec.mtu !== undefined && { mtu: spec.mtu }), gateways: spec.gateways, icc: net.icc !== false, table,
+      },
+    );
+    const known: Record<string, number> = {};
+    if (r.link) known[linkKey(undefined, spec.bridge)] = r.link.index;
+    for (const p of ports) known[linkKey(undefined, p.name)] = p.index;
+    // A port whose container ended meanwhile is gone, and its way in with it.
+    const env = { ...hostCommitEnv(undefined, known), guard: guardIfThere };
+    const c = new Committer(env, plan);
+    // The bridge is ready once the ops before the guards and route_localnet are in.
+    const tail = plan.ops.findIndex((o) => o.op === "guard" || (o.op === "sysctl" && o.key.endsWith(".route_localnet")));
+    const creates = plan.ops.some((o) => o.op === "link-add");
+    try {
+      c.run(plan.ops.slice(0, tail));
+    } catch (e) {
+      if (attempt < MAX_TABLE_ATTEMPTS && isErrno(e, ERESTART)) continue;
+      if (creates && c.known(undefined, spec.bridge) !== undefined) {
+        try {
+          linkDelIfExists(hostRtnl(), spec.bridge);
+        } catch (undo) {
+          if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
+        }
+      }
+      throw e;
+    }
+    if (creates) {
+      made.created = true;
+      markBridgeMade(net.id, spec.bridge);
+    }
+    // Only now that the guard is in place (see setRouteLocalnet).
+    c.run(plan.ops.slice(tail));
+    return c.known(undefined, spec.bridge)!;
+  }
+}
+
+/** As often as ensureTable retries: on a host's first use many processes commit at once. */
+const MAX_TABLE_ATTEMPTS = 1000;
+
+function guardIfThere(nl: NetlinkSocket, ifindex: number, dev: string): boolean {
+  try {
+    return addLoopbackGuard(nl, ifindex, dev);
+  } catch (e) {
+    if (isErrno(e, ENODEV)) return true;
+    throw e;
+  }
 }
 
 /**
@@ -444,23 +523,18 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     };
     // The record first: whatever a crash interrupts, the record says which bridge to remove.
     saveNetwork(rec);
-    const nl = hostRtnl();
-    let made: { created: boolean } = { created: false };
+    const made = { created: false };
     try {
       // The table before the bridge, as in networkUp: once the bridge is ready, a `run --network`
       // that found the record attaches to it without waiting for this lock.
-      ensureNatTable(natNetworks([...others, rec]));
-      bridgeNetfilter(rec);
-      made = makeBridge(nl, bridgeSpec(rec));
-      if (made.created) markBridgeMade(rec.id, rec.bridge!);
-      setRouteLocalnet(rec.bridge!, true);
+      bringUp(rec, [...others, rec], made);
       saveNetwork({ ...rec, madeAt: new Date().toISOString() });
     } catch (e) {
       // The command failed, so the network was never there: everything it made goes, the table
       // back to the networks there were. A run that attached to the bridge in the moment it was
       // ready fails with it (its veth goes with the bridge); the run's own undo cleans up after it.
       const undo = new Cleanup();
-      if (made.created) undo.step(() => deleteBridge(nl, rec.bridge!));
+      if (made.created) undo.step(() => linkDelIfExists(hostRtnl(), rec.bridge!));
       undo.step(() => forgetBridgeMark(rec.id));
       undo.step(() => ensureNatTable(natNetworks(others)));
       undo.step(() => deleteNetworkRecord(rec));
@@ -542,11 +616,25 @@ export function removeNetwork(net: NetworkRecord, attached: readonly string[]): 
   }
   withLock(NETWORKS_LOCK, () => {
     const rest = listNetworks().filter((n) => n.id !== net.id);
-    // Rules first, so no rule names a bridge that no longer exists.
-    ensureNatTable(natNetworks(rest));
-    // A bridge the host had before the network (-o com.docker.network.bridge.name) stays, as in Docker.
-    if (net.bridge && bridgeMadeByTsnet(net)) deleteBridge(hostRtnl(), net.bridge);
-    else if (net.bridge) releaseForeignBridge(hostRtnl(), bridgeSpec(net));
+    const table = natTable({ table: NAT_TABLE, networks: natNetworks(rest) });
+    const spec = net.bridge ? bridgeSpec(net) : { bridge: "", gateways: [] };
+    for (let attempt = 1; ; attempt++) {
+      // Rules first, so no rule names a bridge that no longer exists (planNetworkRm).
+      const r = net.bridge ? readBridge(spec, table) : undefined;
+      const nft = natSocket();
+      const generation = r?.generation ?? getGeneration(nft);
+      const plan = planNetworkRm(
+        { generation, table: r?.table ?? readTable(nft, table), ...(r?.link && { bridge: { addresses: r.addresses } }) },
+        { name: net.name, bridge: spec.bridge, madeByTsnet: bridgeMadeByTsnet(net), gateways: spec.gateways, table },
+      );
+      try {
+        commit(hostCommitEnv(undefined, r?.link ? { [linkKey(undefined, spec.bridge)]: r.link.index } : undefined), plan);
+        break;
+      } catch (e) {
+        if (attempt < MAX_TABLE_ATTEMPTS && isErrno(e, ERESTART)) continue;
+        throw e;
+      }
+    }
     forgetBridgeMark(net.id);
     deleteNetworkRecord(net);
     forgetAttachmentDir(net.name);

@@ -197,8 +197,13 @@ export class Committer {
           b.commitUnconditional(nl);
         } else if (op.changes.length) {
           // Planned from what was read: a concurrent change (ERESTART) is for the planner to read
-          // again, which ensureTable does; here the changes go once, under the current generation.
-          transaction(nl, (b) => batchChanges(b, family, name, op.changes!));
+          // again; here the changes go once, under the generation read before the table was (or,
+          // without one, the current generation).
+          if (op.generation !== undefined) {
+            const b = new Batch();
+            batchChanges(b, family, name, op.changes);
+            b.commit(nl, op.generation);
+          } else transaction(nl, (b) => batchChanges(b, family, name, op.changes!));
         }
         return;
       }
