@@ -51,9 +51,12 @@ export function publishPortsRepairing(owner: PortOwner, ports: readonly AimedPor
   nameTaken(owner, ports, () => ensureTable(nft(), natTable({ table: NAT_TABLE, networks }), { add: adds }));
 }
 
+/** A host port the owner would publish is another owner's (the kernel refused a second element with its key). */
+export class PortTakenError extends TsnetError {}
+
 /**
  * Runs fn, which adds the owner's elements; the kernel's EEXIST (another owner's element holds a
- * key) becomes an error naming that owner and port.
+ * key) becomes a PortTakenError naming that owner and port.
  */
 export function nameTaken<T>(owner: PortOwner, ports: readonly AimedPort[], fn: () => T): T {
   try {
@@ -64,9 +67,9 @@ export function nameTaken<T>(owner: PortOwner, ports: readonly AimedPort[], fn: 
       const taken = listPublished().find((k) => ports.some((p) => clashes(p, k)));
       if (taken) {
         const host = isAnyAddress(taken.hostIp) ? `${taken.hostPort}` : formatHostPort(taken.hostIp, taken.hostPort);
-        throw new TsnetError(`host port ${host}/${taken.proto} is already published by ${taken.name} (${taken.tag}): choose another host port`);
+        throw new PortTakenError(`host port ${host}/${taken.proto} is already published by ${taken.name} (${taken.tag}): choose another host port`);
       }
-      throw new TsnetError(`a host port of ${owner.name} is still published by an earlier container (${e.message})`);
+      throw new PortTakenError(`a host port of ${owner.name} is still published by an earlier container (${e.message})`);
     }
     throw e;
   }

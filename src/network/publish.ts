@@ -66,16 +66,19 @@ export function aimedAt(ports: readonly PublishedPort[] | undefined, ips: readon
  * table or a map is missing, nothing was committed: the whole table is re-made from the networks
  * with the elements in it, in one transaction.
  */
-export function publishAimed(owner: PortOwner, ports: readonly AimedPort[]): void {
-  if (!publishPorts(owner, ports)) publishPortsRepairing(owner, ports, natNetworks());
+export function publishAimed(owner: PortOwner, ports: readonly AimedPort[], run?: () => void): void {
+  if (!publishPorts(owner, ports, run)) publishPortsRepairing(owner, ports, natNetworks());
 }
 
-/** The owner's elements in one transaction; false, having committed nothing, when the table or a map is missing. */
-export function publishPorts(owner: PortOwner, ports: readonly AimedPort[]): boolean {
-  const plan = planPublish(owner, ports);
+/**
+ * The owner's elements in one transaction; false, having committed nothing, when the table or a
+ * map is missing. `run` commits them as part of a larger plan (CNI ADD's, planCniAdd); by default
+ * planPublish's plan is committed on its own.
+ */
+export function publishPorts(owner: PortOwner, ports: readonly AimedPort[], run = () => commitOnHost(planPublish(owner, ports))): boolean {
   return nameTaken(owner, ports, () => {
     try {
-      commitOnHost(plan);
+      run();
       return true;
     } catch (e) {
       if (e instanceof KernelError && e.errno === ENOENT) return false;

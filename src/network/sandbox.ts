@@ -21,7 +21,10 @@ import { leaseHolder, releaseLease, takeLease, takeLeaseAt, type LeaseOwner } fr
 import type { NetworkRecord } from "../state/networks.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
 import { formatMac, macFor } from "./bridge.ts";
-import { planAttach, planTeardown, type AttachPlan } from "../plan/attach.ts";
+import { planAttach, planCniAdd, planTeardown, type AttachPlan, type AttachRequest } from "../plan/attach.ts";
+import { aimPorts, type PublishedPort } from "../ip/port.ts";
+import type { PortOwner } from "../nat/portmap.ts";
+import { publishAimed } from "./publish.ts";
 import { Committer } from "../plan/commit.ts";
 import { hostCommitEnv } from "./commit.ts";
 import { linkKey } from "../plan/ops.ts";
@@ -65,6 +68,11 @@ export interface AttachOptions {
   awaitNames?: boolean;
   /** The namespace was just made by this run and holds only lo (its eth0 can take ifindex 2). */
   freshNamespace?: boolean;
+  /**
+   * Ports to publish at the endpoint's addresses, as the last step of its plan (CNI ADD's port
+   * mappings, planCniAdd); a port another owner holds is a PortTakenError, and the endpoint is undone.
+   */
+  publish?: { owner: PortOwner; ports: readonly PublishedPort[] };
 }
 
 /**
@@ -280,20 +288,22 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
   // isGateway false: the bridge has no address, so nothing routes through it.
   const gatewayOf = (sub: Subnet) => (net.isGateway === false ? undefined : sub.gateway);
   const netns = sb ? sb.ns.name : (owner.netns ?? "the namespace");
+  const aimed = o.publish ? aimPorts(o.publish.ports, leased.map((l) => l.address)) : [];
   let plan: AttachPlan;
   try {
     // What the namespace has: in one of this run's own making, nothing; in one given by path (a
     // CNI runtime's, a `network connect`), whether an earlier network or plugin gave a default route.
     const defaultRoutes = fresh || net.internal ? [] : leased.map((l) => l.sub.subnet.family).filter((f) =>
       routeList(inside, f === 4 ? AF_INET : AF_INET6).some((r) => r.dstLen === 0 && r.table === RT_TABLE_MAIN));
-    plan = planAttach({ defaultRoutes }, {
+    const req: AttachRequest = {
       netns, fresh, loUp: sb?.loDown === true,
       network: { name: net.name, bridge: net.bridge!, mtu: net.mtu, internal: net.internal },
       hostVeth: w.hostVeth, ifname, mac: formatMac(mac),
       leased: leased.map(({ address, sub }) => ({ address, prefix: sub.subnet.prefix, gateway: gatewayOf(sub) })),
       hairpin: net.hairpin ?? o.hairpin ?? false,
       routes: o.routes,
-    });
+    };
+    plan = o.publish ? planCniAdd({ defaultRoutes }, req, o.publish.owner, aimed) : planAttach({ defaultRoutes }, req);
   } catch (e) {
     undoLeases();
     throw e;
@@ -334,8 +344,11 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
     ep.vethMade = true;
     crashPoint("after-veth");
     // The guard (before the peer goes up) and hairpin on the host socket, disable_ipv6 inside,
-    // then lo, eth0, addresses and routes inside in one round trip.
-    c.run(rest);
+    // then lo, eth0, addresses and routes inside in one round trip; the ports (one nf_tables
+    // transaction) last, the table re-made with them if the kernel says it is missing.
+    const links = rest.filter((op) => op.op !== "nft-elements");
+    c.run(links);
+    if (o.publish) publishAimed(o.publish.owner, aimed, () => c.run(rest.filter((op) => op.op === "nft-elements")));
     if (sb) sb.loDown = false;
     if (plan.noDefaultRoute || plan.noDefaultRoute6) {
       if (plan.noDefaultRoute) ep.noDefaultRoute = true;
