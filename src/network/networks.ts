@@ -301,8 +301,12 @@ const RESERVED = [
   ["::/127", "unspecified and loopback"], ["::ffff:0:0/96", "IPv4-mapped"], ["fe80::/10", "link-local"], ["ff00::/8", "multicast"],
 ].map(([range, what]) => ({ range: parsePrefix(range!)!, what: what! }));
 
-/** Refuses a subnet that is reserved or overlaps another network or a route of the host, naming it. */
-function refuseOverlap(net: Pick<NetworkRecord, "name" | "builtin">, subnet: IpPrefix, others: readonly NetworkRecord[], subnetWord = "--subnet"): void {
+/**
+ * Refuses a subnet that is reserved or overlaps another network or a route of the host, naming it.
+ * A route through the network's own bridge (`net.bridge`: one being mended, whose other family's
+ * gateway, and so its route, is still there) is its own, not the host's.
+ */
+function refuseOverlap(net: Pick<NetworkRecord, "name" | "builtin" | "bridge">, subnet: IpPrefix, others: readonly NetworkRecord[], subnetWord = "--subnet"): void {
   const hint = net.builtin ? `set ${SUBNET_ENV} to a free range (for example 10.78.0.0/16)` : `choose another ${subnetWord}`;
   const reserved = RESERVED.find((r) => overlaps(r.range, subnet));
   if (reserved) {
@@ -316,12 +320,12 @@ function refuseOverlap(net: Pick<NetworkRecord, "name" | "builtin">, subnet: IpP
       }
     }
   }
-  const clash = hostRouteOverlapping(subnet, others);
+  const clash = hostRouteOverlapping(subnet, net.bridge ? [...others, net] : others);
   if (clash) throw new UsageError(`the ${net.name} network's subnet ${formatPrefix(subnet)} overlaps the host route ${clash}: ${hint}`);
 }
 
 /** The host's routes of one family (main table, not through a tsnet bridge), as `ip route` shows them. */
-function hostRoutes(family: 4 | 6, networks: readonly NetworkRecord[]): { prefix: IpPrefix; text: string }[] {
+function hostRoutes(family: 4 | 6, networks: readonly Pick<NetworkRecord, "bridge">[]): { prefix: IpPrefix; text: string }[] {
   const nl = hostRtnl();
   const links = linkList(nl);
   const ours = new Set(networks.map((n) => n.bridge).filter(Boolean));
@@ -338,7 +342,7 @@ function hostRoutes(family: 4 | 6, networks: readonly NetworkRecord[]): { prefix
 }
 
 /** A host route (main table, not through a tsnet bridge) that overlaps subnet, as `ip route` shows it. */
-function hostRouteOverlapping(subnet: IpPrefix, networks: readonly NetworkRecord[]): string | undefined {
+function hostRouteOverlapping(subnet: IpPrefix, networks: readonly Pick<NetworkRecord, "bridge">[]): string | undefined {
   return hostRoutes(subnet.family, networks).find((r) => overlaps(r.prefix, subnet))?.text;
 }
 
