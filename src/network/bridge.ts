@@ -7,8 +7,8 @@
 import { ipBytes, type IpAddress } from "../ip/addr.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
 import { addrList, afOf } from "../rtnetlink/addr.ts";
-import { IFF_UP } from "../rtnetlink/constants.ts";
-import { linkGet } from "../rtnetlink/link.ts";
+import { AF_INET, IFF_UP } from "../rtnetlink/constants.ts";
+import { linkGet, linkGetWithAddrs } from "../rtnetlink/link.ts";
 import { guardBridgePorts } from "./guard.ts";
 import { hostRtnl, setSysctl } from "./host.ts";
 
@@ -39,12 +39,17 @@ export function parseMac(s: string): Uint8Array | undefined {
   return new Uint8Array(s.split(":").map((x) => Number.parseInt(x, 16)));
 }
 
-/** The bridge is there, up, with every gateway address: nothing to make. */
+/**
+ * The bridge is there, up, with every gateway address: nothing to make. The link and the first
+ * family's addresses in one round trip; a dual-stack network's other family in a second.
+ */
 export function bridgeReady(nl: NetlinkSocket, spec: BridgeSpec): number | undefined {
-  const link = linkGet(nl, spec.bridge);
+  const families = [...new Set(spec.gateways.map((g) => afOf(g.address)))];
+  const { link, addrs } = linkGetWithAddrs(nl, spec.bridge, families[0] ?? AF_INET);
   if (!link || !(link.flags & IFF_UP)) return undefined;
+  for (const f of families.slice(1)) addrs.push(...addrList(nl, f));
   for (const g of spec.gateways) {
-    if (!addrList(nl, afOf(g.address)).some((a) => a.index === link.index && a.address.value === g.address.value)) return undefined;
+    if (!addrs.some((a) => a.index === link.index && a.address.family === g.address.family && a.address.value === g.address.value)) return undefined;
   }
   return link.index;
 }
