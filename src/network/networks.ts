@@ -243,7 +243,8 @@ function bringUp(net: NetworkRecord, networks: readonly NetworkRecord[], made: {
     const env = { ...hostCommitEnv(undefined, known), guard: guardIfThere };
     const c = new Committer(env, plan);
     // The bridge is ready once the ops before the guards and route_localnet are in.
-    const tail = plan.ops.findIndex((o) => o.op === "guard" || (o.op === "sysctl" && o.key.endsWith(".route_localnet")));
+    const after = plan.ops.findIndex((o) => o.op === "guard" || (o.op === "sysctl" && o.key.endsWith(".route_localnet")));
+    const tail = after < 0 ? plan.ops.length : after;
     const creates = plan.ops.some((o) => o.op === "link-add");
     try {
       c.run(plan.ops.slice(0, tail));
