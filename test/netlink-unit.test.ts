@@ -92,6 +92,47 @@ describe("netlink socket over a scripted kernel", () => {
     expect(t.sent.length).toBe(1);
   });
 
+  test("exchange: a query and a dump in one write, answered in any order across datagrams; a tolerated error", () => {
+    const name = (m: NetlinkMessage) => new TextDecoder().decode(new Uint8Array(m.view.buffer, m.view.byteOffset + 36, m.view.byteLength - 36)).replace(/\0.*$/s, "");
+    for (const gone of [false, true]) {
+      const { nl, t } = socket((msgs) => {
+        const [q, d] = [msgs[0]!, msgs[1]!];
+        const done = reply(NLMSG_DONE, NLM_F_MULTI, d.seq, "");
+        // The dump's first part, then the query's answer, then the rest of the dump.
+        return [reply(RTM_NEWLINK, NLM_F_MULTI, d.seq, "a1"), gone ? ackFor(q, 19) : reply(RTM_NEWLINK, 0, q.seq, "br0"), Uint8Array.from([...reply(RTM_NEWLINK, NLM_F_MULTI, d.seq, "a2"), ...done])];
+      });
+      const w = nl.writer.reset();
+      const qseq = nl.nextSeq();
+      const qat = w.begin(RTM_GETLINK, NLM_F_REQUEST, qseq);
+      w.struct(16);
+      w.attrStr(3, "br0");
+      w.end(qat);
+      const dseq = nl.nextSeq();
+      const dat = w.begin(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, dseq);
+      w.struct(16);
+      w.end(dat);
+      const got: string[] = [];
+      const errors: number[] = [];
+      nl.exchange(w, [
+        { p: { seq: qseq, at: qat, op: "get link", object: "br0" }, dump: false, onMessage: (m) => got.push(`q:${name(m)}`), onError: (e) => void errors.push(e.errno) },
+        { p: { seq: dseq, at: dat, op: "list links", object: "" }, dump: true, onMessage: (m) => got.push(`d:${name(m)}`) },
+      ]);
+      expect(t.sent.length).toBe(1);
+      expect(got).toEqual(gone ? ["d:a1", "d:a2"] : ["d:a1", "q:br0", "d:a2"]);
+      expect(errors).toEqual(gone ? [19] : []);
+    }
+  });
+
+  test("exchange: an error without onError is thrown, naming its request", () => {
+    const { nl } = socket((msgs) => [ackFor(msgs[0]!, 1)]);
+    const w = nl.writer.reset();
+    const seq = nl.nextSeq();
+    const at = w.begin(RTM_GETLINK, NLM_F_REQUEST, seq);
+    w.struct(16);
+    w.end(at);
+    expect(() => nl.exchange(w, [{ p: { seq, at, op: "get link", object: "br0" }, dump: false, onMessage: () => {} }])).toThrow("get link br0: EPERM");
+  });
+
   test("a dump collects every message until NLMSG_DONE, across datagrams", () => {
     const { nl } = socket((msgs) => {
       const seq = msgs[0]!.seq;

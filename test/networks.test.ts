@@ -184,6 +184,25 @@ describe("network records and tsnet network", () => {
     expect(ruleset()).toContain("ip daddr 10.91.0.0/24");
   });
 
+  test("a bridge someone took down, or took a gateway address from, is mended by the next run on it (each family checked)", () => {
+    ok(["network", "create", "--ipv6", "--subnet", "10.94.0.0/24", "--subnet", "fd00:94::/64", "m94"]);
+    const br = bridgeOf("m94");
+    const gateways = () => ipj<any[]>(["addr", "show", "dev", br])[0].addr_info.filter((a: any) => a.scope === "global").map((a: any) => `${a.local}/${a.prefixlen}`).sort();
+    const up = () => ipj<any[]>(["link", "show", "dev", br])[0].flags.includes("UP");
+    expect(gateways()).toEqual(["10.94.0.1/24", "fd00:94::1/64"]);
+    for (const [what, breakIt] of [
+      ["IPv4 gateway deleted", () => sh(["ip", "addr", "del", "10.94.0.1/24", "dev", br])],
+      ["IPv6 gateway deleted", () => sh(["ip", "addr", "del", "fd00:94::1/64", "dev", br])],
+      ["bridge down", () => sh(["ip", "link", "set", br, "down"])],
+    ] as const) {
+      expect(breakIt().code).toBe(0);
+      // The run reaches its gateways over both families.
+      ok(["run", "--rm", "--network", "m94", "--", "sh", "-c", "ping -c1 -W2 10.94.0.1 >/dev/null && ping -6 -c1 -W2 fd00:94::1 >/dev/null"]);
+      expect(gateways(), what).toEqual(["10.94.0.1/24", "fd00:94::1/64"]);
+      expect(up(), what).toBe(true);
+    }
+  });
+
   test("TSNET_BRIDGE_SUBNET only seeds the bridge network: later it is ignored, with a warning, and changes nothing", () => {
     ok(["run", "--rm", "--", "true"]);
     const rulesBefore = ruleset();

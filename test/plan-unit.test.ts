@@ -171,25 +171,39 @@ describe("planNetworkUp", () => {
   });
 });
 
+describe("planNetworkUp: the generation read", () => {
+  const { planNetworkUp } = require("../src/plan/network.ts") as typeof import("../src/plan/network.ts");
+  const table = natTable({ table: "tsnet", networks: [{ name: "bridge", bridge: "tsnet0", internal: false, subnets: [{ net: 0x0a4d0000, prefix: 16 }] }] });
+  test("travels with the table's transaction; a ready bridge gets no link or address op", () => {
+    const p = planNetworkUp(
+      { generation: 42, bridge: { kind: "bridge", up: true, addresses: [ip("10.77.0.1")] }, table: { exists: false, rules: [], held: new Map() }, ports: [] },
+      { name: "bridge", bridge: "tsnet0", gateways: [{ address: ip("10.77.0.1"), prefix: 16 }], icc: true, table },
+    );
+    expect(p.ops[0]).toMatchObject({ op: "nft-table", generation: 42 });
+    expect(p.ops.map((o) => o.op)).toEqual(["nft-table", "sysctl", "sysctl"]);
+  });
+});
+
 describe("planNetworkRm", () => {
   const { planNetworkRm } = require("../src/plan/network.ts") as typeof import("../src/plan/network.ts");
-  const table = natTable({ table: "tsnet", networks: [] });
-  const gateways = [{ address: ip("10.78.0.1"), prefix: 24 }];
-  const empty = { exists: true, rules: [], held: new Map() };
-  test("tsnet's bridge: the rules first, then the bridge deleted", () => {
-    const p = planNetworkRm({ table: empty, bridgeExists: true }, { name: "back", bridge: "tsnet-1f2e3d4c5", madeByTsnet: true, gateways, table });
-    expect(p.ops.map((o) => o.op)).toEqual(["nft-table", "link-del"]);
+  const rest = natTable({ table: "tsnet", networks: [{ name: "bridge", bridge: "tsnet0", internal: false, subnets: [{ net: 0x0a4d0000, prefix: 16 }] }] });
+  const gateways = [{ address: ip("10.80.0.1"), prefix: 24 }, { address: ip("fd00:80::1"), prefix: 64 }];
+  const empty = { exists: true, rules: [], held: new Map() } as TableState;
+  const req = { name: "app", bridge: "tsnet-1f2e3d4c5", madeByTsnet: true, gateways, table: rest };
+  test("tsnet's bridge: the table without the network first, then the bridge goes", () => {
+    const p = planNetworkRm({ generation: 7, table: empty, bridge: { addresses: [ip("10.80.0.1")] } }, req);
+    expect(p.ops[0]).toMatchObject({ op: "nft-table", spec: rest, generation: 7 });
     expect(strip(p.ops.slice(1))).toEqual([{ op: "link-del", dev: "tsnet-1f2e3d4c5", ifExists: true }]);
   });
-  test("a host's bridge stays: its gateway addresses and route_localnet are taken back", () => {
-    const p = planNetworkRm({ table: empty, bridgeExists: true }, { name: "lan", bridge: "br0", madeByTsnet: false, gateways, table });
+  test("a bridge the host had: only the gateways it holds leave it, and route_localnet goes off", () => {
+    const p = planNetworkRm({ table: empty, bridge: { addresses: [ip("10.80.0.1")] } }, { ...req, bridge: "br-lan", madeByTsnet: false });
     expect(strip(p.ops.slice(1))).toEqual([
-      { op: "addr-del", dev: "br0", address: ip("10.78.0.1"), prefix: 24 },
-      { op: "sysctl", key: "net.ipv4.conf.br0.route_localnet", value: "0" },
+      { op: "addr-del", dev: "br-lan", address: ip("10.80.0.1"), prefix: 24 },
+      { op: "sysctl", key: "net.ipv4.conf.br-lan.route_localnet", value: "0" },
     ]);
   });
-  test("a bridge already gone: only the rules", () => {
-    const p = planNetworkRm({ table: empty, bridgeExists: false }, { name: "back", bridge: "tsnet-1f2e3d4c5", madeByTsnet: true, gateways, table });
+  test("no bridge there: only the table", () => {
+    const p = planNetworkRm({ table: empty }, req);
     expect(p.ops.map((o) => o.op)).toEqual(["nft-table"]);
   });
 });

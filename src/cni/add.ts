@@ -1,15 +1,15 @@
 // CNI ADD: the namespace at CNI_NETNS gets interface CNI_IFNAME on the configuration's tsnet
 // network, through the path `tsnet run` takes: networkUp, a lease (or a delegated IPAM plugin's
-// address), attachEndpoint (veth with its peer born inside, address, routes, hairpin) and
-// publishPorts for runtimeConfig.portMappings. The attachment's record is written (O_EXCL) before
+// address), attachEndpoint (veth with its peer born inside, address, routes, hairpin) with
+// runtimeConfig.portMappings published as the last step of the same plan (planCniAdd). The attachment's record is written (O_EXCL) before
 // anything it names is made; a failure undoes this ADD's objects and nothing else.
 import { mark } from "../errors/trace.ts";
 import { close, O_NOCTTY, O_NONBLOCK, O_RDONLY, open } from "../../ffi/libc.ts";
 import { statSync, type Stats } from "../../ffi/fs.ts";
-import { isErrno, KernelError, TsnetError } from "../errors/errors.ts";
+import { isErrno } from "../errors/errors.ts";
 import { ENOENT } from "../errors/errno.ts";
 import { formatIp, formatPrefix, parseIp, parsePrefix, type IpAddress } from "../ip/addr.ts";
-import { listPublished } from "../nat/portmap.ts";
+import { listPublished, PortTakenError } from "../nat/portmap.ts";
 import { mapOf } from "../nat/ruleset.ts";
 import { attachEndpoint, hostMacs, type ExtraRoute } from "../network/sandbox.ts";
 import { reapSetAside } from "../network/reap.ts";
@@ -17,8 +17,7 @@ import { netnsIdentity, ownNetnsIdentity } from "../netns/netns.ts";
 import { attachmentId, createAttachment, saveAttachment, type CniAttachment } from "../state/cni.ts";
 import type { NetworkRecord } from "../state/networks.ts";
 import { clashes, formatHostPort, isAnyAddress, type PublishedPort } from "../ip/port.ts";
-import { publishAimed } from "../network/publish.ts";
-import { attachmentOwner, portOwnerOf, publishedFor, teardownAttachment } from "./attachment.ts";
+import { attachmentOwner, portOwnerOf, teardownAttachment } from "./attachment.ts";
 import type { CniEnv, NetConf } from "./config.ts";
 import { delegate } from "./delegate.ts";
 import { ensureCniNetwork, refusePorts } from "./network.ts";
@@ -170,23 +169,18 @@ function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undef
       hairpin: a.ports.length > 0,
       routes: lease ? lease.routes : conf.routes,
       awaitNames: true,
+      // The port mappings with the endpoint, in one plan (planCniAdd): its last step.
+      ...(a.ports.length && { publish: { owner: portOwnerOf(a), ports: a.ports } }),
     });
+    if (a.ports.length) a.published = true;
     mark("endpoint");
-    if (a.ports.length) {
-      try {
-        publishAimed(portOwnerOf(a), publishedFor(a));
-        a.published = true;
-      } catch (e) {
-        // Another owner took one of the keys between the check above and this commit.
-        if (e instanceof TsnetError && !(e instanceof KernelError)) throw new CniError(ERR_PORT_TAKEN, e.message);
-        throw e;
-      }
-    }
     mark("published");
     // The endpoint as made (its veth now this attachment's to delete) and the ports as published.
     saveAttachment(a);
     return result(env, conf, net, a, lease?.dns ?? conf.dns, ep);
   } catch (e) {
+    // Another owner took one of the keys between the check above and this commit.
+    if (e instanceof PortTakenError) e = new CniError(ERR_PORT_TAKEN, e.message);
     try {
       teardownAttachment(a);
     } catch (undo) {

@@ -4,7 +4,7 @@
 // both; the veth, lease, address, route and port code is theirs.
 import { mark } from "../errors/trace.ts";
 import { Cleanup } from "../errors/errors.ts";
-import { unpublishPorts } from "../nat/portmap.ts";
+import { unpublishPorts } from "../network/publish.ts";
 import { detachEndpoint, type EndpointOwner } from "../network/sandbox.ts";
 import { deleteAttachment, saveAttachment, type CniAttachment } from "../state/cni.ts";
 import { attachmentPortOwner as portOwnerOf, attachmentPorts as publishedFor } from "../network/publish.ts";

@@ -6,7 +6,7 @@
 import { KernelError, TsnetError } from "../errors/errors.ts";
 import { EEXIST, ENOENT } from "../errors/errno.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
-import { Batch, addElements, commentTag, deleteElements, deleteTaggedElements, ensureTable, listElements, openNftSocket, tableExists } from "../nftables/index.ts";
+import { commentTag, deleteTaggedElements, ensureTable, listElements, openNftSocket, tableExists } from "../nftables/index.ts";
 import { ipFromBytes } from "../ip/addr.ts";
 import { ANY_V4, ANY_V6, clashes, formatHostPort, isAnyAddress, type AimedPort } from "../ip/port.ts";
 import { PORT_SETS, mapLayout, natTable, portElements, type NatNetwork } from "./ruleset.ts";
@@ -45,35 +45,20 @@ export function ensureNatTable(networks: readonly NatNetwork[]): void {
   ensureTable(nft(), natTable({ table: NAT_TABLE, networks }));
 }
 
-/**
- * Adds the owner's elements in one transaction. The common case is a single batch of known
- * elements (the table was checked with the bridge). Returns false, having committed nothing,
- * when the kernel says the table or a map is missing: the caller knows the set of networks and
- * calls publishPortsRepairing.
- */
-export function publishPorts(owner: PortOwner, ports: readonly AimedPort[]): boolean {
-  const adds = portElements(owner.tag, owner.name, ports);
-  if (!adds.length) return true;
-  return nameTaken(owner, ports, () => {
-    try {
-      const b = new Batch();
-      for (const a of adds) addElements(b, "inet", NAT_TABLE, a.set, a.elements);
-      b.commitUnconditional(nft());
-      return true;
-    } catch (e) {
-      if (e instanceof KernelError && e.errno === ENOENT) return false;
-      throw e;
-    }
-  });
-}
-
 /** The whole table re-made from the networks, the owner's elements included, in one transaction. */
 export function publishPortsRepairing(owner: PortOwner, ports: readonly AimedPort[], networks: readonly NatNetwork[]): void {
   const adds = portElements(owner.tag, owner.name, ports);
   nameTaken(owner, ports, () => ensureTable(nft(), natTable({ table: NAT_TABLE, networks }), { add: adds }));
 }
 
-function nameTaken<T>(owner: PortOwner, ports: readonly AimedPort[], fn: () => T): T {
+/** A host port the owner would publish is another owner's (the kernel refused a second element with its key). */
+export class PortTakenError extends TsnetError {}
+
+/**
+ * Runs fn, which adds the owner's elements; the kernel's EEXIST (another owner's element holds a
+ * key) becomes a PortTakenError naming that owner and port.
+ */
+export function nameTaken<T>(owner: PortOwner, ports: readonly AimedPort[], fn: () => T): T {
   try {
     return fn();
   } catch (e) {
@@ -82,30 +67,20 @@ function nameTaken<T>(owner: PortOwner, ports: readonly AimedPort[], fn: () => T
       const taken = listPublished().find((k) => ports.some((p) => clashes(p, k)));
       if (taken) {
         const host = isAnyAddress(taken.hostIp) ? `${taken.hostPort}` : formatHostPort(taken.hostIp, taken.hostPort);
-        throw new TsnetError(`host port ${host}/${taken.proto} is already published by ${taken.name} (${taken.tag}): choose another host port`);
+        throw new PortTakenError(`host port ${host}/${taken.proto} is already published by ${taken.name} (${taken.tag}): choose another host port`);
       }
-      throw new TsnetError(`a host port of ${owner.name} is still published by an earlier container (${e.message})`);
+      throw new PortTakenError(`a host port of ${owner.name} is still published by an earlier container (${e.message})`);
     }
     throw e;
   }
 }
 
 /**
- * Deletes the owner's elements. Given the ports it did publish (their keys are its own: the
- * kernel refuses a second element with a key), one batch deletes them by key. Without them, or
- * when that batch fails, the maps are searched for its tag: a crashed run's record may name ports
- * it never published, and such a key may be another owner's, so it is never deleted by key.
+ * Deletes every element of the owner's tag from tsnet's maps, in one transaction (the maps are
+ * read first): for a record that may name ports it never published, whose keys may be another
+ * owner's, so nothing is deleted by key.
  */
-export function unpublishPorts(owner: PortOwner, published?: readonly AimedPort[]): void {
-  const adds = published?.length ? portElements(owner.tag, owner.name, published) : [];
-  if (adds.length) {
-    try {
-      const b = new Batch();
-      for (const a of adds) deleteElements(b, "inet", NAT_TABLE, a.set, a.elements);
-      b.commitUnconditional(nft());
-      return;
-    } catch {}
-  }
+export function unpublishTagged(owner: PortOwner): void {
   deleteTaggedElements(nft(), "inet", NAT_TABLE, PORT_SETS, owner.tag);
 }
 

@@ -38,6 +38,15 @@ export interface Pending {
   onReply?: (m: NetlinkMessage) => void;
 }
 
+/** One request of NetlinkSocket.exchange. */
+export interface Exchange {
+  p: Pending;
+  /** NLM_F_DUMP: answered by messages until NLMSG_DONE. */
+  dump: boolean;
+  onMessage(m: NetlinkMessage): void;
+  onError?(e: KernelError): void;
+}
+
 /**
  * A netlink socket bound in one network namespace, with sequence-checked requests.
  * Replies whose sequence number is not awaited (late acks of an earlier failed batch) are dropped.
@@ -158,6 +167,36 @@ export class NetlinkSocket {
           return;
         }
         onMessage(m);
+      }
+    }
+  }
+
+  /**
+   * Several GET requests sent in one write, their answers read as they come: each query's one
+   * message (or its error), each dump's messages until NLMSG_DONE. At most one dump, last: the
+   * kernel runs one dump at a time on a socket and refuses a second in the same write (EBUSY).
+   * An error ack goes to the request's onError (which returns to tolerate it), else is thrown.
+   */
+  exchange(w: NetlinkWriter, requests: readonly Exchange[]): void {
+    this.sock.send(w.buf, w.len);
+    const open = new Map(requests.map((r) => [r.p.seq, r]));
+    while (open.size) {
+      for (const m of this.read()) {
+        const r = open.get(m.seq);
+        if (!r) continue;
+        if (m.type === NLMSG_DONE) {
+          open.delete(m.seq);
+        } else if (m.type === NLMSG_ERROR) {
+          open.delete(m.seq);
+          const err = -m.view.getInt32(NLMSG_HDRLEN, true);
+          if (err === 0 && r.dump) continue;
+          const e = this.ackError(m, err === 0 ? 71 : err, r.p, w);
+          if (!r.onError) throw e;
+          r.onError(e);
+        } else {
+          r.onMessage(m);
+          if (!r.dump) open.delete(m.seq);
+        }
       }
     }
   }

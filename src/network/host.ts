@@ -13,11 +13,6 @@ export function hostRtnl(): NetlinkSocket {
   return hostSocket;
 }
 
-/** Writes 1 to a /proc/sys file unless it already holds 1 (tsnet never runs sysctl). */
-export function enableSysctl(path: string): void {
-  setSysctl(path, true);
-}
-
 /**
  * Sets a boolean /proc/sys file unless it already holds that value; false when the file does
  * not exist (a per-link setting of a link that is gone).

@@ -2,19 +2,22 @@
 // a record in /var/lib/tsnet (src/state/networks.ts) whose kernel objects are made on first use.
 // tsnet's nf_tables table is derived from all of them at once (src/nat/ruleset.ts), under one
 // lock, so two networks never rewrite each other's rules.
-import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
+import { Cleanup, TsnetError, UsageError, isErrno } from "../errors/errors.ts";
+import { ENODEV, ERESTART } from "../errors/errno.ts";
 import { warn } from "../errors/notice.ts";
 import {
   LINK_LOCAL_V6, contains, formatIp, formatPrefix, nth, overlaps, parseIp, parsePrefix, sizeOf, type IpAddress, type IpPrefix,
 } from "../ip/addr.ts";
 import { NAT_TABLE, ensureNatTable, natSocket, natTableExists } from "../nat/portmap.ts";
 import { natTable, type NatNetwork } from "../nat/ruleset.ts";
-import { planTable, readTable } from "../nftables/ensure.ts";
-import { planNetworkRm, planNetworkUp } from "../plan/network.ts";
-import type { Op } from "../plan/ops.ts";
 import { AF_INET, AF_INET6, IFF_UP, RT_TABLE_MAIN, RTN_UNICAST } from "../rtnetlink/constants.ts";
-import { linkGet, linkList } from "../rtnetlink/link.ts";
+import { getGeneration, planTable, readTable, type TableSpec, type TableState } from "../nftables/index.ts";
+import type { NetlinkSocket } from "../netlink/socket.ts";
+import { Committer, commit } from "../plan/commit.ts";
+import { planNetworkRm, planNetworkUp } from "../plan/network.ts";
+import { linkKey, type Op, type Plan } from "../plan/ops.ts";
 import { addrList, afOf } from "../rtnetlink/addr.ts";
+import { linkDelIfExists, linkGet, linkList, type LinkInfo } from "../rtnetlink/link.ts";
 import { routeList } from "../rtnetlink/route.ts";
 import { withLock } from "../state/files.ts";
 import { forgetLeases, hasLeases } from "../state/leases.ts";
@@ -24,8 +27,10 @@ import {
   saveNetwork, type NetworkRecord, type SubnetConfig,
 } from "../state/networks.ts";
 import { newId } from "../state/containers.ts";
-import { bridgeReady, deleteBridge, formatMac, macFor, makeBridge, releaseForeignBridge, setRouteLocalnet, type BridgeSpec } from "./bridge.ts";
-import { hostRtnl, setSysctl } from "./host.ts";
+import { bridgeReady, formatMac, macFor, type BridgeSpec } from "./bridge.ts";
+import { hostCommitEnv } from "./commit.ts";
+import { addLoopbackGuard } from "./guard.ts";
+import { hostRtnl } from "./host.ts";
 
 // Clear of Docker's 172.17.0.0/16 (and its 172.18-31 pools), Podman's 10.88.0.0/16 and 10.89.x
 // networks, and the usual Kubernetes pod and service ranges.
@@ -95,19 +100,6 @@ export function natNetworks(all: readonly NetworkRecord[] = listNetworks()): Nat
 }
 
 const NETWORKS_LOCK = "networks";
-
-/**
- * enable_icc=false is a forward-chain drop (src/nat/ruleset.ts), which sees what two ports of one
- * bridge send each other only through br_netfilter: it is turned on, as Docker does for icc=false.
- */
-function bridgeNetfilter(n: NetworkRecord): void {
-  if (n.icc !== false) return;
-  for (const f of ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables"]) {
-    if (!setSysctl(`/proc/sys/net/bridge/${f}`, true)) {
-      throw new TsnetError(`network ${n.name} has enable_icc=false, which needs the kernel's br_netfilter (/proc/sys/net/bridge/${f} is missing): load it (modprobe br_netfilter)`);
-    }
-  }
-}
 
 /**
  * Runs fn holding the lock under which the set of networks and tsnet's table change together
@@ -186,11 +178,7 @@ export function networkUp(net: NetworkRecord): number {
     // Removed (or its creation undone) by another process while this one waited for the lock:
     // making its bridge now would bring back a network that no record names.
     if (!recorded && !net.builtin) throw new TsnetError(`network ${net.name} was removed meanwhile: create it again with tsnet network create ${net.name}`);
-    let current = recorded ?? net;
-    if (current.builtin && current.name === "bridge" && !current.madeAt && process.env[SUBNET_ENV]) {
-      // TSNET_BRIDGE_SUBNET seeds the default network until its bridge is first made.
-      current = { ...builtinRecord("bridge"), id: current.id, created: current.created };
-    }
+    const current = seeded(recorded ?? net);
     const spec = bridgeSpec(current);
     const again = bridgeReady(nl, spec);
     if (again !== undefined) {
@@ -199,20 +187,119 @@ export function networkUp(net: NetworkRecord): number {
     }
     const all = listNetworks().filter((n) => n.id !== current.id);
     for (const s of subnetsOf(current)) refuseOverlap(current, s.subnet, all);
-    // The table first, then the bridge: the moment the bridge is ready (up, with its gateway),
-    // other processes take it as made, without this lock, and attach veths to it. So nothing
-    // may fail after that and have the bridge deleted under them (a veth added to a bridge
-    // index that is gone is EINVAL). The table names the bridge only by name: rules for a bridge
-    // that failed to appear are harmless, and the next first use rewrites the table anyway.
-    ensureNatTable(natNetworks([...all, current]));
-    bridgeNetfilter(current);
-    const made = makeBridge(nl, spec);
-    if (made.created) markBridgeMade(current.id, spec.bridge);
-    // Only now that the guard is in place (see setRouteLocalnet).
-    setRouteLocalnet(spec.bridge, true);
+    const index = bringUp(current, [...all, current], { created: false });
     if (!current.madeAt) saveNetwork({ ...current, madeAt: new Date().toISOString() });
-    return made.index;
+    return index;
   });
+}
+
+/** TSNET_BRIDGE_SUBNET seeds the default network until its bridge is first made. */
+function seeded(net: NetworkRecord): NetworkRecord {
+  if (!(net.builtin && net.name === "bridge" && !net.madeAt && process.env[SUBNET_ENV])) return net;
+  return { ...builtinRecord("bridge"), id: net.id, created: net.created };
+}
+
+/** What bringing a network up, or removing it, depends on: read from the kernel in one place. */
+interface BridgeRead {
+  generation: number;
+  table: TableState;
+  link?: LinkInfo;
+  addresses: IpAddress[];
+}
+
+function readBridge(spec: BridgeSpec, table: TableSpec): BridgeRead {
+  const nl = hostRtnl();
+  const nft = natSocket();
+  // The generation before the table: a change in between makes the kernel refuse the commit.
+  const generation = getGeneration(nft);
+  const state = readTable(nft, table);
+  const link = linkGet(nl, spec.bridge);
+  const families = new Set(spec.gateways.map((g) => g.address.family));
+  const addresses = link ? [...families].flatMap((f) => addrList(nl, f === 4 ? AF_INET : AF_INET6).filter((a) => a.index === link.index).map((a) => a.address)) : [];
+  return { generation, table: state, ...(link && { link }), addresses };
+}
+
+/**
+ * Brings the network's kernel objects up: read (tsnet's table, the bridge, its addresses and
+ * ports), planned (planNetworkUp) and committed. The table first, then the bridge: the moment the
+ * bridge is ready (up, with its gateway), other processes take it as made, without the networks
+ * lock, and attach veths to it. So nothing may fail after that and have the bridge deleted under
+ * them (a veth added to a bridge index that is gone is EINVAL): a failure before it deletes the
+ * bridge this call made; after it (the guards, route_localnet) the bridge stays. The table names
+ * the bridge only by name: rules for a bridge that failed to appear are harmless, and the next
+ * first use rewrites the table anyway. A concurrent change to the ruleset between the read and
+ * the commit (ERESTART) has everything read and planned again. `made.created` says, as soon as
+ * it is so, that this call made the bridge. Returns its ifindex.
+ */
+function bringUp(net: NetworkRecord, networks: readonly NetworkRecord[], made: { created: boolean }): number {
+  const spec = bridgeSpec(net);
+  const table = natTable({ table: NAT_TABLE, networks: natNetworks(networks) });
+  for (let attempt = 1; ; attempt++) {
+    const { r, ports, plan } = readAndPlanUp(net, spec, table);
+    const known: Record<string, number> = {};
+    if (r.link) known[linkKey(undefined, spec.bridge)] = r.link.index;
+    for (const p of ports) known[linkKey(undefined, p.name)] = p.index;
+    // A port whose container ended meanwhile is gone, and its way in with it.
+    const env = { ...hostCommitEnv(undefined, known), guard: guardIfThere };
+    const c = new Committer(env, plan);
+    // The bridge is ready once the ops before the guards and route_localnet are in.
+    const after = plan.ops.findIndex((o) => o.op === "guard" || (o.op === "sysctl" && o.key.endsWith(".route_localnet")));
+    const tail = after < 0 ? plan.ops.length : after;
+    const creates = plan.ops.some((o) => o.op === "link-add");
+    try {
+      c.run(plan.ops.slice(0, tail));
+    } catch (e) {
+      if (attempt < MAX_TABLE_ATTEMPTS && isErrno(e, ERESTART)) continue;
+      if (creates && c.known(undefined, spec.bridge) !== undefined) {
+        try {
+          linkDelIfExists(hostRtnl(), spec.bridge);
+        } catch (undo) {
+          if (e instanceof Error && undo instanceof Error) e.message += ` (and undoing it: ${undo.message})`;
+        }
+      }
+      throw e;
+    }
+    if (creates) {
+      made.created = true;
+      markBridgeMade(net.id, spec.bridge);
+    }
+    // Only now that the guard is in place (see setRouteLocalnet).
+    c.run(plan.ops.slice(tail));
+    return c.known(undefined, spec.bridge)!;
+  }
+}
+
+/**
+ * A network's bring-up, read (readBridge, and the bridge's veths, which get the guard) and planned
+ * (planNetworkUp): what bringUp commits and `tsnet explain` prints. Refuses a link of the bridge's
+ * name that is no bridge.
+ */
+function readAndPlanUp(net: NetworkRecord, spec: BridgeSpec, table: TableSpec): { r: BridgeRead; ports: LinkInfo[]; plan: Plan } {
+  const r = readBridge(spec, table);
+  if (r.link && r.link.kind !== "bridge") {
+    throw new TsnetError(`cannot use ${spec.bridge} as a bridge: a link of that name exists and is ${r.link.kind ? `a ${r.link.kind}` : "not a bridge"}; give the network another bridge name`);
+  }
+  const ports = r.link ? linkList(hostRtnl()).filter((l) => l.master === r.link!.index && l.kind === "veth") : [];
+  const plan = planNetworkUp(
+    { generation: r.generation, table: r.table, ports: ports.map((p) => p.name), ...(r.link && { bridge: { kind: r.link.kind, up: (r.link.flags & IFF_UP) !== 0, addresses: r.addresses } }) },
+    {
+      name: net.name, bridge: spec.bridge, ...(spec.gateways[0] && { mac: formatMac(macFor(spec.gateways[0].address)) }),
+      ...(spec.mtu !== undefined && { mtu: spec.mtu }), gateways: spec.gateways, icc: net.icc !== false, table,
+    },
+  );
+  return { r, ports, plan };
+}
+
+/** As often as ensureTable retries: on a host's first use many processes commit at once. */
+const MAX_TABLE_ATTEMPTS = 1000;
+
+function guardIfThere(nl: NetlinkSocket, ifindex: number, dev: string): boolean {
+  try {
+    return addLoopbackGuard(nl, ifindex, dev);
+  } catch (e) {
+    if (isErrno(e, ENODEV)) return true;
+    throw e;
+  }
 }
 
 /**
@@ -223,10 +310,7 @@ export function networkUp(net: NetworkRecord): number {
  * `all`: every network, this one among them or not (a network being created).
  */
 export function planBringUp(net: NetworkRecord, all: readonly NetworkRecord[] = knownNetworks()): Op[] {
-  let current = net;
-  if (current.builtin && current.name === "bridge" && !current.madeAt && process.env[SUBNET_ENV]) {
-    current = { ...builtinRecord("bridge"), id: current.id, created: current.created };
-  }
+  const current = seeded(net);
   const others = all.filter((n) => n.id !== current.id && n.name !== current.name);
   const nl = hostRtnl();
   const spec = bridgeSpec(current);
@@ -239,22 +323,7 @@ export function planBringUp(net: NetworkRecord, all: readonly NetworkRecord[] = 
     return [{ op: "nft-table", spec: table, changes, why: `tsnet's table ${table.family} ${table.name} is missing: made again from the set of networks` }];
   }
   for (const s of subnetsOf(current)) refuseOverlap(current, s.subnet, others);
-  const link = linkGet(nl, spec.bridge);
-  if (link && link.kind !== "bridge") {
-    throw new TsnetError(`cannot use ${spec.bridge} as a bridge: a link of that name exists and is ${link.kind ? `a ${link.kind}` : "not a bridge"}; give the network another bridge name`);
-  }
-  const addresses = link ? spec.gateways.flatMap((g) => addrList(nl, afOf(g.address)).filter((a) => a.index === link.index).map((a) => a.address)) : [];
-  const plan = planNetworkUp(
-    {
-      ...(link && { bridge: { kind: link.kind, up: (link.flags & IFF_UP) !== 0, addresses } }),
-      table: readTable(natSocket(), table),
-      ports: link ? linkList(nl).filter((l) => l.master === link.index).map((l) => l.name) : [],
-    },
-    {
-      name: current.name, bridge: spec.bridge, ...(spec.gateways[0] && { mac: formatMac(macFor(spec.gateways[0].address)) }), mtu: spec.mtu,
-      gateways: spec.gateways, icc: current.icc !== false, table,
-    },
-  );
+  const { plan } = readAndPlanUp(current, spec, table);
   return plan.ops;
 }
 
@@ -279,8 +348,12 @@ const RESERVED = [
   ["::/127", "unspecified and loopback"], ["::ffff:0:0/96", "IPv4-mapped"], ["fe80::/10", "link-local"], ["ff00::/8", "multicast"],
 ].map(([range, what]) => ({ range: parsePrefix(range!)!, what: what! }));
 
-/** Refuses a subnet that is reserved or overlaps another network or a route of the host, naming it. */
-function refuseOverlap(net: Pick<NetworkRecord, "name" | "builtin">, subnet: IpPrefix, others: readonly NetworkRecord[], subnetWord = "--subnet"): void {
+/**
+ * Refuses a subnet that is reserved or overlaps another network or a route of the host, naming it.
+ * A route through the network's own bridge (`net.bridge`: one being mended, whose other family's
+ * gateway, and so its route, is still there) is its own, not the host's.
+ */
+function refuseOverlap(net: Pick<NetworkRecord, "name" | "builtin" | "bridge">, subnet: IpPrefix, others: readonly NetworkRecord[], subnetWord = "--subnet"): void {
   const hint = net.builtin ? `set ${SUBNET_ENV} to a free range (for example 10.78.0.0/16)` : `choose another ${subnetWord}`;
   const reserved = RESERVED.find((r) => overlaps(r.range, subnet));
   if (reserved) {
@@ -294,12 +367,12 @@ function refuseOverlap(net: Pick<NetworkRecord, "name" | "builtin">, subnet: IpP
       }
     }
   }
-  const clash = hostRouteOverlapping(subnet, others);
+  const clash = hostRouteOverlapping(subnet, net.bridge ? [...others, net] : others);
   if (clash) throw new UsageError(`the ${net.name} network's subnet ${formatPrefix(subnet)} overlaps the host route ${clash}: ${hint}`);
 }
 
 /** The host's routes of one family (main table, not through a tsnet bridge), as `ip route` shows them. */
-function hostRoutes(family: 4 | 6, networks: readonly NetworkRecord[]): { prefix: IpPrefix; text: string }[] {
+function hostRoutes(family: 4 | 6, networks: readonly Pick<NetworkRecord, "bridge">[]): { prefix: IpPrefix; text: string }[] {
   const nl = hostRtnl();
   const links = linkList(nl);
   const ours = new Set(networks.map((n) => n.bridge).filter(Boolean));
@@ -316,7 +389,7 @@ function hostRoutes(family: 4 | 6, networks: readonly NetworkRecord[]): { prefix
 }
 
 /** A host route (main table, not through a tsnet bridge) that overlaps subnet, as `ip route` shows it. */
-function hostRouteOverlapping(subnet: IpPrefix, networks: readonly NetworkRecord[]): string | undefined {
+function hostRouteOverlapping(subnet: IpPrefix, networks: readonly Pick<NetworkRecord, "bridge">[]): string | undefined {
   return hostRoutes(subnet.family, networks).find((r) => overlaps(r.prefix, subnet))?.text;
 }
 
@@ -527,23 +600,18 @@ export function createNetwork(o: CreateNetworkOptions, reuse = false): NetworkRe
     const rec = recordFor(o, wanted, ranges, others);
     // The record first: whatever a crash interrupts, the record says which bridge to remove.
     saveNetwork(rec);
-    const nl = hostRtnl();
-    let made: { created: boolean } = { created: false };
+    const made = { created: false };
     try {
       // The table before the bridge, as in networkUp: once the bridge is ready, a `run --network`
       // that found the record attaches to it without waiting for this lock.
-      ensureNatTable(natNetworks([...others, rec]));
-      bridgeNetfilter(rec);
-      made = makeBridge(nl, bridgeSpec(rec));
-      if (made.created) markBridgeMade(rec.id, rec.bridge!);
-      setRouteLocalnet(rec.bridge!, true);
+      bringUp(rec, [...others, rec], made);
       saveNetwork({ ...rec, madeAt: new Date().toISOString() });
     } catch (e) {
       // The command failed, so the network was never there: everything it made goes, the table
       // back to the networks there were. A run that attached to the bridge in the moment it was
       // ready fails with it (its veth goes with the bridge); the run's own undo cleans up after it.
       const undo = new Cleanup();
-      if (made.created) undo.step(() => deleteBridge(nl, rec.bridge!));
+      if (made.created) undo.step(() => linkDelIfExists(hostRtnl(), rec.bridge!));
       undo.step(() => forgetBridgeMark(rec.id));
       undo.step(() => ensureNatTable(natNetworks(others)));
       undo.step(() => deleteNetworkRecord(rec));
@@ -627,16 +695,28 @@ function refuseRemoval(net: NetworkRecord, attached: readonly string[]): void {
 
 /**
  * `tsnet network rm` as operations, changing nothing (`tsnet explain`): refused as removeNetwork
- * refuses, then planned from tsnet's table and the bridge as read (planNetworkRm).
+ * refuses, then read and planned as it does.
  */
 export function planRemoveNetwork(net: NetworkRecord, attached: readonly string[]): Op[] {
   refuseRemoval(net, attached);
-  const table = natTable({ table: NAT_TABLE, networks: natNetworks(listNetworks().filter((n) => n.id !== net.id)) });
-  const bridgeExists = net.bridge !== undefined && linkGet(hostRtnl(), net.bridge) !== undefined;
-  return planNetworkRm(
-    { table: readTable(natSocket(), table), bridgeExists },
-    { name: net.name, bridge: net.bridge, madeByTsnet: net.bridge !== undefined && bridgeMadeByTsnet(net), gateways: net.bridge ? bridgeSpec(net).gateways : [], table },
-  ).ops;
+  return removal(net, listNetworks().filter((n) => n.id !== net.id)).plan.ops;
+}
+
+/**
+ * The network's removal, read and planned (planNetworkRm): tsnet's table from the networks that
+ * remain (`rest`), the bridge as it is now, and the ifindex the commit may reuse.
+ */
+function removal(net: NetworkRecord, rest: readonly NetworkRecord[]): { plan: Plan; known?: Record<string, number> } {
+  const table = natTable({ table: NAT_TABLE, networks: natNetworks(rest) });
+  const spec = net.bridge ? bridgeSpec(net) : { bridge: "", gateways: [] };
+  const r = net.bridge ? readBridge(spec, table) : undefined;
+  const nft = natSocket();
+  const generation = r?.generation ?? getGeneration(nft);
+  const plan = planNetworkRm(
+    { generation, table: r?.table ?? readTable(nft, table), ...(r?.link && { bridge: { addresses: r.addresses } }) },
+    { name: net.name, bridge: spec.bridge, madeByTsnet: bridgeMadeByTsnet(net), gateways: spec.gateways, table },
+  );
+  return { plan, ...(r?.link && { known: { [linkKey(undefined, spec.bridge)]: r.link.index } }) };
 }
 
 /** `tsnet network rm`: refused for built-in networks and while any container is attached. */
@@ -644,11 +724,17 @@ export function removeNetwork(net: NetworkRecord, attached: readonly string[]): 
   refuseRemoval(net, attached);
   withLock(NETWORKS_LOCK, () => {
     const rest = listNetworks().filter((n) => n.id !== net.id);
-    // Rules first, so no rule names a bridge that no longer exists.
-    ensureNatTable(natNetworks(rest));
-    // A bridge the host had before the network (-o com.docker.network.bridge.name) stays, as in Docker.
-    if (net.bridge && bridgeMadeByTsnet(net)) deleteBridge(hostRtnl(), net.bridge);
-    else if (net.bridge) releaseForeignBridge(hostRtnl(), bridgeSpec(net));
+    for (let attempt = 1; ; attempt++) {
+      // Rules first, so no rule names a bridge that no longer exists (planNetworkRm).
+      const { plan, known } = removal(net, rest);
+      try {
+        commit(hostCommitEnv(undefined, known), plan);
+        break;
+      } catch (e) {
+        if (attempt < MAX_TABLE_ATTEMPTS && isErrno(e, ERESTART)) continue;
+        throw e;
+      }
+    }
     forgetBridgeMark(net.id);
     deleteNetworkRecord(net);
     forgetAttachmentDir(net.name);

@@ -4,7 +4,11 @@
 import { TsnetError, UsageError } from "../errors/errors.ts";
 import { formatIp, parseIp, sameIp, type IpAddress } from "../ip/addr.ts";
 import { LOOPBACK_V6, aimPorts, describePort, type AimedPort, type PublishedPort } from "../ip/port.ts";
-import { publishPorts, publishPortsRepairing, publishedPortsByOwner, type PortOwner } from "../nat/portmap.ts";
+import { KernelError } from "../errors/errors.ts";
+import { ENOENT } from "../errors/errno.ts";
+import { nameTaken, publishPortsRepairing, publishedPortsByOwner, unpublishTagged, type PortOwner } from "../nat/portmap.ts";
+import { planPublish, planUnpublish } from "../plan/attach.ts";
+import { commitOnHost } from "./commit.ts";
 import type { ContainerRecord, EndpointIp } from "../state/containers.ts";
 import type { NetworkRecord } from "../state/networks.ts";
 import type { CniAttachment } from "../state/cni.ts";
@@ -56,9 +60,48 @@ export function aimedAt(ports: readonly PublishedPort[] | undefined, ips: readon
   return aimPorts(ports ?? [], addressesOf(ips));
 }
 
-/** Adds the owner's elements; the table is re-made from the networks if the kernel lacks it. */
-export function publishAimed(owner: PortOwner, ports: readonly AimedPort[]): void {
-  if (!publishPorts(owner, ports)) publishPortsRepairing(owner, ports, natNetworks());
+/**
+ * Adds the owner's elements: planned (planPublish) and committed as one transaction of known
+ * elements, nothing read first (the table was checked with the bridge). When the kernel says the
+ * table or a map is missing, nothing was committed: the whole table is re-made from the networks
+ * with the elements in it, in one transaction.
+ */
+export function publishAimed(owner: PortOwner, ports: readonly AimedPort[], run?: () => void): void {
+  if (!publishPorts(owner, ports, run)) publishPortsRepairing(owner, ports, natNetworks());
+}
+
+/**
+ * The owner's elements in one transaction; false, having committed nothing, when the table or a
+ * map is missing. `run` commits them as part of a larger plan (CNI ADD's, planCniAdd); by default
+ * planPublish's plan is committed on its own.
+ */
+export function publishPorts(owner: PortOwner, ports: readonly AimedPort[], run = () => commitOnHost(planPublish(owner, ports))): boolean {
+  return nameTaken(owner, ports, () => {
+    try {
+      run();
+      return true;
+    } catch (e) {
+      if (e instanceof KernelError && e.errno === ENOENT) return false;
+      throw e;
+    }
+  });
+}
+
+/**
+ * Deletes the owner's elements. Given the ports it did publish (their keys are its own: the
+ * kernel refuses a second element with a key), one transaction deletes them by key
+ * (planUnpublish). Without them, or when that fails, the maps are searched for its tag: a crashed
+ * run's record may name ports it never published, and such a key may be another owner's.
+ */
+export function unpublishPorts(owner: PortOwner, published?: readonly AimedPort[]): void {
+  const plan = planUnpublish(owner, published ?? []);
+  if (plan.ops.length) {
+    try {
+      commitOnHost(plan);
+      return;
+    } catch {}
+  }
+  unpublishTagged(owner);
 }
 
 /** A host address a port names must be one this host has (checked by binding it); text for errors. */

@@ -10,7 +10,7 @@ import { EEXIST, ENODEV, EXFULL } from "../errors/errno.ts";
 import { contains, formatIp, formatPrefix, nth, parseIp, parsePrefix, type IpAddress, type IpPrefix } from "../ip/addr.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
-import { closeNetns, createNetns, deleteNetns, inNetns, reclaimNetnsLink, type Netns } from "../netns/netns.ts";
+import { NETNS_RUN_DIR, closeNetns, createNetns, deleteNetns, inNetns, reclaimNetnsLink, type Netns } from "../netns/netns.ts";
 import { NLMSG_HDRLEN } from "../netlink/constants.ts";
 import { addrAdd, addrDel, addrList } from "../rtnetlink/addr.ts";
 import { AF_INET, AF_INET6, BR_MAX_PORTS, IFF_UP, RT_TABLE_MAIN, RTM_DELLINK, RTMGRP_LINK } from "../rtnetlink/constants.ts";
@@ -21,11 +21,13 @@ import { leaseHolder, nextLease, releaseLease, takeLease, takeLeaseAt, type Leas
 import type { NetworkRecord } from "../state/networks.ts";
 import { crashPoint } from "../errors/crashpoint.ts";
 import { formatMac, macFor } from "./bridge.ts";
-import { addLoopbackGuard } from "./guard.ts";
-import { planAttach, type AttachPlan, type AttachRead, type AttachRequest } from "../plan/attach.ts";
-import { Committer, type CommitEnv } from "../plan/commit.ts";
+import { planAttach, planCniAdd, planTeardown, type AttachPlan, type AttachRead, type AttachRequest } from "../plan/attach.ts";
+import { aimPorts, type PublishedPort } from "../ip/port.ts";
+import type { PortOwner } from "../nat/portmap.ts";
+import { publishAimed } from "./publish.ts";
+import { Committer } from "../plan/commit.ts";
+import { hostCommitEnv } from "./commit.ts";
 import { linkKey } from "../plan/ops.ts";
-import { natSocket } from "../nat/portmap.ts";
 import { SET_ASIDE_PREFIX, reapSetAside } from "./reap.ts";
 import { hostRtnl, setSysctl } from "./host.ts";
 import { leaseRange, networkUp, subnetsOf, usableRange, type Subnet } from "./networks.ts";
@@ -67,6 +69,11 @@ export interface AttachOptions {
   awaitNames?: boolean;
   /** The namespace was just made by this run and holds only lo (its eth0 can take ifindex 2). */
   freshNamespace?: boolean;
+  /**
+   * Ports to publish at the endpoint's addresses, as the last step of its plan (CNI ADD's port
+   * mappings, planCniAdd); a port another owner holds is a PortTakenError, and the endpoint is undone.
+   */
+  publish?: { owner: PortOwner; ports: readonly PublishedPort[] };
 }
 
 /**
@@ -280,9 +287,12 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
   crashPoint("after-lease");
   const mac = o.mac ?? macFor(leased[0]!.address);
   const netns = sb ? sb.ns.name : (owner.netns ?? "the namespace");
+  const aimed = o.publish ? aimPorts(o.publish.ports, leased.map((l) => l.address)) : [];
   let plan: AttachPlan;
   try {
-    plan = planAttach(readAttach(inside, net, leased, fresh), attachRequest(net, { netns, fresh, loUp: sb?.loDown === true, hostVeth: w.hostVeth, ifname, mac }, leased, o));
+    const read = readAttach(inside, net, leased, fresh);
+    const req = attachRequest(net, { netns, fresh, loUp: sb?.loDown === true, hostVeth: w.hostVeth, ifname, mac }, leased, o);
+    plan = o.publish ? planCniAdd(read, req, o.publish.owner, aimed) : planAttach(read, req);
   } catch (e) {
     undoLeases();
     throw e;
@@ -307,7 +317,7 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
   owner.endpoints.push(ep);
   owner.save();
   try {
-    const c = new Committer(commitEnv(netns, nsFd, inside, w.bridgeIndex, net.bridge!), plan);
+    const c = new Committer(hostCommitEnv({ name: netns, rtnl: inside, fd: nsFd }, { [linkKey(undefined, net.bridge!)]: w.bridgeIndex }), plan);
     const [veth, ...rest] = plan.ops;
     // One message makes both ends: the host end attached to the bridge and up, the container end
     // born inside the namespace under its final name (so no rename or move is needed). It comes
@@ -324,8 +334,11 @@ function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: Attac
     ep.vethMade = true;
     crashPoint("after-veth");
     // The guard (before the peer goes up) and hairpin on the host socket, disable_ipv6 inside,
-    // then lo, eth0, addresses and routes inside in one round trip.
-    c.run(rest);
+    // then lo, eth0, addresses and routes inside in one round trip; the ports (one nf_tables
+    // transaction) last, the table re-made with them if the kernel says it is missing.
+    const links = rest.filter((op) => op.op !== "nft-elements");
+    c.run(links);
+    if (o.publish) publishAimed(o.publish.owner, aimed, () => c.run(rest.filter((op) => op.op === "nft-elements")));
     if (sb) sb.loDown = false;
     if (plan.noDefaultRoute || plan.noDefaultRoute6) {
       if (plan.noDefaultRoute) ep.noDefaultRoute = true;
@@ -419,24 +432,6 @@ export function planEndpoint(owner: EndpointOwner, net: NetworkRecord, place: Ex
   const mac = o.mac ?? macFor(leased[0]!.address);
   const req = attachRequest(net, { netns: place.netns, fresh: place.fresh, loUp: place.loUp, hostVeth, ifname, mac }, leased, o);
   return { plan: planAttach(read, req), read, req, ips: leased.map((l) => l.address) };
-}
-
-/**
- * How a plan of one namespace is committed: the host's socket, the namespace's own (by the name
- * the plan gives it) and its fd, the bridge's ifindex as networkUp found it, the guard.
- */
-function commitEnv(netns: string, nsFd: number, inside: NetlinkSocket, bridgeIndex: number, bridge: string): CommitEnv {
-  return {
-    rtnl: (ns) => (ns === undefined ? hostRtnl() : ns === netns ? inside : refuse(ns)),
-    nft: (ns) => (ns === undefined ? natSocket() : refuse(ns)),
-    nsFd: (ns) => (ns === netns ? nsFd : refuse(ns)),
-    guard: addLoopbackGuard,
-    known: { [linkKey(undefined, bridge)]: bridgeIndex },
-  };
-}
-
-function refuse(ns: string): never {
-  throw new TsnetError(`a plan named namespace ${ns}, which this commit does not hold`);
 }
 
 /**
@@ -611,12 +606,26 @@ export function teardownSandbox(rec: ContainerRecord, sandbox?: Sandbox, shared 
     c.step(() => rtnl.close());
   }
   if (sandbox) c.step(() => closeNetns(sandbox.ns));
-  const netns = rec.netns;
-  if (netns) c.step(() => deleteNetns(netns));
-  crashPoint("teardown-after-netns");
   const owner = containerOwner(rec);
-  for (const ep of [...owner.endpoints]) c.step(() => (shared ? detachEndpoint : forgetEndpoint)(owner, ep));
+  const netns = rec.netns;
+  // Only a veth its endpoint made: until then a link of that name would be someone else's.
+  const veths = owner.endpoints.filter((ep) => ep.vethMade !== false).map((ep) => ep.hostVeth);
+  const plan = planTeardown(netns && netnsName(netns), veths, shared);
+  const committer = new Committer({ ...hostCommitEnv(), netnsDel: (name) => deleteNetns(pathOfNetns(name)) });
+  // Each step on its own, the rest going on past a failure.
+  for (const op of plan.ops) c.step(() => committer.run([op]));
+  crashPoint("teardown-after-netns");
+  for (const ep of [...owner.endpoints]) c.step(() => forgetEndpoint(owner, ep));
   c.done();
+}
+
+/** A namespace's path as a plan names it: its name under /run/netns (as `ip netns` does), else the path. */
+function netnsName(path: string): string {
+  return path.startsWith(`${NETNS_RUN_DIR}/`) && !path.slice(NETNS_RUN_DIR.length + 1).includes("/") ? path.slice(NETNS_RUN_DIR.length + 1) : path;
+}
+
+function pathOfNetns(name: string): string {
+  return name.startsWith("/") ? name : `${NETNS_RUN_DIR}/${name}`;
 }
 
 /** After a crash: the namespace file a run made but had not recorded yet (see createNetns). */

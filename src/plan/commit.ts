@@ -35,6 +35,11 @@ export interface CommitEnv {
   guard(nl: NetlinkSocket, ifindex: number, dev: string): boolean;
   /** ifindexes the caller already knows (a bridge networkUp found), by linkKey. */
   known?: Record<string, number>;
+  /**
+   * Removes a namespace's name (the owner of namespaces, src/netns/, does it: an unmount and an
+   * unlink); without it a plan naming netns-del is refused.
+   */
+  netnsDel?(name: NetnsRef): void;
 }
 
 type Queued = { nl: NetlinkSocket; emit: () => void };
@@ -192,8 +197,13 @@ export class Committer {
           b.commitUnconditional(nl);
         } else if (op.changes.length) {
           // Planned from what was read: a concurrent change (ERESTART) is for the planner to read
-          // again, which ensureTable does; here the changes go once, under the current generation.
-          transaction(nl, (b) => batchChanges(b, family, name, op.changes!));
+          // again; here the changes go once, under the generation read before the table was (or,
+          // without one, the current generation).
+          if (op.generation !== undefined) {
+            const b = new Batch();
+            batchChanges(b, family, name, op.changes);
+            b.commit(nl, op.generation);
+          } else transaction(nl, (b) => batchChanges(b, family, name, op.changes!));
         }
         return;
       }
@@ -205,8 +215,14 @@ export class Committer {
         b.commitUnconditional(env.nft(op.netns));
         return;
       }
-      case "netns-add":
       case "netns-del":
+        if (env.netnsDel) {
+          this.flush();
+          env.netnsDel(op.name);
+          return;
+        }
+        throw new TsnetError(`netns-del ${op.name}: this commit cannot remove namespaces`);
+      case "netns-add":
         throw new TsnetError(`${op.op} ${op.name} is made by its owner (src/netns/), not by a plan's commit`);
     }
   }

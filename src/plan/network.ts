@@ -14,6 +14,8 @@ export interface NetworkUpRead {
   table: TableState;
   /** The veths on the bridge now: each is checked for the loopback guard before route_localnet. */
   ports: readonly string[];
+  /** The ruleset generation read before the table (the transaction carries it). */
+  generation?: number;
 }
 
 export interface NetworkUpRequest {
@@ -33,7 +35,7 @@ export interface NetworkUpRequest {
 export function planNetworkUp(read: NetworkUpRead, req: NetworkUpRequest): Plan {
   const ops: Op[] = [];
   const { changes } = planTable(read.table, req.table);
-  ops.push({ op: "nft-table", spec: req.table, changes, why: `tsnet's table ${req.table.family} ${req.table.name} rewritten from the set of networks, ${req.name} in it, in one transaction` });
+  ops.push({ op: "nft-table", spec: req.table, changes, ...(read.generation !== undefined && { generation: read.generation }), why: `tsnet's table ${req.table.family} ${req.table.name} rewritten from the set of networks, ${req.name} in it, in one transaction` });
   if (!req.icc) {
     for (const f of ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables"]) {
       ops.push({
@@ -43,6 +45,10 @@ export function planNetworkUp(read: NetworkUpRead, req: NetworkUpRequest): Plan 
       });
     }
   }
+  // Routing between the bridge and the host's other links (as Docker sets it). IPv6's switch is
+  // all/forwarding, which also makes every interface of the host a router: the kernel then
+  // ignores router advertisements on interfaces whose accept_ra is 1 (the default), so a host that
+  // configures its own IPv6 address or route by SLAAC must set accept_ra=2 on that interface first.
   const dual = req.gateways.some((g) => g.address.family === 6);
   ops.push({ op: "sysctl", key: "net.ipv4.ip_forward", value: "1", why: "the host routes between the bridge and its other links" });
   if (dual) ops.push({ op: "sysctl", key: "net.ipv6.conf.all.forwarding", value: "1", why: "and IPv6 too (a dual-stack network)" });
@@ -68,40 +74,49 @@ export function planNetworkUp(read: NetworkUpRead, req: NetworkUpRequest): Plan 
 }
 
 export interface NetworkRmRead {
-  /** tsnet's table as read (readTable), against the spec of the networks that remain. */
+  /** tsnet's table as read (readTable). */
   table: TableState;
-  /** The bridge exists now. */
-  bridgeExists: boolean;
+  /** The ruleset generation read before the table. */
+  generation?: number;
+  /** The link of the bridge's name, if there is one. */
+  bridge?: { addresses: readonly IpAddress[] };
 }
 
 export interface NetworkRmRequest {
   name: string;
-  bridge?: string;
-  /** The bridge is tsnet's to delete (one of its names, or made by it since boot). */
+  bridge: string;
+  /** tsnet made the bridge (its name is tsnet's, or tsnet marked it made): it goes. */
   madeByTsnet: boolean;
-  /** Its gateway addresses, taken off a bridge that stays. */
+  /** The network's gateways: on a bridge tsnet did not make, they leave it. */
   gateways: readonly { address: IpAddress; prefix: number }[];
-  /** tsnet's whole table, from the networks that remain. */
+  /** tsnet's whole table, from the set of networks without this one. */
   table: TableSpec;
 }
 
 /**
- * A network's removal, as removeNetwork does it: the rules first (no rule names a bridge that is
- * gone), then the bridge deleted, or, for a host's bridge the network only used, its gateway
- * addresses and route_localnet taken back.
+ * The operations that remove a network's kernel objects: the rules first (no rule names a bridge
+ * that is gone), then the bridge tsnet made, or, on a bridge the host had before (-o
+ * com.docker.network.bridge.name), only what the network put on it: its gateway addresses and
+ * route_localnet; the bridge stays, as in Docker.
  */
 export function planNetworkRm(read: NetworkRmRead, req: NetworkRmRequest): Plan {
-  const ops: Op[] = [];
   const { changes } = planTable(read.table, req.table);
-  ops.push({ op: "nft-table", spec: req.table, changes, why: `tsnet's table ${req.table.family} ${req.table.name} rewritten from the networks that remain, without ${req.name}, in one transaction` });
-  if (!req.bridge || !read.bridgeExists) return { ops };
+  const ops: Op[] = [{
+    op: "nft-table", spec: req.table, changes, ...(read.generation !== undefined && { generation: read.generation }),
+    why: `tsnet's table ${req.table.family} ${req.table.name} rewritten from the set of networks without ${req.name}, in one transaction`,
+  }];
+  if (!read.bridge) return { ops };
   if (req.madeByTsnet) {
-    ops.push({ op: "link-del", dev: req.bridge, ifExists: true, why: `the bridge ${req.bridge} goes, with its addresses and routes` });
+    ops.push({ op: "link-del", dev: req.bridge, ifExists: true, why: `the bridge ${req.bridge} goes (tsnet made it)` });
     return { ops };
   }
   for (const g of req.gateways) {
-    ops.push({ op: "addr-del", dev: req.bridge, address: g.address, prefix: g.prefix, why: `the gateway ${formatIp(g.address)} leaves ${req.bridge}, the host's bridge, which stays` });
+    if (!read.bridge.addresses.some((a) => a.family === g.address.family && a.value === g.address.value)) continue;
+    ops.push({ op: "addr-del", dev: req.bridge, address: g.address, prefix: g.prefix, why: `the gateway ${formatIp(g.address)} leaves ${req.bridge}, a bridge the host had before the network` });
   }
-  ops.push({ op: "sysctl", key: sysctlKey("net", "ipv4", "conf", req.bridge, "route_localnet"), value: "0", why: `route_localnet off again on ${req.bridge}` });
+  ops.push({
+    op: "sysctl", key: sysctlKey("net", "ipv4", "conf", req.bridge, "route_localnet"), value: "0",
+    why: `route_localnet off on ${req.bridge}: the bridge stays, tsnet's guard in its table no longer covers it`,
+  });
   return { ops };
 }

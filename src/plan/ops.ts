@@ -168,6 +168,12 @@ export interface NftTableOp extends OpBase {
   netns?: NetnsRef;
   spec: TableSpec;
   changes?: readonly NftChange[];
+  /**
+   * The ruleset generation read before the table was (never shown): the transaction carries it,
+   * so a change made in between makes the kernel refuse it (ERESTART, thrown to the planner, who
+   * reads and plans again). Absent: the generation is read when the changes are sent.
+   */
+  generation?: number;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_HDRLEN } from "../netlink/constants.ts";
-import { Attrs } from "../netlink/reader.ts";
-import type { NetlinkSocket } from "../netlink/socket.ts";
+import { Attrs, type NetlinkMessage } from "../netlink/reader.ts";
+import type { NetlinkSocket, Pending } from "../netlink/socket.ts";
+import type { NetlinkWriter } from "../netlink/writer.ts";
 import { isErrno } from "../errors/errors.ts";
 import { EADDRNOTAVAIL } from "../errors/errno.ts";
 import { formatIp, ipBytes, ipFromBytes, type IpAddress } from "../ip/addr.ts";
@@ -63,21 +64,30 @@ export function addrDel(nl: NetlinkSocket, index: number, address: IpAddress, pr
 /** Addresses of one family (AF_INET or AF_INET6) on every link. */
 export function addrList(nl: NetlinkSocket, family = AF_INET): AddrInfo[] {
   const w = nl.writer.reset();
-  const seq = nl.nextSeq();
+  const p = addrDumpRequest(w, nl.nextSeq(), family);
+  const out: AddrInfo[] = [];
+  nl.dump(w, p, (m) => addrOf(m, family, out));
+  return out;
+}
+
+// RTM_GETADDR dump: | nlmsghdr | ifaddrmsg { family u8, prefixlen u8, flags u8, scope u8, index u32 } (zero but family) |
+/** Appends an address dump request of one family to w. */
+export function addrDumpRequest(w: NetlinkWriter, seq: number, family: number): Pending {
   const at = w.begin(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq);
   const h = w.struct(IFADDRMSG_LEN);
   w.view.setUint8(h, family);
   w.end(at);
-  const out: AddrInfo[] = [];
-  nl.dump(w, { seq, at, op: "list addresses", object: "" }, (m) => {
-    if (m.type !== RTM_NEWADDR) return;
-    const v = m.view;
-    const fam = v.getUint8(NLMSG_HDRLEN);
-    if (fam !== family) return;
-    const a = new Attrs(v, NLMSG_HDRLEN + IFADDRMSG_LEN);
-    const bytes = a.bytes(IFA_LOCAL) ?? a.bytes(IFA_ADDRESS);
-    if (!bytes) return;
-    out.push({ prefix: v.getUint8(NLMSG_HDRLEN + 1), index: v.getUint32(NLMSG_HDRLEN + 4, true), address: ipFromBytes(bytes) });
-  });
-  return out;
+  return { seq, at, op: "list addresses", object: "" };
+}
+
+/** An RTM_NEWADDR of the family, appended to out (its local address, else its address). */
+export function addrOf(m: NetlinkMessage, family: number, out: AddrInfo[]): void {
+  if (m.type !== RTM_NEWADDR) return;
+  const v = m.view;
+  const fam = v.getUint8(NLMSG_HDRLEN);
+  if (fam !== family) return;
+  const a = new Attrs(v, NLMSG_HDRLEN + IFADDRMSG_LEN);
+  const bytes = a.bytes(IFA_LOCAL) ?? a.bytes(IFA_ADDRESS);
+  if (!bytes) return;
+  out.push({ prefix: v.getUint8(NLMSG_HDRLEN + 1), index: v.getUint32(NLMSG_HDRLEN + 4, true), address: ipFromBytes(bytes) });
 }

@@ -4,6 +4,7 @@ import type { NetlinkSocket } from "../netlink/socket.ts";
 import { KernelError } from "../errors/errors.ts";
 import { ENODEV } from "../errors/errno.ts";
 import type { NetlinkWriter } from "../netlink/writer.ts";
+import { addrDumpRequest, addrOf, type AddrInfo } from "./addr.ts";
 import {
   AF_BRIDGE, AF_UNSPEC, IFF_UP, IFLA_ADDRESS, IFLA_BRPORT_MODE, IFLA_IFNAME, IFLA_INFO_DATA,
   IFLA_INFO_KIND, IFLA_LINK, IFLA_LINKINFO, IFLA_MASTER, IFLA_MTU, IFLA_NET_NS_FD, IFLA_OPERSTATE,
@@ -233,6 +234,32 @@ export function linkGet(nl: NetlinkSocket, name: string): LinkInfo | undefined {
     if ((e as { errno?: number }).errno === 19) return undefined;
     throw e;
   }
+}
+
+/**
+ * The link by name and the addresses of one family on every link, in one round trip (the query,
+ * then the dump, in one write): what deciding whether a bridge is ready needs.
+ */
+export function linkGetWithAddrs(nl: NetlinkSocket, name: string, family: number): { link?: LinkInfo; addrs: AddrInfo[] } {
+  const w = nl.writer.reset();
+  const seq = nl.nextSeq();
+  const at = w.begin(RTM_GETLINK, NLM_F_REQUEST, seq);
+  ifinfomsg(w, AF_UNSPEC, 0);
+  w.attrStr(IFLA_IFNAME, name);
+  w.end(at);
+  const dump = addrDumpRequest(w, nl.nextSeq(), family);
+  const out: { link?: LinkInfo; addrs: AddrInfo[] } = { addrs: [] };
+  nl.exchange(w, [
+    {
+      p: { seq, at, op: "get link", object: name }, dump: false,
+      onMessage: (m) => void (out.link = parseLink(m)),
+      onError: (e) => {
+        if (e.errno !== ENODEV) throw e;
+      },
+    },
+    { p: dump, dump: true, onMessage: (m) => void addrOf(m, family, out.addrs) },
+  ]);
+  return out;
 }
 
 export function linkList(nl: NetlinkSocket): LinkInfo[] {
