@@ -369,7 +369,8 @@ describe("shell completion", () => {
       ["tsnet stop ", "alpha\nbeta\n"],
       ["tsnet logs b", "beta\n"],
       ["tsnet run --network container:a", "alpha\n"],
-      ["tsnet help ex", "exec\n"],
+      ["tsnet help exe", "exec\n"],
+      ["tsnet help exp", "explain\n"],
       ["tsnet completion f", "fish\n"],
     ];
     for (const [line, want] of cases) expect({ line, out: bashComplete(line).stdout }).toEqual({ line, out: want });

@@ -33,7 +33,7 @@ function usage(message: string): never {
   process.exit(2);
 }
 
-let jobs = Number(process.env.TSNET_TEST_JOBS ?? 4);
+let jobs = Number(process.env.TSNET_TEST_JOBS ?? 2);
 let record = false;
 let releaseBuild = true;
 const named: string[] = [];

@@ -133,15 +133,9 @@ export async function cniAdd(env: CniEnv, conf: NetConf, stdin: string): Promise
   }
 }
 
-function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undefined): CniResult {
-  const net = ensureCniNetwork(conf, lease && { subnet: lease.subnet, gateway: lease.gateway });
-  mark("network");
-  if (lease && net.subnets[0]?.subnet !== lease.subnet) {
-    throw new CniError(ERR_INVALID_CONFIG, `IPAM plugin ${conf.ipamPlugin} gave ${formatIp(lease.address)} in ${lease.subnet}, but network ${net.name} is ${net.subnets[0]?.subnet}: configure the plugin's range inside the network's subnet`);
-  }
-  refusePorts(net, conf);
-  refuseTakenPorts(conf.portMappings);
-  const a: CniAttachment = {
+/** The attachment an ADD of this environment and configuration records, before anything is made. */
+export function attachmentFor(env: CniEnv, conf: NetConf, net: { name: string; id: string }): CniAttachment {
+  return {
     id: attachmentId(conf.name, env.containerId, env.ifname),
     network: net.name,
     networkId: net.id,
@@ -153,6 +147,17 @@ function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undef
     endpoints: [],
     ports: conf.portMappings,
   };
+}
+
+function attach(env: CniEnv, conf: NetConf, fd: number, lease: IpamLease | undefined): CniResult {
+  const net = ensureCniNetwork(conf, lease && { subnet: lease.subnet, gateway: lease.gateway });
+  mark("network");
+  if (lease && net.subnets[0]?.subnet !== lease.subnet) {
+    throw new CniError(ERR_INVALID_CONFIG, `IPAM plugin ${conf.ipamPlugin} gave ${formatIp(lease.address)} in ${lease.subnet}, but network ${net.name} is ${net.subnets[0]?.subnet}: configure the plugin's range inside the network's subnet`);
+  }
+  refusePorts(net, conf);
+  refuseTakenPorts(conf.portMappings);
+  const a = attachmentFor(env, conf, net);
   mark("ports-free");
   // A pair an earlier DEL set aside in this namespace (its runtime keeps it and ADDs again) is
   // deleted now: the barrier is paid in that case only, and a namespace never collects them.

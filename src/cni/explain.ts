@@ -7,8 +7,8 @@ import { aimPorts } from "../ip/port.ts";
 import { planEndpoint } from "../network/sandbox.ts";
 import { planCniAdd } from "../plan/attach.ts";
 import type { Op } from "../plan/ops.ts";
-import { attachmentId, loadAttachment, type CniAttachment } from "../state/cni.ts";
-import { openTargetNetns, refuseTakenPorts } from "./add.ts";
+import { loadAttachment } from "../state/cni.ts";
+import { attachmentFor, openTargetNetns, refuseTakenPorts } from "./add.ts";
 import { attachmentOwner, portOwnerOf } from "./attachment.ts";
 import { parseConf, readEnv } from "./config.ts";
 import { planCniNetwork, refusePorts } from "./network.ts";
@@ -25,17 +25,7 @@ export function planCniAddRequest(environment: Record<string, string | undefined
   const { net, ops } = planCniNetwork(conf);
   refusePorts(net, conf);
   refuseTakenPorts(conf.portMappings);
-  const a: CniAttachment = {
-    id: attachmentId(conf.name, env.containerId, env.ifname),
-    network: net.name,
-    networkId: net.id,
-    containerId: env.containerId,
-    ifname: env.ifname,
-    netns: env.netns,
-    created: new Date().toISOString(),
-    endpoints: [],
-    ports: conf.portMappings,
-  };
+  const a = attachmentFor(env, conf, net);
   if (loadAttachment(net.name, a.id)) throw new CniError(ERR_FAILED, `container ${env.containerId} is already attached to network ${net.name} as ${env.ifname}: DEL it first`);
   const fd = openTargetNetns(env.netns);
   try {

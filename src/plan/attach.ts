@@ -102,7 +102,7 @@ export function planAttach(read: AttachRead, req: AttachRequest): AttachPlan {
     why: ipv6 ? `IPv6 on ${ifname} (a dual-stack network)` : `no IPv6 on ${ifname} (an IPv4-only network), before it is up: no link-local address, no router solicitations`,
   });
   if (req.loUp) ops.push({ op: "link-set", netns, dev: "lo", up: true, why: "lo up: 127.0.0.1 inside the namespace (the DNS resolver listens on 127.0.0.11)" });
-  ops.push({ op: "link-set", netns, dev: ifname, up: true, why: `${ifname} up (it cannot be made up: the kernel pairs the ends after configuring the peer)` });
+  ops.push({ op: "link-set", netns, dev: ifname, up: true, why: `${ifname} up (not in the message that made it: the kernel pairs the two ends only after configuring this one)` });
   for (const l of req.leased) {
     ops.push({
       op: "addr-add", netns, dev: ifname, address: l.address, prefix: l.prefix, ...(l.address.family === 6 && { nodad: true }),

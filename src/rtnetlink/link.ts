@@ -220,18 +220,24 @@ export function linkDelIndex(nl: NetlinkSocket, index: number, what: string): bo
   }
 }
 
-/** The link by name, or undefined when there is none (ENODEV). */
-export function linkGet(nl: NetlinkSocket, name: string): LinkInfo | undefined {
-  const w = nl.writer.reset();
-  const seq = nl.nextSeq();
+// RTM_GETLINK: ifinfomsg (index 0), IFLA_IFNAME: the kernel looks the link up by name.
+function encodeLinkGet(w: NetlinkWriter, seq: number, name: string): number {
   const at = w.begin(RTM_GETLINK, NLM_F_REQUEST, seq);
   ifinfomsg(w, AF_UNSPEC, 0);
   w.attrStr(IFLA_IFNAME, name);
   w.end(at);
+  return at;
+}
+
+/** The link by name, or undefined when there is none (ENODEV). */
+export function linkGet(nl: NetlinkSocket, name: string): LinkInfo | undefined {
+  const w = nl.writer.reset();
+  const seq = nl.nextSeq();
+  const at = encodeLinkGet(w, seq, name);
   try {
     return parseLink(nl.query(w, { seq, at, op: "get link", object: name }));
   } catch (e) {
-    if ((e as { errno?: number }).errno === 19) return undefined;
+    if ((e as { errno?: number }).errno === ENODEV) return undefined;
     throw e;
   }
 }
@@ -243,10 +249,7 @@ export function linkGet(nl: NetlinkSocket, name: string): LinkInfo | undefined {
 export function linkGetWithAddrs(nl: NetlinkSocket, name: string, family: number): { link?: LinkInfo; addrs: AddrInfo[] } {
   const w = nl.writer.reset();
   const seq = nl.nextSeq();
-  const at = w.begin(RTM_GETLINK, NLM_F_REQUEST, seq);
-  ifinfomsg(w, AF_UNSPEC, 0);
-  w.attrStr(IFLA_IFNAME, name);
-  w.end(at);
+  const at = encodeLinkGet(w, seq, name);
   const dump = addrDumpRequest(w, nl.nextSeq(), family);
   const out: { link?: LinkInfo; addrs: AddrInfo[] } = { addrs: [] };
   nl.exchange(w, [
