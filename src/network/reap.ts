@@ -21,6 +21,9 @@ import { hostRtnl } from "./host.ts";
 /** The name set-aside ends start with (SET_ASIDE_NAME in sandbox.ts is this and a kernel-numbered %d). */
 export const SET_ASIDE_PREFIX = "gone-tsnet";
 
+/** Host lookups one scan of a namespace may make (a real namespace holds one set-aside pair at most). */
+const MAX_LOOKS = 4;
+
 function setAsideEnd(l: LinkInfo | undefined): l is LinkInfo {
   return l !== undefined && l.kind === "veth" && l.name.startsWith(SET_ASIDE_PREFIX) && !(l.flags & IFF_UP);
 }
@@ -32,8 +35,13 @@ function setAsideEnd(l: LinkInfo | undefined): l is LinkInfo {
 function pairsIn(inside: NetlinkSocket, host: NetlinkSocket): { hostEnds: number[]; unready: number } {
   const hostEnds: number[] = [];
   let unready = 0;
+  let looked = 0;
   for (const l of linkList(inside)) {
-    if (!setAsideEnd(l) || !l.peer) continue;
+    // A set-aside end's peer is in another namespace (the host). A root container can name and
+    // take down links of its own as it likes: it gets a few looks at the host per scan, no more,
+    // so a namespace full of look-alikes costs its manager a dump, not a query per link.
+    if (!setAsideEnd(l) || !l.peer || l.peerNetnsId === undefined) continue;
+    if (++looked > MAX_LOOKS) break;
     const h = linkGetIndex(host, l.peer);
     if (setAsideEnd(h) && !h.master && h.peer === l.index && h.peerNetnsId !== undefined) hostEnds.push(h.index);
     else unready++;
