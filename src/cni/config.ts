@@ -20,7 +20,6 @@
 // Runtime arguments: runtimeConfig.portMappings (the portMappings capability), runtimeConfig.ips,
 // runtimeConfig.mac, runtimeConfig.aliases; CNI_ARGS IP= and MAC=.
 import { formatIp, formatPrefix, parseIp, parsePrefix, type IpAddress } from "../ip/addr.ts";
-import { parseIPv4 } from "../ip/ipv4.ts";
 import type { ExtraRoute } from "../network/sandbox.ts";
 import { ANY_V4, ANY_V6, LOOPBACK_V6, type PublishedPort } from "../ip/port.ts";
 import {

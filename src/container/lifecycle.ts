@@ -5,7 +5,7 @@
 // normal exit and a crashed run.
 import { existsSync, readlinkSync } from "../../ffi/fs.ts";
 import { cgroupPids, createCgroup, isPopulated, killCgroup, placeContainer, removeCgroup, signalCgroup, whenEmpty } from "../cgroup/cgroup.ts";
-import { Cleanup, KernelError, TsnetError, UsageError } from "../errors/errors.ts";
+import { Cleanup, TsnetError, UsageError } from "../errors/errors.ts";
 import { parseMac } from "../network/bridge.ts";
 import { unpublishPorts } from "../network/publish.ts";
 import { adoptNetns, inNetns, openNetns, openNetnsOf, ownNetnsIdentity } from "../netns/netns.ts";

@@ -4,7 +4,7 @@
 // unshare()/setns() move only the calling thread. Bun runs JavaScript on the main thread, so a
 // switched window must stay synchronous (no await inside): anything scheduled in between would
 // run in the wrong namespace.
-import { lstatSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from "../../ffi/fs.ts";
+import { lstatSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from "../../ffi/fs.ts";
 import {
   CLONE_NEWNET, MNT_DETACH, O_NOFOLLOW, O_RDONLY, close, open, setns, umount2, unshare,
 } from "../../ffi/libc.ts";

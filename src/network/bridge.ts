@@ -10,7 +10,9 @@ import { addrList, afOf } from "../rtnetlink/addr.ts";
 import { AF_INET, IFF_UP } from "../rtnetlink/constants.ts";
 import { linkGet, linkGetWithAddrs } from "../rtnetlink/link.ts";
 import { guardBridgePorts } from "./guard.ts";
-import { hostRtnl, setSysctl } from "./host.ts";
+import { hostRtnl } from "./host.ts";
+import { writeSysctl } from "../plan/commit.ts";
+import { sysctlKey } from "../plan/ops.ts";
 
 export interface BridgeSpec {
   bridge: string;
@@ -71,5 +73,5 @@ export function setRouteLocalnet(bridge: string, on: boolean): boolean {
     if (!link) return false;
     guardBridgePorts(nl, link.index);
   }
-  return setSysctl(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, on);
+  return writeSysctl(sysctlKey("net", "ipv4", "conf", bridge, "route_localnet"), on ? "1" : "0");
 }

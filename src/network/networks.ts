@@ -16,7 +16,7 @@ import type { NetlinkSocket } from "../netlink/socket.ts";
 import { Committer, commit } from "../plan/commit.ts";
 import { planNetworkRm, planNetworkUp } from "../plan/network.ts";
 import { linkKey, type Op, type Plan } from "../plan/ops.ts";
-import { addrList, afOf } from "../rtnetlink/addr.ts";
+import { addrList } from "../rtnetlink/addr.ts";
 import { linkDelIfExists, linkGet, linkList, type LinkInfo } from "../rtnetlink/link.ts";
 import { routeList } from "../rtnetlink/route.ts";
 import { withLock } from "../state/files.ts";

@@ -6,16 +6,16 @@
 // same attach/detach serves `run`, `network connect/disconnect` and the CNI plugin: anything that
 // wires a namespace given by path, for an owner that records its endpoints (EndpointOwner).
 import { Cleanup, isErrno, KernelError, TsnetError, UsageError } from "../errors/errors.ts";
-import { EEXIST, ENODEV, EXFULL } from "../errors/errno.ts";
+import { EEXIST, EXFULL } from "../errors/errno.ts";
 import { contains, formatIp, formatPrefix, nth, parseIp, parsePrefix, type IpAddress, type IpPrefix } from "../ip/addr.ts";
 import { NETLINK_ROUTE } from "../netlink/constants.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
 import { NETNS_RUN_DIR, closeNetns, createNetns, deleteNetns, inNetns, reclaimNetnsLink, type Netns } from "../netns/netns.ts";
 import { NLMSG_HDRLEN } from "../netlink/constants.ts";
-import { addrAdd, addrDel, addrList } from "../rtnetlink/addr.ts";
+import { addrDel, addrList } from "../rtnetlink/addr.ts";
 import { AF_INET, AF_INET6, BR_MAX_PORTS, IFF_UP, RT_TABLE_MAIN, RTM_DELLINK, RTMGRP_LINK } from "../rtnetlink/constants.ts";
-import { bridgePortHairpin, linkAdd, linkDelIfExists, linkGet, linkRename, linkSet } from "../rtnetlink/link.ts";
-import { routeAdd, routeList } from "../rtnetlink/route.ts";
+import { linkDelIfExists, linkGet, linkRename, linkSet } from "../rtnetlink/link.ts";
+import { routeList } from "../rtnetlink/route.ts";
 import { saveRecord, type ContainerRecord, type Endpoint } from "../state/containers.ts";
 import { leaseHolder, nextLease, releaseLease, takeLease, takeLeaseAt, type LeaseOwner } from "../state/leases.ts";
 import type { NetworkRecord } from "../state/networks.ts";
@@ -25,15 +25,13 @@ import { planAttach, planCniAdd, planTeardown, type AttachPlan, type AttachRead,
 import { aimPorts, type PublishedPort } from "../ip/port.ts";
 import type { PortOwner } from "../nat/portmap.ts";
 import { publishAimed } from "./publish.ts";
-import { Committer } from "../plan/commit.ts";
+import { Committer, LOOPBACK_IFINDEX } from "../plan/commit.ts";
 import { hostCommitEnv } from "./commit.ts";
 import { linkKey } from "../plan/ops.ts";
 import { SET_ASIDE_PREFIX, reapSetAside } from "./reap.ts";
-import { hostRtnl, setSysctl } from "./host.ts";
+import { hostRtnl } from "./host.ts";
 import { leaseRange, networkUp, subnetsOf, usableRange, type Subnet } from "./networks.ts";
 
-const LOOPBACK_IFINDEX = 1; // lo is always the first link of a new namespace
-const FIRST_IFINDEX = 2;
 /** How long a link name still taken by a deletion under way is waited for. */
 const NAME_WAIT_MS = 2000;
 
@@ -267,7 +265,6 @@ function takeStatic(net: NetworkRecord, ip: IpAddress, what: string, leaseOwner:
 
 function attachWith(owner: EndpointOwner, net: NetworkRecord, w: Where, o: AttachOptions): Endpoint {
   const { sb, nsFd, inside, ifname, fresh } = w;
-  const host = hostRtnl();
   const leaseOwner = owner.leaseOwner(ifname, o.aliases ?? []);
   // One address per subnet: IPv4, and IPv6 on a dual-stack network.
   const leased: { address: IpAddress; sub: Subnet }[] = [];

@@ -85,7 +85,6 @@ export class Batch {
   private send(nl: NetlinkSocket, generation: number | undefined): void {
     const w = this.w.reset();
     const pending: Pending[] = [];
-    const subsys = { type: 0, at: 0 };
     const beginSeq = nl.nextSeq();
     const begin = beginNft(w, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, beginSeq, NFPROTO_UNSPEC, NFNL_SUBSYS_NFTABLES);
     if (generation !== undefined) w.attrBe32(NFNL_BATCH_GENID, generation);

@@ -11,7 +11,7 @@ import { KernelError, TsnetError } from "../errors/errors.ts";
 import { ENODEV } from "../errors/errno.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
 import { inNetns } from "../netns/netns.ts";
-import { Batch, batchChanges, transaction } from "../nftables/index.ts";
+import { Batch, batchChanges, planTable, transaction } from "../nftables/index.ts";
 import { addElements, deleteElements } from "../nftables/set.ts";
 import { addrAdd, addrDel } from "../rtnetlink/addr.ts";
 import { bridgePortHairpin, linkAdd, linkDelIfExists, linkDel, linkGet, linkSet, linkSetNamed } from "../rtnetlink/link.ts";
@@ -21,7 +21,7 @@ import type { NftChange, TableSpec } from "../nftables/ensure.ts";
 import { linkKey, macBytes, sysctlPath, type NetnsRef, type Op, type Plan } from "./ops.ts";
 
 /** lo is the first link of every network namespace. */
-const LOOPBACK_IFINDEX = 1;
+export const LOOPBACK_IFINDEX = 1;
 
 /** What committing needs from the layer that owns sockets and policies (src/network/). */
 export interface CommitEnv {
@@ -67,9 +67,7 @@ export class Committer {
     try {
       for (const op of ops) this.one(op);
     } finally {
-      const left = this.queue;
-      this.queue = [];
-      if (left.length) sendQueue(left);
+      this.flush();
     }
   }
 
@@ -228,18 +226,9 @@ export class Committer {
   }
 }
 
-/** The whole spec as changes: table, sets with their elements, chains with their rules. */
-export function wholeTable(spec: TableSpec): NftChange[] {
-  const out: NftChange[] = [{ change: "add-table" }];
-  for (const s of spec.sets ?? []) {
-    out.push({ change: "add-set", set: s });
-    if (s.elements?.length) out.push({ change: "add-elements", set: s.name, elements: s.elements });
-  }
-  for (const c of spec.chains ?? []) {
-    out.push({ change: "add-chain", chain: c });
-    for (const r of c.rules ?? []) out.push({ change: "add-rule", chain: c.name, rule: r });
-  }
-  return out;
+/** The whole spec as changes: planTable's difference from a table that does not exist. */
+function wholeTable(spec: TableSpec): NftChange[] {
+  return planTable({ exists: false, rules: [], held: new Map() }, spec).changes;
 }
 
 /** Sends what is queued on one socket: one write, the acks read once. */
