@@ -79,6 +79,11 @@ interface Counts {
 }
 const total: Counts = { pass: 0, fail: 0, skip: 0, todo: 0, error: 0, expects: 0, tests: 0 };
 const failures: string[] = [];
+/** What bun printed before each failing test's "(fail)" line (its error and stack), shown again at
+ * the end: CI keeps only the tail of a run's output. */
+const details: string[] = [];
+/** Lines of a failing test's error kept for the end. */
+const DETAIL_LINES = 30;
 const took: Measured = {};
 const children = new Set<Bun.Subprocess>();
 const started = performance.now();
@@ -124,6 +129,8 @@ async function runFile(file: string): Promise<void> {
   const name = basename(file).replace(/\.test\.ts$/, "");
   const counts: Partial<Counts> = {};
   let inError = false;
+  // Lines since the last test's result line: the next failing test's error.
+  let since: string[] = [];
   const t0 = performance.now();
   const { code, cpu } = await spawnRelayed(name, ["bash", "test/sandbox.sh", BUN, "test", "--timeout", "60000", `./${file}`], (line) => {
     const m = /^ (\d+) (pass|fail|skip|todo|error)$/.exec(line);
@@ -133,7 +140,13 @@ async function runFile(file: string): Promise<void> {
     const r = /^Ran (\d+) tests? across/.exec(line);
     if (r) counts.tests = Number(r[1]);
     // bun prints each failing test again at the end of its output: listed once here.
-    if (line.startsWith("(fail) ") && !failures.includes(`${file}: ${line}`)) failures.push(`${file}: ${line}`);
+    if (line.startsWith("(fail) ") && !failures.includes(`${file}: ${line}`)) {
+      failures.push(`${file}: ${line}`);
+      const shown = since.filter((l) => l.trim()).slice(-DETAIL_LINES);
+      details.push(`${file}: ${line}\n${shown.map((l) => `  ${l}`).join("\n")}`);
+    }
+    if (/^\((pass|fail|skip|todo)\) /.test(line)) since = [];
+    else since.push(line);
     if (line === "# Unhandled error between tests") inError = true;
     else if (inError && line.startsWith("error: ")) {
       failures.push(`${file}: unhandled error: ${line.slice("error: ".length)}`);
@@ -212,6 +225,7 @@ if (record) {
   writeFileSync(DURATIONS, `${JSON.stringify(sorted, null, 2)}\n`);
   console.error(`test/run.ts: wrote ${relative(ROOT, DURATIONS)}`);
 }
+if (details.length) console.error(`\nwhat the failing tests printed:\n${details.join("\n\n")}`);
 if (failures.length) console.error(`\n${failures.length} failed:\n${failures.join("\n")}`);
 if (releaseCode !== 0) console.error(`\nthe release build failed (exit ${releaseCode})`);
 const lines = [`\n ${total.pass} pass`];

@@ -108,6 +108,12 @@ async function shellSession(p: Person): Promise<void> {
   await p.see(new RegExp(`${PROMPT.replace("$", "\\$")}$`), from, 5000);
   expect(await p.run("jobs")).toMatch(/Stopped\s+sleep 31/);
   expect(await p.run("kill %1; echo killed")).toContain("killed");
+  // bash learns of the job's end from SIGCHLD, after the prompt may already be back; until then
+  // it counts the job as stopped, and `exit` would only warn "There are stopped jobs."
+  for (let i = 0; /Stopped/.test(await p.run("jobs")); i++) {
+    if (i === 50) throw new Error("bash still counts the killed job as stopped");
+    await Bun.sleep(100);
+  }
 }
 
 describe("run -it", () => {
@@ -120,6 +126,9 @@ describe("run -it", () => {
     expect(p.proc.terminal!.localFlags & (ICANON | ECHO | ISIG)).toBe(0);
     // A job left in the background does not keep the session: exit ends it at once, with bash's status.
     await p.run("sleep 1000 &");
+    // The job has become sleep: until its exec, the forked shell still ignores SIGTERM, as
+    // interactive bash does, and would outlive the TERM the session's end sends it.
+    await waitFor("sleep 1000 to start", () => pidsByArgv(["sleep", "1000"]).length > 0, 5000);
     const from = p.mark;
     const t0 = Date.now();
     p.type("exit 7\r");
