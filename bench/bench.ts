@@ -15,7 +15,7 @@
 import { cpus, release, totalmem } from "node:os";
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { Interrupted, run, timeMs, tryRun, type Memory } from "./lib/proc.ts";
-import { discover, waitPort, type Ctx, type Missing, type Row, type Tool } from "./lib/tools.ts";
+import { discover, waitPort, type Ctx, type Missing, type Row, type RowInfo, type Tool } from "./lib/tools.ts";
 
 const quick = process.env.BENCH_QUICK === "1";
 const num = (name: string, dflt: number, quickValue: number) => Number(process.env[name] ?? (quick ? quickValue : dflt));
@@ -39,13 +39,6 @@ const ctx: Ctx = { root, tsnet: realpathSync(process.env.TSNET ?? `${root}/dist/
 const say = (s: string) => console.error(`bench: ${s}`);
 const started = Date.now();
 
-interface RowInfo {
-  id: string;
-  tool: string;
-  label: string;
-  publish: boolean;
-  group: string;
-}
 const info = (r: Row): RowInfo => ({ id: r.id, tool: r.tool, label: r.label, publish: r.publish, group: r.group });
 
 /**

@@ -8,14 +8,8 @@
 //                                    updates the README, or any with BENCH_README=1)
 import { existsSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { median } from "./lib/proc.ts";
+import type { RowInfo } from "./lib/tools.ts";
 
-interface RowInfo {
-  id: string;
-  tool: string;
-  label: string;
-  publish: boolean;
-  group: string;
-}
 interface Mem {
   processes: number;
   rssKiB: number;

@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync } from "node:fs";
 import {
-  TSNET, alive, assertThrowawayHost, containerCgroups, curl, leases, managerPid, netnsNames, pidsByArgv, procState, records, removeAllContainers, runDetached, sh, tsnet, veths, waitFor,
+  TSNET, alive, assertThrowawayHost, containerCgroups, curl, leases, managerPid, netnsNames, pidsByArgv, procState, records, removeAllContainers, resolveIn, runDetached, sh, tsnet, veths, waitFor,
 } from "./helpers.ts";
 
 beforeAll(() => assertThrowawayHost());
@@ -58,18 +58,6 @@ function cgroupProcs(name: string): number[] {
 
 async function serving(port: number): Promise<void> {
   await waitFor(`port ${port} to answer`, () => curl(`http://127.0.0.1:${port}/`).stdout.includes("Directory listing"));
-}
-
-/** Asks 127.0.0.11 inside the namespace for NAME's A record over UDP, as a client's stub would. */
-function resolve(netns: string, name: string): string {
-  const py = `import socket, struct, sys
-q = struct.pack(">HHHHHH", 0x2b2b, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(p)]) + p.encode() for p in sys.argv[1].split(".")) + b"\\0" + struct.pack(">HH", 1, 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
-s.sendto(q, ("127.0.0.11", 53))
-r = s.recv(512)
-print(socket.inet_ntoa(r[-4:]) if struct.unpack(">H", r[6:8])[0] else "no answer")`;
-  const r = sh(["ip", "netns", "exec", netns, "python3", "-c", py, name]);
-  return r.code === 0 ? r.stdout.trim() : `failed: ${r.stderr.trim()}`;
 }
 
 function addressOf(netns: string): string {
@@ -136,8 +124,8 @@ describe("kill -9 of the supervisor", () => {
       expect(sh(["ip", "netns", "exec", `tsnet-${n}`, "true"]).code).toBe(0);
     }
     // The resolver is the new supervisor's: names of the network answer inside each container.
-    expect(resolve("tsnet-ad1", "ad2")).toBe(addressOf("tsnet-ad2"));
-    expect(resolve("tsnet-ad3", "ad1.adoptnet")).toBe(addressOf("tsnet-ad1"));
+    expect(resolveIn("tsnet-ad1", "ad2")).toBe(addressOf("tsnet-ad2"));
+    expect(resolveIn("tsnet-ad3", "ad1.adoptnet")).toBe(addressOf("tsnet-ad1"));
     // Its host ports are reserved again by the adopter, as by any manager: nobody else can bind them.
     const bind = (port: number) => sh(["python3", "-c", `import socket\ntry:\n socket.socket().bind(("0.0.0.0", ${port})); print("bound")\nexcept OSError as e: print(e.errno)`]).stdout.trim();
     expect([8611, 8612, 8613].map(bind)).toEqual(["98", "98", "98"]);
@@ -250,7 +238,7 @@ describe("kill -9 of the adopting supervisor", () => {
       const sup = supervisorOf("twice");
       expect(cgroupProcs("twice")).toEqual(procs);
       expect(readlinkSync("/run/netns/tsnet-twice")).toMatch(new RegExp(`^/proc/${sup}/fd/\\d+$`));
-      expect(resolve("tsnet-twice", "twice")).toBe(addressOf("tsnet-twice"));
+      expect(resolveIn("tsnet-twice", "twice")).toBe(addressOf("tsnet-twice"));
       // One redirect to the resolver, the adopter's: nothing of the dead ones' is left in the namespace.
       expect(sh(["ip", "netns", "exec", "tsnet-twice", "nft", "list", "ruleset"]).stdout.match(/dnat ip to/g)?.length).toBe(2);
       expect(curl("http://127.0.0.1:8651/").stdout).toContain("Directory listing");

@@ -3,7 +3,7 @@
 // is not a mount point or by pivot_root onto a tmpfs, each in a host of its own (mount and network
 // namespaces), with /proc, /sys (the cgroup2 hierarchy at /sys/fs/cgroup), /run and /dev mounted
 // inside as a bare server has them.
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { TSNET, cgroupMount, sh, type Result } from "./helpers.ts";
 
 export const CGROUP_PARENT = process.env.TSNET_CGROUP_PARENT ?? "";

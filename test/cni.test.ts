@@ -5,17 +5,17 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import {
-  TSNET, assertThrowawayHost, curl, ipj, leases, makeNeighbour, nginxSite, records, sh, startContainer, tsnet, veths, waitFor,
+  TSNET, assertThrowawayHost, curl, ipj, leases, useNeighbour, nginxSite, sh, startContainer, tsnet, veths, waitFor,
 } from "./helpers.ts";
 
 const REFERENCE = "/usr/lib/cni";
 const site = nginxSite("hello from a CNI container\n");
 let BIN = "";
-let removeNeighbour: () => void = () => {};
 const namespaces = new Set<string>();
 const servers: Bun.Subprocess[] = [];
 let natTablesBefore: string[] = [];
 
+useNeighbour();
 beforeAll(() => {
   assertThrowawayHost();
   for (const p of ["loopback", "tuning", "portmap", "host-local", "bridge"]) {
@@ -27,14 +27,12 @@ beforeAll(() => {
   copyFileSync(TSNET, `${BIN}/tsnet`);
   chmodSync(`${BIN}/tsnet`, 0o755);
   for (const p of ["loopback", "tuning", "portmap", "host-local", "bridge"]) symlinkSync(`${REFERENCE}/${p}`, `${BIN}/${p}`);
-  removeNeighbour = makeNeighbour();
   natTablesBefore = ["ip", "ip6"].filter((f) => sh(["nft", "list", "table", f, "nat"]).code === 0);
 });
 
 afterAll(async () => {
   for (const s of servers) s.kill("SIGKILL");
   for (const ns of namespaces) sh(["ip", "netns", "del", ns]);
-  removeNeighbour();
   // Whatever a failed test left attached goes by GC with nothing valid; the veths' deletion was
   // handed to helpers: wait for them, then remove the networks made here.
   for (const name of cniNetworks()) plugin("tsnet", { CNI_COMMAND: "GC", CNI_PATH: BIN }, { cniVersion: "1.1.0", name, type: "tsnet" });

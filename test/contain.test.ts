@@ -5,7 +5,7 @@
 // the supervisor's socket are sent as a local root process would.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
-import { TSNET, alive, assertThrowawayHost, curl, records, removeAllContainers, sh, tsnet } from "./helpers.ts";
+import { alive, assertThrowawayHost, curl, records, removeAllContainers, tsnet } from "./helpers.ts";
 
 const SOCKET = "/run/tsnet/supervisor.sock";
 const LOG = "/run/tsnet/supervisor.log";

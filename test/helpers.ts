@@ -1,4 +1,5 @@
 // Shared by the kernel tests. Everything is observed from outside tsnet: ip -j, /proc, curl, ping.
+import { afterAll, beforeAll } from "bun:test";
 import { readlinkSync, readdirSync, existsSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 
@@ -212,6 +213,31 @@ export function makeNeighbour(): () => void {
     sh(["ip", "link", "del", "nb0"]);
     sh(["ip", "netns", "del", "nb"]);
   };
+}
+
+/** Asks 127.0.0.11 inside the namespace for NAME's A record over UDP, as a client's stub would. */
+export function resolveIn(netns: string, name: string): string {
+  const py = `import socket, struct, sys
+q = struct.pack(">HHHHHH", 0x2b2b, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(p)]) + p.encode() for p in sys.argv[1].split(".")) + b"\\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(q, ("127.0.0.11", 53))
+r = s.recv(512)
+print(socket.inet_ntoa(r[-4:]) if struct.unpack(">H", r[6:8])[0] else "no answer")`;
+  const r = sh(["ip", "netns", "exec", netns, "python3", "-c", py, name]);
+  return r.code === 0 ? r.stdout.trim() : `failed: ${r.stderr.trim()}`;
+}
+
+/**
+ * The neighbour host for the whole test file: made once the host is checked to be a throwaway one
+ * (before the file's own beforeAll hooks, which may add to it), removed after its tests.
+ */
+export function useNeighbour(): void {
+  let remove: () => void = () => {};
+  beforeAll(() => {
+    assertThrowawayHost();
+    remove = makeNeighbour();
+  });
+  afterAll(() => remove());
 }
 
 /** The unified cgroup hierarchy's mount point, read from mountinfo (not from tsnet). */

@@ -3,20 +3,17 @@
 // Seen from outside tsnet: ip, nft, ping, getent, curl and a fake resolver of the test's own.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { TSNET, assertThrowawayHost, curl, ipj, leases, makeNeighbour, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor, userNetworks, tsnetOk as ok, askedServer, withHostResolvConf } from "./helpers.ts";
+import { TSNET, curl, ipj, leases, useNeighbour, resolveIn, netnsNames, nginxSite, records, sh, tsnet, veths, waitFor, userNetworks, tsnetOk as ok, askedServer, withHostResolvConf } from "./helpers.ts";
 
 const STATE = process.env.TSNET_STATE_DIR!;
 const ruleset = () => sh(["nft", "list", "table", "inet", "tsnet"]).stdout;
 const site = nginxSite("hello from nginx\n");
-let removeNeighbour: () => void = () => {};
 
+useNeighbour();
 beforeAll(() => {
-  assertThrowawayHost();
   if (!STATE?.startsWith("/run/")) throw new Error("TSNET_STATE_DIR must point into the throwaway host's /run (test/sandbox.sh sets it)");
-  removeNeighbour = makeNeighbour();
 });
 afterAll(() => {
-  removeNeighbour();
   rmSync(site.dir, { recursive: true, force: true });
 });
 
@@ -29,18 +26,6 @@ afterEach(() => {
 /** The veth ends set aside (gone-tsnetN) in a namespace. */
 function goneIn(netns: string): any[] {
   return ipj<any[]>(["link", "show"], netns).filter((l) => /^gone-tsnet\d+$/.test(l.ifname));
-}
-
-/** Asks 127.0.0.11 inside the namespace for NAME's A record over UDP, as a client's stub would. */
-function resolveIn(netns: string, name: string): string {
-  const py = `import socket, struct, sys
-q = struct.pack(">HHHHHH", 0x2b2b, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(p)]) + p.encode() for p in sys.argv[1].split(".")) + b"\\0" + struct.pack(">HH", 1, 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
-s.sendto(q, ("127.0.0.11", 53))
-r = s.recv(512)
-print(socket.inet_ntoa(r[-4:]) if struct.unpack(">H", r[6:8])[0] else "no answer")`;
-  const r = sh(["ip", "netns", "exec", netns, "python3", "-c", py, name]);
-  return r.code === 0 ? r.stdout.trim() : `failed: ${r.stderr.trim()}`;
 }
 
 function runD(args: string[]): string {

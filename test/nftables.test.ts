@@ -23,7 +23,7 @@ import {
   tableExists,
   transaction,
 } from "../src/nftables/index.ts";
-import { PORT_SETS, natTable, portElements } from "../src/nat/ruleset.ts";
+import { natTable, portElements } from "../src/nat/ruleset.ts";
 import { assertThrowawayHost, sh, waitFor } from "./helpers.ts";
 
 const ip = (s: string) => parseIp(s)!;

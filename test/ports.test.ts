@@ -5,9 +5,8 @@
 // publish= and expose= filters; host_binding_ipv4. Witnesses: ss, fuser, nft -j, curl.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
-import { assertThrowawayHost, curl, makeNeighbour, sh, startContainer, tsnet, veths, waitFor } from "./helpers.ts";
+import { curl, useNeighbour, sh, startContainer, tsnet, veths, waitFor } from "./helpers.ts";
 
-let removeNeighbour: () => void = () => {};
 const site = mkdtempSync("/tmp/tsnet-ports-");
 chmodSync(site, 0o755);
 writeFileSync(`${site}/index.html`, "hello over both families\n");
@@ -19,9 +18,8 @@ const BIG = Array.from({ length: 1 << 20 }, (_, i) => `${String(i).padStart(22, 
 writeFileSync(`${site}/big`, BIG);
 const BIG_SHA = new Bun.CryptoHasher("sha256").update(BIG).digest("hex");
 
+useNeighbour();
 beforeAll(() => {
-  assertThrowawayHost();
-  removeNeighbour = makeNeighbour();
   // The neighbour over IPv6 too (documentation prefix, only inside namespaces made here).
   for (const s of ["ip addr add 2001:db8:1::1/64 dev nb0 nodad", "ip -n nb addr add 2001:db8:1::2/64 dev eth0 nodad", "ip -n nb -6 route add default via 2001:db8:1::1"]) {
     const r = sh(s.split(" "));
@@ -29,7 +27,6 @@ beforeAll(() => {
   }
 });
 afterAll(() => {
-  removeNeighbour();
   rmSync(site, { recursive: true, force: true });
 });
 

@@ -1,21 +1,16 @@
 // -p: published ports through nf_tables DNAT, reached from every place a user would try, with
 // nginx as the server and curl, ping and nft as the witnesses.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
 import {
-  TSNET, UDP_ECHO, assertThrowawayHost, containerAddress, curl, makeNeighbour, netnsNames, nginxSite, records, sh,
+  UDP_ECHO, curl, useNeighbour, netnsNames, nginxSite, records, sh,
   startContainer, tsnet, udpAsk, veths, waitFor,
 } from "./helpers.ts";
 
-let removeNeighbour: () => void = () => {};
 const site = nginxSite("hello from nginx\n");
 
-beforeAll(() => {
-  assertThrowawayHost();
-  removeNeighbour = makeNeighbour();
-});
+useNeighbour();
 afterAll(() => {
-  removeNeighbour();
   rmSync(site.dir, { recursive: true, force: true });
 });
 

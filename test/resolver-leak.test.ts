@@ -1,21 +1,16 @@
 // The container resolver's leak test, apart from test/resolver.test.ts (whose setup it repeats):
 // 650 detached containers started, waited for and removed make it the suite's longest test by far,
 // and in a file of its own it runs beside the rest of the suite (test/run.ts) instead of after it.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { startUpstream } from "./dns-upstream.ts";
-import { TSNET, assertThrowawayHost, makeNeighbour, managerPid, removeAllContainers, runDetached } from "./helpers.ts";
+import { TSNET, useNeighbour, managerPid, removeAllContainers, runDetached } from "./helpers.ts";
 
 const dir = mkdtempSync("/tmp/tsnet-resolver-leak-");
 chmodSync(dir, 0o755);
-let removeNeighbour: () => void = () => {};
 
-beforeAll(() => {
-  assertThrowawayHost();
-  removeNeighbour = makeNeighbour();
-});
+useNeighbour();
 afterAll(() => {
-  removeNeighbour();
   rmSync(dir, { recursive: true, force: true });
 });
 afterEach(() => removeAllContainers());

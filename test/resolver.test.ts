@@ -2,16 +2,15 @@
 // container, leaks, refused and unreachable upstreams, garbage. Attackers are unprivileged users
 // in containers (-u 65534) and hosts in namespaces of the test's own; everything is seen from
 // outside tsnet: a fake upstream's log of source ports, python DNS clients, ss, /proc, curl.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { startUpstream } from "./dns-upstream.ts";
-import { assertThrowawayHost, alive, curl, makeNeighbour, managerPid, nginxSite, records, removeAllContainers, runDetached, sh, tsnet, waitFor } from "./helpers.ts";
+import { alive, curl, useNeighbour, managerPid, nginxSite, records, removeAllContainers, runDetached, sh, tsnet, waitFor } from "./helpers.ts";
 
 const PY = "/usr/bin/python3"; // not a shim under /root: the attackers are not root
 const dir = mkdtempSync("/tmp/tsnet-resolver-");
 chmodSync(dir, 0o755);
 const site = nginxSite("still serving\n");
-let removeNeighbour: () => void = () => {};
 
 /**
  * A DNS client: asks SERVER for NAME (A) COUNT times, one after the other, and prints one line per
@@ -50,12 +49,8 @@ for h in sys.argv[1:]:
     except socket.timeout: print("none", flush=True)
 `);
 
-beforeAll(() => {
-  assertThrowawayHost();
-  removeNeighbour = makeNeighbour();
-});
+useNeighbour();
 afterAll(() => {
-  removeNeighbour();
   rmSync(dir, { recursive: true, force: true });
   rmSync(site.dir, { recursive: true, force: true });
 });
@@ -75,7 +70,6 @@ function ask(container: string, name: string, count = 1, timeout = 3, leave = fa
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
 const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
 /** A detached nginx published on 8080, and a check that it answers. */

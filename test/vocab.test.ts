@@ -3,15 +3,14 @@
 // AAAA answers (NODATA on an IPv4-only network) and IPv6 upstream servers. Seen from outside
 // tsnet: ip -j, nft, ping, curl, a DNS client of the test's own inside the container, and a fake
 // upstream server in a namespace reached over IPv6 that logs who asked it what.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { assertThrowawayHost, curl, ipj, makeNeighbour, nginxSite, removeAllContainers, runDetached, sh, tsnet, waitFor, userNetworks, tsnetOk as ok, askedServer, withHostResolvConf } from "./helpers.ts";
+import { curl, ipj, useNeighbour, nginxSite, removeAllContainers, runDetached, sh, tsnet, waitFor, userNetworks, tsnetOk as ok, askedServer, withHostResolvConf } from "./helpers.ts";
 
 const PY = "/usr/bin/python3";
 const dir = mkdtempSync("/tmp/tsnet-vocab-");
 chmodSync(dir, 0o755);
 const site = nginxSite("served\n");
-let removeNeighbour: () => void = () => {};
 
 /**
  * A fake DNS server on ADDRESS (IPv4 or IPv6, "%IFNAME" for a link-local one), UDP and TCP:
@@ -71,12 +70,8 @@ for _ in range(an):
 print(" ".join([str(r[3] & 15), str(an)] + out))
 `);
 
-beforeAll(() => {
-  assertThrowawayHost();
-  removeNeighbour = makeNeighbour();
-});
+useNeighbour();
 afterAll(() => {
-  removeNeighbour();
   rmSync(dir, { recursive: true, force: true });
   rmSync(site.dir, { recursive: true, force: true });
 });

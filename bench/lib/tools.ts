@@ -27,6 +27,9 @@ export interface Row {
   cycle(): void;
 }
 
+/** What the results file keeps of a row: all but its cycle. */
+export type RowInfo = Omit<Row, "cycle">;
+
 export interface Population {
   /** Levels (running containers) to measure at; 0 first. */
   levels: number[];
