@@ -45,6 +45,8 @@ function held() {
 }
 const NOTHING = { veths: [], netns: [], leases: [], names: [], cgroups: [], temporaries: [], ports: false };
 
+const SUPERVISOR_LOG = "/run/tsnet/supervisor.log";
+
 describe("kill -9 at every step, then any command", () => {
   // Setup, in order, then teardown. after-spawn: the command runs but its pid is not recorded yet.
   const points = [
@@ -100,7 +102,9 @@ describe("kill -9 at every step, then any command", () => {
       expect(pidsByArgv(["sleep", "42"])).toEqual([]);
       expect(held()).toEqual(NOTHING);
       const again = tsnet(["run", "-d", "--rm", "--name", "dvictim", "-p", "8402:80", "--", "true"]);
-      expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: "" });
+      // On a failure, the supervisors' log is shown beside it: what they did with the request.
+      const said = again.code === 0 ? "" : existsSync(SUPERVISOR_LOG) ? readFileSync(SUPERVISOR_LOG, "utf8") : "(no supervisor log)";
+      expect({ code: again.code, stderr: again.stderr, said }).toEqual({ code: 0, stderr: "", said: "" });
     });
   }
 });
