@@ -324,10 +324,17 @@ describe("output discipline", () => {
       [["logs", "web"], 'tsnet logs needs root (tsnet\'s records under /run/tsnet are root\'s, and it cleans up after crashed containers): run it as root, e.g. sudo tsnet logs web'],
       [["inspect", "web"], 'tsnet inspect needs root (tsnet\'s records under /run/tsnet are root\'s, and it cleans up after crashed containers, and it reads addresses inside namespaces): run it as root, e.g. sudo tsnet inspect web'],
       [["run", "--network", "host", "true"], "tsnet run --network host needs root (it records the container under /run/tsnet, which is root's): run it as root, e.g. sudo tsnet run --network host true"],
+      // explain changes nothing, but reads what root's command would (it said "get nf_tables generation: EPERM", or
+      // printed a script for rm -f of a container it could not look for).
+      [["explain", "run", "--", "true"], "tsnet explain run needs root (it reads what the command would read: tsnet's records, which are root's, nf_tables and namespaces): run it as root, e.g. sudo tsnet explain run -- true"],
+      [["explain", "rm", "-f", "web"], "tsnet explain rm needs root (it reads what the command would read: tsnet's records, which are root's, nf_tables and namespaces): run it as root, e.g. sudo tsnet explain rm -f web"],
+      [["explain", "cni-add"], "tsnet explain cni-add needs root (it reads what the command would read: tsnet's records, which are root's, nf_tables and namespaces): run it as root, e.g. sudo tsnet explain cni-add"],
     ];
     for (const [args, line] of cases) expect(asNobody(args)).toEqual({ code: 125, stdout: "", stderr: `tsnet: ${line}\n` });
     // help, version and completion need nothing
-    for (const args of [["--help"], ["ps", "--help"], ["--version"], ["completion", "bash"]]) expect(asNobody(args).code).toBe(0);
+    for (const args of [["--help"], ["ps", "--help"], ["--version"], ["completion", "bash"], ["explain", "run", "--help"], ["explain", "cni-add", "--help"]]) expect(asNobody(args).code).toBe(0);
+    // A usage error is said before root is asked for, as by the commands themselves.
+    expect(asNobody(["explain", "run", "--bogus"]).stderr).toBe('tsnet: unknown option "--bogus" for tsnet explain run: see tsnet explain run --help\n');
   });
 });
 

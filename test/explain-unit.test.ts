@@ -143,6 +143,13 @@ describe("plan steps as commands", () => {
   test("a shell word is quoted only when it must be", () => {
     expect(shellWord("tsnet-web")).toBe("tsnet-web");
     expect(shellWord("it's")).toBe(`'it'\\''s'`);
+    // A control character (a CNI interface name may hold one) is written as \xHH inside $'...'.
+    expect(shellWord("e\x1b[2Ax'\\")).toBe(`$'e\\x1b[2Ax\\'\\\\'`);
+    expect(Bun.spawnSync(["bash", "-c", `printf %s ${shellWord("e\x1b[2Ax'\\")}`]).stdout.toString()).toBe("e\x1b[2Ax'\\");
+  });
+  test("a comment line holds no control character: a why or header line cannot end early, or reach the terminal raw", () => {
+    const s = renderScript([{ op: "netns-del", name: "n", why: "a\nid\x1b[1A" }], { header: ["h\nrm -rf /tmp/x"] });
+    expect(s).toBe("#!/bin/bash\n# h?rm -rf /tmp/x\nset -euo pipefail\n\n# a?id?[1A\nip netns del n\n");
   });
   test("each kind of step, with its why as a comment line above it", () => {
     const ops: Op[] = [

@@ -128,6 +128,17 @@ describe("the port model", () => {
     expect(keyed.comment).toBe("c0ffee000001 web udp [2001:db8::1]:53 -> [fd00:1::2]:5353");
     expect(() => portElements("t", "n", [{ proto: "tcp", hostIp: ANY_V6, hostPort: 1, containerPort: 1, containerIp: ip("10.0.0.1") }])).toThrow(/differ in family/);
   });
+
+  test("map element comments nft can print and read back: at most 127 bytes, no '\"', '\\' or control characters", () => {
+    const long = "a".repeat(63);
+    const far = { proto: "tcp" as const, hostIp: ip("fd00:1234:5678:9abc:def0:1234:5678:9abc"), hostPort: 65535, containerPort: 65535, containerIp: ip("fd00:aaaa:bbbb:cccc::2") };
+    // 163 bytes with the route: the route goes (the element's key and data say it), the owner stays.
+    expect(portElements("c0ffee000001", long, [far])[0]!.elements[0]!.comment).toBe(`c0ffee000001 ${long} tcp`);
+    const near = { ...far, hostIp: ip("2001:db8::1"), containerIp: ip("fd00:1::2") };
+    expect(portElements("c0ffee000001", long, [near])[0]!.elements[0]!.comment).toBe(`c0ffee000001 ${long} tcp [2001:db8::1]:65535 -> [fd00:1::2]:65535`);
+    // A CNI interface name is any the kernel takes: '"', '\\' and control characters become '?'.
+    expect(portElements("c0ffee000001", 'cni:c1:e"x\\y\x1b', [near])[0]!.elements[0]!.comment).toBe("c0ffee000001 cni:c1:e?x?y? tcp [2001:db8::1]:65535 -> [fd00:1::2]:65535");
+  });
 });
 
 describe("--expose and the ps filters' ports", () => {

@@ -7,6 +7,7 @@ import { defineCommand, isGroup, type CommandDef, type Parsed } from "../cli/com
 import { resolveCommand } from "../cli/dispatch.ts";
 import { parseArgv } from "../cli/argv.ts";
 import { out } from "../cli/output.ts";
+import { requireRoot } from "../cli/root.ts";
 import { UsageError, TsnetError } from "../errors/errors.ts";
 import type { Op } from "../plan/ops.ts";
 
@@ -63,6 +64,7 @@ async function explainCniAdd(rest: readonly string[]): Promise<ExplainedPlan | {
     return { help: "Usage: tsnet explain cni-add < CONFIG.json\n\nCNI ADD as tsnet the plugin would do it, shown as commands, nothing changed: the network configuration on stdin, and CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME and CNI_ARGS from the environment, as a runtime gives them (CNI_COMMAND, if set, must be ADD).\n" };
   }
   if (rest.length) throw new UsageError(`tsnet explain cni-add takes no arguments (got "${rest[0]}"): the configuration comes on stdin, the rest in CNI_ variables`);
+  requireRoot("tsnet explain cni-add", READS_ROOTS);
   const [{ planCniAddRequest }, { readFileSync }, { CniError }] = await Promise.all([import("../cni/explain.ts"), import("../../ffi/fs.ts"), import("../cni/spec.ts")]);
   let stdin = "";
   try {
@@ -76,6 +78,9 @@ async function explainCniAdd(rest: readonly string[]): Promise<ExplainedPlan | {
     throw e;
   }
 }
+
+/** Why explain needs root though it changes nothing. */
+const READS_ROOTS = "it reads what the command would read: tsnet's records, which are root's, nf_tables and namespaces";
 
 /** The explained command's table, named `explain CMD` so its errors and help say how it was called. */
 function asExplained<T extends CommandDef<any>>(def: T): T {
@@ -100,6 +105,7 @@ async function explain(words: readonly string[]): Promise<{ path: string; plan: 
     const { commandHelp } = await import("../cli/help.ts");
     return { help: commandHelp(`explain ${path}`, `${entry.description}: shown as commands, nothing changed`, explained) };
   }
+  requireRoot(`tsnet explain ${path}`, READS_ROOTS);
   return { path, plan: await planner(parsed) };
 }
 

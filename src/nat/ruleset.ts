@@ -101,6 +101,7 @@ import {
   NFPROTO_IPV6,
   NFT_CMP_NEQ,
   NFT_NAT_DNAT,
+  NFTNL_UDATA_COMMENT_MAXLEN,
   RTN_LOCAL,
 } from "../nftables/constants.ts";
 import { padded, reg32, type Expr } from "../nftables/expr/expr.ts";
@@ -316,13 +317,27 @@ function addressValue(a: AimedPort["hostIp"]): Uint8Array {
 }
 
 /**
+ * An element's comment: the owner, its name and the protocol, then where the port leads unless
+ * that would pass nft's limit (NFTNL_UDATA_COMMENT_MAXLEN with the NUL; a 63-character name
+ * publishing one long IPv6 address on another does): the element's key and data say it anyway.
+ */
+function portComment(who: string, route: string): string {
+  const full = `${who} ${route}`;
+  return new TextEncoder().encode(full).length < NFTNL_UDATA_COMMENT_MAXLEN ? full : who;
+}
+
+/**
  * Map elements for an owner's published ports, each commented "<owner> <name> <proto>
- * <host> -> <container>" so `nft list ruleset` says whose they are and deleteTagged(owner)
- * removes exactly them. Each goes to the map of its host address's family; its container
+ * <host> -> <container>" (see portComment) so `nft list ruleset` says whose they are and
+ * deleteTagged(owner) removes exactly them. Each goes to the map of its host address's family; its container
  * address must be of the same family.
  */
 export function portElements(owner: string, name: string, ports: readonly AimedPort[]): ElementAdd[] {
   if (!/^\S+$/.test(owner)) throw new RangeError(`owner tag "${owner}" must be one word`);
+  // A CNI runtime's interface name may hold any character the kernel allows in one, '"' and '\\'
+  // and control characters included: nft can neither quote those (`nft list ruleset` would print
+  // a comment `nft -f` cannot read back) nor should a terminal get them raw.
+  const label = name.replace(/["\\\x00-\x1f\x7f]/g, "?");
   const bySet = new Map<PortMap, SetElement[]>();
   for (const p of ports) {
     if (p.containerIp.family !== p.hostIp.family) throw new RangeError(`host address ${formatIp(p.hostIp)} and container address ${formatIp(p.containerIp)} differ in family`);
@@ -331,7 +346,7 @@ export function portElements(owner: string, name: string, ports: readonly AimedP
     const data = concatValue([addressValue(p.containerIp), value.port(checkPort(p.containerPort, "container port"))]);
     const every = isAnyAddress(p.hostIp);
     const host = every ? `${p.hostPort}` : formatHostPort(p.hostIp, p.hostPort);
-    const comment = `${owner} ${name} ${p.proto} ${host} -> ${formatHostPort(p.containerIp, p.containerPort)}`;
+    const comment = portComment(`${owner} ${label} ${p.proto}`, `${host} -> ${formatHostPort(p.containerIp, p.containerPort)}`);
     const set = mapOf(p.hostIp.family, every);
     const key = every ? concatValue([proto, hport]) : concatValue([addressValue(p.hostIp), proto, hport]);
     let list = bySet.get(set);

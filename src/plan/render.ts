@@ -18,10 +18,23 @@ export interface RenderOptions {
   header?: readonly string[];
 }
 
-/** A word for bash: left bare when it is plainly safe, single-quoted otherwise. */
+/** A control character (a CNI interface name may hold one: the kernel refuses only '/', ':' and white space). */
+const CONTROL = /[\x00-\x1f\x7f]/g;
+
+/**
+ * A word for bash: left bare when it is plainly safe, single-quoted otherwise; with a control
+ * character, ANSI-C quoted ($'...', each one as \xHH), so the script a terminal shows is the one
+ * bash runs (an escape sequence inside plain quotes could move the cursor and hide lines).
+ */
 export function shellWord(s: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
-  return `'${s.replaceAll("'", `'\\''`)}'`;
+  if (!s.match(CONTROL)) return `'${s.replaceAll("'", `'\\''`)}'`;
+  return `$'${s.replace(/[\\']/g, "\\$&").replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)}'`;
+}
+
+/** A `# ` line: whatever it says (a name from a configuration, say) cannot end it or reach the terminal raw. */
+function comment(text: string): string {
+  return `# ${text.replace(CONTROL, "?")}`;
 }
 
 const words = (argv: readonly string[]) => argv.map(shellWord).join(" ");
@@ -162,10 +175,10 @@ function commands(op: Op, o: RenderOptions): { lines: string[]; note?: string } 
 export function renderScript(ops: readonly Op[], options: RenderOptions = {}): string {
   const specs = ops.flatMap((op) => (op.op === "nft-table" ? [op.spec] : []));
   const o = { ...options, tables: [...specs, ...(options.tables ?? [])] };
-  const out = ["#!/bin/bash", ...(o.header ?? []).map((h) => `# ${h}`), "set -euo pipefail", ""];
+  const out = ["#!/bin/bash", ...(o.header ?? []).map(comment), "set -euo pipefail", ""];
   for (const op of ops) {
     const { lines, note } = commands(op, o);
-    out.push(`# ${op.why}${note ? ` (${note})` : ""}`);
+    out.push(comment(`${op.why}${note ? ` (${note})` : ""}`));
     out.push(...lines, "");
   }
   return out.join("\n");
