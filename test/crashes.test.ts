@@ -46,6 +46,7 @@ function held() {
 const NOTHING = { veths: [], netns: [], leases: [], names: [], cgroups: [], temporaries: [], ports: false };
 
 const SUPERVISOR_LOG = "/run/tsnet/supervisor.log";
+const SUPERVISOR_SOCKET = "/run/tsnet/supervisor.sock";
 
 describe("kill -9 at every step, then any command", () => {
   // Setup, in order, then teardown. after-spawn: the command runs but its pid is not recorded yet.
@@ -228,5 +229,50 @@ kids = [c for f in glob.glob("/proc/self/task/*/children") for c in open(f).read
 print(p.returncode, kids)`;
     const r = sh(["python3", "-c", py]);
     expect(r.stdout.trim()).toBe("0 []");
+  });
+});
+
+describe("a supervisor found as it dies", () => {
+  // A killed supervisor closes its descriptors one by one: the connection it was asked on can
+  // close while its listening socket still takes the next connection (the client's check that one
+  // listens) and refuses the one after. A stand-in plays exactly that: it takes the request and
+  // closes it, then accepts nothing more with a backlog of one (listen(0)), so the check's
+  // connection is queued and the next is refused (EAGAIN).
+  test("run -d starts a new supervisor and is answered", async () => {
+    await waitFor("no supervisor", () => supervisorsLeft().length === 0, 10_000);
+    const dying = Bun.spawn(["python3", "-c", `
+import os, socket, sys
+path = sys.argv[1]
+os.makedirs(os.path.dirname(path), exist_ok=True)
+if os.path.lexists(path): os.unlink(path)
+os.umask(0o077)
+s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(0)
+print("listening", flush=True)
+c, _ = s.accept(); c.recv(1 << 20); c.close()
+print("took the request", flush=True)
+sys.stdin.read()
+`, SUPERVISOR_SOCKET], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    // Its lines, whole, as they come.
+    const said = (async function* () {
+      let text = "";
+      for await (const chunk of dying.stdout) {
+        text += new TextDecoder().decode(chunk);
+        for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
+          yield text.slice(0, nl);
+          text = text.slice(nl + 1);
+        }
+      }
+    })();
+    try {
+      expect((await said.next()).value).toBe("listening");
+      const r = tsnet(["run", "-d", "--name", "latecomer", "--", "sleep", "43"]);
+      expect({ code: r.code, id: r.stdout.trim().length, stderr: r.stderr }).toEqual({ code: 0, id: 64, stderr: "" });
+      expect((await said.next()).value).toBe("took the request");
+      expect(pidsByArgv(["sleep", "43"]).length).toBe(1);
+      expect(tsnet(["rm", "-f", "latecomer"]).code).toBe(0);
+    } finally {
+      dying.stdin.end();
+      await dying.exited;
+    }
   });
 });

@@ -184,21 +184,22 @@ export async function runDetached(req: RunRequest): Promise<{ id: string; warnin
   const request: RunRequest = req.opts.id === undefined ? { ...req, newId: newId() } : req;
   const delivery = { sent: false };
   let reply = await ask<RunReply>(request, delivery);
-  // Unreachable (none listens), or taken by one that died before answering: a new one is started
-  // and asked again, a few times at most (each answers for what the last one made).
+  // None listening, or one that took the request and died before answering, or one found as it
+  // was dying (a killed process closes its descriptors one by one: its listening socket may still
+  // take a connection after the one it was asked on has closed, and refuse the next): a new one is
+  // started and asked again, a few times at most (each answers for what the last one made under
+  // the request's id).
+  let tries = 1;
   let taken = delivery.sent ? 1 : 0;
-  for (let i = 0; i < 4 && !reply; i++) {
-    if (i > 0 && !delivery.sent) break;
+  for (; tries <= 4 && !reply; tries++) {
     await startSupervisor();
     delivery.sent = false;
     reply = await ask<RunReply>(request, delivery);
     if (delivery.sent) taken++;
   }
   if (!reply) {
-    // Which of the two it was says where to look: a supervisor that took the request and ended
-    // (its log says why), or one that was started and then could not be reached.
-    const how = delivery.sent ? `took the request ${taken} time(s) and ended before it answered` : `was started but could not be reached (the request was taken ${taken} time(s) before)`;
-    throw new TsnetError(`the tsnet supervisor did not answer: it ${how}: see ${SUPERVISOR_LOG}`);
+    const how = taken ? `${taken} of ${tries} tries were taken by a supervisor that ended before it answered` : `none of ${tries} tries reached one`;
+    throw new TsnetError(`the tsnet supervisor did not answer: ${how}: see ${SUPERVISOR_LOG}`);
   }
   if (!reply.ok) throw new TsnetError(reply.message, reply.exitCode);
   return { id: reply.id, warnings: reply.warning ? reply.warning.split("\n") : [] };
