@@ -482,6 +482,10 @@ describe("DNS", () => {
         runD(["--name", "inner", "--network", "sealed", "--", "sleep", "60"]);
         expect(tsnet(["run", "--rm", "--network", "sealed", "--", "getent", "hosts", "inner"]).code).toBe(0);
         expect(tsnet(["run", "--rm", "--network", "sealed", "--", "getent", "hosts", "leak.example.test"]).code).not.toBe(0);
+        // Its resolv.conf says so, not that other names go to the host's resolvers.
+        const conf = tsnet(["run", "--rm", "--network", "sealed", "--", "cat", "/etc/resolv.conf"]).stdout;
+        expect(conf).toContain("# on the same user networks itself, and nothing else: its networks are internal, with no way out.\n");
+        expect(conf).not.toContain("host's resolvers");
       });
       expect(fake.asked()).not.toContain("leak.example.test");
     } finally {

@@ -198,7 +198,15 @@ describe("symbolic links planted in /run/tsnet are not followed", () => {
     h.must(`mkdir -m 0700 -p /run/tsnet/names; ln -s ${v.file} /run/tsnet/names/web`);
     const r = h.tsnet(["run", "--rm", "--name", "web", "--", "true"]);
     expect(r).toEqual(refusedDir("/run/tsnet/names/web", "it is a symbolic link, where tsnet keeps only files of its own"));
-    expect(h.tsnet(["inspect", "web"]).stderr).toBe(refusedDir("/run/tsnet/names/web", "it is a symbolic link, where tsnet keeps only files of its own").stderr);
+    // Object commands say so too, exit 125 as run does: a refusal is tsnet declining its state, not
+    // an unknown container (1), whatever else the command was given. inspect still prints its array.
+    const refused = refusedDir("/run/tsnet/names/web", "it is a symbolic link, where tsnet keeps only files of its own");
+    expect(h.tsnet(["inspect", "web"])).toEqual({ ...refused, stdout: "[]\n" });
+    for (const args of [["rm", "-f", "web"], ["stop", "web"], ["kill", "web"], ["restart", "web"], ["rm", "nosuch", "web"], ["rm", "web", "nosuch"]]) {
+      const nosuch = args.includes("nosuch") ? "tsnet: no such container: nosuch\n" : "";
+      const want = args[1] === "nosuch" ? nosuch + refused.stderr : refused.stderr + nosuch;
+      expect({ args, ...h.tsnet(args) }).toEqual({ args, code: 125, stdout: "", stderr: want });
+    }
     v.expectUntouched();
   });
 

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from "../../ffi/fs.ts";
 import { procStat } from "../process/stat.ts";
 import { cgroupPids, killCgroup, signalCgroup } from "../cgroup/cgroup.ts";
-import { TsnetError } from "../errors/errors.ts";
+import { RefusedStateError, TsnetError } from "../errors/errors.ts";
 import { findContainer, isContainerRef, loadRecord, saveRecord, withRecordLock, type ContainerRecord } from "../state/containers.ts";
 import { containerAlive, recoverOrphans } from "./lifecycle.ts";
 import { SIGKILL, SIGTERM, isSameProcess, signalCommand, startTime } from "./proc.ts";
@@ -132,7 +132,11 @@ export async function stopContainer(found: ContainerRecord, seconds: number, fir
   }
 }
 
-/** Runs fn for each reference; reports failures one line each and returns Docker's exit code. */
+/**
+ * Runs fn for each reference; reports failures one line each and returns Docker's exit code: 1 for
+ * a failure with one object, as Docker's CLI exits, unless it carries a code of its own; 125 when
+ * tsnet refused its state (RefusedStateError), whatever else failed.
+ */
 export async function eachRef(refs: string[], fn: (ref: string) => Promise<void> | void, report: (e: Error) => void): Promise<number> {
   let code = 0;
   for (const ref of refs) {
@@ -140,7 +144,8 @@ export async function eachRef(refs: string[], fn: (ref: string) => Promise<void>
       await fn(ref);
     } catch (e) {
       report(e as Error);
-      code = e instanceof TsnetError && e.exitCode !== 125 ? e.exitCode : code || 1;
+      if (e instanceof RefusedStateError) code = 125;
+      else if (code !== 125) code = e instanceof TsnetError && e.exitCode !== 125 ? e.exitCode : code || 1;
     }
   }
   return code;

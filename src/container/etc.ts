@@ -3,7 +3,7 @@
 // private mount namespace (src/netns/private.ts), so the host's files are never edited and only
 // the container's processes (and `tsnet exec`) see them.
 import { rmSync } from "../../ffi/fs.ts";
-import { readResolvConf, RESOLVER_ADDRESS } from "../network/resolver.ts";
+import { forwardsNothing, readResolvConf, RESOLVER_ADDRESS } from "../network/resolver.ts";
 import type { PrivateFiles } from "../netns/private.ts";
 import type { ContainerRecord } from "../state/containers.ts";
 import { ensureDir, forgetDir, fsError, trustDir, writeText } from "../state/files.ts";
@@ -54,7 +54,10 @@ function resolvConf(rec: ContainerRecord): string {
   const search = rec.dnsSearch?.length ? rec.dnsSearch : host.search;
   return [
     `# Written by tsnet for container ${rec.name}. tsnet answers at ${RESOLVER_ADDRESS}: names of containers`,
-    `# on the same user networks itself, everything else through ${rec.dns?.length ? "the --dns servers" : "the host's resolvers"}.`,
+    // Said as it is when the container starts: on internal networks alone nothing is forwarded.
+    forwardsNothing(rec)
+      ? "# on the same user networks itself, and nothing else: its networks are internal, with no way out."
+      : `# on the same user networks itself, everything else through ${rec.dns?.length ? "the --dns servers" : "the host's resolvers"}.`,
     `nameserver ${RESOLVER_ADDRESS}`,
     ...(search.length ? [`search ${search.join(" ")}`] : []),
     "options ndots:0",

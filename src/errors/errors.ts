@@ -12,6 +12,18 @@ export class TsnetError extends Error {
   }
 }
 
+/**
+ * tsnet declines its own state: a file or directory someone else could have written, or a record
+ * holding what tsnet never writes (src/state/owned.ts). Always 125, in an object command too,
+ * where other failures with one object exit 1: a forged state is no unknown container.
+ */
+export class RefusedStateError extends TsnetError {
+  override name = "RefusedStateError";
+  constructor(message: string) {
+    super(message, 125);
+  }
+}
+
 /** Bad command line or configuration: nothing was changed when this is thrown. */
 export class UsageError extends TsnetError {
   override name = "UsageError";

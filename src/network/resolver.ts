@@ -258,6 +258,15 @@ class ContainerResolver {
   }
 }
 
+/**
+ * Whether the container's resolver asks no server upstream: every network it is on is internal.
+ * An internal network has no way out, and that includes DNS (no exfiltration by lookups).
+ */
+export function forwardsNothing(rec: ContainerRecord): boolean {
+  const eps = rec.endpoints ?? [];
+  return eps.length > 0 && eps.every((e) => networkOf(e.networkId)?.internal);
+}
+
 /** Answers one question: locally when it names a container, else upstream (never for internal-only containers). */
 function handle(r: ContainerResolver, query: Uint8Array, reply: (msg: Uint8Array) => void, overTcp = false): void {
   const screened = screenQuery(query);
@@ -272,9 +281,7 @@ function handle(r: ContainerResolver, query: Uint8Array, reply: (msg: Uint8Array
     const local = answerLocally(rec, q);
     if (local) return answer(buildReply(query, q, local.rcode, local.answers));
   }
-  const eps = rec?.endpoints ?? [];
-  // An internal network has no way out, and that includes DNS (no exfiltration by lookups).
-  if (eps.length > 0 && eps.every((e) => networkOf(e.networkId)?.internal)) {
+  if (rec && forwardsNothing(rec)) {
     return answer(buildReply(query, q, q.type === TYPE_A || q.type === TYPE_AAAA ? RCODE_NXDOMAIN : RCODE_REFUSED));
   }
   // SERVFAIL repeats the question: a stub resolver (glibc's) ignores an answer whose question

@@ -8,7 +8,7 @@
 // what to remove. /run is a tmpfs: attachments vanish with the kernel objects at reboot.
 import { rmdirSync } from "../../ffi/fs.ts";
 import type { Endpoint } from "./containers.ts";
-import { TsnetError } from "../errors/errors.ts";
+import { RefusedStateError } from "../errors/errors.ts";
 import { portToJson, portsFromJson, type PublishedPort } from "../ip/port.ts";
 import { createExclusive, ensureDir, forgetDir, fsError, listDir, readText, removeFile, trustDir, writeAtomic } from "./files.ts";
 import { CNI_DIR, ID_RE } from "./paths.ts";
@@ -100,8 +100,8 @@ export function loadAttachment(network: string, id: string): CniAttachment | und
   return att;
 }
 
-function notAnAttachment(path: string, why: string): TsnetError {
-  return new TsnetError(`refusing ${path}: not a CNI attachment record of tsnet's (${why}): remove it`);
+function notAnAttachment(path: string, why: string): RefusedStateError {
+  return new RefusedStateError(`refusing ${path}: not a CNI attachment record of tsnet's (${why}): remove it`);
 }
 
 /**

@@ -2,7 +2,7 @@
 // /run/tsnet/names/NAME holding the id (created O_EXCL, so a name is taken exactly once).
 // The record lists every kernel object the container owns, written before the object is made,
 // so teardown (normal, after a failure, or after a crash) knows what to remove.
-import { TsnetError, UsageError } from "../errors/errors.ts";
+import { RefusedStateError, TsnetError, UsageError } from "../errors/errors.ts";
 import { createExclusive, ensureDir, fsError, readText, removeFile, trustDir, withLock, writeAtomic } from "./files.ts";
 import { checkOwnedFile } from "./owned.ts";
 import { CONTAINERS_DIR, ID_RE, LOCKS_DIR, NAMES_DIR, NETNS_DIR, checkedId, logPaths, runSpecPath } from "./paths.ts";
@@ -238,8 +238,8 @@ export function loadRecord(id: string, text?: string): ContainerRecord | undefin
   return rec;
 }
 
-function notARecord(path: string, why: string): TsnetError {
-  return new TsnetError(`refusing ${path}: not a container record of tsnet's (${why}): remove it`);
+function notARecord(path: string, why: string): RefusedStateError {
+  return new RefusedStateError(`refusing ${path}: not a container record of tsnet's (${why}): remove it`);
 }
 
 const NETNS_RE = new RegExp(`^${NETNS_DIR}/[A-Za-z0-9][A-Za-z0-9_.-]*$`);

@@ -2,7 +2,7 @@
 // is the definition (name, bridge, subnets, options); the kernel objects it describes are made
 // from it on first use, so a record survives a reboot and its network comes back as it was.
 // There are few networks, so lookups by name simply read them all.
-import { TsnetError } from "../errors/errors.ts";
+import { RefusedStateError, TsnetError } from "../errors/errors.ts";
 import { createExclusive, ensureDir, listDir, readText, removeFile, writeAtomic } from "./files.ts";
 import { ID_RE, NETWORKS_DIR, NETWORKS_RUN_DIR } from "./paths.ts";
 
@@ -128,8 +128,8 @@ export function loadNetwork(id: string, name?: string): NetworkRecord | undefine
   return n as NetworkRecord;
 }
 
-function notANetwork(path: string, why: string): TsnetError {
-  return new TsnetError(`refusing ${path}: not a network record of tsnet's (${why}): remove it`);
+function notANetwork(path: string, why: string): RefusedStateError {
+  return new RefusedStateError(`refusing ${path}: not a network record of tsnet's (${why}): remove it`);
 }
 
 /**

@@ -13,7 +13,7 @@
 // one fstat per file opened.
 import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, realpathSync, statSync, type Stats } from "../../ffi/fs.ts";
 import { O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } from "../../ffi/libc.ts";
-import { KernelError, TsnetError } from "../errors/errors.ts";
+import { KernelError, RefusedStateError, TsnetError } from "../errors/errors.ts";
 import { NETNS_DIR, RUN_DIR, STATE_DIR } from "./paths.ts";
 
 const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFREG = 0o100000, S_IFSOCK = 0o140000, S_IFLNK = 0o120000;
@@ -71,8 +71,8 @@ export function checkOwnedFile(path: string, st: Stats): void {
   if (why) throw refusal(path, why);
 }
 
-function refusal(path: string, why: string, todo = "remove it"): TsnetError {
-  return new TsnetError(`refusing ${path}: ${why}, so what it holds may have been forged: ${todo}`);
+function refusal(path: string, why: string, todo = "remove it"): RefusedStateError {
+  return new RefusedStateError(`refusing ${path}: ${why}, so what it holds may have been forged: ${todo}`);
 }
 
 /** What to do about a file system error on a path under root. */
