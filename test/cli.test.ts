@@ -275,7 +275,7 @@ describe("output discipline", () => {
       const debug = tsnet(["ps"], { env: { TSNET_DEBUG: "1" } });
       expect(debug.code).toBe(125);
       expect(debug.stderr.startsWith(line)).toBe(true);
-      expect(debug.stderr.slice(line.length)).toMatch(/^TsnetError: [^\n]+\n\s+at /);
+      expect(debug.stderr.slice(line.length)).toMatch(/^RefusedStateError: [^\n]+\n\s+at /);
     } finally {
       rmSync(bad);
     }
