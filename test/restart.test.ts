@@ -131,6 +131,32 @@ describe("tsnet restart", () => {
     expect(log[2]).toBe(log[1]);
   });
 
+  test("the KILL after -t seconds is for the run that is ending, not for the one its manager started meanwhile", async () => {
+    // The run ends 0.5 s after its TERM (the shell's own echo marks it: restart's TERM also reaches
+    // what the trap forks at once, so a second sleep covers the first); the test holds the
+    // container's record lock from then until
+    // after restart's -t 1 has passed, so the manager (to start the command again) and restart (to
+    // KILL) both wait for it, and either may get it first. Whichever does, the container runs on.
+    const id = runD(["--name", "late", "--network", "none", "--", "sh", "-c", "trap 'echo >/tmp/late-term; sleep 0.5 || sleep 0.5; exit 0' TERM; echo run; while :; do sleep 0.1; done"]);
+    const lockFile = `/run/tsnet/locks/container-${id.slice(0, 12)}.lock`;
+    const runs = () => tsnet(["logs", "late"]).stdout.split("\n").filter((l) => l === "run").length;
+    for (let round = 0; round < 6; round++) {
+      // Its trap is set (it says "run" after): a TERM before it would end the run at once.
+      await waitFor("the run to be under way", () => runs() === round + 1, 5000);
+      sh(["rm", "-f", "/tmp/late-term"]);
+      const before = field("late", "{{.State.StartedAt}}");
+      const restart = Bun.spawn([TSNET, "restart", "-t", "1", "late"], { stdout: "pipe", stderr: "pipe" });
+      await waitFor("the run's TERM", () => sh(["test", "-e", "/tmp/late-term"]).code === 0, 5000);
+      const held = Bun.spawn(["flock", lockFile, "sleep", "1.5"]);
+      expect(await held.exited).toBe(0);
+      expect(await restart.exited).toBe(0);
+      expect(await new Response(restart.stderr).text()).toBe("");
+      await Bun.sleep(300);
+      expect({ round, status: status("late") }).toEqual({ round, status: "running" });
+      expect(field("late", "{{.State.StartedAt}}")).not.toBe(before);
+    }
+  });
+
   test("a command that ignores TERM is killed after -t seconds and started again", () => {
     runD(["--name", "stubborn", "--network", "none", "--", "sh", "-c", "trap '' TERM; echo run; while :; do sleep 0.1; done"]);
     const t0 = Date.now();

@@ -42,10 +42,12 @@ async function restartInPlace(found: ContainerRecord, seconds: number): Promise<
     await wakeManager(rec);
     now = await startedAgain(rec, 10_000);
   } else {
-    signalContainer(rec, SIGTERM, false);
+    // Both signals for the run that is ending only: its manager may start the next one at any
+    // moment (and KILL after -t seconds would end that one, under load, with the container).
+    signalContainer(rec, SIGTERM, false, rec.startedAt);
     now = await startedAgain(rec, seconds * 1000);
     if (!now) {
-      signalContainer(rec, SIGKILL, false);
+      signalContainer(rec, SIGKILL, false, rec.startedAt);
       now = await startedAgain(rec, 10_000);
     }
   }

@@ -81,37 +81,39 @@ export async function waitEnded(id: string, ms: number): Promise<boolean> {
 /**
  * Sends sig to every process of the container (KILL through cgroup.kill, all at once); without a
  * cgroup, to its first process's group. The record notes the signal first, so that the exit
- * status can say the container was stopped. Under the container's lock: a container still being
- * set up is waited for (its manager holds the lock until the command has started), so a signal
- * never misses a container that is about to run. Returns the record as it was then; undefined
- * when the container was forgotten meanwhile (its setup failed, or another rm took it).
+ * status can say the container was stopped. Under the container's lock, the signal included: a
+ * container still being set up is waited for (its manager holds the lock until the command has
+ * started), so a signal never misses a container that is about to run; and a manager starts a
+ * run again only under that lock, so a signal meant for one run cannot reach the next. Returns
+ * the record as it was then; undefined when the container was forgotten meanwhile (its setup
+ * failed, or another rm took it).
  * `stops`: the container is stopped by hand, so its restart policy must not start it again; a
  * container waiting to restart has no process, and only that mark is left (its manager must be
  * woken to act on it).
+ * `run`: only the run that started then (its startedAt); a later one is left alone (`tsnet
+ * restart`'s KILL after -t seconds, when its manager has started the command again meanwhile).
  */
-export function signalContainer(found: ContainerRecord, sig: number, stops = stopsForGood(sig)): ContainerRecord | undefined {
-  const rec = withRecordLock(found.id, () => {
+export function signalContainer(found: ContainerRecord, sig: number, stops = stopsForGood(sig), run?: string): ContainerRecord | undefined {
+  return withRecordLock(found.id, () => {
     const now = loadRecord(found.id);
-    if (now && isRunning(now)) {
-      if (now.status !== "restarting") now.stopSignal = sig;
-      if (stops) {
-        now.stopped = true;
-        now.restartRequested = undefined;
-      }
-      saveRecord(now);
+    if (!now || !isRunning(now) || (run !== undefined && now.startedAt !== run)) return now;
+    if (now.status !== "restarting") now.stopSignal = sig;
+    if (stops) {
+      now.stopped = true;
+      now.restartRequested = undefined;
+    }
+    saveRecord(now);
+    if (now.status === "restarting") return now;
+    // A cgroup tsnet cannot see here (its hierarchy is not mounted in this mount namespace) leaves
+    // the first process's group as the next best thing.
+    if (now.cgroup && existsSync(now.cgroup)) {
+      if (sig === SIGKILL) killCgroup(now.cgroup);
+      else signalCgroup(now.cgroup, sig);
+    } else if (now.pid !== undefined) {
+      signalCommand(now.pid, now.pidStart, sig);
     }
     return now;
   });
-  if (!rec || !isRunning(rec) || rec.status === "restarting") return rec;
-  // A cgroup tsnet cannot see here (its hierarchy is not mounted in this mount namespace) leaves
-  // the first process's group as the next best thing.
-  if (rec.cgroup && existsSync(rec.cgroup)) {
-    if (sig === SIGKILL) killCgroup(rec.cgroup);
-    else signalCgroup(rec.cgroup, sig);
-  } else if (rec.pid !== undefined) {
-    signalCommand(rec.pid, rec.pidStart, sig);
-  }
-  return rec;
 }
 
 /**
