@@ -4,8 +4,10 @@
 # bridge, namespace, lease, rule and process the tests make vanishes with it. The machine's own
 # network is never touched.
 #
-# cgroups cannot be made private: containers' cgroups go under a parent of this run's own
-# (TSNET_CGROUP_PARENT), which is emptied (cgroup.kill) and removed when the run ends.
+# cgroups are shared with the machine: the host gets a cgroup namespace rooted at a cgroup of this
+# run's own, with the unified hierarchy mounted again from inside it, so whatever runs there sees
+# and makes cgroups only below that one (a tsnet that lost TSNET_CGROUP_PARENT, run with env -i,
+# makes its default parent there too). It is emptied (cgroup.kill) and removed when the run ends.
 set -euo pipefail
 if [[ $(id -u) -ne 0 ]]; then
   echo "test/sandbox.sh: the kernel tests need root (network namespaces); run them as root" >&2
@@ -43,6 +45,13 @@ remove_cgroups() {
 }
 trap remove_cgroups EXIT
 
+# The namespace's root cgroup: unshare's child is forked while this script is in it, and takes it
+# as the root of its cgroup namespace; this script then goes back where it was, so the root holds
+# no process (its children's controllers stay free to enable) and the host's PID 1 moves to init.
+own_cgroup=$(sed -n 's/^0:://p' /proc/self/cgroup)
+mkdir "$cgroot/$TSNET_CGROUP_PARENT" "$cgroot/$TSNET_CGROUP_PARENT/init"
+echo $$ >"$cgroot/$TSNET_CGROUP_PARENT/cgroup.procs"
+
 # PID 1 of the new PID namespace is this bash: it runs the command as its child (never execs it)
 # and reaps every orphan re-parented to it; when it exits, the kernel kills whatever remains.
 # A signal that ends this script (a job stopped with SIGTERM, Ctrl-C) must end the namespace
@@ -51,8 +60,11 @@ trap remove_cgroups EXIT
 # runs as a job this script waits for; a signal kills it, and --kill-child has the kernel send
 # SIGKILL to its child, PID 1, which takes the whole namespace with it. stdin is passed on
 # explicitly (a background job's would be /dev/null).
-unshare --net --mount --pid --fork --kill-child --mount-proc --propagation private -- bash -c '
+unshare --net --mount --pid --cgroup --fork --kill-child --mount-proc --propagation private -- bash -c '
   set -e
+  umount -l "$0"
+  mount -t cgroup2 tsnet-test-cgroup "$0"
+  echo 0 >"$0/init/cgroup.procs"
   mount -t tmpfs -o mode=755 tsnet-test-run /run
   ip link set lo up
   export TSNET_THROWAWAY_HOST=1
@@ -74,8 +86,9 @@ unshare --net --mount --pid --fork --kill-child --mount-proc --propagation priva
   set +e
   "$@"
   exit $?
-' sandbox "$@" <&0 &
+' "$cgroot" "$@" <&0 &
 ns=$!
+echo $$ >"$cgroot$own_cgroup/cgroup.procs"
 end_namespace() { kill -KILL "$ns" 2>/dev/null || true; wait "$ns" 2>/dev/null || true; }
 trap 'end_namespace; exit 143' TERM
 trap 'end_namespace; exit 130' INT
